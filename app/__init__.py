@@ -1,0 +1,3 @@
+"""The HydroDiag desktop app, its report export and the ``hydrodiag`` command line."""
+
+__version__ = "0.1.0"

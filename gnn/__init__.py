@@ -1,0 +1,1 @@
+"""Graph building from windows, the model definition (torch, training only), ONNX inference and post-processing."""

@@ -1,0 +1,57 @@
+"""The model I/O contract shared by the ONNX exporter (training) and the inference engine (gnn).
+
+Changing a name, shape or meaning here is a contract change: bump ``CONTRACT_VERSION`` so the
+engine refuses models exported under the old one instead of misreading them.
+
+Shapes (all dynamic except where fixed by the profile the model was trained for):
+    B windows in a batch, N components (nodes), T time steps, F feature slots per node,
+    E directed edges (both directions of every connection plus one self loop per node),
+    L attention layers, K fault types, G = 4 condition grades.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CONTRACT_VERSION: Final = 1
+OPSET: Final = 18
+
+# Inputs
+INPUT_X: Final = "x"  # float32 [B, N, T, F] normalised channel values, 0 where not present
+INPUT_MASK: Final = "mask"  # float32 [B, N, T, F] 1 where the value is present and valid
+INPUT_NODE_TYPE: Final = "node_type"  # int64 [N] index into COMPONENT_TYPES order of the card
+INPUT_EDGE_INDEX: Final = "edge_index"  # int64 [2, E] row 0 source, row 1 target
+INPUT_EDGE_TYPE: Final = "edge_type"  # int64 [E] index into the card's edge type list
+INPUTS: Final = (INPUT_X, INPUT_MASK, INPUT_NODE_TYPE, INPUT_EDGE_INDEX, INPUT_EDGE_TYPE)
+
+# Outputs
+OUTPUT_GRADE_PROBS: Final = "grade_probs"  # float32 [B, N, G] softmax over grades 0..3
+OUTPUT_HEALTH: Final = "health"  # float32 [B, N] in [0, 1], from grade_probs · GRADE_HEALTH
+OUTPUT_FAULT_PROBS: Final = "fault_probs"  # float32 [B, N, K] independent sigmoids
+OUTPUT_FORECAST: Final = (
+    "forecast"  # float32 [B, N, T, F] forecast[..., t, :] predicts x[..., t+1, :]
+)
+OUTPUT_ATTENTION: Final = "attention"  # float32 [B, L, E] mean over heads and time steps
+OUTPUTS: Final = (
+    OUTPUT_GRADE_PROBS,
+    OUTPUT_HEALTH,
+    OUTPUT_FAULT_PROBS,
+    OUTPUT_FORECAST,
+    OUTPUT_ATTENTION,
+)
+
+# Condition grades: one ordinal scale for every component (DESIGN.md).
+GRADES: Final = (0, 1, 2, 3)
+GRADE_NAMES: Final = ("optimal", "slightly degraded", "severely degraded", "near failure")
+# Health of a component certain to be in each grade; health = sum(p_g * GRADE_HEALTH[g]).
+GRADE_HEALTH: Final = (1.0, 0.6, 0.3, 0.0)
+
+# Keys of the ONNX model's metadata_props (values are strings; JSON where structured).
+META_CONTRACT_VERSION: Final = "hydrodiag.contract_version"
+META_MODEL_ID: Final = "hydrodiag.model_id"
+META_MODEL_VERSION: Final = "hydrodiag.model_version"
+META_PROFILE_ID: Final = "hydrodiag.profile_id"
+META_PROFILE_SHA256: Final = "hydrodiag.profile_sha256"  # of the canonical graph spec JSON
+META_GRAPH_SPEC: Final = "hydrodiag.graph_spec"  # JSON: nodes, slots, edges, normalisation
+META_FAULT_TYPES: Final = "hydrodiag.fault_types"  # JSON list of K fault type ids
+META_GRADED_COMPONENTS: Final = "hydrodiag.graded_components"  # JSON list of component ids

@@ -1,0 +1,192 @@
+"""What a diagnosis is: the Qt-free result the engine produces, the store persists, and the GUI
+and PDF report only display. Frozen pydantic models so every consumer sees the same thing.
+
+Fields may be added; renaming or removing one breaks the GUI, the report and stored JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Status(StrEnum):
+    HEALTHY = "healthy"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    INSUFFICIENT_DATA = "insufficient_data"  # too little valid data in the window: not guessed
+    NOT_ASSESSED = "not_assessed"  # the model was not trained to grade this component
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class StatusThresholds(_Frozen):
+    """Health at or above ``healthy`` is healthy; below ``critical`` is critical; between: warning."""
+
+    healthy: float = Field(default=0.7, gt=0.0, le=1.0)
+    critical: float = Field(default=0.5, gt=0.0, le=1.0)
+
+    def status(self, health: float) -> Status:
+        if health >= self.healthy:
+            return Status.HEALTHY
+        if health >= self.critical:
+            return Status.WARNING
+        return Status.CRITICAL
+
+
+class TrendEstimate(_Frozen):
+    """Degradation measured from the component's health history (robust fit over recent windows)."""
+
+    enough_history: bool
+    message: str  # e.g. "not enough history (3 windows over 0.2 h; needs 2 h)"
+    n_points: int = 0
+    span_hours: float = 0.0
+    rate_per_100h: float | None = None  # health lost per 100 operating hours (positive = degrading)
+    rate_low_per_100h: float | None = None
+    rate_high_per_100h: float | None = None
+    hours_to_warning: float | None = None
+    hours_to_warning_low: float | None = None
+    hours_to_warning_high: float | None = None
+    hours_to_critical: float | None = None
+    hours_to_critical_low: float | None = None
+    hours_to_critical_high: float | None = None
+
+
+class SensorContribution(_Frozen):
+    sensor_id: str
+    contribution: float  # share of the component's anomaly score, 0..1
+    error: float  # mean squared forecast error of the channel, in normalised units
+
+
+class AnomalyResult(_Frozen):
+    score: float  # forecast error relative to the model's healthy reference (1.0 = typical)
+    threshold: float
+    is_anomalous: bool
+    top_sensors: tuple[SensorContribution, ...] = ()
+
+
+class LimitViolation(_Frozen):
+    sensor_id: str
+    kind: str  # "warning_high", "alarm_low", "range_high", ...
+    limit: float
+    worst_value: float
+    unit: str
+    start: datetime
+    end: datetime
+    duration_s: float
+
+
+class ComponentResult(_Frozen):
+    component_id: str
+    name: str
+    type: str
+    assessed: bool  # False for components the model was not trained to grade
+    status: Status
+    health: float | None  # None when not assessed or insufficient data
+    grade: int | None
+    grade_probs: tuple[float, ...] = ()  # 4 values when assessed
+    confidence: float | None = None  # probability of the chosen grade, averaged over windows
+    fault_probs: dict[str, float] = Field(default_factory=dict)  # only trained fault types
+    anomaly: AnomalyResult | None = None
+    limit_violations: tuple[LimitViolation, ...] = ()
+    trend: TrendEstimate | None = None
+    sensors: tuple[str, ...] = ()
+
+
+class AttentionEdge(_Frozen):
+    source: str
+    target: str
+    kind: str
+    per_layer: tuple[float, ...]  # mean over heads, time and windows, per GATv2 layer
+    combined: float  # mean over layers
+
+
+class WindowResult(_Frozen):
+    """One model window (a UCI cycle, or a slice of a continuous log) within the diagnosis."""
+
+    start: datetime
+    end: datetime
+    cycle: int | None = None
+    valid: bool = True  # False: too little valid data, not run through the model
+    health: dict[str, float] = Field(default_factory=dict)  # assessed component -> health
+    grade: dict[str, int] = Field(default_factory=dict)
+    anomaly: dict[str, float] = Field(default_factory=dict)
+    attention: tuple[float, ...] = ()  # combined attention per edge, same order as edges
+
+
+class Recommendation(_Frozen):
+    rule_id: str
+    component_id: str
+    priority: Priority
+    due_days: int
+    due_date: datetime
+    title: str
+    action: str  # text from the rule table in resources/, never invented at run time
+    evidence: tuple[str, ...]
+
+
+class DataQualityWarning(_Frozen):
+    kind: str  # missing_sensor, gap, flatline, stale, out_of_range, non_finite
+    message: str
+    sensor_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class Finding(_Frozen):
+    """A line of the report's findings section: what was seen, on what, and why we say so."""
+
+    component_id: str
+    kind: str  # grade, fault, anomaly, limit_violation, unexplained_anomaly
+    severity: Priority
+    summary: str
+    evidence: tuple[str, ...] = ()
+
+
+class ModelInfo(_Frozen):
+    model_id: str
+    version: str
+    profile_id: str
+    path: str
+    card_metrics: dict[str, float] = Field(default_factory=dict)  # e.g. accuracy per component
+
+
+class Diagnosis(_Frozen):
+    id: int | None = None  # set once stored
+    equipment_id: str
+    created_at: datetime
+    window_start: datetime
+    window_end: datetime
+    n_windows: int
+    n_valid_windows: int
+    overall_health: float | None
+    overall_status: Status
+    verdict: str  # one line an engineer reads first
+    model: ModelInfo
+    provider: str  # the ONNX Runtime execution provider that actually ran
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    components: tuple[ComponentResult, ...]
+    edges: tuple[AttentionEdge, ...] = ()
+    windows: tuple[WindowResult, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    recommendations: tuple[Recommendation, ...] = ()
+    data_quality: tuple[DataQualityWarning, ...] = ()
+    thresholds: StatusThresholds = StatusThresholds()
+    inspection_id: int | None = None
+
+    def component(self, component_id: str) -> ComponentResult:
+        for result in self.components:
+            if result.component_id == component_id:
+                return result
+        raise KeyError(component_id)

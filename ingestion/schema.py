@@ -1,0 +1,163 @@
+"""The workspace schema and its migrations.
+
+Each entry of ``MIGRATIONS`` moves a workspace from version i to i + 1 and runs inside one
+transaction with the bump of ``meta.schema_version``. Never edit a migration that has shipped:
+append a new one.
+
+Timestamps are UTC, stored as naive ``TIMESTAMP`` (DuckDB's microsecond type).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # v1: the core workspace
+    """
+    CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+
+    CREATE TABLE profiles (
+        id VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        body JSON NOT NULL,                 -- the full EquipmentProfile as JSON, copied on use
+        added_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (id, sha256)
+    );
+
+    CREATE TABLE equipment (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        profile_id VARCHAR NOT NULL,
+        profile_sha256 VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        notes VARCHAR NOT NULL DEFAULT ''
+    );
+
+    CREATE SEQUENCE inspections_id;
+    CREATE TABLE inspections (
+        id INTEGER PRIMARY KEY DEFAULT nextval('inspections_id'),
+        equipment_id VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        site VARCHAR NOT NULL DEFAULT '',
+        customer VARCHAR NOT NULL DEFAULT '',
+        inspector VARCHAR NOT NULL DEFAULT '',
+        notes VARCHAR NOT NULL DEFAULT ''
+    );
+
+    CREATE SEQUENCE sources_id;
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY DEFAULT nextval('sources_id'),
+        equipment_id VARCHAR NOT NULL,
+        inspection_id INTEGER,
+        kind VARCHAR NOT NULL,              -- uci, csv, modbus, live_csv, simulator
+        uri VARCHAR NOT NULL,               -- file path or feed address
+        sha256 VARCHAR,                     -- of the file's bytes (NULL for live feeds)
+        row_count BIGINT NOT NULL DEFAULT 0,
+        value_count BIGINT NOT NULL DEFAULT 0,
+        first_ts TIMESTAMP,
+        last_ts TIMESTAMP,
+        status VARCHAR NOT NULL,            -- complete, live, failed
+        error VARCHAR,
+        options JSON,                       -- how it was read (delimiter, mapping, units, ...)
+        warnings JSON,
+        imported_at TIMESTAMP NOT NULL
+    );
+
+    -- Long layout: one row per sample. Sorted appends per source keep zone maps tight.
+    CREATE TABLE measurements (
+        equipment_id VARCHAR NOT NULL,
+        sensor_id VARCHAR NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        value DOUBLE,                       -- NULL for a non-finite reading (kept as a gap)
+        source_id INTEGER NOT NULL
+    );
+
+    CREATE TABLE cycles (
+        equipment_id VARCHAR NOT NULL,
+        cycle_no INTEGER NOT NULL,          -- as numbered by the source (UCI: original cycle)
+        start_ts TIMESTAMP NOT NULL,
+        end_ts TIMESTAMP NOT NULL,
+        stable BOOLEAN,
+        source_id INTEGER NOT NULL,
+        PRIMARY KEY (equipment_id, cycle_no)
+    );
+
+    CREATE SEQUENCE labels_id;
+    CREATE TABLE labels (
+        id INTEGER PRIMARY KEY DEFAULT nextval('labels_id'),
+        equipment_id VARCHAR NOT NULL,
+        component_id VARCHAR NOT NULL,
+        start_ts TIMESTAMP NOT NULL,
+        end_ts TIMESTAMP NOT NULL,
+        grade SMALLINT NOT NULL,            -- 0 optimal .. 3 near failure
+        fault_type VARCHAR,                 -- e.g. accumulator_precharge_loss; NULL when grade 0
+        raw_value VARCHAR,                  -- the source's own level, e.g. '115' bar
+        origin VARCHAR NOT NULL,            -- dataset, inspection
+        source_id INTEGER,
+        inspection_id INTEGER
+    );
+
+    CREATE TABLE gaps (
+        equipment_id VARCHAR NOT NULL,
+        source_id INTEGER NOT NULL,
+        start_ts TIMESTAMP NOT NULL,
+        end_ts TIMESTAMP NOT NULL,
+        reason VARCHAR NOT NULL             -- connection lost, timeout, ...
+    );
+
+    CREATE TABLE models (
+        id VARCHAR NOT NULL,
+        version VARCHAR NOT NULL,
+        profile_id VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        card JSON,
+        active BOOLEAN NOT NULL DEFAULT FALSE,
+        added_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (id, version)
+    );
+
+    CREATE SEQUENCE diagnoses_id;
+    CREATE TABLE diagnoses (
+        id INTEGER PRIMARY KEY DEFAULT nextval('diagnoses_id'),
+        equipment_id VARCHAR NOT NULL,
+        inspection_id INTEGER,
+        created_at TIMESTAMP NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        provider VARCHAR NOT NULL,
+        overall_health DOUBLE,
+        overall_status VARCHAR NOT NULL,
+        verdict VARCHAR NOT NULL,
+        body JSON NOT NULL                  -- the full gnn.results.Diagnosis
+    );
+
+    -- Flattened per-window, per-component health: the source of health histories and trends.
+    CREATE TABLE health_history (
+        diagnosis_id INTEGER NOT NULL,
+        equipment_id VARCHAR NOT NULL,
+        component_id VARCHAR NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        health DOUBLE NOT NULL,
+        grade SMALLINT NOT NULL,
+        anomaly DOUBLE
+    );
+
+    CREATE TABLE recommendations (
+        diagnosis_id INTEGER NOT NULL,
+        equipment_id VARCHAR NOT NULL,
+        component_id VARCHAR NOT NULL,
+        rule_id VARCHAR NOT NULL,
+        priority VARCHAR NOT NULL,
+        due_date TIMESTAMP NOT NULL,
+        title VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        evidence JSON NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -1,0 +1,29 @@
+"""Shared fixtures. Every test runs with its own data directory so the user's files stay untouched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setenv("HYDRODIAG_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("HYDRODIAG_WORKSPACE", raising=False)
+
+
+@pytest.fixture
+def uci_dir() -> Path:
+    if not UCI_DIR.exists():
+        pytest.skip(f"shared UCI data not found at {UCI_DIR}")
+    return UCI_DIR
