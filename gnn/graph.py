@@ -1,0 +1,313 @@
+"""The model's graph, built from an equipment profile, and the torch-free input pipeline.
+
+:class:`GraphSpec` fixes everything a trained model depends on: node order (= profile component
+order), which sensor feeds which feature slot of which node, node and edge type ids, the edge
+list and the per-sensor normalisation statistics. Training writes it into the ONNX metadata;
+the inference engine reads it back and calls :func:`build_inputs` with the same code, so
+training and inference cannot disagree about what ``x`` means.
+
+Numpy and pydantic only: the engine runs without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import ComponentType, ConnectionKind, EquipmentProfile, Quantity
+from ingestion.resources import resources_dir
+
+GRAPH_SPEC_VERSION = 1
+# Closed vocabularies: a model trained on one profile embeds these ids, so they are derived
+# from the profile enums (append-only there) and never from the profile at hand.
+NODE_TYPES: tuple[str, ...] = tuple(t.value for t in ComponentType)
+SELF_EDGE_TYPE = "self"
+EDGE_TYPES: tuple[str, ...] = (
+    *(f"{k.value}:{d}" for k in ConnectionKind for d in ("forward", "reverse")),
+    SELF_EDGE_TYPE,
+)
+# Normalised values are clipped here: a sensor gone wild must not saturate every neighbour.
+CLIP = 10.0
+# Name of the model the app uses when the user picked none (folder under resources/models).
+DEFAULT_MODEL_NAME = "zema-rig-gatv2-lstm"
+MODEL_FILE = "model.onnx"
+MODEL_ENV = "HYDRODIAG_MODEL"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NodeSpec(_Frozen):
+    """One node = one profile component."""
+
+    id: str
+    type: str = Field(description="ComponentType value")
+    type_id: int = Field(ge=0, description="index into NODE_TYPES")
+
+
+class SlotSpec(_Frozen):
+    """A feature slot of every node: the ``index``-th sensor of ``quantity`` on that node."""
+
+    quantity: str
+    index: int = Field(ge=0)
+
+
+class SensorSpec(_Frozen):
+    """Where a sensor's channel goes and how it is normalised: ``(value - mean) / std``."""
+
+    id: str
+    node: int = Field(ge=0)
+    slot: int = Field(ge=0)
+    mean: float = 0.0
+    std: float = Field(default=1.0, gt=0.0)
+
+
+class EdgeSpec(_Frozen):
+    """A directed message path ``source -> target`` with its type id (index into EDGE_TYPES)."""
+
+    source: int = Field(ge=0)
+    target: int = Field(ge=0)
+    type_id: int = Field(ge=0)
+
+
+class GraphSpec(_Frozen):
+    """Everything that maps a profile's measurements onto the model's tensors.
+
+    Built by :meth:`from_profile`; normalisation statistics are filled by training
+    (:meth:`with_normalisation`) and travel with the model as JSON (:meth:`to_json`).
+    """
+
+    version: int = GRAPH_SPEC_VERSION
+    profile_id: str
+    profile_version: int = 1
+    node_types: tuple[str, ...] = NODE_TYPES
+    edge_types: tuple[str, ...] = EDGE_TYPES
+    nodes: tuple[NodeSpec, ...]
+    slots: tuple[SlotSpec, ...]
+    sensors: tuple[SensorSpec, ...]
+    edges: tuple[EdgeSpec, ...]
+
+    @classmethod
+    def from_profile(cls, profile: EquipmentProfile) -> GraphSpec:
+        """Build the graph of ``profile`` (normalisation left at mean 0, std 1)."""
+        node_index = {c.id: i for i, c in enumerate(profile.components)}
+        nodes = tuple(
+            NodeSpec(id=c.id, type=c.type.value, type_id=NODE_TYPES.index(c.type.value))
+            for c in profile.components
+        )
+        # Slots: per quantity (enum order, so the layout does not depend on sensor order in
+        # the file), as many as the most sensors of that quantity on a single component.
+        per_node: dict[tuple[str, Quantity], list[str]] = {}
+        for sensor in profile.sensors:
+            per_node.setdefault((sensor.component, sensor.quantity), []).append(sensor.id)
+        slots: list[SlotSpec] = []
+        slot_index: dict[tuple[Quantity, int], int] = {}
+        for quantity in Quantity:
+            width = max((len(ids) for (_, q), ids in per_node.items() if q == quantity), default=0)
+            for k in range(width):
+                slot_index[(quantity, k)] = len(slots)
+                slots.append(SlotSpec(quantity=quantity.value, index=k))
+        sensors = []
+        for sensor in profile.sensors:
+            k = per_node[(sensor.component, sensor.quantity)].index(sensor.id)
+            sensors.append(
+                SensorSpec(
+                    id=sensor.id,
+                    node=node_index[sensor.component],
+                    slot=slot_index[(sensor.quantity, k)],
+                )
+            )
+        edges: list[EdgeSpec] = []
+        for conn in profile.connections:
+            s, t = node_index[conn.source], node_index[conn.target]
+            edges.append(
+                EdgeSpec(source=s, target=t, type_id=EDGE_TYPES.index(f"{conn.kind.value}:forward"))
+            )
+            edges.append(
+                EdgeSpec(source=t, target=s, type_id=EDGE_TYPES.index(f"{conn.kind.value}:reverse"))
+            )
+        self_type = EDGE_TYPES.index(SELF_EDGE_TYPE)
+        edges.extend(EdgeSpec(source=i, target=i, type_id=self_type) for i in range(len(nodes)))
+        return cls(
+            profile_id=profile.id,
+            profile_version=profile.version,
+            nodes=nodes,
+            slots=tuple(slots),
+            sensors=tuple(sensors),
+            edges=tuple(edges),
+        )
+
+    # -- sizes and tensors --------------------------------------------------------------
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def num_features(self) -> int:
+        """F: feature slots per node (at least 1 so that a sensorless profile still has a shape)."""
+        return max(len(self.slots), 1)
+
+    @property
+    def num_edges(self) -> int:
+        return len(self.edges)
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(n.id for n in self.nodes)
+
+    @property
+    def sensor_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.sensors)
+
+    def node_type(self) -> np.ndarray:
+        """int64 [N] node type ids."""
+        return np.asarray([n.type_id for n in self.nodes], dtype=np.int64)
+
+    def edge_index(self) -> np.ndarray:
+        """int64 [2, E]: row 0 source, row 1 target."""
+        return np.asarray(
+            [[e.source for e in self.edges], [e.target for e in self.edges]], dtype=np.int64
+        ).reshape(2, len(self.edges))
+
+    def edge_type(self) -> np.ndarray:
+        """int64 [E] edge type ids."""
+        return np.asarray([e.type_id for e in self.edges], dtype=np.int64)
+
+    def sensor(self, sensor_id: str) -> SensorSpec:
+        for sensor in self.sensors:
+            if sensor.id == sensor_id:
+                return sensor
+        raise KeyError(f"graph of profile {self.profile_id!r} has no sensor {sensor_id!r}")
+
+    def sensors_of_node(self, node: int) -> tuple[SensorSpec, ...]:
+        """The sensors feeding node ``node`` (their ``slot`` says which feature column)."""
+        return tuple(s for s in self.sensors if s.node == node)
+
+    # -- normalisation ------------------------------------------------------------------
+
+    def with_normalisation(self, stats: Mapping[str, tuple[float, float]]) -> GraphSpec:
+        """A copy with ``(mean, std)`` per sensor id; sensors not in ``stats`` keep theirs."""
+        sensors = []
+        for s in self.sensors:
+            if s.id in stats:
+                mean, std = stats[s.id]
+                std = float(std) if np.isfinite(std) and std > 1e-9 else 1.0
+                s = s.model_copy(update={"mean": float(mean), "std": std})
+            sensors.append(s)
+        return self.model_copy(update={"sensors": tuple(sensors)})
+
+    def fit_normalisation(self, values: Mapping[str, np.ndarray]) -> GraphSpec:
+        """Mean/std per sensor over all finite values in ``values`` (sensor id -> any shape)."""
+        stats: dict[str, tuple[float, float]] = {}
+        for sensor_id, array in values.items():
+            a = np.asarray(array, dtype=np.float64)
+            a = a[np.isfinite(a)]
+            if a.size:
+                stats[sensor_id] = (float(a.mean()), float(a.std()))
+        return self.with_normalisation(stats)
+
+    # -- serialisation --------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no whitespace): what goes into the model metadata."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> GraphSpec:
+        return cls.model_validate_json(text)
+
+    def structure_json(self) -> str:
+        """Canonical JSON without normalisation statistics: what identifies the graph."""
+        data = self.model_dump(mode="json")
+        for sensor in data["sensors"]:
+            sensor.pop("mean")
+            sensor.pop("std")
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def profile_sha256(spec: GraphSpec) -> str:
+    """sha256 of the canonical graph structure (nodes, slots, sensors, edges; no statistics).
+
+    Two profiles with the same hash produce the same tensors from the same measurements, so a
+    model trained for one runs unchanged on the other; the engine compares this with the
+    model's ``hydrodiag.profile_sha256`` metadata.
+    """
+    return hashlib.sha256(spec.structure_json().encode("utf-8")).hexdigest()
+
+
+def build_inputs(
+    spec: GraphSpec, values: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turn per-sensor windows into the model's ``x`` and ``mask``.
+
+    Args:
+        spec: the model's graph spec (with its normalisation statistics).
+        values: sensor id -> array [B, T] (or [T] for a single window) in the sensor's unit.
+            Sensors of the spec that are absent are masked; ids not in the spec are ignored.
+
+    Returns:
+        ``(x, mask)``, both float32 [B, N, T, F]: ``x`` normalised per sensor and clipped to
+        ±CLIP, 0 wherever ``mask`` is 0 (absent sensor, empty slot, NaN or inf).
+
+    Raises:
+        HydroDiagError: if the windows have different shapes or there are none.
+    """
+    known = {s.id: s for s in spec.sensors}
+    arrays: dict[str, np.ndarray] = {}
+    shape: tuple[int, int] | None = None
+    for sensor_id, array in values.items():
+        if sensor_id not in known:
+            continue
+        a = np.asarray(array, dtype=np.float64)
+        if a.ndim == 1:
+            a = a[None, :]
+        if a.ndim != 2:
+            raise HydroDiagError(
+                f"sensor {sensor_id!r}: expected windows shaped [B, T], got {list(a.shape)}; "
+                "pass one row per window."
+            )
+        if shape is None:
+            shape = (a.shape[0], a.shape[1])
+        elif a.shape != shape:
+            raise HydroDiagError(
+                f"sensor {sensor_id!r}: window shape {list(a.shape)} differs from "
+                f"{list(shape)} of the other sensors; resample every sensor onto the same grid."
+            )
+        arrays[sensor_id] = a
+    if shape is None:
+        raise HydroDiagError(
+            f"none of the sensors of profile {spec.profile_id!r} "
+            f"({', '.join(spec.sensor_ids) or 'none'}) has data in this window."
+        )
+    b, t = shape
+    x = np.zeros((b, spec.num_nodes, t, spec.num_features), dtype=np.float32)
+    mask = np.zeros_like(x)
+    for sensor_id, a in arrays.items():
+        s = known[sensor_id]
+        valid = np.isfinite(a)
+        z = np.where(valid, (a - s.mean) / s.std, 0.0)
+        x[:, s.node, :, s.slot] = np.clip(z, -CLIP, CLIP)
+        mask[:, s.node, :, s.slot] = valid
+    return x, mask
+
+
+def shipped_models_dir() -> Path:
+    """``resources/models``: one folder per shipped model (model.onnx, card.json, card.md)."""
+    return resources_dir() / "models"
+
+
+def default_model_path() -> Path:
+    """The ONNX model the app uses unless told otherwise (``$HYDRODIAG_MODEL`` overrides)."""
+    override = os.environ.get(MODEL_ENV)
+    if override:
+        return Path(override)
+    return shipped_models_dir() / DEFAULT_MODEL_NAME / MODEL_FILE
