@@ -1,0 +1,421 @@
+"""Load an exported HydroDiag model into ONNX Runtime, check it against the contract, run it.
+
+Everything that can be wrong with a model file (not ONNX, another contract version, missing
+metadata, other input/output names, trained for another profile) is refused here with a
+:class:`ModelError` before a single window runs. Only onnxruntime and numpy: never torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from gnn import contract
+from ingestion.errors import HydroDiagError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+    from gnn.graph import GraphSpec
+    from ingestion.profiles import EquipmentProfile
+
+log = logging.getLogger(__name__)
+
+ProviderChoice = Literal["auto", "cuda", "cpu"]
+PROVIDER_CHOICES: tuple[ProviderChoice, ...] = ("auto", "cuda", "cpu")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+CARD_FILE = "card.json"
+DEFAULT_BATCH_SIZE = 256
+
+_REQUIRED_META = (
+    contract.META_CONTRACT_VERSION,
+    contract.META_MODEL_ID,
+    contract.META_MODEL_VERSION,
+    contract.META_PROFILE_ID,
+    contract.META_PROFILE_SHA256,
+    contract.META_GRAPH_SPEC,
+    contract.META_FAULT_TYPES,
+    contract.META_GRADED_COMPONENTS,
+)
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class ModelError(HydroDiagError):
+    """A model file cannot be used: it is not ONNX, breaks the contract or fits another machine."""
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """The model's outputs for a batch of B windows (shapes as in :mod:`gnn.contract`)."""
+
+    grade_probs: FloatArray  # [B, N, G]
+    health: FloatArray  # [B, N]
+    fault_probs: FloatArray  # [B, N, K]
+    forecast: FloatArray  # [B, N, T, F]
+    attention: FloatArray  # [B, L, E]
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.health.shape[0])
+
+
+@dataclass
+class LoadedModel:
+    """A checked ONNX Runtime session plus the metadata the engine needs to feed and read it."""
+
+    path: Path
+    session: ort.InferenceSession
+    provider: (
+        str  # the execution provider that actually runs the graph (session.get_providers()[0])
+    )
+    providers: tuple[str, ...]
+    requested: ProviderChoice
+    provider_note: str  # why the provider differs from the request, "" when it does not
+    metadata: dict[str, str]
+    graph_spec_json: dict[str, Any]
+    fault_types: tuple[str, ...]
+    graded_components: tuple[str, ...]
+    card: dict[str, Any] | None
+    load_ms: float
+    _spec: GraphSpec | None = field(default=None, repr=False)
+    _static: dict[str, npt.NDArray[Any]] | None = field(default=None, repr=False)
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def contract_version(self) -> int:
+        return int(self.metadata[contract.META_CONTRACT_VERSION])
+
+    @property
+    def model_id(self) -> str:
+        return self.metadata[contract.META_MODEL_ID]
+
+    @property
+    def model_version(self) -> str:
+        return self.metadata[contract.META_MODEL_VERSION]
+
+    @property
+    def profile_id(self) -> str:
+        return self.metadata[contract.META_PROFILE_ID]
+
+    @property
+    def profile_sha256(self) -> str:
+        return self.metadata[contract.META_PROFILE_SHA256]
+
+    @property
+    def graph_spec(self) -> GraphSpec:
+        """The graph the model was trained on: node order, feature slots, edges, normalisation."""
+        if self._spec is None:
+            from gnn.graph import GraphSpec
+
+            try:
+                self._spec = GraphSpec.model_validate(self.graph_spec_json)
+            except ValueError as exc:
+                raise ModelError(
+                    f"{self.path}: the graph spec in the model's metadata "
+                    f"({contract.META_GRAPH_SPEC}) is not valid: {exc}. Re-export the model."
+                ) from None
+        return self._spec
+
+    @property
+    def card_metrics(self) -> dict[str, float]:
+        """Numeric metrics of the model card (card.json beside the model), flattened a.b.c."""
+        if not self.card:
+            return {}
+        metrics = self.card.get("metrics", self.card)
+        return _flatten_numbers(metrics) if isinstance(metrics, Mapping) else {}
+
+    # -- running ----------------------------------------------------------------------------
+    def static_inputs(self) -> dict[str, npt.NDArray[Any]]:
+        """node_type, edge_index and edge_type of the model's graph, fed with every batch."""
+        if self._static is None:
+            spec = self.graph_spec
+            self._static = {
+                contract.INPUT_NODE_TYPE: spec.node_type(),
+                contract.INPUT_EDGE_INDEX: spec.edge_index(),
+                contract.INPUT_EDGE_TYPE: spec.edge_type(),
+            }
+        return self._static
+
+    def run(
+        self,
+        x: npt.ArrayLike,
+        mask: npt.ArrayLike,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        static: Mapping[str, npt.NDArray[Any]] | None = None,
+    ) -> ModelOutputs:
+        """Run B windows ``x``/``mask`` [B, N, T, F] in batches of ``batch_size``.
+
+        Non-finite values in ``x`` are refused: the engine masks them before calling, and a
+        NaN reaching the model would poison every node it attends to.
+        """
+        xa = np.ascontiguousarray(x, dtype=np.float32)
+        ma = np.ascontiguousarray(mask, dtype=np.float32)
+        if xa.ndim != 4 or xa.shape != ma.shape:
+            raise ValueError(f"x and mask must both be [B, N, T, F]; got {xa.shape} and {ma.shape}")
+        if not np.isfinite(xa).all():
+            raise ValueError("x contains NaN or inf: mask missing values and set them to 0")
+        feeds_static = dict(static) if static is not None else self.static_inputs()
+        n_nodes = int(feeds_static[contract.INPUT_NODE_TYPE].shape[0])
+        if xa.shape[1] != n_nodes:
+            raise ValueError(f"x has {xa.shape[1]} nodes; the model's graph has {n_nodes}")
+        if xa.shape[0] == 0:
+            raise ValueError("no windows to run")
+        parts: list[list[npt.NDArray[Any]]] = []
+        for lo in range(0, xa.shape[0], max(1, batch_size)):
+            feeds = {
+                contract.INPUT_X: xa[lo : lo + batch_size],
+                contract.INPUT_MASK: ma[lo : lo + batch_size],
+                **feeds_static,
+            }
+            parts.append(self.session.run(list(contract.OUTPUTS), feeds))
+        merged = [
+            np.concatenate([p[i] for p in parts], axis=0) for i in range(len(contract.OUTPUTS))
+        ]
+        return ModelOutputs(*(m.astype(np.float32, copy=False) for m in merged))
+
+    # -- compatibility ----------------------------------------------------------------------
+    def check_profile(self, profile: EquipmentProfile, *, equipment: str | None = None) -> None:
+        """Refuse the model if it was trained for another profile than ``profile``.
+
+        The profile id must match and the graph the profile gives (node order, sensors, slots,
+        edges: :func:`gnn.graph.profile_sha256`) must hash to the model's profile sha.
+        """
+        what = (
+            f"equipment {equipment!r} (profile {profile.id!r})"
+            if equipment
+            else (f"profile {profile.id!r}")
+        )
+        if profile.id != self.profile_id:
+            raise ModelError(
+                f"{self.path}: model {self.model_id} {self.model_version} was trained for "
+                f"profile {self.profile_id!r}, not for {what}. Choose a model trained for "
+                f"{profile.id!r} (--model) or train one."
+            )
+        from gnn import graph
+
+        expected = graph.profile_sha256(graph.GraphSpec.from_profile(profile))
+        if expected != self.profile_sha256:
+            raise ModelError(
+                f"{self.path}: model {self.model_id} {self.model_version} was trained for a "
+                f"different version of profile {profile.id!r} (graph sha256 "
+                f"{self.profile_sha256[:12]}…, {what} gives {expected[:12]}…): its "
+                "components, sensors or connections changed. Retrain or export the model for "
+                "this profile."
+            )
+
+
+def _flatten_numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            out[name] = float(value)
+        elif isinstance(value, Mapping):
+            out.update(_flatten_numbers(value, f"{name}."))
+    return out
+
+
+def cuda_usable() -> bool:
+    """Whether this ONNX Runtime build offers the CUDA provider (it may still fail to start)."""
+    import onnxruntime as ort
+
+    return CUDA in ort.get_available_providers()
+
+
+def _provider_list(choice: ProviderChoice) -> list[str]:
+    if choice == "cpu":
+        return [CPU]
+    if choice == "cuda" or cuda_usable():
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def _open_session(source: Path, providers: list[str]) -> ort.InferenceSession:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Two shared cores on the reference laptop: ORT's default of one thread per core plus
+    # spinning workers costs more than it gains on our small graphs.
+    options.intra_op_num_threads = 0
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # A CUDA provider whose libraries are missing logs an error on the default logger and falls
+    # back to CPU; we report that fallback ourselves, as a sentence.
+    previous = 2  # ORT's default: warnings and up
+    ort.set_default_logger_severity(4 if CUDA in providers else 3)
+    try:
+        return ort.InferenceSession(str(source), options, providers=providers)
+    finally:
+        ort.set_default_logger_severity(previous)
+
+
+def load_model(
+    path: Path | str,
+    *,
+    provider: ProviderChoice = "auto",
+    profile: EquipmentProfile | None = None,
+    equipment: str | None = None,
+) -> LoadedModel:
+    """Open and check an exported model; with ``profile``, also refuse one made for another.
+
+    ``provider``: "auto" asks for CUDA when ONNX Runtime offers it and falls back to CPU;
+    "cuda" asks for CUDA (falling back to CPU, with a note, when it cannot start); "cpu" only
+    CPU. :attr:`LoadedModel.provider` is what the session actually runs on.
+    """
+    if provider not in PROVIDER_CHOICES:
+        raise ModelError(
+            f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}"
+        )
+    file = Path(path).expanduser()
+    if not file.is_file():
+        hint = " (it is a folder: name the .onnx file inside it)" if file.is_dir() else ""
+        raise ModelError(f"{file}: model file does not exist{hint}.")
+    started = time.perf_counter()
+    requested = _provider_list(provider)
+    try:
+        session = _open_session(file, requested)
+    except Exception as exc:  # ORT raises its own untyped exceptions for bad files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(
+            f"{file}: not a usable ONNX model ({first}). The file is corrupt or not an ONNX "
+            "export; export it again with `hydrodiag export` or choose another model."
+        ) from None
+    load_ms = (time.perf_counter() - started) * 1000.0
+    used = tuple(session.get_providers())
+    note = ""
+    if CUDA in requested and used[0] != CUDA:
+        note = (
+            "CUDA was requested but could not start here (no GPU or CUDA/cuDNN libraries "
+            "missing); running on CPU"
+        )
+        if provider == "cuda":
+            log.warning("%s: %s", file, note)
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    _check_metadata(file, meta)
+    _check_io(file, session)
+    graph_spec = _json_meta(file, meta, contract.META_GRAPH_SPEC, dict)
+    fault_types = tuple(str(v) for v in _json_meta(file, meta, contract.META_FAULT_TYPES, list))
+    graded = tuple(str(v) for v in _json_meta(file, meta, contract.META_GRADED_COMPONENTS, list))
+    model = LoadedModel(
+        path=file,
+        session=session,
+        provider=used[0],
+        providers=used,
+        requested=provider,
+        provider_note=note,
+        metadata=meta,
+        graph_spec_json=graph_spec,
+        fault_types=fault_types,
+        graded_components=graded,
+        card=_read_card(file),
+        load_ms=load_ms,
+    )
+    _check_outputs_shape(model)
+    if profile is not None:
+        model.check_profile(profile, equipment=equipment)
+    return model
+
+
+def _check_metadata(file: Path, meta: Mapping[str, str]) -> None:
+    if contract.META_CONTRACT_VERSION not in meta:
+        raise ModelError(
+            f"{file}: the ONNX file has no HydroDiag metadata ({contract.META_CONTRACT_VERSION} "
+            "is missing); it was not exported by `hydrodiag export`. Export it with HydroDiag."
+        )
+    version = meta[contract.META_CONTRACT_VERSION]
+    if version != str(contract.CONTRACT_VERSION):
+        raise ModelError(
+            f"{file}: model uses I/O contract version {version}, this HydroDiag reads version "
+            f"{contract.CONTRACT_VERSION}. Re-export the model with this version of HydroDiag "
+            "(or use the HydroDiag version it was made for)."
+        )
+    missing = [key for key in _REQUIRED_META if not meta.get(key)]
+    if missing:
+        raise ModelError(
+            f"{file}: model metadata is incomplete, missing {', '.join(missing)}. "
+            "Re-export the model with `hydrodiag export`."
+        )
+
+
+def _json_meta(file: Path, meta: Mapping[str, str], key: str, kind: type) -> Any:
+    try:
+        value = json.loads(meta[key])
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"{file}: metadata {key} is not valid JSON ({exc}). Re-export the model."
+        ) from None
+    if not isinstance(value, kind):
+        raise ModelError(
+            f"{file}: metadata {key} should be a JSON {kind.__name__}, got "
+            f"{type(value).__name__}. Re-export the model."
+        )
+    return value
+
+
+def _check_io(file: Path, session: ort.InferenceSession) -> None:
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    if set(inputs) != set(contract.INPUTS):
+        raise ModelError(
+            f"{file}: model inputs are {inputs}, the contract (version "
+            f"{contract.CONTRACT_VERSION}) expects {list(contract.INPUTS)}. Re-export the model."
+        )
+    missing = [name for name in contract.OUTPUTS if name not in outputs]
+    if missing:
+        raise ModelError(
+            f"{file}: model outputs {outputs} lack {missing} required by contract version "
+            f"{contract.CONTRACT_VERSION}. Re-export the model."
+        )
+    for arg in session.get_inputs():
+        if arg.name in (contract.INPUT_X, contract.INPUT_MASK) and len(arg.shape) != 4:
+            raise ModelError(
+                f"{file}: input {arg.name!r} has rank {len(arg.shape)}, the contract expects "
+                "[B, N, T, F]. Re-export the model."
+            )
+
+
+def _check_outputs_shape(model: LoadedModel) -> None:
+    for arg in model.session.get_outputs():
+        if arg.name == contract.OUTPUT_FAULT_PROBS:
+            k = arg.shape[-1] if arg.shape else None
+            if isinstance(k, int) and k != len(model.fault_types):
+                raise ModelError(
+                    f"{model.path}: output fault_probs has {k} fault types, the metadata lists "
+                    f"{len(model.fault_types)} ({', '.join(model.fault_types)}). Re-export it."
+                )
+
+
+def _read_card(file: Path) -> dict[str, Any] | None:
+    card = file.with_name(CARD_FILE)
+    if not card.is_file():
+        return None
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("%s: model card unreadable (%s); shown without metrics", card, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def model_outputs_to_dict(outputs: ModelOutputs) -> dict[str, FloatArray]:
+    """The outputs by contract name (for tests and parity checks)."""
+    return {
+        contract.OUTPUT_GRADE_PROBS: outputs.grade_probs,
+        contract.OUTPUT_HEALTH: outputs.health,
+        contract.OUTPUT_FAULT_PROBS: outputs.fault_probs,
+        contract.OUTPUT_FORECAST: outputs.forecast,
+        contract.OUTPUT_ATTENTION: outputs.attention,
+    }
