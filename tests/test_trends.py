@@ -1,0 +1,110 @@
+"""gnn.trends: robust degradation rate, time to thresholds, honest "not enough history"."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from gnn.results import StatusThresholds
+from gnn.trends import fit_trend, make_history, operating_hours, theil_sen
+
+T0 = datetime(2026, 1, 1)
+
+
+def _windows(
+    n: int, *, length_s: float = 60.0, pause_s: float = 0.0
+) -> tuple[list[datetime], list[datetime]]:
+    starts = [T0 + timedelta(seconds=i * (length_s + pause_s)) for i in range(n)]
+    return starts, [s + timedelta(seconds=length_s) for s in starts]
+
+
+def test_operating_hours_skip_idle_time_and_count_overlap_once() -> None:
+    starts, ends = _windows(3, length_s=3600, pause_s=7200)
+    assert operating_hours(starts, ends).tolist() == [1.0, 2.0, 3.0]
+    overlapping = [T0, T0 + timedelta(minutes=30)]
+    ends = [T0 + timedelta(hours=1), T0 + timedelta(minutes=90)]
+    assert operating_hours(overlapping, ends).tolist() == [1.0, 1.5]
+
+
+def test_linear_decline_is_measured_with_a_band_around_it() -> None:
+    rng = np.random.default_rng(1)
+    starts, ends = _windows(400, length_s=60)  # 6.7 operating hours
+    hours = operating_hours(starts, ends)
+    health = 0.95 - 0.02 * hours + rng.normal(0, 0.01, hours.size)
+    trend = fit_trend(make_history("C1", starts, ends, health))
+    assert trend.enough_history
+    assert trend.rate_per_100h == pytest.approx(2.0, rel=0.1)
+    assert trend.rate_low_per_100h is not None and trend.rate_high_per_100h is not None
+    assert trend.rate_low_per_100h < trend.rate_per_100h < trend.rate_high_per_100h
+    # now ~0.816; warning (0.7) in ~5.8 h, critical (0.5) in ~15.8 h
+    assert trend.hours_to_warning == pytest.approx(5.8, abs=0.8)
+    assert trend.hours_to_critical == pytest.approx(15.8, abs=1.5)
+    assert trend.hours_to_critical_low is not None and trend.hours_to_critical_high is not None
+    assert trend.hours_to_critical_low < trend.hours_to_critical < trend.hours_to_critical_high
+    assert "losing 2.0" in trend.message
+
+
+def test_outliers_do_not_move_a_robust_fit() -> None:
+    starts, ends = _windows(200, length_s=120)
+    hours = operating_hours(starts, ends)
+    health = 0.9 - 0.01 * hours
+    health[::10] = 0.0  # one window in ten misread as failed
+    trend = fit_trend(make_history("MP1", starts, ends, health))
+    assert trend.rate_per_100h == pytest.approx(1.0, rel=0.05)
+
+
+def test_flat_health_has_no_time_to_threshold() -> None:
+    rng = np.random.default_rng(2)
+    starts, ends = _windows(300, length_s=60)
+    trend = fit_trend(make_history("V10", starts, ends, 0.9 + rng.normal(0, 0.01, 300)))
+    assert trend.enough_history
+    assert trend.hours_to_critical is None or trend.hours_to_critical > 1000
+    assert "no significant trend" in trend.message
+
+
+def test_already_below_threshold_is_zero_hours() -> None:
+    starts, ends = _windows(300, length_s=60)
+    hours = operating_hours(starts, ends)
+    trend = fit_trend(make_history("ACC", starts, ends, 0.45 - 0.001 * hours))
+    assert trend.hours_to_warning == 0.0
+    assert trend.hours_to_critical == 0.0
+
+
+def test_short_history_says_what_is_missing() -> None:
+    starts, ends = _windows(12, length_s=60)
+    trend = fit_trend(make_history("C1", starts, ends, np.linspace(1, 0.5, 12)))
+    assert not trend.enough_history
+    assert trend.rate_per_100h is None
+    assert trend.message == (
+        "not enough history (12 windows over 0.2 operating hours; "
+        "needs at least 10 windows over 2 h)"
+    )
+
+
+def test_repeated_windows_count_once_and_nan_is_dropped() -> None:
+    starts, ends = _windows(3)
+    history = make_history(
+        "C1", [*starts, starts[0]], [*ends, ends[0]], [0.9, float("nan"), 0.7, 0.8]
+    )
+    assert history.health.tolist() == [0.8, 0.7]
+    assert len(history.starts) == 2
+
+
+def test_theil_sen_matches_exact_line_and_thins_long_series() -> None:
+    x = np.arange(1000, dtype=np.float64)
+    slope, intercept, lo, hi = theil_sen(x, 3.0 - 0.5 * x)
+    assert (slope, intercept, lo, hi) == pytest.approx((-0.5, 3.0, -0.5, -0.5))
+
+
+def test_thresholds_are_configurable() -> None:
+    starts, ends = _windows(400, length_s=60)
+    hours = operating_hours(starts, ends)
+    health = 0.95 - 0.02 * hours
+    strict = fit_trend(
+        make_history("C1", starts, ends, health), StatusThresholds(healthy=0.9, critical=0.8)
+    )
+    assert strict.hours_to_critical == pytest.approx(
+        (0.95 - 0.02 * hours[-1] - 0.8) / 0.02, rel=0.01
+    )
