@@ -10,19 +10,42 @@ does a line-by-line pass run to say exactly which file, line and column is wrong
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ingestion.errors import HydroDiagError
+from ingestion.profiles import EquipmentProfile
+from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
+from ingestion.store import Store
+from ingestion.workspace import (
+    ImportSummary,
+    begin_source,
+    complete_source,
+    delete_source,
+    ensure_equipment,
+    equipment_exists,
+    equipment_profile,
+    files_sha256,
+    find_source,
+)
 
 CYCLE_DURATION_S: Final = 60.0
 """Every UCI / ZeMA load cycle lasts 60 s; the samples per row divided by this give the rate."""
+
+UCI_EPOCH: Final = np.datetime64("2015-01-01T00:00:00", "us")
+"""The data sets carry no clock time. On import, cycle number k starts at
+``UCI_EPOCH + (k - 1) * 60 s`` (UTC), so cycles keep their original spacing and gaps
+(withheld cycles stay gaps) and two folders of the same rig never collide."""
+
+DEFAULT_UCI_PROFILE: Final = "zema-test-rig"
 
 UCI_SENSORS: Final[tuple[str, ...]] = (
     "PS1",
@@ -366,3 +389,284 @@ def _slow_parse(file: Path, delimiter: str | None) -> np.ndarray:
     if not rows:
         raise UciFormatError(f"{file}: the file is empty. It must hold one row per cycle.")
     return np.asarray(rows, dtype=np.float64)
+
+
+# --- import into the workspace ----------------------------------------------------------------
+
+
+def cycle_start_times(
+    cycle_numbers: np.ndarray, duration_s: float = CYCLE_DURATION_S
+) -> np.ndarray:
+    """datetime64[us] start of each cycle under the documented :data:`UCI_EPOCH` convention."""
+    offsets = ((cycle_numbers.astype(np.int64) - 1) * round(duration_s * 1e6)).astype(
+        "timedelta64[us]"
+    )
+    starts: np.ndarray = UCI_EPOCH + offsets
+    return starts
+
+
+def _sample_times(starts: np.ndarray, samples: int, rate_hz: float) -> np.ndarray:
+    offsets = np.round(np.arange(samples) * (1e6 / rate_hz)).astype("timedelta64[us]")
+    times: np.ndarray = (starts[:, None] + offsets[None, :]).ravel()
+    return times
+
+
+def _label_runs(
+    cycle_numbers: np.ndarray, grades: np.ndarray, levels: np.ndarray
+) -> list[tuple[int, int]]:
+    """(first, last) row index of runs of consecutive cycles with the same grade and level."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(grades) + 1):
+        if (
+            i == len(grades)
+            or grades[i] != grades[i - 1]
+            or levels[i] != levels[i - 1]
+            or cycle_numbers[i] != cycle_numbers[i - 1] + 1
+        ):
+            runs.append((start, i - 1))
+            start = i
+    return runs
+
+
+def _range_warnings(profile: EquipmentProfile, data: UciDataset) -> list[str]:
+    warnings = []
+    for sensor_id, matrix in data.sensors.items():
+        sensor = profile.sensor(sensor_id)
+        with np.errstate(invalid="ignore"):
+            outside = (matrix < sensor.min) | (matrix > sensor.max)
+        n = int(np.count_nonzero(outside))
+        if n:
+            row, col = np.argwhere(outside)[0]
+            warnings.append(
+                f"{sensor_id}: {n} value(s) outside the physical range {sensor.min:g}..{sensor.max:g} "
+                f"{sensor.unit} of the profile, first {matrix[row, col]:g} in cycle "
+                f"{data.cycle_numbers[row]} sample {col + 1} (kept; check the sensor or the profile)"
+            )
+    return warnings
+
+
+def ingest_uci(
+    store: Store,
+    folder: Path,
+    *,
+    equipment_id: str,
+    profile: EquipmentProfile | None = None,
+    force: bool = False,
+    progress: Progress = NO_PROGRESS,
+) -> ImportSummary:
+    """Import a UCI-layout folder as measurements, cycles and condition labels in one transaction.
+
+    The profile defaults to the equipment's (if it exists) or ``zema-test-rig``; every sensor of
+    the profile needs its file. Re-importing an unchanged folder is a no-op unless ``force``,
+    which replaces the earlier import. On any error nothing is written.
+    """
+    started = time.perf_counter()
+    folder = Path(folder)
+    con = store.con
+    if profile is None:
+        profile = (
+            equipment_profile(con, equipment_id) if equipment_exists(con, equipment_id) else None
+        )
+    if profile is None:
+        from ingestion.profiles import load_profile
+
+        profile = load_profile(DEFAULT_UCI_PROFILE)
+    data = read_uci_folder(folder, sensors=profile.sensor_ids)
+    read_files = [folder / f"{s}.txt" for s in data.sensors]
+    read_files += [folder / n for n in (LABEL_FILE, CYCLE_FILE) if (folder / n).exists()]
+    digest = files_sha256(read_files)
+    uri = str(folder.resolve())
+
+    with store.transaction() as con:
+        previous = find_source(con, equipment_id, digest)
+        if previous is not None and not force:
+            return ImportSummary(
+                source_id=previous.id,
+                equipment_id=equipment_id,
+                profile_id=profile.id,
+                kind="uci",
+                uri=uri,
+                sha256=digest,
+                rows=previous.row_count,
+                values=previous.value_count,
+                first_ts=previous.first_ts,
+                last_ts=previous.last_ts,
+                skipped=True,
+                elapsed_s=time.perf_counter() - started,
+            )
+        if previous is not None:
+            delete_source(con, previous.id)
+        profile, notes = ensure_equipment(con, equipment_id, profile)
+        warnings = [*notes, *data.warnings, *_range_warnings(profile, data)]
+        _check_cycle_conflicts(con, equipment_id, data.cycle_numbers)
+        source_id = begin_source(
+            con,
+            equipment_id=equipment_id,
+            kind="uci",
+            uri=uri,
+            sha256=digest,
+            options={
+                "epoch": str(UCI_EPOCH),
+                "cycle_duration_s": data.cycle_duration_s,
+                "rates_hz": data.rates_hz,
+            },
+        )
+        starts = cycle_start_times(data.cycle_numbers, data.cycle_duration_s)
+        total = data.value_count
+        progress.start(f"importing {folder.name}", total, "values")
+        done = 0
+        for sensor_id, matrix in data.sensors.items():
+            check_cancelled(progress)
+            ts = _sample_times(starts, matrix.shape[1], data.rates_hz[sensor_id])
+            flat = matrix.ravel()
+            batch = pa.table(
+                {
+                    "ts": pa.array(ts, type=pa.timestamp("us")),
+                    "value": pa.array(flat, mask=~np.isfinite(flat)),
+                }
+            )
+            _append_measurements(con, batch, equipment_id, sensor_id, source_id)
+            done += flat.size
+            progress.update(done)
+        progress.finish()
+
+        ends = starts + np.timedelta64(round(data.cycle_duration_s * 1e6), "us")
+        cycles = pa.table(
+            {
+                "cycle_no": pa.array(data.cycle_numbers.astype(np.int32)),
+                "start_ts": pa.array(starts, type=pa.timestamp("us")),
+                "end_ts": pa.array(ends, type=pa.timestamp("us")),
+                "stable": pa.array(data.stable)
+                if data.stable is not None
+                else pa.nulls(data.n_cycles, pa.bool_()),
+            }
+        )
+        con.register("_uci_cycles", cycles)
+        try:
+            con.execute(
+                "INSERT INTO cycles (equipment_id, cycle_no, start_ts, end_ts, stable, source_id) "
+                "SELECT ?, cycle_no, start_ts, end_ts, stable, ? FROM _uci_cycles",
+                [equipment_id, source_id],
+            )
+        finally:
+            con.unregister("_uci_cycles")
+
+        n_labels, label_warnings = _insert_labels(
+            con, data, profile, equipment_id, source_id, starts, ends
+        )
+        warnings += label_warnings
+        values, first, last = complete_source(
+            con, source_id, row_count=data.n_cycles, warnings=warnings
+        )
+    return ImportSummary(
+        source_id=source_id,
+        equipment_id=equipment_id,
+        profile_id=profile.id,
+        kind="uci",
+        uri=uri,
+        sha256=digest,
+        rows=data.n_cycles,
+        values=values,
+        first_ts=first,
+        last_ts=last,
+        sensors=list(data.sensors),
+        cycles=data.n_cycles,
+        labels=n_labels,
+        warnings=warnings,
+        replaced_source_id=previous.id if previous is not None else None,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def _append_measurements(
+    con: duckdb.DuckDBPyConnection,
+    batch: pa.Table,
+    equipment_id: str,
+    sensor_id: str,
+    source_id: int,
+) -> None:
+    con.register("_uci_batch", batch)
+    try:
+        con.execute(
+            "INSERT INTO measurements (equipment_id, sensor_id, ts, value, source_id) "
+            "SELECT ?, ?, ts, value, ? FROM _uci_batch",
+            [equipment_id, sensor_id, source_id],
+        )
+    finally:
+        con.unregister("_uci_batch")
+
+
+def _check_cycle_conflicts(
+    con: duckdb.DuckDBPyConnection, equipment_id: str, cycle_numbers: np.ndarray
+) -> None:
+    row = con.execute(
+        "SELECT count(*), min(cycle_no), max(cycle_no), min(source_id) FROM cycles "
+        "WHERE equipment_id = ? AND cycle_no IN (SELECT unnest(?))",
+        [equipment_id, cycle_numbers.tolist()],
+    ).fetchone()
+    if row and row[0]:
+        raise UciFormatError(
+            f"equipment {equipment_id!r} already has {row[0]} of these cycles (numbers "
+            f"{row[1]}..{row[2]}, from source #{row[3]}). Import into another --equipment, or "
+            "use --force with the same folder to replace that import."
+        )
+
+
+def _insert_labels(
+    con: duckdb.DuckDBPyConnection,
+    data: UciDataset,
+    profile: EquipmentProfile,
+    equipment_id: str,
+    source_id: int,
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> tuple[int, list[str]]:
+    if data.raw_labels is None:
+        return 0, []
+    warnings: list[str] = []
+    grades = data.grades()
+    comp: list[str] = []
+    first_ts: list[np.datetime64] = []
+    last_ts: list[np.datetime64] = []
+    grade_col: list[int] = []
+    fault: list[str | None] = []
+    raw: list[str] = []
+    for target in UCI_TARGETS:
+        if target.component_id not in profile.component_ids:
+            warnings.append(
+                f"profile {profile.id!r} has no component {target.component_id!r}: "
+                f"{target.name} labels not imported"
+            )
+            continue
+        levels = data.raw_labels[:, target.column]
+        g = grades[target.component_id]
+        for a, b in _label_runs(data.cycle_numbers, g, levels):
+            comp.append(target.component_id)
+            first_ts.append(starts[a])
+            last_ts.append(ends[b])
+            grade_col.append(int(g[a]))
+            fault.append(target.fault_type if g[a] > 0 else None)
+            raw.append(f"{levels[a]:g}")
+    table = pa.table(
+        {
+            "component_id": pa.array(comp, pa.string()),
+            "start_ts": pa.array(np.array(first_ts, dtype="datetime64[us]"), pa.timestamp("us")),
+            "end_ts": pa.array(np.array(last_ts, dtype="datetime64[us]"), pa.timestamp("us")),
+            "grade": pa.array(grade_col, pa.int16()),
+            "fault_type": pa.array(fault, pa.string()),
+            "raw_value": pa.array(raw, pa.string()),
+        }
+    )
+    con.register("_uci_labels", table)
+    try:
+        con.execute(
+            "INSERT INTO labels (equipment_id, component_id, start_ts, end_ts, grade, "
+            "fault_type, raw_value, origin, source_id) "
+            "SELECT ?, component_id, start_ts, end_ts, grade, fault_type, raw_value, "
+            "'dataset', ? FROM _uci_labels",
+            [equipment_id, source_id],
+        )
+    finally:
+        con.unregister("_uci_labels")
+    return table.num_rows, warnings

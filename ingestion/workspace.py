@@ -1,0 +1,384 @@
+"""Equipment, profiles and imported sources in the workspace, and the summary `workspace info` shows.
+
+Every importer follows the same bookkeeping: hash the input, skip it if this equipment already
+has a complete source with that hash (or, with ``force``, delete that source and everything it
+brought), make sure the equipment exists with its profile copied into the workspace, write the
+data, record the source. All of it inside the caller's one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from pydantic import BaseModel, ConfigDict
+
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import EquipmentProfile, validate_profile_data
+from ingestion.store import Store, utc_now
+
+_CHUNK = 1 << 20
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class EquipmentError(HydroDiagError):
+    """Unknown equipment, or an equipment / profile mismatch."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def files_sha256(files: Iterable[Path]) -> str:
+    """One digest for a set of files (a UCI folder): the names and contents, order-independent."""
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def profile_digest(profile: EquipmentProfile) -> str:
+    """sha256 of the profile's canonical JSON: two equal profiles have the same digest."""
+    body = json.dumps(profile.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _store_profile(con: duckdb.DuckDBPyConnection, profile: EquipmentProfile) -> str:
+    digest = profile_digest(profile)
+    con.execute(
+        "INSERT INTO profiles (id, version, sha256, body, added_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [profile.id, profile.version, digest, profile.model_dump_json(), utc_now()],
+    )
+    return digest
+
+
+def equipment_profile(con: duckdb.DuckDBPyConnection, equipment_id: str) -> EquipmentProfile:
+    """The profile (as copied into the workspace) of an existing equipment."""
+    row = con.execute(
+        "SELECT p.body FROM equipment e JOIN profiles p "
+        "ON p.id = e.profile_id AND p.sha256 = e.profile_sha256 WHERE e.id = ?",
+        [equipment_id],
+    ).fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute("SELECT id FROM equipment ORDER BY id").fetchall()]
+        raise EquipmentError(
+            f"no equipment {equipment_id!r} in this workspace"
+            + (f" (known: {', '.join(known)})" if known else " (it holds none yet)")
+            + ". Import data for it first (`hydrodiag ingest ... --equipment ID --profile ...`)."
+        )
+    return validate_profile_data(json.loads(row[0]), f"workspace profile of {equipment_id}")
+
+
+def equipment_exists(con: duckdb.DuckDBPyConnection, equipment_id: str) -> bool:
+    row = con.execute("SELECT count(*) FROM equipment WHERE id = ?", [equipment_id]).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_equipment(
+    con: duckdb.DuckDBPyConnection,
+    equipment_id: str,
+    profile: EquipmentProfile | None,
+    *,
+    default_profile: str | None = None,
+    name: str | None = None,
+) -> tuple[EquipmentProfile, list[str]]:
+    """Create the equipment if needed and return its profile plus notes for the user.
+
+    An existing equipment keeps its profile unless ``profile`` is a newer edit of the same
+    profile id (then the equipment moves to it); a different profile id is refused, because
+    its sensors would not line up with the data already stored.
+    """
+    notes: list[str] = []
+    if equipment_exists(con, equipment_id):
+        current = equipment_profile(con, equipment_id)
+        if profile is None:
+            return current, notes
+        if profile.id != current.id:
+            raise EquipmentError(
+                f"equipment {equipment_id!r} uses profile {current.id!r}, not {profile.id!r}. "
+                "Leave out --profile, or import into a new equipment id."
+            )
+        digest = profile_digest(profile)
+        if digest != profile_digest(current):
+            _store_profile(con, profile)
+            con.execute(
+                "UPDATE equipment SET profile_sha256 = ? WHERE id = ?", [digest, equipment_id]
+            )
+            notes.append(f"equipment {equipment_id!r} now uses the edited profile {profile.id!r}")
+        return profile, notes
+    if profile is None:
+        if default_profile is None:
+            raise EquipmentError(
+                f"equipment {equipment_id!r} is new: say which machine it is with --profile "
+                "(see `hydrodiag profile list`)."
+            )
+        from ingestion.profiles import load_profile
+
+        profile = load_profile(default_profile)
+        notes.append(f"new equipment {equipment_id!r} uses profile {profile.id!r}")
+    digest = _store_profile(con, profile)
+    con.execute(
+        "INSERT INTO equipment (id, name, profile_id, profile_sha256, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [equipment_id, name or equipment_id, profile.id, digest, utc_now()],
+    )
+    return profile, notes
+
+
+class SourceRecord(_Frozen):
+    """One imported file / folder / feed as recorded in ``sources``."""
+
+    id: int
+    equipment_id: str
+    kind: str
+    uri: str
+    sha256: str | None
+    row_count: int
+    value_count: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    status: str
+    imported_at: datetime
+    warnings: list[str] = []
+    options: dict[str, Any] = {}
+
+
+_SOURCE_COLUMNS = (
+    "id, equipment_id, kind, uri, sha256, row_count, value_count, first_ts, last_ts, status, "
+    "imported_at, warnings, options"
+)
+
+
+def _source(row: Sequence[Any]) -> SourceRecord:
+    keys = [c.strip() for c in _SOURCE_COLUMNS.split(",")]
+    data = dict(zip(keys, row, strict=True))
+    data["warnings"] = json.loads(data["warnings"]) if data["warnings"] else []
+    data["options"] = json.loads(data["options"]) if data["options"] else {}
+    return SourceRecord.model_validate(data)
+
+
+def find_source(
+    con: duckdb.DuckDBPyConnection, equipment_id: str, sha256: str
+) -> SourceRecord | None:
+    row = con.execute(
+        f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE equipment_id = ? AND sha256 = ? "
+        "AND status = 'complete' ORDER BY id LIMIT 1",
+        [equipment_id, sha256],
+    ).fetchone()
+    return _source(row) if row else None
+
+
+def list_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRecord]:
+    rows = con.execute(f"SELECT {_SOURCE_COLUMNS} FROM sources ORDER BY id").fetchall()
+    return [_source(r) for r in rows]
+
+
+def delete_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
+    """Remove a source and everything it brought (measurements, cycles, labels, gaps)."""
+    for table in ("measurements", "cycles", "labels", "gaps"):
+        con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
+    con.execute("DELETE FROM sources WHERE id = ?", [source_id])
+
+
+def begin_source(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    equipment_id: str,
+    kind: str,
+    uri: str,
+    sha256: str | None,
+    options: dict[str, Any],
+) -> int:
+    row = con.execute(
+        "INSERT INTO sources (equipment_id, kind, uri, sha256, status, options, imported_at) "
+        "VALUES (?, ?, ?, ?, 'importing', ?, ?) RETURNING id",
+        [equipment_id, kind, uri, sha256, json.dumps(options, default=str), utc_now()],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def complete_source(
+    con: duckdb.DuckDBPyConnection,
+    source_id: int,
+    *,
+    row_count: int,
+    warnings: Sequence[str],
+) -> tuple[int, datetime | None, datetime | None]:
+    """Fill in counts and time range from what was written; returns (values, first, last)."""
+    row = con.execute(
+        "SELECT count(*), min(ts), max(ts) FROM measurements WHERE source_id = ?", [source_id]
+    ).fetchone()
+    assert row is not None
+    values, first, last = int(row[0]), row[1], row[2]
+    con.execute(
+        "UPDATE sources SET row_count = ?, value_count = ?, first_ts = ?, last_ts = ?, "
+        "status = 'complete', warnings = ? WHERE id = ?",
+        [row_count, values, first, last, json.dumps(list(warnings)), source_id],
+    )
+    return values, first, last
+
+
+class ImportSummary(_Frozen):
+    """What an import did; ``skipped`` when the same input was already imported."""
+
+    source_id: int
+    equipment_id: str
+    profile_id: str
+    kind: str
+    uri: str
+    sha256: str
+    rows: int = 0
+    values: int = 0
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    sensors: list[str] = []
+    cycles: int = 0
+    labels: int = 0
+    warnings: list[str] = []
+    skipped: bool = False
+    replaced_source_id: int | None = None
+    elapsed_s: float = 0.0
+
+    def describe(self) -> str:
+        """A few lines for the terminal."""
+        if self.skipped:
+            return (
+                f"{self.uri}: already imported for equipment {self.equipment_id!r} as source "
+                f"#{self.source_id} (same sha256 {self.sha256[:12]}…); nothing to do. "
+                "Use --force to replace it."
+            )
+        rate = self.values / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        lines = [
+            f"imported {self.uri} as source #{self.source_id} for equipment "
+            f"{self.equipment_id!r} (profile {self.profile_id})"
+            + (f", replacing source #{self.replaced_source_id}" if self.replaced_source_id else ""),
+            f"  {self.rows:,} rows, {self.values:,} values, {len(self.sensors)} sensors"
+            + (f", {self.cycles:,} cycles" if self.cycles else "")
+            + (f", {self.labels:,} label ranges" if self.labels else ""),
+            f"  time range {self.first_ts} .. {self.last_ts} (UTC)",
+            f"  {self.elapsed_s:.2f} s ({rate:,.0f} values/s)",
+        ]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+# --- workspace info ---------------------------------------------------------------------------
+
+
+class SensorInfo(_Frozen):
+    sensor_id: str
+    rows: int
+    non_null: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    in_profile: bool
+
+
+class LabelInfo(_Frozen):
+    component_id: str
+    ranges: int
+    grades: dict[str, int]  # grade -> number of ranges
+    origin: str
+
+
+class EquipmentInfo(_Frozen):
+    id: str
+    name: str
+    profile_id: str
+    profile_sha256: str
+    created_at: datetime
+    sensors: list[SensorInfo]
+    cycles: int
+    first_cycle: int | None
+    last_cycle: int | None
+    labels: list[LabelInfo]
+
+
+class WorkspaceInfo(_Frozen):
+    path: str
+    schema_version: int
+    equipment: list[EquipmentInfo]
+    sources: list[SourceRecord]
+    measurements: int
+    size_bytes: int | None
+
+
+def workspace_info(store: Store) -> WorkspaceInfo:
+    con = store.cursor()
+    equipment: list[EquipmentInfo] = []
+    eq_rows = con.execute(
+        "SELECT id, name, profile_id, profile_sha256, created_at FROM equipment ORDER BY id"
+    ).fetchall()
+    for eq_id, name, profile_id, profile_sha, created in eq_rows:
+        profile_sensors = set(equipment_profile(con, eq_id).sensor_ids)
+        sensor_rows = con.execute(
+            "SELECT sensor_id, count(*), count(value), min(ts), max(ts) FROM measurements "
+            "WHERE equipment_id = ? GROUP BY sensor_id ORDER BY sensor_id",
+            [eq_id],
+        ).fetchall()
+        sensors = [
+            SensorInfo(
+                sensor_id=s,
+                rows=n,
+                non_null=nn,
+                first_ts=a,
+                last_ts=b,
+                in_profile=s in profile_sensors,
+            )
+            for s, n, nn, a, b in sensor_rows
+        ]
+        cyc = con.execute(
+            "SELECT count(*), min(cycle_no), max(cycle_no) FROM cycles WHERE equipment_id = ?",
+            [eq_id],
+        ).fetchone()
+        assert cyc is not None
+        label_rows = con.execute(
+            "SELECT component_id, origin, grade, count(*) FROM labels WHERE equipment_id = ? "
+            "GROUP BY ALL ORDER BY component_id, origin, grade",
+            [eq_id],
+        ).fetchall()
+        grouped: dict[tuple[str, str], dict[str, int]] = {}
+        for comp, origin, grade, n in label_rows:
+            grouped.setdefault((comp, origin), {})[str(grade)] = int(n)
+        labels = [
+            LabelInfo(component_id=c, origin=o, ranges=sum(g.values()), grades=g)
+            for (c, o), g in grouped.items()
+        ]
+        equipment.append(
+            EquipmentInfo(
+                id=eq_id,
+                name=name,
+                profile_id=profile_id,
+                profile_sha256=profile_sha,
+                created_at=created,
+                sensors=sensors,
+                cycles=int(cyc[0]),
+                first_cycle=cyc[1],
+                last_cycle=cyc[2],
+                labels=labels,
+            )
+        )
+    total = con.execute("SELECT count(*) FROM measurements").fetchone()
+    size = store.path.stat().st_size if store.path is not None and store.path.exists() else None
+    return WorkspaceInfo(
+        path=str(store.path) if store.path else ":memory:",
+        schema_version=store.schema_version,
+        equipment=equipment,
+        sources=list_sources(con),
+        measurements=int(total[0]) if total else 0,
+        size_bytes=size,
+    )
