@@ -1,0 +1,1 @@
+"""Dialogs: import, live connection, settings, about and the readable error dialog."""

@@ -1,0 +1,73 @@
+"""AboutDialog: app, model and ONNX Runtime versions and the inference providers available."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+
+from app import __version__
+
+
+def _dist_version(*names: str) -> str:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def ort_providers() -> list[str]:
+    """Execution providers ONNX Runtime offers here (imports onnxruntime, never torch)."""
+    try:
+        import onnxruntime as ort
+
+        return list(ort.get_available_providers())
+    except Exception:  # an ORT that fails to load must not break the About box
+        return []
+
+
+def about_facts(model_text: str = "", provider: str = "") -> list[tuple[str, str]]:
+    providers = ort_providers()
+    cuda = "CUDAExecutionProvider" in providers
+    return [
+        ("HydroDiag", __version__),
+        ("Model", model_text or "none loaded yet (run a diagnosis)"),
+        ("Last inference provider", provider or "—"),
+        ("ONNX Runtime", _dist_version("onnxruntime-gpu", "onnxruntime")),
+        ("Providers available", ", ".join(providers) or "none"),
+        ("GPU inference", "possible (CUDA provider present)" if cuda else "CPU only"),
+        ("Qt / PySide6", pyside_version),
+        ("pyqtgraph", _dist_version("pyqtgraph")),
+        ("DuckDB", _dist_version("duckdb")),
+        ("Python", f"{platform.python_version()} on {platform.system()} {platform.machine()}"),
+    ]
+
+
+class AboutDialog(QDialog):
+    def __init__(
+        self, parent: QWidget | None = None, *, model_text: str = "", provider: str = ""
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About HydroDiag")
+        self.facts = about_facts(model_text, provider)
+        rows = "".join(
+            f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in self.facts
+        )
+        label = QLabel(
+            "<h3>HydroDiag</h3><p>Offline diagnosis of hydraulic equipment: a temporal graph "
+            "neural network (GATv2 + LSTM) run through ONNX Runtime.</p>"
+            f"<table>{rows}</table>"
+        )
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(buttons)

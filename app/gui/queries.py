@@ -1,0 +1,179 @@
+"""Qt-free reads the views need from a workspace (equipment tree, diagnoses, histories, series).
+
+Each function takes a :class:`Store` and returns plain data; worker threads pass a store built
+on their own cursor (:func:`thread_store`), because DuckDB connections are not thread-safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from gnn import persist
+from gnn.persist import DiagnosisSummary
+from gnn.results import Diagnosis
+from ingestion import workspace
+from ingestion.profiles import EquipmentProfile
+from ingestion.queries import sensor_series
+from ingestion.store import Store
+
+
+@dataclass(frozen=True)
+class EquipmentRow:
+    id: str
+    name: str
+    profile_id: str
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: int
+    kind: str
+    uri: str
+    status: str
+    value_count: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    inspection_id: int | None
+
+
+@dataclass(frozen=True)
+class InspectionRow:
+    id: int
+    started_at: datetime
+    site: str
+    customer: str
+    inspector: str
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    component_id: str
+    start: datetime
+    end: datetime
+    grade: int
+    fault_type: str | None
+
+
+@dataclass(frozen=True)
+class GapRow:
+    start: datetime
+    end: datetime
+    reason: str
+
+
+def thread_store(store: Store) -> Store:
+    """A store on a fresh cursor, for use inside one worker thread."""
+    return Store(store.cursor(), store.path)
+
+
+def list_equipment(store: Store) -> list[EquipmentRow]:
+    rows = store.query("SELECT id, name, profile_id FROM equipment ORDER BY id")
+    return [EquipmentRow(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def equipment_profile(store: Store, equipment_id: str) -> EquipmentProfile:
+    """The profile as copied into the workspace for this equipment."""
+    return workspace.equipment_profile(store.cursor(), equipment_id)
+
+
+def list_sources(store: Store, equipment_id: str) -> list[SourceRow]:
+    rows = store.query(
+        "SELECT id, kind, uri, status, value_count, first_ts, last_ts, inspection_id "
+        "FROM sources WHERE equipment_id = ? ORDER BY id",
+        [equipment_id],
+    )
+    return [
+        SourceRow(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), r[5], r[6], r[7])
+        for r in rows
+    ]
+
+
+def list_inspections(store: Store, equipment_id: str) -> list[InspectionRow]:
+    rows = store.query(
+        "SELECT id, started_at, site, customer, inspector FROM inspections "
+        "WHERE equipment_id = ? ORDER BY started_at",
+        [equipment_id],
+    )
+    return [InspectionRow(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+
+def list_diagnoses(store: Store, equipment_id: str) -> list[DiagnosisSummary]:
+    """Stored diagnoses of one equipment, newest first."""
+    return persist.list_diagnoses(store, equipment_id)
+
+
+def load_diagnosis(store: Store, diagnosis_id: int) -> Diagnosis:
+    diagnosis = persist.load_diagnosis(store, diagnosis_id)
+    return (
+        diagnosis if diagnosis.id is not None else diagnosis.model_copy(update={"id": diagnosis_id})
+    )
+
+
+def latest_diagnosis(store: Store, equipment_id: str) -> Diagnosis | None:
+    return persist.latest_diagnosis(store, equipment_id)
+
+
+def health_history(store: Store, equipment_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per component: (window mid-times in epoch seconds, health), newest diagnosis winning
+    where several diagnosed the same window."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for comp, history in persist.load_health_history(store, equipment_id).items():
+        starts = np.array(history.starts, dtype="datetime64[us]").astype(np.int64)
+        ends = np.array(history.ends, dtype="datetime64[us]").astype(np.int64)
+        mid = (starts + ends).astype(np.float64) / 2e6
+        out[comp] = (mid, np.asarray(history.health, dtype=np.float64))
+    return out
+
+
+def list_labels(store: Store, equipment_id: str) -> list[LabelRow]:
+    rows = store.query(
+        "SELECT component_id, start_ts, end_ts, grade, fault_type FROM labels "
+        "WHERE equipment_id = ? ORDER BY start_ts",
+        [equipment_id],
+    )
+    return [LabelRow(str(r[0]), r[1], r[2], int(r[3]), r[4]) for r in rows]
+
+
+def list_gaps(store: Store, equipment_id: str) -> list[GapRow]:
+    rows = store.query(
+        "SELECT start_ts, end_ts, reason FROM gaps WHERE equipment_id = ? ORDER BY start_ts",
+        [equipment_id],
+    )
+    return [GapRow(r[0], r[1], str(r[2])) for r in rows]
+
+
+def data_range(store: Store, equipment_id: str) -> tuple[datetime, datetime] | None:
+    row = store.query(
+        "SELECT min(ts), max(ts) FROM measurements WHERE equipment_id = ?", [equipment_id]
+    )
+    if not row or row[0][0] is None:
+        return None
+    return row[0][0], row[0][1]
+
+
+def load_series(
+    store: Store,
+    equipment_id: str,
+    sensor_ids: list[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per sensor: (epoch seconds float64, values float64 with NaN for missing)."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for sensor_id in sensor_ids:
+        ts, values = _sensor_series(store, equipment_id, sensor_id, start, end)
+        out[sensor_id] = (ts.astype(np.float64) / 1e9, values.astype(np.float64))
+    return out
+
+
+def _sensor_series(
+    store: Store,
+    equipment_id: str,
+    sensor_id: str,
+    start: datetime | None,
+    end: datetime | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    return sensor_series(store, equipment_id, sensor_id, start, end)

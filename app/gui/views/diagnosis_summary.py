@@ -1,0 +1,86 @@
+"""DiagnosisSummaryBar: overall health, verdict, model version and inference provider.
+
+Sits above every tab so the headline of the current diagnosis is always visible.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from app.gui.theme import format_health
+from app.gui.views.widgets import StatusBadge
+from gnn.results import Diagnosis, Status
+
+
+def provider_label(provider: str) -> str:
+    """``CUDAExecutionProvider`` -> ``CUDA (GPU)``; the user wants to know GPU or CPU."""
+    short = provider.removesuffix("ExecutionProvider")
+    return f"{short} (GPU)" if short in {"CUDA", "TensorRT", "ROCM"} else f"{short}"
+
+
+class DiagnosisSummaryBar(QFrame):
+    """One line: equipment, overall health + status, verdict; model and provider on the right."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("DiagnosisSummaryBar")
+        self.setStyleSheet(
+            "#DiagnosisSummaryBar { background: #f3f5f7; border-bottom: 1px solid #d5dbe1; }"
+        )
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setSpacing(12)
+        self.equipment = QLabel("No equipment")
+        self.equipment.setStyleSheet("font-weight: bold; font-size: 13px;")
+        self.health = QLabel("—")
+        self.health.setStyleSheet("font-size: 20px; font-weight: bold;")
+        self.health.setToolTip("Overall health: the lowest health of the graded components")
+        self.badge = StatusBadge(Status.NOT_ASSESSED)
+        verdict_box = QVBoxLayout()
+        verdict_box.setSpacing(0)
+        self.verdict = QLabel("No diagnosis yet — import data and press Diagnose (F5).")
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.span = QLabel("")
+        self.span.setStyleSheet("color: #5f6b76; font-size: 11px;")
+        verdict_box.addWidget(self.verdict)
+        verdict_box.addWidget(self.span)
+        self.model = QLabel("Model: —")
+        self.model.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.model.setStyleSheet("color: #3c4650; font-size: 11px;")
+        layout.addWidget(self.equipment)
+        layout.addWidget(self.health)
+        layout.addWidget(self.badge)
+        layout.addLayout(verdict_box, 1)
+        layout.addWidget(self.model)
+
+    def set_equipment(self, name: str) -> None:
+        self.equipment.setText(name)
+
+    def set_diagnosis(self, diagnosis: Diagnosis | None, model_hint: str = "") -> None:
+        if diagnosis is None:
+            self.health.setText("—")
+            self.badge.set_status(Status.NOT_ASSESSED)
+            self.verdict.setText("No diagnosis yet — import data and press Diagnose (F5).")
+            self.span.setText("")
+            self.model.setText(model_hint or "Model: —")
+            return
+        self.health.setText(format_health(diagnosis.overall_health))
+        self.badge.set_status(diagnosis.overall_status)
+        self.verdict.setText(diagnosis.verdict)
+        self.span.setText(
+            f"{diagnosis.window_start:%Y-%m-%d %H:%M} – {diagnosis.window_end:%Y-%m-%d %H:%M} UTC · "
+            f"{diagnosis.n_valid_windows}/{diagnosis.n_windows} windows valid"
+            + (
+                f" · {len(diagnosis.data_quality)} data-quality warning(s)"
+                if diagnosis.data_quality
+                else ""
+            )
+        )
+        self.model.setText(
+            f"Model {diagnosis.model.model_id} v{diagnosis.model.version}\n"
+            f"Inference: {provider_label(diagnosis.provider)}"
+        )
+        self.model.setToolTip(f"{diagnosis.model.path}\nprovider {diagnosis.provider}")

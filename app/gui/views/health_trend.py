@@ -1,0 +1,257 @@
+"""HealthTrendPanel: each graded component's health over time, status bands, trend projection.
+
+Select a time range with the shaded region and press *Diagnose range* to run the engine on
+exactly that stretch (``diagnoseRangeRequested``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.theme import STATUS_STYLES, series_color
+from app.gui.views import plotting
+from gnn.results import Diagnosis, Status, StatusThresholds
+
+
+def projection(
+    t_last: float, h_last: float, rate_per_100h: float, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Straight-line projection from the last point down to ``floor`` at the measured rate.
+
+    The rate is per operating hour; drawing it against wall time assumes the machine keeps
+    running, which the label under the plot says.
+    """
+    if rate_per_100h <= 0 or h_last <= floor:
+        return np.array([]), np.array([])
+    hours = (h_last - floor) / rate_per_100h * 100.0
+    return np.array([t_last, t_last + hours * 3600.0]), np.array([h_last, floor])
+
+
+class HealthTrendPanel(QWidget):
+    diagnoseRangeRequested = Signal(object, object)  # start, end (naive UTC datetimes)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        plotting.configure()
+        self.thresholds = StatusThresholds()
+        self.plot = pg.PlotWidget(axisItems={"bottom": plotting.utc_axis()})
+        self.plot.setLabel("left", "Health")
+        self.plot.setLabel("bottom", "Time (UTC)")
+        self.plot.setYRange(0, 1.02, padding=0)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.getPlotItem().setMouseEnabled(x=True, y=False)
+        self.bands: dict[Status, pg.LinearRegionItem] = {}
+        for status in (Status.CRITICAL, Status.WARNING, Status.HEALTHY):
+            color = QColor(STATUS_STYLES[status].fill)
+            color.setAlpha(38)
+            band = pg.LinearRegionItem(
+                orientation="horizontal", movable=False, brush=color, pen=pg.mkPen(None)
+            )
+            band.setZValue(-20)
+            self.plot.addItem(band)
+            self.bands[status] = band
+        self._place_bands()
+        self.region = pg.LinearRegionItem(
+            brush=pg.mkBrush(30, 100, 200, 40), pen=pg.mkPen("#1565c0", width=1.5)
+        )
+        self.region.setZValue(-5)
+        self.region.hide()
+        self.plot.addItem(self.region)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.projections: dict[str, pg.PlotDataItem] = {}
+        self.checks: dict[str, QCheckBox] = {}
+        self.check_row = QHBoxLayout()
+        self.check_row.addWidget(QLabel("Show:"))
+        self.check_row.addStretch(1)
+        self.select_button = QPushButton("Select range")
+        self.select_button.setCheckable(True)
+        self.select_button.setToolTip("Show a range selector on the plot (drag its edges)")
+        self.select_button.toggled.connect(self._on_select_toggled)
+        self.diagnose_button = QPushButton("Diagnose range")
+        self.diagnose_button.setEnabled(False)
+        self.diagnose_button.setToolTip("Run the diagnosis on the selected time range")
+        self.diagnose_button.clicked.connect(self._on_diagnose_clicked)
+        self.check_row.addWidget(self.select_button)
+        self.check_row.addWidget(self.diagnose_button)
+        self.trend_label = QLabel("")
+        self.trend_label.setWordWrap(True)
+        self.trend_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.trend_label.setStyleSheet("color: #3c4650;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(self.check_row)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.trend_label)
+        self._span: tuple[float, float] | None = None
+
+    def _place_bands(self) -> None:
+        t = self.thresholds
+        self.bands[Status.CRITICAL].setRegion((0.0, t.critical))
+        self.bands[Status.WARNING].setRegion((t.critical, t.healthy))
+        self.bands[Status.HEALTHY].setRegion((t.healthy, 1.02))
+
+    def set_components(self, component_ids: list[str]) -> None:
+        """Create one curve + projection per graded component (once per equipment)."""
+        for cid in list(self.curves):
+            self.plot.removeItem(self.curves.pop(cid))
+            self.plot.removeItem(self.projections.pop(cid))
+            check = self.checks.pop(cid)
+            self.check_row.removeWidget(check)
+            check.deleteLater()
+        for i, cid in enumerate(component_ids):
+            color = series_color(i)
+            curve = self.plot.plot(
+                [],
+                [],
+                name=cid,
+                pen=pg.mkPen(color, width=2),
+                symbol="o",
+                symbolSize=4,
+                symbolBrush=color,
+                symbolPen=None,
+            )
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
+            proj = self.plot.plot(
+                [], [], pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine)
+            )
+            self.curves[cid] = curve
+            self.projections[cid] = proj
+            check = QCheckBox(cid)
+            check.setChecked(True)
+            check.setStyleSheet(f"QCheckBox {{ color: {color}; font-weight: bold; }}")
+            check.toggled.connect(lambda on, c=cid: self._on_check_toggled(c, on))
+            self.checks[cid] = check
+            self.check_row.insertWidget(self.check_row.count() - 3, check)
+
+    def set_history(
+        self,
+        history: dict[str, tuple[np.ndarray, np.ndarray]],
+        diagnosis: Diagnosis | None,
+    ) -> None:
+        """New data: health points per component and the trends of the latest diagnosis."""
+        if diagnosis is not None:
+            self.thresholds = diagnosis.thresholds
+            self._place_bands()
+        wanted = sorted(history) if history else []
+        if diagnosis is not None:
+            wanted = sorted(
+                set(wanted) | {c.component_id for c in diagnosis.components if c.assessed}
+            )
+        if wanted != sorted(self.curves):
+            self.set_components(wanted)
+        lines: list[str] = []
+        t_min, t_max = np.inf, -np.inf
+        for cid, curve in self.curves.items():
+            t, h = history.get(cid, (np.array([]), np.array([])))
+            curve.setData(t, h)
+            px, py = np.array([]), np.array([])
+            if len(t):
+                t_min, t_max = min(t_min, float(t[0])), max(t_max, float(t[-1]))
+            result = None
+            if diagnosis is not None:
+                try:
+                    result = diagnosis.component(cid)
+                except KeyError:
+                    result = None
+            trend = result.trend if result is not None else None
+            if trend is not None and len(t):
+                if trend.enough_history and trend.rate_per_100h is not None:
+                    h_last = float(np.median(h[-5:]))
+                    px, py = projection(
+                        float(t[-1]), h_last, trend.rate_per_100h, self.thresholds.critical
+                    )
+                    to_warn = (
+                        f", warning in ≈ {trend.hours_to_warning:.0f} h"
+                        if trend.hours_to_warning and h_last >= self.thresholds.healthy
+                        else ""
+                    )
+                    to_crit = (
+                        f", critical in ≈ {trend.hours_to_critical:.0f} h"
+                        if trend.hours_to_critical and h_last >= self.thresholds.critical
+                        else ""
+                    )
+                    lines.append(
+                        f"<b>{cid}</b>: loses {trend.rate_per_100h * 100:+.1f} %-points of health "
+                        f"per 100 operating hours{to_warn}{to_crit}"
+                    )
+                else:
+                    lines.append(f"<b>{cid}</b>: {trend.message}")
+            self.projections[cid].setData(px, py)
+            if len(px):
+                t_max = max(t_max, float(px[-1]))
+        if lines:
+            lines.append("Dashed: projection at the measured rate, assuming continuous operation.")
+        self.trend_label.setText(
+            "<br>".join(lines) if lines else "No health history yet: run a diagnosis."
+        )
+        if np.isfinite(t_min):
+            t_hist = max(
+                (
+                    float(c.getData()[0][-1])
+                    for c in self.curves.values()
+                    if c.getData()[0] is not None and len(c.getData()[0])
+                ),
+                default=t_max,
+            )
+            self._span = (t_min, t_hist)
+            # Show the history and a bounded look ahead; the user zooms out for the rest.
+            ahead = min(t_max, t_hist + 0.5 * max(t_hist - t_min, 3600.0))
+            self.plot.setXRange(t_min, ahead, padding=0.02)
+            if not self.region.isVisible():
+                self.region.setRegion((t_min + 0.6 * (t_hist - t_min), t_hist))
+        self.diagnose_button.setEnabled(self.region.isVisible() and self._span is not None)
+
+    def selected_range(self) -> tuple[datetime, datetime]:
+        lo, hi = self.region.getRegion()
+        return plotting.from_epoch(float(lo)), plotting.from_epoch(float(hi))
+
+    def set_selected_range(self, start: datetime, end: datetime) -> None:
+        self.region.setRegion((plotting.to_epoch(start), plotting.to_epoch(end)))
+        self.select_button.setChecked(True)
+
+    def _on_select_toggled(self, on: bool) -> None:
+        self.region.setVisible(on)
+        self.diagnose_button.setEnabled(on)
+
+    def _on_check_toggled(self, component_id: str, on: bool) -> None:
+        self.curves[component_id].setVisible(on)
+        self.projections[component_id].setVisible(on)
+
+    def _on_diagnose_clicked(self) -> None:
+        start, end = self.selected_range()
+        self.diagnoseRangeRequested.emit(start, end)
+
+
+def main() -> int:
+    from app.gui.views._standalone import run_standalone
+
+    def build() -> QWidget:
+        from app.gui.queries import health_history, latest_diagnosis
+        from app.gui.sample import fill_sample_workspace
+        from ingestion.store import open_workspace
+
+        store = open_workspace(None)
+        fill_sample_workspace(store, minutes=120, max_rate_hz=1)
+        panel = HealthTrendPanel()
+        panel.set_history(health_history(store, "rig-1"), latest_diagnosis(store, "rig-1"))
+        return panel
+
+    return run_standalone("Trends", build)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,376 @@
+"""SensorPlotPanel: raw sensor plots with linked time axes, one plot per unit.
+
+Sensors sharing a unit share a plot (so the axis says what the numbers are); all plots share
+the time axis. Curves use clip-to-view and peak downsampling so hours of 100 Hz data pan and
+zoom smoothly. Model windows flagged anomalous, limit violations, data gaps and dataset or
+inspection labels are marked as shaded regions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.theme import series_color
+from app.gui.units import convert, convert_scalar, display_unit
+from app.gui.views import plotting
+from gnn.results import Diagnosis
+from ingestion.profiles import EquipmentProfile, Sensor
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A shaded time range on the plots of some sensors (all when ``sensors`` is empty)."""
+
+    start: datetime
+    end: datetime
+    kind: str  # anomaly, violation, gap, label
+    text: str
+    sensors: tuple[str, ...] = ()
+
+
+MARKER_COLORS = {
+    "anomaly": (204, 121, 167, 60),
+    "violation": (200, 50, 42, 70),
+    "gap": (120, 120, 120, 70),
+    "label": (0, 114, 178, 35),
+}
+
+
+def diagnosis_markers(diagnosis: Diagnosis) -> list[Marker]:
+    """Anomalous windows per component, limit violations and data gaps of a diagnosis."""
+    markers: list[Marker] = []
+    thresholds = {
+        c.component_id: (c.anomaly.threshold, c.sensors)
+        for c in diagnosis.components
+        if c.anomaly is not None
+    }
+    for window in diagnosis.windows:
+        for cid, score in window.anomaly.items():
+            if cid in thresholds and score > thresholds[cid][0]:
+                markers.append(
+                    Marker(
+                        window.start,
+                        window.end,
+                        "anomaly",
+                        f"{cid} anomaly {score:.2f}",
+                        thresholds[cid][1],
+                    )
+                )
+    for comp in diagnosis.components:
+        for v in comp.limit_violations:
+            markers.append(
+                Marker(
+                    v.start,
+                    v.end,
+                    "violation",
+                    f"{v.sensor_id} {v.kind.replace('_', ' ')}",
+                    (v.sensor_id,),
+                )
+            )
+    for warning in diagnosis.data_quality:
+        if warning.start is not None and warning.end is not None:
+            sensors = (warning.sensor_id,) if warning.sensor_id else ()
+            markers.append(Marker(warning.start, warning.end, "gap", warning.message, sensors))
+    return markers
+
+
+class SensorPlotPanel(QWidget):
+    """Checked sensors are plotted; ``seriesRequested`` asks the owner to load missing data."""
+
+    seriesRequested = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        plotting.configure()
+        self.profile: EquipmentProfile | None = None
+        self.pressure_unit = "bar"
+        self.temperature_unit = "°C"
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Sensor", "Unit"])
+        self.tree.setMinimumWidth(170)
+        self.tree.setMaximumWidth(260)
+        self.tree.itemChanged.connect(self._on_tree_item_changed)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.info = QLabel("")
+        self.info.setStyleSheet("color: #3c4650;")
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.graphics, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.info, 1)
+        legend = QLabel(
+            "<span style='background:#e9c6dc'>&nbsp;anomalous window&nbsp;</span> "
+            "<span style='background:#eab9b6'>&nbsp;limit violation&nbsp;</span> "
+            "<span style='background:#d6d6d6'>&nbsp;gap&nbsp;</span> "
+            "<span style='background:#c9e0ef'>&nbsp;label&nbsp;</span>"
+        )
+        bottom.addWidget(legend)
+        right_layout.addLayout(bottom)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.tree)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self.plots: dict[str, pg.PlotItem] = {}  # unit -> plot
+        self.curves: dict[str, pg.PlotDataItem] = {}  # sensor -> curve
+        self.limit_lines: dict[str, list[pg.InfiniteLine]] = {}
+        self.items: dict[str, QTreeWidgetItem] = {}
+        self.loaded: set[str] = set()
+        self.markers: list[Marker] = []
+        self._marker_items: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
+        self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- new data --------------------------------------------------------------------
+
+    def set_profile(self, profile: EquipmentProfile, checked: list[str] | None = None) -> None:
+        """Create the sensor list, one plot per unit and one curve per sensor (once)."""
+        self.profile = profile
+        self.graphics.clear()
+        self.plots, self.curves, self.limit_lines, self.items = {}, {}, {}, {}
+        self.loaded, self._raw, self._marker_items = set(), {}, []
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        default = set(checked) if checked is not None else {s.id for s in profile.sensors[:4]}
+        for comp in profile.components:
+            sensors = profile.sensors_of(comp.id)
+            if not sensors:
+                continue
+            parent = QTreeWidgetItem([f"{comp.id} — {comp.name}", ""])
+            parent.setFlags(parent.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
+            self.tree.addTopLevelItem(parent)
+            for sensor in sensors:
+                item = QTreeWidgetItem([sensor.id, sensor.unit])
+                item.setToolTip(
+                    0, f"{sensor.id}: {sensor.quantity.value} on {comp.id}\n{sensor.description}"
+                )
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(
+                    0, Qt.CheckState.Checked if sensor.id in default else Qt.CheckState.Unchecked
+                )
+                parent.addChild(item)
+                self.items[sensor.id] = item
+            parent.setExpanded(True)
+        self.tree.setColumnWidth(0, 150)
+        self.tree.resizeColumnToContents(1)
+        self.tree.blockSignals(False)
+        first: pg.PlotItem | None = None
+        for i, sensor in enumerate(profile.sensors):
+            unit = sensor.unit
+            if unit not in self.plots:
+                plot = pg.PlotItem(axisItems={"bottom": plotting.utc_axis()})
+                plot.showGrid(x=True, y=True, alpha=0.15)
+                plot.setMouseEnabled(x=True, y=False)
+                plot.enableAutoRange(axis="y", enable=True)
+                plot.setAutoVisible(y=True)
+                plot.getAxis("left").setWidth(62)
+                plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
+                if first is None:
+                    first = plot
+                else:
+                    plot.setXLink(first)
+                self.plots[unit] = plot
+            curve = pg.PlotDataItem(
+                [], [], name=sensor.id, pen=pg.mkPen(series_color(i), width=1), connect="finite"
+            )
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
+            self.plots[unit].addItem(curve)
+            self.curves[sensor.id] = curve
+            self.limit_lines[sensor.id] = self._make_limit_lines(sensor)
+        self._relayout()
+
+    def _make_limit_lines(self, sensor: Sensor) -> list[pg.InfiniteLine]:
+        lines: list[pg.InfiniteLine] = []
+        if sensor.limits is None:
+            return lines
+        for name, color in (
+            ("warning_low", "#f0a202"),
+            ("warning_high", "#f0a202"),
+            ("alarm_low", "#c8322a"),
+            ("alarm_high", "#c8322a"),
+        ):
+            value = getattr(sensor.limits, name)
+            if value is None:
+                continue
+            line = pg.InfiniteLine(
+                pos=value,
+                angle=0,
+                movable=False,
+                pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
+                label=f"{sensor.id} {name.replace('_', ' ')}",
+                labelOpts={"position": 0.02, "color": color, "anchors": [(0, 0), (0, 0)]},
+            )
+            line.setProperty("limit_value", value)
+            line.setProperty("unit", sensor.unit)
+            lines.append(line)
+        return lines
+
+    def checked_sensors(self) -> list[str]:
+        return [
+            sid for sid, item in self.items.items() if item.checkState(0) == Qt.CheckState.Checked
+        ]
+
+    def set_checked(self, sensor_ids: list[str]) -> None:
+        self.tree.blockSignals(True)
+        for sid, item in self.items.items():
+            item.setCheckState(
+                0, Qt.CheckState.Checked if sid in sensor_ids else Qt.CheckState.Unchecked
+            )
+        self.tree.blockSignals(False)
+        self._on_selection_changed()
+
+    def set_units(self, pressure_unit: str, temperature_unit: str) -> None:
+        self.pressure_unit, self.temperature_unit = pressure_unit, temperature_unit
+        for sensor_id in list(self._raw):
+            self._apply(sensor_id)
+        self._relayout()
+
+    def set_series(self, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """New data: (epoch seconds, values in the profile's unit) per sensor."""
+        for sensor_id, (t, v) in series.items():
+            if sensor_id not in self.curves:
+                continue
+            self._raw[sensor_id] = (t, v)
+            self.loaded.add(sensor_id)
+            self._apply(sensor_id)
+        total = sum(len(t) for t, _ in self._raw.values())
+        self.info.setText(f"{len(self._raw)} sensor(s) loaded, {total:,} samples")
+        self._relayout()
+
+    def _unit_of(self, sensor_id: str) -> str:
+        assert self.profile is not None
+        return self.profile.sensor(sensor_id).unit
+
+    def _apply(self, sensor_id: str) -> None:
+        t, v = self._raw[sensor_id]
+        unit = self._unit_of(sensor_id)
+        target = display_unit(unit, self.pressure_unit, self.temperature_unit)
+        self.curves[sensor_id].setData(t, convert(v, unit, target))
+        for line in self.limit_lines[sensor_id]:
+            line.setValue(convert_scalar(float(line.property("limit_value")), unit, target))
+
+    def set_markers(self, markers: list[Marker]) -> None:
+        """Replace the shaded regions (few items: recreated, unlike the curves)."""
+        for plot, item in self._marker_items:
+            plot.removeItem(item)
+        self._marker_items = []
+        self.markers = list(markers)
+        self._place_markers()
+
+    def _place_markers(self) -> None:
+        for plot, item in self._marker_items:
+            plot.removeItem(item)
+        self._marker_items = []
+        checked = set(self.checked_sensors())
+        for marker in self.markers:
+            color = MARKER_COLORS.get(marker.kind, (100, 100, 100, 50))
+            targets = set(marker.sensors) & checked if marker.sensors else checked
+            units = {self._unit_of(s) for s in targets}
+            for unit in units:
+                plot = self.plots[unit]
+                region = pg.LinearRegionItem(
+                    values=(plotting.to_epoch(marker.start), plotting.to_epoch(marker.end)),
+                    movable=False,
+                    brush=pg.mkBrush(*color),
+                    pen=pg.mkPen(None),
+                )
+                region.setZValue(-10)
+                region.setToolTip(marker.text)
+                plot.addItem(region)
+                self._marker_items.append((plot, region))
+
+    # -- layout ------------------------------------------------------------------------
+
+    def _relayout(self) -> None:
+        """Show a plot row for each unit with a checked sensor; the items themselves persist."""
+        checked = self.checked_sensors()
+        self.graphics.ci.clear()
+        units: list[str] = []
+        for sid in checked:
+            unit = self._unit_of(sid)
+            if unit not in units:
+                units.append(unit)
+        for sid, curve in self.curves.items():
+            visible = sid in checked
+            curve.setVisible(visible)
+            plot = self.plots[self._unit_of(sid)]
+            for line in self.limit_lines[sid]:
+                attached = line in plot.items
+                if visible and not attached:
+                    plot.addItem(line)
+                elif not visible and attached:
+                    plot.removeItem(line)
+            legend = plot.legend
+            if legend is not None:
+                legend.removeItem(curve)
+                if visible:
+                    legend.addItem(curve, sid)
+        for row, unit in enumerate(units):
+            plot = self.plots[unit]
+            target = display_unit(unit, self.pressure_unit, self.temperature_unit)
+            plot.setLabel("left", target)
+            plot.getAxis("bottom").setStyle(showValues=row == len(units) - 1)
+            self.graphics.ci.addItem(plot, row=row, col=0)
+        self._place_markers()
+
+    def show_range(self, start: datetime, end: datetime) -> None:
+        if self.plots:
+            next(iter(self.plots.values())).setXRange(
+                plotting.to_epoch(start), plotting.to_epoch(end), padding=0
+            )
+
+    def _on_tree_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        self._on_selection_changed()
+
+    def _on_selection_changed(self) -> None:
+        self._relayout()
+        missing = [s for s in self.checked_sensors() if s not in self.loaded]
+        if missing:
+            self.seriesRequested.emit(missing)
+
+
+def main() -> int:
+    from app.gui.views._standalone import run_standalone
+
+    def build() -> QWidget:
+        from app.gui.queries import latest_diagnosis, load_series
+        from app.gui.sample import fill_sample_workspace
+        from ingestion.profiles import load_profile
+        from ingestion.store import open_workspace
+
+        store = open_workspace(None)
+        fill_sample_workspace(store, minutes=48, max_rate_hz=10)
+        profile = load_profile("zema-test-rig")
+        panel = SensorPlotPanel()
+        panel.set_profile(profile, ["PS1", "PS2", "EPS1", "VS1", "TS1"])
+        panel.set_series(load_series(store, "rig-1", list(profile.sensor_ids)))
+        diagnosis = latest_diagnosis(store, "rig-1")
+        if diagnosis is not None:
+            panel.set_markers(diagnosis_markers(diagnosis))
+        panel.seriesRequested.connect(
+            lambda ids: panel.set_series(load_series(store, "rig-1", ids))
+        )
+        return panel
+
+    return run_standalone("Sensors", build)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
