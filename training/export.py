@@ -1,0 +1,228 @@
+"""Checkpoints and ONNX export with the contract's names, dynamic shapes and metadata.
+
+A checkpoint (``.pt``) holds the weights, the constructor arguments and everything the
+exporter writes into the ONNX metadata (:class:`ModelMeta`), so an exported model can always be
+rebuilt from its checkpoint. :func:`export_onnx` checks the file with ``onnx.checker`` and
+compares ONNX Runtime against torch on the training graph and on random graphs of other sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from gnn import contract
+from gnn.graph import EDGE_TYPES, NODE_TYPES, GraphSpec, profile_sha256
+from gnn.model import InferenceModel, TemporalGNN
+
+CHECKPOINT_FORMAT = 1
+PARITY_TOLERANCE = 1e-4
+META_FORECAST_REFERENCE = "hydrodiag.forecast_error_reference"  # JSON {node id: mean sq. error}
+META_HPARAMS = "hydrodiag.hparams"  # JSON constructor arguments of the network
+META_NODE_TYPES = "hydrodiag.node_types"  # JSON vocabulary behind node_type ids
+META_EDGE_TYPES = "hydrodiag.edge_types"  # JSON vocabulary behind edge_type ids
+
+
+class ModelMeta(BaseModel):
+    """What a trained model is, beyond its weights; written into the ONNX metadata."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_id: str
+    model_version: str
+    graph_spec: GraphSpec
+    fault_types: tuple[str, ...]
+    graded_components: tuple[str, ...]
+    forecast_reference: dict[str, float] = Field(default_factory=dict)
+
+    def metadata_props(self, model: TemporalGNN) -> dict[str, str]:
+        spec = self.graph_spec
+        return {
+            contract.META_CONTRACT_VERSION: str(contract.CONTRACT_VERSION),
+            contract.META_MODEL_ID: self.model_id,
+            contract.META_MODEL_VERSION: self.model_version,
+            contract.META_PROFILE_ID: spec.profile_id,
+            contract.META_PROFILE_SHA256: profile_sha256(spec),
+            contract.META_GRAPH_SPEC: spec.to_json(),
+            contract.META_FAULT_TYPES: json.dumps(list(self.fault_types)),
+            contract.META_GRADED_COMPONENTS: json.dumps(list(self.graded_components)),
+            META_FORECAST_REFERENCE: json.dumps(self.forecast_reference, sort_keys=True),
+            META_HPARAMS: json.dumps(model.hparams(), sort_keys=True),
+            META_NODE_TYPES: json.dumps(list(NODE_TYPES)),
+            META_EDGE_TYPES: json.dumps(list(EDGE_TYPES)),
+        }
+
+
+def save_checkpoint(
+    path: Path, model: TemporalGNN, meta: ModelMeta, extra: dict[str, Any] | None = None
+) -> None:
+    """Weights + hyper-parameters + metadata (+ ``extra``, e.g. the training config)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "hparams": model.hparams(),
+            "state_dict": state,
+            "meta": meta.model_dump_json(),
+            "extra": json.dumps(extra or {}),
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: Path) -> tuple[TemporalGNN, ModelMeta, dict[str, Any]]:
+    """Rebuild the model of a checkpoint written by :func:`save_checkpoint` (eval mode)."""
+    from ingestion.errors import HydroDiagError
+
+    if not Path(path).is_file():
+        raise HydroDiagError(f"{path}: checkpoint file does not exist.")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a foreign or corrupt file
+        raise HydroDiagError(
+            f"{path}: not a HydroDiag checkpoint ({type(exc).__name__}: {exc}). "
+            "Give the .pt file written by `hydrodiag train`."
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise HydroDiagError(
+            f"{path}: not a HydroDiag checkpoint of format {CHECKPOINT_FORMAT} "
+            "(the intermediate last.pt of a run holds weights only; use model.pt)."
+        )
+    model = TemporalGNN(**data["hparams"])
+    model.load_state_dict(data["state_dict"])
+    model.eval()
+    return model, ModelMeta.model_validate_json(data["meta"]), json.loads(data["extra"])
+
+
+def _dynamic_axes() -> dict[str, dict[int, str]]:
+    bnt = {0: "B", 1: "N", 2: "T"}
+    return {
+        contract.INPUT_X: bnt,
+        contract.INPUT_MASK: bnt,
+        contract.INPUT_NODE_TYPE: {0: "N"},
+        contract.INPUT_EDGE_INDEX: {1: "E"},
+        contract.INPUT_EDGE_TYPE: {0: "E"},
+        contract.OUTPUT_GRADE_PROBS: {0: "B", 1: "N"},
+        contract.OUTPUT_HEALTH: {0: "B", 1: "N"},
+        contract.OUTPUT_FAULT_PROBS: {0: "B", 1: "N"},
+        contract.OUTPUT_FORECAST: bnt,
+        contract.OUTPUT_ATTENTION: {0: "B", 2: "E"},
+    }
+
+
+def example_inputs(
+    spec: GraphSpec, batch: int = 2, length: int = 12, seed: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Random (x, mask) on the spec's graph plus its static inputs, in contract input order."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, spec.num_nodes, length, spec.num_features)
+    mask = (rng.random(shape) > 0.2).astype(np.float32)
+    x = (rng.normal(size=shape) * mask).astype(np.float32)
+    return x, mask, spec.node_type(), spec.edge_index(), spec.edge_type()
+
+
+def random_graph_inputs(
+    n_nodes: int,
+    n_edges: int,
+    length: int,
+    n_features: int,
+    batch: int = 2,
+    seed: int = 0,
+) -> tuple[np.ndarray, ...]:
+    """Random inputs on a random graph (self loops added so every node receives a message)."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, n_nodes, length, n_features)
+    mask = (rng.random(shape) > 0.2).astype(np.float32)
+    x = (rng.normal(size=shape) * mask).astype(np.float32)
+    src = rng.integers(0, n_nodes, size=n_edges)
+    dst = rng.integers(0, n_nodes, size=n_edges)
+    loops = np.arange(n_nodes)
+    edge_index = np.stack([np.concatenate([src, loops]), np.concatenate([dst, loops])])
+    node_type = np.asarray(rng.integers(0, len(NODE_TYPES), size=n_nodes))
+    edge_type = np.asarray(rng.integers(0, len(EDGE_TYPES), size=int(edge_index.shape[1])))
+    return (
+        x,
+        mask,
+        node_type.astype(np.int64),
+        edge_index.astype(np.int64),
+        edge_type.astype(np.int64),
+    )
+
+
+def export_onnx(model: TemporalGNN, meta: ModelMeta, path: Path) -> Path:
+    """Write ``model`` as ONNX (contract names, opset, dynamic B/N/T/E) with metadata_props."""
+    import onnx
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = InferenceModel(model).eval()
+    args = tuple(torch.from_numpy(a) for a in example_inputs(meta.graph_spec))
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of torch.export, which cannot yet
+        # keep nn.LSTM's time axis dynamic; it is the exporter that gives us dynamic T.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapped,
+            args,
+            str(path),
+            input_names=list(contract.INPUTS),
+            output_names=list(contract.OUTPUTS),
+            opset_version=contract.OPSET,
+            dynamic_axes=_dynamic_axes(),
+            dynamo=False,
+            do_constant_folding=True,
+        )
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in meta.metadata_props(model).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = (
+        f"HydroDiag {meta.model_id} {meta.model_version} for {meta.graph_spec.profile_id}"
+    )
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(path))
+    return path
+
+
+def parity_check(
+    model: TemporalGNN,
+    onnx_path: Path,
+    cases: list[tuple[np.ndarray, ...]],
+) -> list[dict[str, float]]:
+    """Max abs difference per output between torch and ONNX Runtime (CPU) for each case."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    wrapped = InferenceModel(model).eval()
+    report = []
+    for case in cases:
+        feeds = dict(zip(contract.INPUTS, case, strict=True))
+        got = session.run(list(contract.OUTPUTS), feeds)
+        with torch.no_grad():
+            want = wrapped(*(torch.from_numpy(a) for a in case))
+        report.append(
+            {
+                name: float(np.max(np.abs(g - w.numpy()))) if g.size else 0.0
+                for name, g, w in zip(contract.OUTPUTS, got, want, strict=True)
+            }
+        )
+    return report
+
+
+def default_parity_cases(spec: GraphSpec) -> list[tuple[np.ndarray, ...]]:
+    """The training graph at two lengths plus random graphs of other sizes and lengths."""
+    f = spec.num_features
+    return [
+        example_inputs(spec, batch=3, length=60, seed=1),
+        example_inputs(spec, batch=1, length=7, seed=2),
+        random_graph_inputs(4, 6, 15, f, batch=2, seed=3),
+        random_graph_inputs(17, 40, 33, f, batch=3, seed=4),
+        random_graph_inputs(1, 0, 2, f, batch=1, seed=5),
+    ]
