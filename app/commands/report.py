@@ -1,17 +1,116 @@
-"""`hydrodiag report` (not built yet: its issue is open)."""
+"""`hydrodiag report`: write the PDF diagnosis report of one diagnosis.
+
+Qt is imported inside the handler (the PDF is written with Qt's own PDF engine); torch never.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ingestion.errors import HydroDiagError
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise HydroDiagError("`hydrodiag report` is not built yet.")
+def _sections(value: str) -> list[str]:
+    from app.report.model import Section
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    known = {s.value for s in Section}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}"
+        )
+    return names
+
+
+def _run(args: argparse.Namespace) -> int:
+    from app.commands._common import open_store, workspace_path
+    from app.report.builder import build_report_model, load_diagnosis, save_inspection
+    from app.report.model import ALL_SECTIONS, InspectionFields, Paper
+
+    if not workspace_path(args).exists():
+        raise HydroDiagError(
+            f"{workspace_path(args)}: no workspace there. Import data first "
+            "(`hydrodiag ingest ...`) or pass --workspace."
+        )
+    given = {
+        k: getattr(args, k)
+        for k in ("customer", "site", "inspector", "notes")
+        if getattr(args, k) is not None
+    }
+    out: Path = args.out
+    if not out.parent.exists():
+        raise HydroDiagError(
+            f"{out}: the folder {out.parent} does not exist. Create it or pick another --out."
+        )
+    with open_store(args) as store:
+        diagnosis, inspection_id = load_diagnosis(store, args.equipment, args.diagnosis)
+        assert diagnosis.id is not None
+        fields: InspectionFields | None = None
+        if given:
+            # Merge with what the visit already has: a report run that names only the
+            # inspector must not wipe the customer typed earlier.
+            current = build_inspection_fields(store, inspection_id)
+            try:
+                fields = current.model_copy(update=given)
+                fields = InspectionFields.model_validate(fields.model_dump())
+            except ValueError as exc:
+                raise HydroDiagError(f"--customer/--site/--inspector/--notes: {exc}") from None
+            save_inspection(store, args.equipment, diagnosis.id, fields)
+        model = build_report_model(store, args.equipment, diagnosis.id, fields)
+
+    from app.report.render import render_pdf
+
+    result = render_pdf(model, out, Paper(args.paper), args.sections or ALL_SECTIONS)
+    print(
+        f"wrote {result.path} — diagnosis #{diagnosis.id} of {args.equipment}, "
+        f"{result.pages} pages, {result.paper.value.upper()}, {result.seconds:.2f} s"
+    )
+    return 0
+
+
+def build_inspection_fields(store: Any, inspection_id: int | None) -> Any:
+    from app.report.model import InspectionFields
+
+    if inspection_id is None:
+        return InspectionFields()
+    rows = store.query(
+        "SELECT customer, site, inspector, notes FROM inspections WHERE id = ?", [inspection_id]
+    )
+    if not rows:
+        return InspectionFields()
+    customer, site, inspector, notes = rows[0]
+    return InspectionFields(customer=customer, site=site, inspector=inspector, notes=notes)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("report", help="(not built yet)")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser(
+        "report",
+        help="write the PDF diagnosis report of a diagnosis",
+        description=(
+            "Write the PDF report of one diagnosis (the latest by default). Customer, site, "
+            "inspector and notes are stored with the diagnosis' inspection."
+        ),
+    )
+    parser.add_argument("--equipment", required=True, help="equipment id")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--diagnosis", type=int, default=None, help="diagnosis id")
+    which.add_argument(
+        "--latest", action="store_true", help="the latest diagnosis of the equipment (default)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="PDF file to write")
+    parser.add_argument("--paper", choices=("a4", "letter"), default="a4")
+    parser.add_argument(
+        "--sections",
+        type=_sections,
+        default=None,
+        help="comma-separated: summary,graph,trends,sensors,findings,recommendations,appendix "
+        "(default: all; the cover is always there)",
+    )
+    parser.add_argument("--customer", default=None)
+    parser.add_argument("--site", default=None)
+    parser.add_argument("--inspector", default=None)
+    parser.add_argument("--notes", default=None)
+    parser.set_defaults(handler=_run)
