@@ -74,6 +74,10 @@ class AnomalyResult(_Frozen):
     threshold: float
     is_anomalous: bool
     top_sensors: tuple[SensorContribution, ...] = ()
+    # Where the "typical" error comes from: "model card" (healthy training windows) or
+    # "selection median" (no reference shipped: the median window of this diagnosis).
+    reference: str = ""
+    n_windows: int = 0
 
 
 class LimitViolation(_Frozen):
@@ -102,6 +106,9 @@ class ComponentResult(_Frozen):
     limit_violations: tuple[LimitViolation, ...] = ()
     trend: TrendEstimate | None = None
     sensors: tuple[str, ...] = ()
+    n_windows: int = 0  # windows with enough data around this component that were assessed
+    # Strongest incoming attention (source component, weight), for "why" in the GUI/report.
+    attention_neighbours: tuple[tuple[str, float], ...] = ()
 
 
 class AttentionEdge(_Frozen):
@@ -184,6 +191,9 @@ class Diagnosis(_Frozen):
     data_quality: tuple[DataQualityWarning, ...] = ()
     thresholds: StatusThresholds = StatusThresholds()
     inspection_id: int | None = None
+    selection: str = ""  # the input as asked, e.g. "cycles 1-200" or "last 2 h"
+    provider_note: str = ""  # why the provider differs from the one requested, if it does
+    rate_hz: float | None = None  # sampling rate of the model's windows
 
     def component(self, component_id: str) -> ComponentResult:
         for result in self.components:

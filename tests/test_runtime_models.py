@@ -41,7 +41,7 @@ def build_contract_model(
     output_names: Sequence[str] = contract.OUTPUTS,
     sharpness: float = 8.0,
 ) -> onnx.ModelProto:
-    """A contract-shaped model: grade = nearest integer to the node's mean masked input.
+    """A contract-shaped model: grade = nearest integer to the mean of the node's valid inputs.
 
     ``metadata`` overrides (or, with None values, removes) metadata entries.
     """
@@ -49,7 +49,10 @@ def build_contract_model(
     k = len(fault_types)
     nodes = [
         oh.make_node("Mul", [x, mask], ["xm"]),
-        oh.make_node("ReduceMean", ["xm", "axes_tf"], ["m"], keepdims=0),  # [B, N]
+        oh.make_node("ReduceSum", ["xm", "axes_tf"], ["sx"], keepdims=0),  # [B, N]
+        oh.make_node("ReduceSum", [mask, "axes_tf"], ["sm"], keepdims=0),
+        oh.make_node("Add", ["sm", "eps"], ["sm1"]),
+        oh.make_node("Div", ["sx", "sm1"], ["m"]),  # mean over valid entries (0 when none)
         oh.make_node("Unsqueeze", ["m", "axis_last"], ["m1"]),  # [B, N, 1]
         oh.make_node("Sub", ["m1", "centres"], ["d"]),  # [B, N, G]
         oh.make_node("Mul", ["d", "d"], ["d2"]),
@@ -90,6 +93,7 @@ def build_contract_model(
         _const("zero", 0.0),
         _const("one", 1.0),
         _const("half", 0.5),
+        _const("eps", 1e-6),
     ]
     f32 = TensorProto.FLOAT
     i64 = TensorProto.INT64

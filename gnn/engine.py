@@ -1,0 +1,651 @@
+"""The diagnosis engine: windows of an equipment in, a stored :class:`Diagnosis` out. Qt-free.
+
+``diagnose(store, equipment_id, selection=...)`` checks the model against the equipment's
+profile, reads cycle windows (or sliding windows for continuous logs), cleans them
+(:mod:`gnn.quality`), runs ONNX Runtime (:mod:`gnn.runtime`), post-processes
+(:mod:`gnn.postprocess`), adds trends (:mod:`gnn.trends`) and recommendations
+(:mod:`gnn.recommend`), and stores everything in one transaction (:mod:`gnn.persist`).
+Any error before the final write leaves the workspace as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from gnn import postprocess as post
+from gnn.graph import build_inputs, default_model_path
+from gnn.persist import HealthRows, load_health_history, store_diagnosis
+from gnn.quality import MIN_NODE_SUPPORT, MIN_WINDOW_VALID, check_quality
+from gnn.recommend import load_rules, recommend
+from gnn.results import (
+    ComponentResult,
+    Diagnosis,
+    ModelInfo,
+    Status,
+    StatusThresholds,
+    WindowResult,
+)
+from gnn.runtime import LoadedModel, ModelError, ModelOutputs, ProviderChoice, load_model
+from gnn.trends import fit_trend, make_history
+from ingestion.errors import HydroDiagError
+from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
+from ingestion.queries import Windows, cycle_windows, equipment_time_range, sliding_windows
+from ingestion.store import Store, utc_now
+from ingestion.workspace import equipment_profile
+
+DEFAULT_RATE_HZ = 1.0
+DEFAULT_WINDOW_S = 60.0
+BATCH = 256
+
+
+class EngineError(HydroDiagError):
+    """A diagnosis cannot be made as asked (no data in the range, bad selection, ...)."""
+
+
+class Selection(BaseModel):
+    """Which windows to diagnose: cycles A..B, a time range, the last duration, or everything."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cycles: tuple[int, int] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    last: timedelta | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Selection:
+        kinds = [self.cycles is not None, self.start is not None or self.end is not None]
+        kinds.append(self.last is not None)
+        if sum(kinds) > 1:
+            raise ValueError("choose one of: cycles, a from/to range, or the last duration")
+        if self.cycles is not None and self.cycles[0] > self.cycles[1]:
+            raise ValueError(f"cycles {self.cycles[0]}:{self.cycles[1]}: first is after last")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"from {self.start} is not before to {self.end}")
+        if self.last is not None and self.last <= timedelta(0):
+            raise ValueError("the last duration must be positive")
+        return self
+
+    def describe(self) -> str:
+        if self.cycles is not None:
+            return f"cycles {self.cycles[0]}-{self.cycles[1]}"
+        if self.last is not None:
+            return f"last {_fmt_duration(self.last)}"
+        if self.start is not None or self.end is not None:
+            return f"from {self.start or 'the beginning'} to {self.end or 'the end'}"
+        return "all data"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15min', '2h', '3d', '1w' -> timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise EngineError(
+            f"--last {text!r}: not a duration; write a number and a unit, e.g. 90s, 15min, 2h, 3d"
+        )
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_cycles(text: str) -> tuple[int, int]:
+    """'A:B' (inclusive) or 'A' -> (A, B)."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return int(parts[0]), int(parts[0])
+        if len(parts) == 2:
+            first, last = int(parts[0]), int(parts[1])
+            if first > last:
+                raise ValueError
+            return first, last
+    except ValueError:
+        pass
+    raise EngineError(f"--cycles {text!r}: write FIRST:LAST with FIRST ≤ LAST, e.g. 1:200")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 date/time; naive means UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise EngineError(
+            f"{text!r} is not a date/time; use ISO 8601, e.g. 2026-11-30T08:00 (UTC)"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _fmt_duration(d: timedelta) -> str:
+    s = d.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size and s % size == 0:
+            return f"{s / size:g} {unit}"
+    return f"{s:g} s"
+
+
+def _py_times(a: npt.NDArray[Any]) -> list[datetime]:
+    return list(np.asarray(a, dtype="datetime64[us]").tolist())
+
+
+def _window_settings(model: LoadedModel) -> tuple[float, float]:
+    """(rate_hz, window length s) the model was trained on, from its card; rig defaults."""
+    card = model.card or {}
+    window = card.get("window") if isinstance(card.get("window"), Mapping) else {}
+    assert isinstance(window, Mapping)
+    rate = window.get("rate_hz", card.get("rate_hz", DEFAULT_RATE_HZ))
+    length = window.get("length_s", card.get("window_s", DEFAULT_WINDOW_S))
+    try:
+        return float(rate), float(length)
+    except (TypeError, ValueError):
+        return DEFAULT_RATE_HZ, DEFAULT_WINDOW_S
+
+
+def _card_reference(model: LoadedModel) -> dict[str, float] | None:
+    """Per-sensor healthy forecast error from the model card, if the trainer wrote one."""
+    card = model.card or {}
+    for key in ("forecast_error_reference", "anomaly_reference", "forecast_mse_healthy"):
+        value = card.get(key)
+        if isinstance(value, Mapping):
+            return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}
+    return None
+
+
+def fault_components(store: Store, equipment_id: str, model: LoadedModel) -> dict[str, list[str]]:
+    """Which fault types the model was trained on for which component.
+
+    From the model (metadata ``hydrodiag.fault_components`` or the card's
+    ``fault_components``) when it says so; else from the equipment's labels (the fault types
+    its labelled components carry); else every trained type on every graded component.
+    """
+    import json
+
+    raw: Any = None
+    if "hydrodiag.fault_components" in model.metadata:
+        try:
+            raw = json.loads(model.metadata["hydrodiag.fault_components"])
+        except json.JSONDecodeError:
+            raw = None
+    if raw is None and model.card:
+        raw = model.card.get("fault_components")
+    trained = set(model.fault_types)
+    out: dict[str, list[str]] = {}
+    if isinstance(raw, Mapping):
+        # either {fault: [components]} or {component: [faults]}
+        for key, values in raw.items():
+            items = [values] if isinstance(values, str) else list(values or [])
+            if key in trained:
+                for comp in items:
+                    out.setdefault(str(comp), []).append(str(key))
+            else:
+                out.setdefault(str(key), []).extend(str(v) for v in items if v in trained)
+        return out
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT DISTINCT component_id, fault_type FROM labels "
+            "WHERE equipment_id = ? AND fault_type IS NOT NULL ORDER BY 1, 2",
+            [equipment_id],
+        )
+        .fetchall()
+    )
+    for comp, fault in rows:
+        if fault in trained and comp in model.graded_components:
+            out.setdefault(comp, []).append(fault)
+    if out:
+        return out
+    return {c: list(model.fault_types) for c in model.graded_components}
+
+
+def _has_cycles(store: Store, equipment_id: str) -> bool:
+    row = (
+        store.cursor()
+        .execute("SELECT count(*) FROM cycles WHERE equipment_id = ?", [equipment_id])
+        .fetchone()
+    )
+    return bool(row and row[0])
+
+
+def query_windows(
+    store: Store,
+    equipment_id: str,
+    sensor_ids: Sequence[str],
+    selection: Selection,
+    *,
+    rate_hz: float,
+    window_s: float,
+) -> Windows:
+    """The selected windows: one per cycle when the equipment has cycles, else sliding."""
+    span = equipment_time_range(store, equipment_id)
+    if span is None:
+        raise EngineError(
+            f"equipment {equipment_id!r} has no measurements in this workspace; import data "
+            "first (`hydrodiag ingest ...`)."
+        )
+    first, last = (v.astype("datetime64[us]").tolist() for v in span)
+    # The last sample stands for the bucket [last, last + 1/rate): the data end there.
+    data_end = last + timedelta(seconds=1.0 / rate_hz)
+    start, end = selection.start, selection.end
+    if selection.last is not None:
+        end = data_end
+        start = end - selection.last
+    if _has_cycles(store, equipment_id):
+        windows = cycle_windows(
+            store,
+            equipment_id,
+            sensor_ids,
+            rate_hz=rate_hz,
+            cycles=selection.cycles,
+            start=start,
+            end=end,
+        )
+    else:
+        if selection.cycles is not None:
+            raise EngineError(
+                f"equipment {equipment_id!r} has no load cycles (continuous data); select a "
+                "time range with --from/--to or --last instead of --cycles."
+            )
+        windows = sliding_windows(
+            store,
+            equipment_id,
+            sensor_ids,
+            start=start or first,
+            end=end or data_end,
+            length_s=window_s,
+            stride_s=window_s,
+            rate_hz=rate_hz,
+        )
+    has_data = windows.count > 0 and any(
+        v.size and not np.isnan(v).all() for v in windows.values.values()
+    )
+    if not has_data:
+        raise EngineError(
+            f"no data for equipment {equipment_id!r} in {selection.describe()}: its "
+            f"measurements span {first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} UTC"
+            + _cycle_span(store, equipment_id)
+            + ". Choose a range inside it."
+        )
+    return windows
+
+
+def _cycle_span(store: Store, equipment_id: str) -> str:
+    row = (
+        store.cursor()
+        .execute(
+            "SELECT min(cycle_no), max(cycle_no), count(*) FROM cycles WHERE equipment_id = ?",
+            [equipment_id],
+        )
+        .fetchone()
+    )
+    if not row or not row[2]:
+        return ""
+    return f" (cycles {row[0]}-{row[1]}, {row[2]} in all)"
+
+
+def _run_batches(
+    model: LoadedModel,
+    x: npt.NDArray[np.float32],
+    mask: npt.NDArray[np.float32],
+    progress: Progress,
+) -> ModelOutputs:
+    parts: list[ModelOutputs] = []
+    progress.start("diagnose", total=int(x.shape[0]), unit="windows")
+    for lo in range(0, x.shape[0], BATCH):
+        check_cancelled(progress)
+        parts.append(model.run(x[lo : lo + BATCH], mask[lo : lo + BATCH], batch_size=BATCH))
+        progress.update(min(lo + BATCH, x.shape[0]))
+    progress.finish()
+    return ModelOutputs(
+        *(
+            np.concatenate([getattr(p, f) for p in parts], axis=0)
+            for f in ("grade_probs", "health", "fault_probs", "forecast", "attention")
+        )
+    )
+
+
+def diagnose(
+    store: Store,
+    equipment_id: str,
+    *,
+    selection: Selection | None = None,
+    model_path: Path | str | None = None,
+    model: LoadedModel | None = None,
+    thresholds: StatusThresholds | None = None,
+    provider: ProviderChoice = "auto",
+    progress: Progress = NO_PROGRESS,
+    now: datetime | None = None,
+    anomaly_threshold: float = post.ANOMALY_THRESHOLD,
+    inspection_id: int | None = None,
+    save: bool = True,
+) -> Diagnosis:
+    """Diagnose ``equipment_id`` over ``selection`` and store the result (unless ``save=False``).
+
+    ``model`` reuses an already loaded model (the GUI keeps one); otherwise ``model_path`` or
+    the shipped default is loaded with ``provider``. Raises :class:`HydroDiagError` subclasses
+    for unknown equipment, a model for another profile, a corrupt model or no data — with
+    nothing written.
+    """
+    t_total = time.perf_counter()
+    timings: dict[str, float] = {}
+    selection = selection or Selection()
+    thresholds = thresholds or StatusThresholds()
+    if thresholds.critical > thresholds.healthy:
+        raise EngineError(
+            f"status thresholds: critical ({thresholds.critical}) must not be above healthy "
+            f"({thresholds.healthy})"
+        )
+    created = now or utc_now()
+    profile = equipment_profile(store.cursor(), equipment_id)
+
+    t = time.perf_counter()
+    if model is None:
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if model_path is None and not path.exists():
+            raise ModelError(
+                f"no shipped model found at {path}; train and export one "
+                "(`hydrodiag train`, `hydrodiag export`) or pass --model PATH."
+            )
+        model = load_model(path, provider=provider, profile=profile, equipment=equipment_id)
+    else:
+        model.check_profile(profile, equipment=equipment_id)
+    timings["load_model"] = (time.perf_counter() - t) * 1000
+    spec = model.graph_spec
+    rate_hz, window_s = _window_settings(model)
+    rules = load_rules()  # a broken rule table fails here, before any work
+
+    t = time.perf_counter()
+    windows = query_windows(
+        store, equipment_id, spec.sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
+    )
+    starts, ends = _py_times(windows.starts), _py_times(windows.ends)
+    cycles = windows.cycle_numbers
+    n_windows = windows.count
+    timings["query"] = (time.perf_counter() - t) * 1000
+    check_cancelled(progress)
+
+    t = time.perf_counter()
+    quality = check_quality(
+        windows.values,
+        starts=starts,
+        ends=ends,
+        rate_hz=rate_hz,
+        profile=profile,
+        spec=spec,
+        min_window_valid=MIN_WINDOW_VALID,
+    )
+    valid_idx = np.flatnonzero(quality.window_valid)
+    node_ok = quality.node_ok(MIN_NODE_SUPPORT)  # [B, N]
+    timings["quality"] = (time.perf_counter() - t) * 1000
+
+    n_nodes = spec.num_nodes
+    grade_probs = np.full((n_windows, n_nodes, 4), np.nan, dtype=np.float32)
+    health = np.full((n_windows, n_nodes), np.nan, dtype=np.float32)
+    fault_probs = np.full((n_windows, n_nodes, len(model.fault_types)), np.nan, dtype=np.float32)
+    errors = np.full((n_windows, len(spec.sensors)), np.nan, dtype=np.float64)
+    attention: npt.NDArray[np.float32] | None = None
+    if valid_idx.size:
+        t = time.perf_counter()
+        x, mask = build_inputs(spec, {k: v[valid_idx] for k, v in quality.values.items()})
+        timings["build_inputs"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        out = _run_batches(model, x, mask, progress)
+        timings["inference"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        grade_probs[valid_idx] = out.grade_probs
+        health[valid_idx] = out.health
+        fault_probs[valid_idx] = out.fault_probs
+        errors[valid_idx] = post.forecast_errors(x, mask, out.forecast, spec)
+        attention = np.zeros((n_windows, *out.attention.shape[1:]), dtype=np.float32)
+        attention[valid_idx] = out.attention
+    else:
+        t = time.perf_counter()
+    check_cancelled(progress)
+
+    reference, reference_kind = post.error_reference(
+        errors[valid_idx], spec, _card_reference(model)
+    )
+    ratios = post.anomaly_ratios(errors, reference)
+    scores = post.node_scores(ratios, spec)
+    limits = post.limit_violations(quality.values, starts=starts, rate_hz=rate_hz, profile=profile)
+    if attention is None:
+        attention = np.zeros((n_windows, 1, spec.num_edges), dtype=np.float32)
+    edges, attention_per_window = post.attention_edges(attention, quality.window_valid, spec)
+    faults_of = fault_components(store, equipment_id, model)
+    graded = set(model.graded_components)
+    timings["postprocess"] = (time.perf_counter() - t) * 1000
+
+    t = time.perf_counter()
+    history = load_health_history(
+        store, equipment_id, component_ids=sorted(graded), model_id=model.model_id
+    )
+    components: list[ComponentResult] = []
+    rows_comp: list[str] = []
+    rows_start: list[datetime] = []
+    rows_end: list[datetime] = []
+    rows_health: list[float] = []
+    rows_grade: list[int] = []
+    rows_anomaly: list[float | None] = []
+    for node, node_spec in enumerate(spec.nodes):
+        comp = profile.component(node_spec.id)
+        ok = node_ok[:, node]
+        sensors = tuple(s.id for s in spec.sensors if s.node == node)
+        anomaly = post.component_anomaly(
+            node,
+            ratios,
+            errors,
+            scores,
+            ok,
+            spec,
+            threshold=anomaly_threshold,
+            reference=reference_kind,
+        )
+        common: dict[str, Any] = {
+            "component_id": comp.id,
+            "name": comp.name,
+            "type": comp.type.value,
+            "anomaly": anomaly,
+            "limit_violations": limits.get(comp.id, ()),
+            "sensors": sensors,
+            "n_windows": int(ok.sum()),
+            "attention_neighbours": post.attention_neighbours(edges, comp.id),
+        }
+        if comp.id not in graded:
+            components.append(
+                ComponentResult(
+                    assessed=False, status=Status.NOT_ASSESSED, health=None, grade=None, **common
+                )
+            )
+            continue
+        if not ok.any():
+            components.append(
+                ComponentResult(
+                    assessed=True,
+                    status=Status.INSUFFICIENT_DATA,
+                    health=None,
+                    grade=None,
+                    **common,
+                )
+            )
+            continue
+        probs = grade_probs[ok, node].mean(axis=0)
+        probs = probs / max(float(probs.sum()), 1e-9)
+        grade = int(np.argmax(probs))
+        h = float(np.mean(health[ok, node]))
+        trained = [f for f in faults_of.get(comp.id, []) if f in model.fault_types]
+        fp = {f: float(np.mean(fault_probs[ok, node, model.fault_types.index(f)])) for f in trained}
+        idx = np.flatnonzero(ok)
+        node_anomaly = scores[idx, node]
+        rows_comp += [comp.id] * idx.size
+        rows_start += [starts[i] for i in idx]
+        rows_end += [ends[i] for i in idx]
+        rows_health += health[idx, node].astype(float).tolist()
+        rows_grade += grade_probs[idx, node].argmax(axis=1).astype(int).tolist()
+        rows_anomaly += [float(v) if np.isfinite(v) else None for v in node_anomaly]
+        past = history.get(comp.id)
+        hist = make_history(
+            comp.id,
+            [*(past.starts if past else ()), *(starts[i] for i in idx)],
+            [*(past.ends if past else ()), *(ends[i] for i in idx)],
+            [*(past.health.tolist() if past else ()), *health[idx, node].astype(float).tolist()],
+        )
+        components.append(
+            ComponentResult(
+                assessed=True,
+                status=thresholds.status(h),
+                health=h,
+                grade=grade,
+                grade_probs=tuple(float(p) for p in probs),
+                confidence=float(np.mean(grade_probs[ok, node, grade])),
+                fault_probs=fp,
+                trend=fit_trend(hist, thresholds),
+                **common,
+            )
+        )
+    timings["trends"] = (time.perf_counter() - t) * 1000
+
+    t = time.perf_counter()
+    spec_neighbour_sensors = _neighbour_sensors(spec)
+    recommendations = recommend(
+        components,
+        now=created,
+        thresholds=thresholds,
+        n_windows=int(valid_idx.size),
+        neighbours={c.component_id: c.attention_neighbours for c in components},
+        neighbour_sensors=spec_neighbour_sensors,
+        data_notes=quality.notes,
+        rules=rules,
+    )
+    found = post.findings(components, fault_threshold=rules.fault_threshold)
+    overall_health, overall_status, verdict = post.overall(
+        components, found, n_windows=n_windows, n_valid=int(valid_idx.size)
+    )
+    window_results = _window_results(
+        starts,
+        ends,
+        cycles,
+        quality.window_valid,
+        node_ok,
+        spec.node_ids,
+        graded,
+        health,
+        grade_probs,
+        scores,
+        attention_per_window,
+    )
+    timings["recommend"] = (time.perf_counter() - t) * 1000
+
+    diagnosis = Diagnosis(
+        equipment_id=equipment_id,
+        created_at=created,
+        window_start=starts[0],
+        window_end=ends[-1],
+        n_windows=n_windows,
+        n_valid_windows=int(valid_idx.size),
+        overall_health=overall_health,
+        overall_status=overall_status,
+        verdict=verdict,
+        model=ModelInfo(
+            model_id=model.model_id,
+            version=model.model_version,
+            profile_id=model.profile_id,
+            path=str(model.path),
+            card_metrics=model.card_metrics,
+        ),
+        provider=model.provider,
+        provider_note=model.provider_note,
+        timings_ms={},
+        components=post.sort_components(components, profile.component_ids),
+        edges=edges,
+        windows=window_results,
+        findings=found,
+        recommendations=recommendations,
+        data_quality=tuple(quality.warnings),
+        thresholds=thresholds,
+        inspection_id=inspection_id,
+        selection=selection.describe(),
+        rate_hz=rate_hz,
+    )
+    check_cancelled(progress)
+    t = time.perf_counter()
+    if save:
+        rows = HealthRows(rows_comp, rows_start, rows_end, rows_health, rows_grade, rows_anomaly)
+        # Timings go into the stored body too; "store" is the only one measured after it.
+        timings["total_before_store"] = (time.perf_counter() - t_total) * 1000
+        diagnosis = diagnosis.model_copy(update={"timings_ms": _round(timings)})
+        diagnosis = store_diagnosis(store, diagnosis, rows)
+    timings["store"] = (time.perf_counter() - t) * 1000
+    timings["total"] = (time.perf_counter() - t_total) * 1000
+    return diagnosis.model_copy(update={"timings_ms": _round(timings)})
+
+
+def _round(timings: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(v, 2) for k, v in timings.items()}
+
+
+def _neighbour_sensors(spec: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for node in spec.nodes:
+        out[node.id] = []
+    for e in spec.edges:
+        src, dst = spec.nodes[e.source].id, spec.nodes[e.target].id
+        for s in spec.sensors:
+            if s.node == e.source and s.id not in out[dst]:
+                out[dst].append(s.id)
+            if s.node == e.target and s.id not in out[src]:
+                out[src].append(s.id)
+    return out
+
+
+def _window_results(
+    starts: Sequence[datetime],
+    ends: Sequence[datetime],
+    cycles: npt.NDArray[np.int64] | None,
+    valid: npt.NDArray[np.bool_],
+    node_ok: npt.NDArray[np.bool_],
+    node_ids: Sequence[str],
+    graded: set[str],
+    health: npt.NDArray[np.float32],
+    grade_probs: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float64],
+    attention: npt.NDArray[np.float32],
+) -> tuple[WindowResult, ...]:
+    out = []
+    grades = np.nan_to_num(grade_probs, nan=-1.0).argmax(axis=2)
+    for b in range(len(starts)):
+        h: dict[str, float] = {}
+        g: dict[str, int] = {}
+        a: dict[str, float] = {}
+        if valid[b]:
+            for n, comp in enumerate(node_ids):
+                if not node_ok[b, n]:
+                    continue
+                if comp in graded:
+                    h[comp] = round(float(health[b, n]), 4)
+                    g[comp] = int(grades[b, n])
+                if np.isfinite(scores[b, n]):
+                    a[comp] = round(float(scores[b, n]), 3)
+        out.append(
+            WindowResult(
+                start=starts[b],
+                end=ends[b],
+                cycle=int(cycles[b]) if cycles is not None else None,
+                valid=bool(valid[b]),
+                health=h,
+                grade=g,
+                anomaly=a,
+                attention=tuple(round(float(v), 4) for v in attention[b]) if valid[b] else (),
+            )
+        )
+    return tuple(out)
