@@ -1,0 +1,297 @@
+"""PDF reports: built from a real workspace, written through QPdfWriter, read back with pypdf."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from app.report.builder import ReportError, build_report_model, load_diagnosis, save_inspection
+from app.report.model import ALL_SECTIONS, SECTION_TITLES, InspectionFields, Paper, Section
+from app.report.render import layout_report, render_images, render_pdf, threshold_text
+from app.report.sample import EQUIPMENT_ID, make_sample_workspace
+from gnn.results import Diagnosis, Status
+from ingestion.store import Store
+
+MARKUP = '<img src="file:///etc/passwd"><b>ACME</b> & <script>alert(1)</script> "Söhne"'
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Iterator[tuple[Store, int]]:
+    store, diagnosis_id = make_sample_workspace(tmp_path / "ws.duckdb")
+    yield store, diagnosis_id
+    store.close()
+
+
+def _text(path: Path) -> tuple[PdfReader, list[str]]:
+    reader = PdfReader(str(path))
+    # Qt's PDF keeps the font's ligatures (fi, fl): map them back like a reader's copy does.
+    pages = [
+        re.sub(r"\s+", " ", p.extract_text() or "")
+        .replace("\u200b", "")
+        .replace("\ufb01", "fi")
+        .replace("\ufb02", "fl")
+        for p in reader.pages
+    ]
+    return reader, pages
+
+
+def _flat(pages: list[str]) -> str:
+    return re.sub(r"\s+", " ", " ".join(pages))
+
+
+def _diagnosis(store: Store) -> Diagnosis:
+    return load_diagnosis(store, EQUIPMENT_ID)[0]
+
+
+def test_pdf_has_sections_numbers_and_recommendations(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    store, diagnosis_id = sample
+    fields = InspectionFields(customer="ACME Hydraulics", site="Hall 3", inspector="J. Doe")
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id, fields)
+    result = render_pdf(model, tmp_path / "report.pdf")
+    reader, pages = _text(result.path)
+    assert len(reader.pages) == result.pages >= 4
+    text = _flat(pages)
+    for section in ALL_SECTIONS:
+        assert SECTION_TITLES[section] in text
+    for i, page in enumerate(pages):
+        assert f"Page {i + 1} of {result.pages}" in page  # footer on every page
+        assert "HydroDiag diagnosis report" in page  # header on every page
+    d = model.diagnosis
+    assert d.overall_health is not None
+    assert f"Overall health {d.overall_health:.2f}" in text
+    assert d.verdict in text
+    for comp in d.components:
+        assert comp.component_id in text
+        if comp.health is not None:
+            assert f"{comp.health:.2f}" in text
+        if comp.confidence is not None:
+            assert f"{comp.confidence:.0%}" in text
+        if comp.anomaly is not None:
+            assert f"{comp.anomaly.score:.2f}" in text
+    assert threshold_text(d.component("V10")) in text  # "critical in 262 h (193–393)"
+    for rec in d.recommendations:
+        assert rec.title in text
+        assert rec.action in text
+        assert rec.due_date.strftime("%Y-%m-%d") in text
+    for finding in d.findings:
+        assert finding.summary in text
+    assert "5.41 mm/s" in text  # the limit violation's worst value
+    for name in ("ACME Hydraulics", "Hall 3", "J. Doe", d.provider, d.model.model_id):
+        assert name in text
+    source = model.sources[0]
+    assert source.sha256 is not None and source.sha256 in text.replace(" ", "")
+    # Recommendations are ordered by priority: urgent before low.
+    assert text.index(d.recommendations[0].title) < text.index(d.recommendations[-1].title)
+
+
+def test_charts_are_vector_and_fonts_embedded(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    store, diagnosis_id = sample
+    result = render_pdf(build_report_model(store, EQUIPMENT_ID, diagnosis_id), tmp_path / "r.pdf")
+    reader = PdfReader(str(result.path))
+    fonts = 0
+    for page in reader.pages:
+        resources = page["/Resources"]
+        xobjects = resources.get("/XObject", {})
+        for ref in xobjects.values():
+            assert ref.get_object().get("/Subtype") != "/Image", "a chart was rasterised"
+        for ref in resources.get("/Font", {}).values():
+            font = ref.get_object()
+            descendants = font.get("/DescendantFonts")
+            descriptor = (
+                descendants[0].get_object()["/FontDescriptor"]
+                if descendants
+                else font["/FontDescriptor"]
+            ).get_object()
+            assert any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+            fonts += 1
+    assert fonts > 0
+
+
+def test_markup_in_user_text_is_shown_literally_and_loads_nothing(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    store, diagnosis_id = sample
+    fields = InspectionFields(
+        customer=MARKUP,
+        site='<a href="http://example.com">site</a>',
+        inspector="<i>x</i>",
+        notes='line 1\n<img src="/etc/hostname"> line 2 &amp; <h1>big</h1>',
+    )
+    save_inspection(store, EQUIPMENT_ID, diagnosis_id, fields)
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    assert model.inspection.fields == fields
+    result = render_pdf(model, tmp_path / "markup.pdf")
+    _, pages = _text(result.path)
+    text = _flat(pages)
+    assert '<img src="file:///etc/passwd"><b>ACME</b> & <script>alert(1)</script>' in text
+    assert '<a href="http://example.com">site</a>' in text
+    assert '<img src="/etc/hostname"> line 2 &amp; <h1>big</h1>' in text
+    assert "root:" not in text  # nothing of /etc/passwd was pulled in
+    raw = result.path.read_bytes()
+    assert b"/Subtype /Image" not in raw and b"/URI" not in raw
+
+
+def test_letter_and_a4_page_sizes(qapp: object, sample: tuple[Store, int], tmp_path: Path) -> None:
+    store, diagnosis_id = sample
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    a4 = render_pdf(model, tmp_path / "a4.pdf", Paper.A4)
+    letter = render_pdf(model, tmp_path / "letter.pdf", "letter")
+    box_a4 = PdfReader(str(a4.path)).pages[0].mediabox
+    box_letter = PdfReader(str(letter.path)).pages[0].mediabox
+    assert (round(float(box_a4.width)), round(float(box_a4.height))) == (595, 842)
+    assert (round(float(box_letter.width)), round(float(box_letter.height))) == (612, 792)
+
+
+def test_section_choice(qapp: object, sample: tuple[Store, int], tmp_path: Path) -> None:
+    store, diagnosis_id = sample
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    full = render_pdf(model, tmp_path / "full.pdf")
+    only = render_pdf(model, tmp_path / "recs.pdf", sections=[Section.RECOMMENDATIONS])
+    _, pages = _text(only.path)
+    text = _flat(pages)
+    assert only.pages < full.pages
+    assert "Recommendations" in text and "Overall health" in text  # cover always there
+    for section in (Section.GRAPH, Section.SENSORS, Section.APPENDIX):
+        assert SECTION_TITLES[section] not in text
+
+
+def test_healthy_diagnosis_without_history_or_actions(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    store, diagnosis_id = sample
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    d = model.diagnosis
+    healthy = tuple(
+        c.model_copy(update={"status": Status.HEALTHY, "health": 0.95, "limit_violations": ()})
+        if c.assessed
+        else c
+        for c in d.components
+    )
+    quiet = d.model_copy(
+        update={
+            "components": healthy,
+            "findings": (),
+            "recommendations": (),
+            "data_quality": (),
+            "overall_status": Status.HEALTHY,
+            "overall_health": 0.95,
+            "verdict": "All assessed components healthy.",
+        }
+    )
+    model = model.model_copy(update={"diagnosis": quiet, "histories": (), "sources": ()})
+    result = render_pdf(model, tmp_path / "quiet.pdf")
+    text = _flat(_text(result.path)[1])
+    assert "no trend chart is needed" in text
+    assert "No maintenance action is recommended" in text
+    assert "No findings" in text
+    assert "HEALTHY" in text
+
+
+def test_inspection_is_stored_and_updated(sample: tuple[Store, int]) -> None:
+    store, diagnosis_id = sample
+    first = save_inspection(store, EQUIPMENT_ID, diagnosis_id, InspectionFields(customer="A"))
+    second = save_inspection(
+        store, EQUIPMENT_ID, diagnosis_id, InspectionFields(customer="B", notes="n")
+    )
+    assert first == second
+    rows = store.query("SELECT customer, notes FROM inspections")
+    assert rows == [("B", "n")]
+    assert load_diagnosis(store, EQUIPMENT_ID)[1] == first
+
+
+def test_missing_things_are_clear_errors(sample: tuple[Store, int]) -> None:
+    store, _ = sample
+    with pytest.raises(ReportError, match=r"no equipment 'press'.*known: rig"):
+        build_report_model(store, "press")
+    with pytest.raises(ReportError, match=r"has no diagnosis 99 .*its diagnoses: 1"):
+        build_report_model(store, EQUIPMENT_ID, 99)
+
+
+def test_preview_images_match_pdf_pages(qapp: object, sample: tuple[Store, int]) -> None:
+    store, diagnosis_id = sample
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    pages = layout_report(model, Paper.LETTER)
+    images = render_images(pages, dpi=30)
+    assert len(images) == pages.count
+    assert images[0].width() == round(8.5 * 30)
+    # Not blank: some pixels are dark.
+    first = images[0]
+    dark = sum(
+        1
+        for y in range(0, first.height(), 3)
+        for x in range(0, first.width(), 3)
+        if first.pixelColor(x, y).lightness() < 100
+    )
+    assert dark > 50
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) missing")
+def test_every_page_renders_to_png(qapp: object, sample: tuple[Store, int], tmp_path: Path) -> None:
+    store, diagnosis_id = sample
+    result = render_pdf(build_report_model(store, EQUIPMENT_ID, diagnosis_id), tmp_path / "r.pdf")
+    subprocess.run(
+        ["pdftoppm", "-r", "30", "-png", str(result.path), str(tmp_path / "page")],
+        check=True,
+        capture_output=True,
+    )
+    pngs = sorted(tmp_path.glob("page-*.png"))
+    assert len(pngs) == result.pages
+    assert all(p.stat().st_size > 2000 for p in pngs)
+
+
+def test_cli_writes_report_and_stores_inspection(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws.duckdb"
+    store, _ = make_sample_workspace(workspace)
+    store.close()
+    out = tmp_path / "cli.pdf"
+    code = (
+        "import sys; from app.cli import main; "
+        f"rc = main(['--workspace', {str(workspace)!r}, 'report', '--equipment', 'rig', "
+        f"'--latest', '--out', {str(out)!r}, '--paper', 'letter', '--customer', {MARKUP!r}, "
+        "'--inspector', 'Ann']); "
+        "print('torch loaded' if 'torch' in sys.modules else 'torch-free'); sys.exit(rc)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "torch-free" in run.stdout
+    assert re.search(r"wrote .*cli\.pdf — diagnosis #1 of rig, \d+ pages, LETTER", run.stdout)
+    assert PdfReader(str(out)).pages[0].mediabox.width == 612
+    from ingestion.store import open_workspace
+
+    with open_workspace(workspace, read_only=True) as check:
+        assert check.query("SELECT customer, inspector FROM inspections") == [(MARKUP, "Ann")]
+
+
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    workspace = tmp_path / "ws.duckdb"
+    store, _ = make_sample_workspace(workspace)
+    store.close()
+    rc = main(
+        ["--workspace", str(workspace), "report", "--equipment", "rig", "--diagnosis", "7",
+         "--out", str(tmp_path / "x.pdf")]
+    )  # fmt: skip
+    assert rc == 1
+    assert "has no diagnosis 7" in capsys.readouterr().err
+    rc = main(
+        ["--workspace", str(workspace), "report", "--equipment", "rig",
+         "--out", str(tmp_path / "missing" / "x.pdf")]
+    )  # fmt: skip
+    assert rc == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
