@@ -1,21 +1,65 @@
-"""`hydrodiag gui` (not built yet: its issue is open)."""
+"""`hydrodiag gui` (and `hydrodiag` with no arguments): open the desktop app.
+
+Qt is imported inside the functions so that the CLI's other commands start without it; torch is
+never imported on this path (tests/gui asserts it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
-from ingestion.errors import HydroDiagError
-
-
-def _not_built(args: argparse.Namespace) -> int:
-    raise HydroDiagError("`hydrodiag gui` is not built yet.")
+from app.commands._common import workspace_path
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("gui", help="(not built yet)")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser(
+        "gui", help="open the desktop app (the default when no command is given)"
+    )
+    parser.add_argument("--equipment", default=None, help="equipment to show first")
+    parser.set_defaults(handler=run_gui)
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    return _not_built(args)
+    """Open the main window on ``--workspace`` (default workspace otherwise) and run Qt."""
+    return open_workspace_window(workspace_path(args), getattr(args, "equipment", None))
+
+
+def open_workspace_window(path: Path | str, equipment_id: str | None = None) -> int:
+    """Show the app on the workspace at ``path`` (``hydrodiag demo`` calls this) until closed."""
+    app = _application()
+    from app.gui.dialogs.errors import install_excepthook
+    from app.gui.main_window import MainWindow
+
+    install_excepthook()
+    window = MainWindow(workspace=Path(path), equipment_id=equipment_id)
+    window.show()
+    return int(app.exec())
+
+
+def _application() -> Any:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    existing = QApplication.instance()
+    if existing is not None:
+        return existing
+    # Crisp on high-DPI screens with fractional scaling (125 %, 150 %) instead of rounding.
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+    )
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("HydroDiag")
+    app.setOrganizationName("HydroDiag")
+    app.setStyle("Fusion")
+    return app

@@ -43,6 +43,7 @@ class Settings(BaseModel):
     provider: ProviderPreference = "auto"
     recent_workspaces: tuple[str, ...] = ()
     last_equipment: str | None = None
+    last_tab: int = 0
     # Qt's saveGeometry()/saveState() as hex: opaque bytes, restored as they were saved.
     window_geometry: str = ""
     window_state: str = ""

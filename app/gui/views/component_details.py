@@ -21,6 +21,7 @@ GRADE_NAMES = ("0 optimal", "1 slightly degraded", "2 severely degraded", "3 nea
 
 def _heading(text: str) -> QLabel:
     label = QLabel(text)
+    label.setWordWrap(True)
     label.setStyleSheet("font-weight: bold; color: #1f2933; margin-top: 8px;")
     return label
 
@@ -67,6 +68,7 @@ class ComponentDetailsPanel(QScrollArea):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(300)
         self.component_id: str | None = None
         self.sections: list[str] = []

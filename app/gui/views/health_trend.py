@@ -185,7 +185,7 @@ class HealthTrendPanel(QWidget):
                         else ""
                     )
                     lines.append(
-                        f"<b>{cid}</b>: loses {trend.rate_per_100h * 100:+.1f} %-points of health "
+                        f"<b>{cid}</b>: loses {trend.rate_per_100h * 100:.1f} %-points of health "
                         f"per 100 operating hours{to_warn}{to_crit}"
                     )
                 else:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -123,6 +123,15 @@ class RecommendationsPanel(QWidget):
                 f"{len(recs)} recommendation(s): {parts}. Sorted by priority, then due date."
             )
         self.report_button.setEnabled(diagnosis is not None)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # Row heights follow the wrapped text, which depends on the column widths.
+        QTimer.singleShot(0, self.table.resizeRowsToContents)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self.table.resizeRowsToContents)
 
     def selected_recommendations(self) -> list[Recommendation]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})

@@ -42,7 +42,7 @@ class StatusLegend(QWidget):
             layout.addWidget(StatusBadge(status))
         layout.addSpacing(12)
         layout.addWidget(_EdgeSample())
-        text = QLabel("line width = attention between components (arrow = flow)")
+        text = QLabel("line width = attention, arrow = flow")
         text.setStyleSheet("color: #3c4650;")
         layout.addWidget(text)
         layout.addStretch(1)
@@ -86,6 +86,9 @@ class BarList(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(220, 20 * max(len(self.labels), 1) + 2)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(160, 20 * max(len(self.labels), 1) + 2)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -139,6 +142,9 @@ class Sparkline(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(220, 54)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(120, 54)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
