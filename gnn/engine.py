@@ -153,14 +153,37 @@ def _window_settings(model: LoadedModel) -> tuple[float, float]:
         return DEFAULT_RATE_HZ, DEFAULT_WINDOW_S
 
 
+FORECAST_REFERENCE_META = "hydrodiag.forecast_error_reference"  # written by training/export.py
+
+
 def _card_reference(model: LoadedModel) -> dict[str, float] | None:
-    """Per-sensor healthy forecast error from the model card, if the trainer wrote one."""
-    card = model.card or {}
-    for key in ("forecast_error_reference", "anomaly_reference", "forecast_mse_healthy"):
-        value = card.get(key)
-        if isinstance(value, Mapping):
-            return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}
-    return None
+    """Per-sensor typical forecast error on the training data, if the model carries it.
+
+    The exporter writes it per node id into the metadata (``hydrodiag.forecast_error_reference``);
+    a card may give it per sensor or per node. Node values apply to each sensor of the node.
+    """
+    import json
+
+    raw: Any = None
+    if model.metadata.get(FORECAST_REFERENCE_META):
+        try:
+            raw = json.loads(model.metadata[FORECAST_REFERENCE_META])
+        except json.JSONDecodeError:
+            raw = None
+    if not raw and model.card:
+        raw = model.card.get("forecast_error_reference")
+    if not isinstance(raw, Mapping) or not raw:
+        return None
+    values = {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)}
+    spec = model.graph_spec
+    out: dict[str, float] = {}
+    for s in spec.sensors:
+        node_id = spec.nodes[s.node].id
+        if s.id in values:
+            out[s.id] = values[s.id]
+        elif node_id in values:
+            out[s.id] = values[node_id]
+    return out or None
 
 
 def fault_components(store: Store, equipment_id: str, model: LoadedModel) -> dict[str, list[str]]:

@@ -33,6 +33,9 @@ from ingestion.profiles import EquipmentProfile, Sensor
 ANOMALY_THRESHOLD = 3.0  # forecast error 3x the healthy reference
 TOP_SENSORS = 3
 MAX_EPISODES_PER_SENSOR = 20
+# Floor of the selection-median reference, normalised units²: a sensor that sits still (a relief-valve
+# outlet at 0 bar) has a median error near 0, and any movement would score in the thousands.
+MIN_REFERENCE = 1e-2
 REFERENCE_CARD = "model card"
 REFERENCE_SELECTION = "selection median"
 
@@ -83,11 +86,11 @@ def error_reference(
                 warnings.simplefilter("ignore", RuntimeWarning)
                 fallback = np.nanmedian(errors, axis=0) if errors.size else ref
             ref = np.where(np.isfinite(ref) & (ref > 0), ref, fallback)
-            return np.maximum(np.nan_to_num(ref, nan=1.0), 1e-6), REFERENCE_CARD
+            return np.maximum(np.nan_to_num(ref, nan=1.0), 1e-9), REFERENCE_CARD
     with warnings.catch_warnings():  # a sensor without data has an all-NaN column
         warnings.simplefilter("ignore", RuntimeWarning)
         ref = np.nanmedian(errors, axis=0) if errors.size else np.ones(len(spec.sensors))
-    return np.maximum(np.nan_to_num(ref, nan=1.0), 1e-6), REFERENCE_SELECTION
+    return np.maximum(np.nan_to_num(ref, nan=1.0), MIN_REFERENCE), REFERENCE_SELECTION
 
 
 def anomaly_ratios(errors: F64, reference: F64) -> F64:

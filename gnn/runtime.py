@@ -297,10 +297,7 @@ def load_model(
     used = tuple(session.get_providers())
     note = ""
     if CUDA in requested and used[0] != CUDA:
-        note = (
-            "CUDA was requested but could not start here (no GPU or CUDA/cuDNN libraries "
-            "missing); running on CPU"
-        )
+        note = "CUDA requested but unavailable here (no GPU or CUDA libraries); ran on CPU"
         if provider == "cuda":
             log.warning("%s: %s", file, note)
     meta = dict(session.get_modelmeta().custom_metadata_map)

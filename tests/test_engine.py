@@ -267,3 +267,34 @@ def test_parse_helpers() -> None:
         parse_duration("two hours")
     with pytest.raises(ValueError, match="choose one of"):
         Selection(cycles=(1, 2), last=timedelta(hours=1))
+
+
+def test_anomaly_reference_from_the_model_metadata(store: Store, tmp_path: Path) -> None:
+    rig = load_profile("zema-test-rig")
+    spec = GraphSpec.from_profile(rig).fit_normalisation(
+        {s: np.loadtxt(write_uci_subset_path() / f"{s}.txt") for s in UCI_SENSORS}
+    )
+    # the tank's typical error is tiny in this "training data": its real error scores high
+    reference = {node: 1.0 for node in spec.node_ids} | {"T": 1e-6}
+    model = build_contract_model(
+        profile_id=rig.id,
+        profile_sha256=profile_sha256(spec),
+        graph_spec=json.loads(spec.to_json()),
+        graded_components=("C1",),
+        metadata={"hydrodiag.forecast_error_reference": json.dumps(reference)},
+    )
+    path = save_model(model, tmp_path / "ref" / "model.onnx")
+    d = diagnose(store, "rig", model_path=path)
+    tank = d.component("T")
+    assert tank.anomaly is not None and tank.anomaly.reference == "model card"
+    assert tank.anomaly.is_anomalous and tank.anomaly.top_sensors[0].sensor_id == "TS1"
+    assert any(f.kind == "unexplained_anomaly" and f.component_id == "T" for f in d.findings)
+    assert any(
+        r.rule_id == "unexplained-anomaly" and r.component_id == "T" for r in d.recommendations
+    )
+
+
+def write_uci_subset_path() -> Path:
+    from tests.conftest import UCI_DIR
+
+    return UCI_DIR

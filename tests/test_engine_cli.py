@@ -1,0 +1,96 @@
+"""`hydrodiag diagnose` end to end on a real workspace file: summary, JSON, clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from ingestion.store import open_workspace
+from tests.test_engine import base  # noqa: F401  (module fixture: workspace + model files)
+from tests.test_runtime_models import build_contract_model, save_model
+
+
+@pytest.fixture
+def ws(base: tuple[Path, Path], tmp_path: Path) -> Path:  # noqa: F811
+    copy = tmp_path / "ws.duckdb"
+    shutil.copy(base[0], copy)
+    return copy
+
+
+def _diagnoses(ws: Path) -> int:
+    with open_workspace(ws) as store:
+        row = store.con.execute("SELECT count(*) FROM diagnoses").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_summary_reads_in_ten_seconds(
+    ws: Path,
+    base: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--workspace", str(ws), "diagnose", "--equipment", "rig", "--cycles", "1:20"]
+    assert main([*argv, "--model", str(base[1]), "--provider", "cpu"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("rig: CRITICAL: Cooler C1 critical")
+    assert "20/20 windows assessed (cycles 1-20" in lines[1]
+    assert "on CPUExecutionProvider" in lines[2] and "stored as diagnosis #1" in lines[2]
+    row = next(line for line in lines if line.startswith("C1 Cooler C1"))
+    assert "CRITICAL" in row and "degraded" in row
+    assert any(line.startswith("T Oil tank") and "not_assessed" in line for line in lines)
+    assert "recommendations (" in out and "[URGENT, due by" in out
+    assert "Compare oil temperature before and after the cooler" in out
+    assert _diagnoses(ws) == 1
+
+    assert main(["--workspace", str(ws), "diagnose", "--list"]) == 0
+    assert "CRITICAL" not in capsys.readouterr().out.splitlines()[0]  # header line
+    assert main(["--workspace", str(ws), "diagnose", "--show", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == 1
+
+
+def test_json_output(ws: Path, base: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    argv = ["--workspace", str(ws), "diagnose", "-e", "rig", "--last", "10min", "--json"]
+    assert main([*argv, "--model", str(base[1])]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_windows"] == 10 and data["selection"] == "last 10 min"
+    assert data["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    assert {c["component_id"] for c in data["components"]} >= {"C1", "V10", "MP1", "ACC"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-e", "nope"], "no equipment 'nope'"),
+        (["-e", "rig", "--cycles", "900:950"], "no data for equipment 'rig' in cycles 900-950"),
+        (["-e", "rig", "--cycles", "1:5", "--last", "2h"], "choose one of --cycles"),
+        (["-e", "rig", "--last", "soon"], "not a duration"),
+        (["-e", "rig", "--from", "yesterday"], "not a date/time"),
+        (["-e", "rig", "--model", "/nonexistent/model.onnx"], "model file does not exist"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_stores_nothing(
+    ws: Path,
+    base: tuple[Path, Path],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    model = [] if "--model" in extra else ["--model", str(base[1])]
+    assert main(["--workspace", str(ws), "diagnose", *extra, *model]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert _diagnoses(ws) == 0
+
+
+def test_model_for_another_profile_is_refused(
+    ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = save_model(build_contract_model(profile_id="press-line"), tmp_path / "o" / "model.onnx")
+    assert main(["--workspace", str(ws), "diagnose", "-e", "rig", "--model", str(other)]) == 1
+    assert "trained for profile 'press-line'" in capsys.readouterr().err
+    assert _diagnoses(ws) == 0
