@@ -34,6 +34,9 @@ class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
         self.con = con
         self.path = path
+        # Naive timestamps are UTC throughout; without this, casts to TIMESTAMPTZ would use the
+        # laptop's zone and imports would differ between machines.
+        con.execute("SET TimeZone = 'UTC'")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor for use in another thread (DuckDB connections are not thread-safe)."""
