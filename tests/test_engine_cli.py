@@ -30,7 +30,7 @@ def _diagnoses(ws: Path) -> int:
 
 def test_summary_reads_in_ten_seconds(
     ws: Path,
-    base: tuple[Path, Path],
+    base: tuple[Path, Path],  # noqa: F811
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["--workspace", str(ws), "diagnose", "--equipment", "rig", "--cycles", "1:20"]
