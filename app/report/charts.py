@@ -64,6 +64,9 @@ def font(family: str, size_pt: float, *, bold: bool = False, italic: bool = Fals
     result.setItalic(italic)
     # Design metrics: the layout must not depend on the device's hinting (PDF vs preview).
     result.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
+    # No ligatures: with them "file" is stored as "ﬁle" and PDF search and copy miss it.
+    result.setFeature(QFont.Tag("liga"), 0)
+    result.setFeature(QFont.Tag("clig"), 0)
     return result
 
 

@@ -1,0 +1,277 @@
+"""The Report dialog: visit fields, section choice, a page preview, and "Save PDF…".
+
+A thin skin over :mod:`app.report`: the preview images are painted by the same code that
+writes the PDF, so what the engineer sees is what the customer gets. Building and painting a
+report takes about 0.1–0.3 s (see docs/report.md), so it runs on the GUI thread behind a wait
+cursor, debounced while the user types; a worker would add a second DuckDB cursor and
+cross-thread QTextDocuments for no visible gain.
+
+Run ``python -m app.gui.report_dialog`` to try it on a sample workspace.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.report.builder import build_report_model, load_diagnosis, save_inspection
+from app.report.model import (
+    ALL_SECTIONS,
+    SECTION_TITLES,
+    InspectionFields,
+    Paper,
+    ReportModel,
+    Section,
+)
+from app.report.qtfix import guard_none_refcount
+from app.report.render import RenderResult, layout_report, render_images, render_pdf
+from gnn.results import Diagnosis
+from ingestion.errors import HydroDiagError
+from ingestion.store import Store
+
+PREVIEW_DPI = 60.0
+
+
+class ReportDialog(QDialog):
+    """Write the PDF report of one diagnosis; the visit fields are stored with its inspection."""
+
+    reportSaved = Signal(str)  # path of the PDF written
+
+    def __init__(
+        self,
+        store: Store,
+        diagnosis: Diagnosis | int | None = None,
+        parent: QWidget | None = None,
+        *,
+        equipment_id: str | None = None,
+    ) -> None:
+        super().__init__(parent)
+        guard_none_refcount()
+        self.store = store
+        if isinstance(diagnosis, Diagnosis):
+            equipment_id = diagnosis.equipment_id
+            diagnosis_id = diagnosis.id
+        else:
+            diagnosis_id = diagnosis
+        if equipment_id is None:
+            raise HydroDiagError("The report needs an equipment: pass a diagnosis or equipment_id.")
+        loaded, inspection_id = load_diagnosis(store, equipment_id, diagnosis_id)
+        assert loaded.id is not None
+        self.equipment_id = equipment_id
+        self.diagnosis_id: int = loaded.id
+        self.setWindowTitle(f"Report — {equipment_id}, diagnosis #{loaded.id}")
+        self.resize(1100, 820)
+        self.model: ReportModel | None = None
+        self.page_count = 0
+        self.last_result: RenderResult | None = None
+
+        self.customer = QLineEdit()
+        self.site = QLineEdit()
+        self.inspector = QLineEdit()
+        self.notes = QPlainTextEdit()
+        self.notes.setPlaceholderText("What you saw on site, what was done, agreed next steps…")
+        self.notes.setMaximumHeight(140)
+        for edit, hint in (
+            (self.customer, "customer company"),
+            (self.site, "site / machine location"),
+            (self.inspector, "your name"),
+        ):
+            edit.setPlaceholderText(hint)
+            edit.setMaxLength(200)
+        self.paper = QComboBox()
+        self.paper.addItem("A4", Paper.A4.value)
+        self.paper.addItem("Letter", Paper.LETTER.value)
+        self.section_boxes: dict[Section, QCheckBox] = {}
+        sections_box = QGroupBox("Sections (the cover is always included)")
+        sections_layout = QVBoxLayout(sections_box)
+        for section in ALL_SECTIONS:
+            box = QCheckBox(SECTION_TITLES[section])
+            box.setChecked(True)
+            box.toggled.connect(self._on_options_changed)
+            self.section_boxes[section] = box
+            sections_layout.addWidget(box)
+
+        form = QFormLayout()
+        form.addRow("Customer", self.customer)
+        form.addRow("Site", self.site)
+        form.addRow("Inspector", self.inspector)
+        form.addRow("Notes", self.notes)
+        form.addRow("Paper", self.paper)
+
+        self.save_button = QPushButton("Save PDF…")
+        self.save_button.setDefault(True)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.reject)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(sections_box)
+        left.addStretch(1)
+        left.addWidget(self.status)
+        left.addWidget(buttons)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setFixedWidth(360)
+
+        self.pages_widget = QWidget()
+        self.pages_layout = QVBoxLayout(self.pages_widget)
+        self.pages_layout.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.preview = QScrollArea()
+        self.preview.setWidgetResizable(True)
+        self.preview.setWidget(self.pages_widget)
+        self.preview.setStyleSheet("QScrollArea { background: #808080; }")
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(left_widget)
+        layout.addWidget(self.preview, 1)
+
+        self._fill_fields(inspection_id)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(400)
+        self._debounce.timeout.connect(self.update_preview)
+        for line in (self.customer, self.site, self.inspector):
+            line.textChanged.connect(self._on_fields_edited)
+        self.notes.textChanged.connect(self._on_fields_edited)
+        self.paper.currentIndexChanged.connect(self._on_options_changed)
+        self.update_preview()
+
+    # -- state -------------------------------------------------------------------------
+
+    def _fill_fields(self, inspection_id: int | None) -> None:
+        if inspection_id is None:
+            return
+        rows = self.store.query(
+            "SELECT customer, site, inspector, notes FROM inspections WHERE id = ?",
+            [inspection_id],
+        )
+        if rows:
+            customer, site, inspector, notes = rows[0]
+            self.customer.setText(customer)
+            self.site.setText(site)
+            self.inspector.setText(inspector)
+            self.notes.setPlainText(notes)
+
+    def fields(self) -> InspectionFields:
+        return InspectionFields(
+            customer=self.customer.text().strip(),
+            site=self.site.text().strip(),
+            inspector=self.inspector.text().strip(),
+            notes=self.notes.toPlainText().strip()[:5000],
+        )
+
+    def sections(self) -> list[Section]:
+        return [s for s, box in self.section_boxes.items() if box.isChecked()]
+
+    def paper_size(self) -> Paper:
+        return Paper(self.paper.currentData())
+
+    # -- preview -----------------------------------------------------------------------
+
+    def _on_fields_edited(self) -> None:
+        self._debounce.start()
+
+    def _on_options_changed(self) -> None:
+        self._debounce.start(50)
+
+    def update_preview(self) -> None:
+        """Rebuild the report model with the current fields and repaint the page images."""
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.model = build_report_model(
+                self.store, self.equipment_id, self.diagnosis_id, self.fields()
+            )
+            pages = layout_report(self.model, self.paper_size(), self.sections())
+            images = render_images(pages, PREVIEW_DPI)
+        except HydroDiagError as exc:
+            self.status.setText(f"Cannot build the report: {exc}")
+            return
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        while self.pages_layout.count():
+            item = self.pages_layout.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        for i, image in enumerate(images):
+            label = QLabel()
+            label.setPixmap(QPixmap.fromImage(image))
+            label.setToolTip(f"Page {i + 1} of {len(images)}")
+            label.setStyleSheet("background: white; border: 1px solid #444;")
+            self.pages_layout.addWidget(label)
+        self.page_count = len(images)
+        self.status.setText(
+            f"{self.page_count} pages, {self.paper_size().value.upper()}. "
+            "Customer, site, inspector and notes are stored with the inspection when you save."
+        )
+
+    # -- save --------------------------------------------------------------------------
+
+    def _on_save_clicked(self) -> None:
+        default = Path.home() / f"report-{self.equipment_id}-{self.diagnosis_id}.pdf"
+        path, _ = QFileDialog.getSaveFileName(self, "Save report", str(default), "PDF (*.pdf)")
+        if not path:
+            return
+        if not path.lower().endswith(".pdf"):
+            path += ".pdf"
+        try:
+            self.save_to(Path(path))
+        except HydroDiagError as exc:
+            QMessageBox.warning(self, "Report not saved", str(exc))
+
+    def save_to(self, path: Path) -> RenderResult:
+        """Store the visit fields with the inspection, then write the PDF to ``path``."""
+        fields = self.fields()
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            save_inspection(self.store, self.equipment_id, self.diagnosis_id, fields)
+            model = build_report_model(self.store, self.equipment_id, self.diagnosis_id, fields)
+            result = render_pdf(model, path, self.paper_size(), self.sections())
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        self.last_result = result
+        self.status.setText(f"Saved {result.path} ({result.pages} pages, {result.seconds:.2f} s).")
+        self.reportSaved.emit(str(result.path))
+        return result
+
+
+def main() -> int:
+    """Show the dialog on a sample workspace (in memory)."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.report.sample import EQUIPMENT_ID, make_sample_workspace
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    store, diagnosis_id = make_sample_workspace(None)
+    dialog = ReportDialog(store, diagnosis_id, equipment_id=EQUIPMENT_ID)
+    dialog.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

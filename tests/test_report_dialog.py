@@ -1,0 +1,54 @@
+"""The Report dialog, offscreen: preview pages, section choice, fields stored on save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from pytestqt.qtbot import QtBot
+
+from app.gui.report_dialog import ReportDialog
+from app.report.builder import load_diagnosis
+from app.report.model import Section
+from app.report.sample import EQUIPMENT_ID, make_sample_workspace
+
+pytestmark = pytest.mark.gui
+
+
+def test_preview_sections_and_save(qtbot: QtBot, tmp_path: Path) -> None:
+    store, diagnosis_id = make_sample_workspace(tmp_path / "ws.duckdb")
+    diagnosis, _ = load_diagnosis(store, EQUIPMENT_ID)
+    dialog = ReportDialog(store, diagnosis)  # as the main window opens it
+    qtbot.addWidget(dialog)
+    full_pages = dialog.page_count
+    assert full_pages >= 4
+    assert dialog.pages_layout.count() == full_pages
+
+    for section, box in dialog.section_boxes.items():
+        box.setChecked(section == Section.RECOMMENDATIONS)
+    dialog.update_preview()
+    assert 1 <= dialog.page_count < full_pages
+
+    dialog.customer.setText('<img src="file:///etc/passwd"> ACME')
+    dialog.site.setText("Hall 3")
+    dialog.inspector.setText("J. Doe")
+    dialog.notes.setPlainText("Pump noisy.\nOil dark.")
+    dialog.paper.setCurrentIndex(1)  # Letter
+    result = dialog.save_to(tmp_path / "out.pdf")
+    assert result.pages == dialog.page_count or result.pages >= 1
+    reader = PdfReader(str(result.path))
+    assert round(float(reader.pages[0].mediabox.width)) == 612
+    first_page = " ".join((reader.pages[0].extract_text() or "").split())
+    assert '<img src="file:///etc/passwd"> ACME' in first_page
+    rows = store.query("SELECT customer, site, inspector, notes FROM inspections")
+    assert rows == [
+        ('<img src="file:///etc/passwd"> ACME', "Hall 3", "J. Doe", "Pump noisy.\nOil dark.")
+    ]
+
+    # A new dialog for the same diagnosis shows what was stored.
+    again = ReportDialog(store, diagnosis_id, equipment_id=EQUIPMENT_ID)
+    qtbot.addWidget(again)
+    assert again.inspector.text() == "J. Doe"
+    assert again.notes.toPlainText() == "Pump noisy.\nOil dark."
+    store.close()
