@@ -755,7 +755,11 @@ def _diagnose_read_error(plan: CsvPlan, types: dict[str, str], exc: duckdb.Error
     """Re-read with DuckDB's rejects table in a scratch database and describe the first problems."""
     scratch = duckdb.connect()
     try:
-        scratch.execute(f"SELECT count(*) FROM {_read_csv_sql(plan, types, rejects=True)}")
+        # every column must be referenced, or DuckDB skips converting it and finds no error
+        touch = ", ".join(f"count({name})" for name in types)
+        scratch.execute(
+            f"SELECT {touch} FROM {_read_csv_sql(plan, types, rejects=True)}"
+        ).fetchall()
         rows = scratch.execute(
             "SELECT line, column_name, error_type, csv_line, error_message FROM reject_errors "
             "ORDER BY line LIMIT 20"
@@ -769,7 +773,7 @@ def _diagnose_read_error(plan: CsvPlan, types: dict[str, str], exc: duckdb.Error
     problems = []
     for line, column_name, error_type, csv_line, message in rows[:5]:
         col = by_sql.get(column_name or "")
-        where = f"line {line}" + (f", {col.label()}" if col else "")
+        where = f"line {line}" + (f", {col.label()}" if col and error_type == "CAST" else "")
         raw = (csv_line or "").strip("\r\n")
         if error_type in {"MISSING COLUMNS", "TOO MANY COLUMNS"}:
             found = len(_split(raw, plan.delimiter))
