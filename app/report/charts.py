@@ -237,27 +237,24 @@ def draw_component_graph(
     small = font(family, 6.5)
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    labels: list[tuple[QPointF, str]] = []
     for conn in profile.connections:
         key = frozenset((conn.source, conn.target))
         weight = attention.get(key, 0.0) / strongest
         a, b = at(conn.source), at(conn.target)
         start = _clip_to_box(a, b, node_w / 2 + 1 * unit, node_h / 2 + 1 * unit)
         end = _clip_to_box(b, a, node_w / 2 + 2 * unit, node_h / 2 + 2 * unit)
-        width = (0.6 + 4.0 * weight) * unit
+        width = (0.5 + 2.8 * weight) * unit
         painter.setPen(_pen(INK, width, _EDGE_STYLES.get(conn.kind.value, Qt.PenStyle.SolidLine)))
         painter.drawLine(QLineF(start, end))
         _arrow_head(painter, start, end, (4.0 + 2.0 * weight) * unit)
         if key in labelled:
-            mid = QPointF((start.x() + end.x()) / 2, (start.y() + end.y()) / 2)
-            painter.setFont(small)
-            text = f"{attention[key]:.2f}"
-            fm = QFontMetricsF(small, painter.device())
-            box = QRectF(0, 0, fm.horizontalAdvance(text) + 4 * unit, fm.height() + 1 * unit)
-            box.moveCenter(mid)
-            painter.setPen(_pen(INK, 0.4 * unit))
-            painter.setBrush(QColor("white"))
-            painter.drawRect(box)
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+            labels.append(
+                (
+                    QPointF((start.x() + end.x()) / 2, (start.y() + end.y()) / 2),
+                    f"{attention[key]:.2f}",
+                )
+            )
     bold = font(family, 7.5, bold=True)
     normal = font(family, 6.5)
     for comp in profile.components:
@@ -290,6 +287,16 @@ def draw_component_graph(
             box.left() + 3 * unit, box.top() + 19 * unit, box.width() - 6 * unit, 12 * unit
         )
         _plate(painter, sub, line2, normal, unit, Qt.AlignmentFlag.AlignHCenter)
+    # Attention labels last, so no node covers them.
+    painter.setFont(small)
+    fm = QFontMetricsF(small, painter.device())
+    for mid, text in labels:
+        box = QRectF(0, 0, fm.horizontalAdvance(text) + 4 * unit, fm.height() + 1 * unit)
+        box.moveCenter(mid)
+        painter.setPen(_pen(INK, 0.4 * unit))
+        painter.setBrush(QColor("white"))
+        painter.drawRect(box)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
     painter.restore()
     _graph_legend(
         painter,

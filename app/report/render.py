@@ -419,7 +419,9 @@ def _cover(layout: _Layout, model: ReportModel) -> None:
             "Diagnosed window",
             f"{esc(_dt(d.window_start))} – {esc(_dt(d.window_end))} UTC "
             f"({esc(_duration((d.window_end - d.window_start).total_seconds()))}; "
-            f"{d.n_valid_windows} of {d.n_windows} windows valid)",
+            f"{d.n_valid_windows} of {d.n_windows} windows valid"
+            + (f"; selection: {esc(d.selection)}" if d.selection else "")
+            + ")",
         ),
         ("Diagnosis", f"#{d.id if d.id is not None else '—'}, made {esc(_dt(d.created_at))} UTC"),
         ("Model", f"{esc(d.model.model_id)} {esc(d.model.version)} on {esc(d.provider)}"),
@@ -675,6 +677,8 @@ def _findings(layout: _Layout, model: ReportModel) -> None:
             assert a is not None
             top = ", ".join(f"{s.sensor_id} {s.contribution:.0%}" for s in a.top_sensors) or "—"
             flag = "<b>▲ anomalous</b>" if a.is_anomalous else "within reference"
+            if a.reference:
+                flag += f"<br/><span class='small muted'>vs {esc(a.reference)}</span>"
             faults = (
                 ", ".join(f"{esc(k.replace('_', ' '))} {v:.2f}" for k, v in c.fault_probs.items())
                 or "—"
@@ -688,7 +692,7 @@ def _findings(layout: _Layout, model: ReportModel) -> None:
             [
                 "Component",
                 "Score",
-                "Threshold",
+                "Thresh.",
                 "Result",
                 "Top sensors (share)",
                 "Fault probabilities",
@@ -806,7 +810,9 @@ def _appendix(layout: _Layout, model: ReportModel) -> None:
         f"<tr><td class='muted'>Model</td><td><b>{esc(m.model_id)}</b> version {esc(m.version)}</td></tr>"
         f"<tr><td class='muted'>Trained for profile</td><td>{esc(m.profile_id)}</td></tr>"
         f"<tr><td class='muted'>File</td><td>{breakable(m.path)}</td></tr>"
-        f"<tr><td class='muted'>Inference provider</td><td><b>{esc(d.provider)}</b> (ONNX Runtime)</td></tr>"
+        f"<tr><td class='muted'>Inference provider</td><td><b>{esc(d.provider)}</b> (ONNX Runtime)"
+        + (f"<br/>{esc(d.provider_note)}" if d.provider_note else "")
+        + "</td></tr>"
         f"<tr><td class='muted'>Status thresholds</td><td>healthy ≥ {d.thresholds.healthy:.2f}, critical &lt; {d.thresholds.critical:.2f}</td></tr>"
         + (
             "<tr><td class='muted'>Timings</td><td>"
