@@ -9,6 +9,7 @@ and the PDF stays small and fast to draw without losing spikes.
 from __future__ import annotations
 
 import json
+import math
 import platform
 from collections.abc import Iterable
 from datetime import datetime
@@ -340,10 +341,11 @@ def _sensor_series(
     sensor = profile.sensor(sensor_id)
     t0 = _epoch(diagnosis.window_start)
     span = max(_epoch(diagnosis.window_end) - t0, 1e-9)
-    max_points = _bucket_count(diagnosis, span, max_points)
+    width = _bucket_width(diagnosis, span, max_points)
+    buckets = max(1, math.ceil(span / width))
     rows = store.query(
         """
-        SELECT least(floor((epoch(ts) - ?) / ? * ?), ? - 1)::BIGINT AS k,
+        SELECT least(floor((epoch(ts) - ?) / ?), ? - 1)::BIGINT AS k,
                min(epoch(ts)), min(value), avg(value), max(value), count(*)
         FROM measurements
         WHERE equipment_id = ? AND sensor_id = ? AND ts >= ? AND ts <= ? AND value IS NOT NULL
@@ -351,9 +353,8 @@ def _sensor_series(
         """,
         [
             t0,
-            span,
-            max_points,
-            max_points,
+            width,
+            buckets,
             diagnosis.equipment_id,
             sensor_id,
             diagnosis.window_start,
@@ -383,16 +384,17 @@ def _sensor_series(
     )
 
 
-def _bucket_count(diagnosis: Diagnosis, span: float, max_points: int) -> int:
-    """Buckets no shorter than a model window: with cyclic data (a UCI cycle is one 60 s load
-    pattern) shorter buckets alias with the cycle and draw a meaningless zigzag."""
+def _bucket_width(diagnosis: Diagnosis, span: float, max_points: int) -> float:
+    """Seconds per bucket: a whole number of model windows, at most ``max_points`` buckets.
+
+    With cyclic data (a UCI cycle is one 60 s load pattern) a bucket that is not a whole
+    number of cycles aliases with the cycle and draws beats that are not in the machine.
+    """
     durations = sorted((w.end - w.start).total_seconds() for w in diagnosis.windows)
-    if not durations:
-        return max_points
-    window = durations[len(durations) // 2]
+    window = durations[len(durations) // 2] if durations else 0.0
     if window <= 0:
-        return max_points
-    return max(1, min(max_points, round(span / window)))
+        return span / max_points
+    return window * max(1, math.ceil(span / window / max_points))
 
 
 def _component_or_none(diagnosis: Diagnosis, component_id: str) -> ComponentResult | None:
