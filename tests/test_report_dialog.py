@@ -23,7 +23,7 @@ def test_preview_sections_and_save(qtbot: QtBot, tmp_path: Path) -> None:
     qtbot.addWidget(dialog)
     full_pages = dialog.page_count
     assert full_pages >= 4
-    assert dialog.pages_layout.count() == full_pages
+    assert dialog.pages_layout.count() == full_pages == len(dialog._page_labels)
 
     for section, box in dialog.section_boxes.items():
         box.setChecked(section == Section.RECOMMENDATIONS)

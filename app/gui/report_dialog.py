@@ -138,13 +138,14 @@ class ReportDialog(QDialog):
         left_widget.setLayout(left)
         left_widget.setFixedWidth(360)
 
+        self._page_labels: list[QLabel] = []
         self.pages_widget = QWidget()
         self.pages_layout = QVBoxLayout(self.pages_widget)
         self.pages_layout.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.preview = QScrollArea()
         self.preview.setWidgetResizable(True)
         self.preview.setWidget(self.pages_widget)
-        self.preview.setStyleSheet("QScrollArea { background: #808080; }")
+        self.pages_widget.setStyleSheet("background: #8a8a8a;")
 
         layout = QHBoxLayout(self)
         layout.addWidget(left_widget)
@@ -213,17 +214,23 @@ class ReportDialog(QDialog):
             return
         finally:
             QGuiApplication.restoreOverrideCursor()
-        while self.pages_layout.count():
-            item = self.pages_layout.takeAt(0)
-            widget = item.widget() if item is not None else None
-            if widget is not None:
-                widget.deleteLater()
+        # Reuse the page labels: replacing widgets flickers and leaves stale pages painted
+        # until the deferred deletes run.
         for i, image in enumerate(images):
-            label = QLabel()
+            if i == len(self._page_labels):
+                label = QLabel()
+                label.setStyleSheet("background: white; border: 1px solid #444;")
+                self.pages_layout.addWidget(label)
+                self._page_labels.append(label)
+            label = self._page_labels[i]
             label.setPixmap(QPixmap.fromImage(image))
             label.setToolTip(f"Page {i + 1} of {len(images)}")
-            label.setStyleSheet("background: white; border: 1px solid #444;")
-            self.pages_layout.addWidget(label)
+            label.show()
+        while len(self._page_labels) > len(images):
+            extra = self._page_labels.pop()
+            self.pages_layout.removeWidget(extra)
+            extra.hide()
+            extra.deleteLater()
         self.page_count = len(images)
         self.status.setText(
             f"{self.page_count} pages, {self.paper_size().value.upper()}. "
