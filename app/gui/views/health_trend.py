@@ -53,6 +53,8 @@ class HealthTrendPanel(QWidget):
         self.plot.setYRange(0, 1.02, padding=0)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.getPlotItem().setMouseEnabled(x=True, y=False)
+        self.plot.getPlotItem().setClipToView(True)
+        self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
         self.bands: dict[Status, pg.LinearRegionItem] = {}
         for status in (Status.CRITICAL, Status.WARNING, Status.HEALTHY):
             color = QColor(STATUS_STYLES[status].fill)
@@ -123,8 +125,6 @@ class HealthTrendPanel(QWidget):
                 symbolBrush=color,
                 symbolPen=None,
             )
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
             proj = self.plot.plot(
                 [], [], pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine)
             )

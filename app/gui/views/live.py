@@ -88,9 +88,13 @@ class LivePanel(QWidget):
         self.plot.setTitle("Last minutes (first sensors of the feed)")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.addLegend(offset=(-10, 5))
+        self.plot.getPlotItem().setClipToView(True)
+        self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.health_plot = pg.PlotWidget(axisItems={"bottom": plotting.utc_axis()})
-        self.health_plot.setTitle("Rolling overall health (while recording, with rolling diagnosis on)")
+        self.health_plot.setTitle(
+            "Rolling overall health (while recording, with rolling diagnosis on)"
+        )
         self.health_plot.setYRange(0, 1.02)
         self.health_curve = self.health_plot.plot(
             [], [], pen=pg.mkPen("#0072b2", width=2), symbol="o", symbolSize=5
@@ -144,8 +148,6 @@ class LivePanel(QWidget):
             curve = self.plot.plot(
                 [], [], name=f"{sensor.id} [{sensor.unit}]", pen=pg.mkPen(series_color(i), width=1)
             )
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
             self.curves[sensor.id] = curve
 
     # -- connection ------------------------------------------------------------------

@@ -179,6 +179,9 @@ class SensorPlotPanel(QWidget):
                 plot.setMouseEnabled(x=True, y=False)
                 plot.enableAutoRange(axis="y", enable=True)
                 plot.setAutoVisible(y=True)
+                # PlotItem.addItem imposes the plot's own modes on its curves: set them here.
+                plot.setClipToView(True)
+                plot.setDownsampling(auto=True, mode="peak")
                 plot.getAxis("left").setWidth(62)
                 plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
                 if first is None:
@@ -189,8 +192,6 @@ class SensorPlotPanel(QWidget):
             curve = pg.PlotDataItem(
                 [], [], name=sensor.id, pen=pg.mkPen(series_color(i), width=1), connect="finite"
             )
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
             self.plots[unit].addItem(curve)
             self.curves[sensor.id] = curve
             self.limit_lines[sensor.id] = self._make_limit_lines(sensor)

@@ -1,0 +1,60 @@
+"""GUI test fixtures: real widgets offscreen, real workspaces in tmp_path, screenshots on disk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-output" / "screenshots"
+EQUIPMENT = "rig-1"
+
+
+@pytest.fixture(scope="session")
+def sample_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with 30 min of 10 Hz data, a label range and one stored diagnosis (built once)."""
+    from app.gui.sample import fill_sample_workspace
+    from ingestion.store import open_workspace
+
+    path = tmp_path_factory.mktemp("gui-template") / "sample.duckdb"
+    with open_workspace(path) as store:
+        fill_sample_workspace(store, equipment_id=EQUIPMENT, minutes=30, max_rate_hz=10)
+    return path
+
+
+@pytest.fixture
+def sample_workspace(sample_workspace_template: Path, tmp_path: Path) -> Path:
+    """A private copy, so tests may write to it."""
+    target = tmp_path / "workspace.duckdb"
+    target.write_bytes(sample_workspace_template.read_bytes())
+    return target
+
+
+@pytest.fixture
+def window(qtbot, sample_workspace: Path) -> Iterator:  # type: ignore[no-untyped-def]
+    """The main window on the sample workspace, sensor data loaded."""
+    from app.gui.main_window import MainWindow
+
+    win = MainWindow(workspace=sample_workspace)
+    win.close_policy = "cancel"
+    qtbot.addWidget(win)
+    win.open_workspace(sample_workspace, EQUIPMENT)
+    win.resize(1366, 768)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.runner.active_count == 0, timeout=15000)
+    yield win
+    win.close()
+
+
+def save_screenshot(widget, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Render ``widget`` (at 1366×768 when it is a top-level window) to test-output/screenshots."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    assert widget.grab().save(str(path)), f"could not write {path}"
+    return path

@@ -1,0 +1,199 @@
+"""Each view built from a real workspace and checked for what it shows; screenshots at 1366×768."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
+
+from app.gui import queries
+from app.gui.theme import PRIORITY_RANK, STATUS_STYLES
+from app.gui.views.attention import attention_matrix, attention_over_time
+from app.gui.views.component_graph import MAX_EDGE_W, MIN_EDGE_W, connection_attention
+from gnn.results import Status
+from tests.gui.conftest import EQUIPMENT, save_screenshot
+
+pytestmark = pytest.mark.gui
+
+
+def test_overview_node_colours_follow_status(window) -> None:  # type: ignore[no-untyped-def]
+    diagnosis = window.diagnosis
+    assert diagnosis is not None
+    graph = window.overview.graph
+    assert set(graph.nodes) == {c.component_id for c in diagnosis.components}
+    statuses = set()
+    for result in diagnosis.components:
+        node = graph.nodes[result.component_id]
+        assert node.status == result.status
+        assert node.fill_color().name() == STATUS_STYLES[result.status].fill
+        # Not colour alone: the status word is in the tooltip too.
+        assert STATUS_STYLES[result.status].word in node.toolTip()
+        statuses.add(result.status)
+    # The sample has every kind of node the legend explains except "no data".
+    assert {Status.HEALTHY, Status.WARNING, Status.CRITICAL, Status.NOT_ASSESSED} <= statuses
+    window.tabs.setCurrentWidget(window.overview)
+    save_screenshot(window, "overview")
+
+
+def test_overview_edge_widths_follow_attention(window) -> None:  # type: ignore[no-untyped-def]
+    graph = window.overview.graph
+    attention = connection_attention(window.diagnosis)
+    pairs = []
+    for item in graph.connections:
+        key = tuple(sorted((item.connection.source, item.connection.target)))
+        pairs.append((attention[key], item.pen_width(), item.opacity()))
+    pairs.sort()
+    widths = [w for _, w, _ in pairs]
+    opacities = [o for _, _, o in pairs]
+    assert widths == sorted(widths), "a connection with more attention is drawn thinner"
+    assert opacities == sorted(opacities)
+    assert widths[-1] == pytest.approx(MAX_EDGE_W)
+    assert widths[0] >= MIN_EDGE_W and widths[0] < widths[-1]
+
+
+def test_clicking_a_component_shows_its_details(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    graph = window.overview.graph
+    node = graph.nodes["V10"]
+    point = graph.mapFromScene(node.scenePos())
+    with qtbot.waitSignal(window.overview.componentSelected, timeout=2000) as blocker:
+        qtbot.mouseClick(
+            graph.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point.x(), point.y())
+        )
+    assert blocker.args == ["V10"]
+    details = window.overview.details
+    assert details.component_id == "V10"
+    for section in (
+        "Grade probabilities",
+        "Trend",
+        "Fault probabilities",
+        "Anomaly",
+        "Recommendations",
+    ):
+        assert any(s.startswith(section) for s in details.sections), section
+    assert any(s.startswith("Health over") for s in details.sections)  # the sparkline
+    # The sensors tab follows the selection.
+    assert window.sensors.checked_sensors() == ["PS2"]
+    save_screenshot(window, "overview-v10-selected")
+
+
+def test_summary_bar_always_shows_health_verdict_model_provider(window) -> None:  # type: ignore[no-untyped-def]
+    d = window.diagnosis
+    bar = window.summary
+    assert bar.health.text() == f"{d.overall_health * 100:.0f} %"
+    assert bar.verdict.text() == d.verdict
+    assert d.model.version in bar.model.text() and "CPU" in bar.model.text()
+    for i in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(i)
+        assert bar.isVisible()
+
+
+def test_trends_hold_health_history_bands_and_projection(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    trends = window.trends
+    history = queries.health_history(window.store, EQUIPMENT)
+    assert set(trends.curves) == set(history)
+    for comp, (t, h) in history.items():
+        x, y = trends.curves[comp].getData()
+        np.testing.assert_allclose(x, t)
+        np.testing.assert_allclose(y, h)
+    thresholds = window.diagnosis.thresholds
+    assert trends.bands[Status.CRITICAL].getRegion() == pytest.approx((0.0, thresholds.critical))
+    assert trends.bands[Status.WARNING].getRegion() == pytest.approx(
+        (thresholds.critical, thresholds.healthy)
+    )
+    # V10 degrades from healthy into warning: its projection runs down to the critical level.
+    px, py = trends.projections["V10"].getData()
+    assert len(px) == 2 and py[-1] == pytest.approx(thresholds.critical) and px[1] > px[0]
+    window.tabs.setCurrentWidget(trends)
+    save_screenshot(window, "trends")
+    # Select a range and ask for a diagnosis of it.
+    trends.select_button.setChecked(True)
+    lo, hi = float(history["V10"][0][2]), float(history["V10"][0][10])
+    trends.region.setRegion((lo, hi))
+    with qtbot.waitSignal(trends.diagnoseRangeRequested, timeout=2000) as blocker:
+        qtbot.mouseClick(trends.diagnose_button, Qt.MouseButton.LeftButton)
+    start, end = blocker.args
+    assert start < end
+    assert abs((end - start).total_seconds() - (hi - lo)) < 1e-3
+
+
+def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    panel = window.sensors
+    window.tabs.setCurrentWidget(panel)
+    panel.set_checked(["PS1", "PS2", "EPS1", "TS1"])
+    qtbot.waitUntil(lambda: {"PS1", "PS2", "EPS1", "TS1"} <= panel.loaded, timeout=10000)
+    shown = [item for item in panel.graphics.ci.items]
+    units = sorted(p.getAxis("left").labelText for p in shown)
+    assert units == sorted(["bar", "W", "°C"])
+    first = panel.plots["bar"]
+    for unit, plot in panel.plots.items():
+        if plot is not first:
+            assert plot.getViewBox().linkedView(0) is first.getViewBox(), unit
+    ts, values = queries.load_series(window.store, EQUIPMENT, ["PS1"])["PS1"]
+    curve = panel.curves["PS1"]
+    x, y = curve.getOriginalDataset()
+    np.testing.assert_allclose(x, ts)
+    np.testing.assert_allclose(y, values)
+    assert curve.opts["clipToView"] and curve.opts["autoDownsample"]
+    # Anomalous windows, the limit violation and the dataset label are marked.
+    kinds = {m.kind for m in panel.markers}
+    assert {"anomaly", "violation", "label", "gap"} <= kinds
+    assert panel._marker_items
+    # Units: pressure in psi converts the data and the axis.
+    panel.set_units("psi", "°C")
+    _, y_psi = curve.getOriginalDataset()
+    np.testing.assert_allclose(y_psi, values * 14.503773773)
+    assert panel.plots["bar"].getAxis("left").labelText == "psi"
+    panel.set_units("bar", "°C")
+    save_screenshot(window, "sensors")
+
+
+def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type: ignore[no-untyped-def]
+    panel = window.attention
+    d = window.diagnosis
+    window.tabs.setCurrentWidget(panel)
+    comps = list(window.profile.component_ids)
+    matrix = attention_matrix(d, comps, None)
+    # Every edge of the diagnosis lands in the matrix (self-loops on the diagonal).
+    assert np.nansum(matrix) == pytest.approx(sum(e.combined for e in d.edges))
+    assert np.isnan(matrix[comps.index("M1"), comps.index("C1")])  # no edge there
+    image = panel.matrix_image.image
+    np.testing.assert_allclose(np.nan_to_num(image), np.nan_to_num(matrix))
+    labels, over_time = attention_over_time(d)
+    assert over_time.shape == (len(labels), len(d.windows))
+    save_screenshot(window, "attention")
+    # One window: the graph's edge widths follow that window's attention.
+    panel.show_window(3)
+    expected = connection_attention(d, 3)
+    widths = {
+        tuple(sorted((i.connection.source, i.connection.target))): i.pen_width()
+        for i in panel.graph.connections
+    }
+    strongest = max(expected, key=lambda k: expected[k])
+    assert widths[strongest] == pytest.approx(max(widths.values()))
+    assert panel.window_label.text().startswith("#4")
+    save_screenshot(window, "attention-window-4")
+
+
+def test_recommendations_sorted_and_copyable(window) -> None:  # type: ignore[no-untyped-def]
+    panel = window.recommendations
+    window.tabs.setCurrentWidget(panel)
+    recs = panel.recommendations
+    assert len(recs) == len(window.diagnosis.recommendations) > 1
+    keys = [(PRIORITY_RANK[r.priority], r.due_date) for r in recs]
+    assert keys == sorted(keys)
+    assert panel.table.item(0, 0).text() == recs[0].priority.value.upper()
+    text = panel.copy_to_clipboard()
+    assert QGuiApplication.clipboard().text() == text
+    lines = text.splitlines()
+    assert lines[0].startswith("Priority\tDue") and len(lines) == len(recs) + 1
+    assert recs[0].action in lines[1]
+    save_screenshot(window, "recommendations")
+
+
+def test_workspace_panel_lists_equipment_sources_diagnoses(window) -> None:  # type: ignore[no-untyped-def]
+    tree = window.workspace_panel.tree
+    top = tree.topLevelItem(0)
+    assert EQUIPMENT in top.text(0)
+    groups = [top.child(i).text(0) for i in range(top.childCount())]
+    assert groups == ["Inspections (1)", "Sources (1)", "Diagnoses (1)"]
