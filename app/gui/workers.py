@@ -120,10 +120,9 @@ class Task(QRunnable):
                     log.exception("task %r failed", self.name)
                 self.signals.failed.emit(exc)
         else:
-            if self.context.cancelled:
-                self.signals.cancelled.emit()
-            else:
-                self.signals.succeeded.emit(result)
+            # Finished work is reported as done even if a cancel arrived too late to stop it:
+            # it was committed, and saying "cancelled" would hide data that is there.
+            self.signals.succeeded.emit(result)
         finally:
             self._done.set()
             self.signals.finished.emit()

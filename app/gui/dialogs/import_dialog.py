@@ -1,0 +1,482 @@
+"""ImportDialog: import a CSV log — pick or drop a file, check the preview and the detected
+format, map columns to sensors (auto-matched), import with progress and cancel, read the summary.
+
+Detection and import are ``ingestion.csv_import``'s (the same code as ``hydrodiag ingest csv``);
+the dialog only shows its plan and turns the user's mapping into :class:`CsvOptions`.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui import queries
+from app.gui.dialogs.errors import error_message, show_error
+from app.gui.workers import Task, TaskContext, TaskRunner
+from ingestion.csv_import import ColumnMap, CsvOptions, CsvPlan, ingest_csv, sniff_csv
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import EquipmentProfile, list_shipped_profiles
+from ingestion.store import Store
+from ingestion.units import conversion
+from ingestion.workspace import ImportSummary
+
+SKIP = "(skip)"
+NEW_EQUIPMENT = "__new__"
+PREVIEW_LINES = 12
+
+
+def preview_rows(plan: CsvPlan, lines: int = PREVIEW_LINES) -> list[tuple[int, list[str]]]:
+    """The first lines of the file as the import will split them: (line number, cells)."""
+    rows: list[tuple[int, list[str]]] = []
+    with plan.path.open(encoding=plan.encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=plan.delimiter)
+        for number, cells in enumerate(reader, start=1):
+            if number > (plan.data_start_line + lines):
+                break
+            rows.append((number, cells))
+    return rows
+
+
+def build_options(
+    plan: CsvPlan, mapping: dict[int, tuple[str | None, str | None]], tz: str | None
+) -> CsvOptions:
+    """CsvOptions from the user's mapping: column index -> (sensor or None to skip, unit)."""
+    maps: dict[str, ColumnMap] = {}
+    skip: list[str] = []
+    for index, (sensor, unit) in mapping.items():
+        ref = str(index + 1)  # 1-based position: unambiguous even with duplicate headers
+        if sensor is None:
+            skip.append(ref)
+        else:
+            maps[ref] = ColumnMap(sensor=sensor, unit=unit or None)
+    return CsvOptions(
+        delimiter=plan.delimiter,
+        decimal=plan.decimal if plan.decimal in (".", ",") else None,  # type: ignore[arg-type]
+        maps=maps,
+        skip=tuple(skip),
+        tz=tz or None,
+        ignore_unknown=True,
+    )
+
+
+class ImportDialog(QDialog):
+    """Non-blocking (``open()``); emits ``imported(equipment_id)`` after a successful import."""
+
+    imported = Signal(str)
+
+    def __init__(
+        self,
+        store: Store,
+        runner: TaskRunner,
+        parent: QWidget | None = None,
+        *,
+        equipment_id: str | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import a CSV log")
+        self.setAcceptDrops(True)
+        self.resize(1000, 680)
+        self.store = store
+        self.runner = runner
+        self.plan: CsvPlan | None = None
+        self.profile: EquipmentProfile | None = None
+        self.summary: ImportSummary | None = None
+        self.task: Task | None = None
+        self.error_box: Any = None
+        self.shipped = list_shipped_profiles()
+        # -- file and equipment
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("Choose a file or drop it here")
+        self.path.editingFinished.connect(lambda: self.set_file(self.path.text()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.path, 1)
+        file_row.addWidget(browse)
+        self.equipment = QComboBox()
+        for eq in queries.list_equipment(store):
+            self.equipment.addItem(f"{eq.name} ({eq.id})", eq.id)
+        self.equipment.addItem("New equipment…", NEW_EQUIPMENT)
+        if equipment_id is not None:
+            self.equipment.setCurrentIndex(max(0, self.equipment.findData(equipment_id)))
+        self.new_id = QLineEdit()
+        self.new_id.setPlaceholderText("new equipment id, e.g. press-7")
+        self.new_profile = QComboBox()
+        for p in self.shipped:
+            self.new_profile.addItem(f"{p.name} ({p.id})", p.id)
+        new_row = QHBoxLayout()
+        new_row.addWidget(self.new_id, 1)
+        new_row.addWidget(self.new_profile, 1)
+        self.new_widget = QWidget()
+        self.new_widget.setLayout(new_row)
+        new_row.setContentsMargins(0, 0, 0, 0)
+        self.tz = QLineEdit()
+        self.tz.setPlaceholderText("UTC (or e.g. Europe/Berlin for local logger time)")
+        form = QFormLayout()
+        form.addRow("File", file_row)
+        form.addRow("Equipment", self.equipment)
+        form.addRow("", self.new_widget)
+        form.addRow("Time zone of the log", self.tz)
+        self.equipment.currentIndexChanged.connect(self._on_equipment_changed)
+        self.new_profile.currentIndexChanged.connect(lambda _i: self._resniff())
+        self.new_id.textChanged.connect(lambda _t: self._validate())
+        # -- preview, detection, mapping
+        self.detected = QLabel("No file yet.")
+        self.detected.setWordWrap(True)
+        self.detected.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview = QTableWidget(0, 0)
+        self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preview.verticalHeader().setDefaultSectionSize(20)
+        self.mapping = QTableWidget(0, 4)
+        self.mapping.setHorizontalHeaderLabels(["Column", "Unit in file", "Sensor", "Sensor unit"])
+        self.mapping.verticalHeader().setVisible(False)
+        self.mapping.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        preview_box = QGroupBox("Preview (first lines as the import splits them)")
+        QVBoxLayout(preview_box).addWidget(self.preview)
+        mapping_box = QGroupBox("Columns → sensors (auto-matched; change or skip)")
+        QVBoxLayout(mapping_box).addWidget(self.mapping)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(preview_box)
+        splitter.addWidget(mapping_box)
+        self.problem = QLabel("")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #c8322a;")
+        self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        setup = QWidget()
+        setup_layout = QVBoxLayout(setup)
+        setup_layout.setContentsMargins(0, 0, 0, 0)
+        setup_layout.addLayout(form)
+        setup_layout.addWidget(self.detected)
+        setup_layout.addWidget(splitter, 1)
+        setup_layout.addWidget(self.problem)
+        # -- result page
+        self.summary_text = QPlainTextEdit()
+        self.summary_text.setReadOnly(True)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(setup)
+        self.pages.addWidget(self.summary_text)
+        # -- buttons and progress
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.status = QLabel("")
+        self.import_button = QPushButton("Import")
+        self.import_button.setDefault(True)
+        self.import_button.clicked.connect(self.start_import)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        buttons.addWidget(self.progress)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.pages, 1)
+        layout.addLayout(buttons)
+        self._on_equipment_changed()
+
+    # -- file and detection -------------------------------------------------------------
+
+    def _current_profile(self) -> EquipmentProfile | None:
+        data = self.equipment.currentData()
+        if data == NEW_EQUIPMENT:
+            index = self.new_profile.currentIndex()
+            return self.shipped[index] if index >= 0 else None
+        if data is None:
+            return None
+        return queries.equipment_profile(self.store, str(data))
+
+    def equipment_id(self) -> str | None:
+        data = self.equipment.currentData()
+        if data == NEW_EQUIPMENT:
+            return self.new_id.text().strip() or None
+        return None if data is None else str(data)
+
+    def _on_equipment_changed(self, _index: int = 0) -> None:
+        self.new_widget.setVisible(self.equipment.currentData() == NEW_EQUIPMENT)
+        self._resniff()
+
+    def set_file(self, path: str | Path) -> bool:
+        """Load and analyse ``path``; False (with an error dialog) when it cannot be read."""
+        text = str(path).strip()
+        if self.path.text() != text:
+            self.path.setText(text)
+        return self._resniff(show_dialog=True)
+
+    def _resniff(self, show_dialog: bool = False) -> bool:
+        self.plan = None
+        self.profile = self._current_profile()
+        text = self.path.text().strip()
+        if not text or self.profile is None:
+            self._fill_plan()
+            return False
+        try:
+            plan = sniff_csv(Path(text), self.profile, CsvOptions(ignore_unknown=True))
+        except (HydroDiagError, OSError, UnicodeError) as exc:
+            self.problem.setText(error_message(exc))
+            self.detected.setText("Could not read the file.")
+            self._fill_plan()
+            if show_dialog:
+                self.error_box = show_error(self, exc, "Reading the file")
+            return False
+        self.plan = plan
+        self.problem.setText("")
+        self._fill_plan()
+        return True
+
+    def _fill_plan(self) -> None:
+        plan = self.plan
+        self.preview.clear()
+        self.mapping.setRowCount(0)
+        if plan is None:
+            self.preview.setRowCount(0)
+            self.preview.setColumnCount(0)
+            self._validate()
+            return
+        time_cols = ", ".join(c.header or c.label() for c in plan.time_columns())
+        self.detected.setText(
+            f"<b>Detected:</b> {plan.layout} layout · delimiter {plan.delimiter!r} · decimal "
+            f"{plan.decimal!r} · encoding {plan.encoding} · header on line {plan.header_line or '—'}"
+            f" · units line {plan.units_line or '—'} · data from line {plan.data_start_line}<br>"
+            f"<b>Time:</b> {time_cols} as {plan.time_spec.description} "
+            + ("".join(f"<br>note: {n}" for n in plan.notes))
+        )
+        self.detected.setTextFormat(Qt.TextFormat.RichText)
+        rows = preview_rows(plan)
+        width = max((len(cells) for _, cells in rows), default=0)
+        self.preview.setRowCount(len(rows))
+        self.preview.setColumnCount(width)
+        self.preview.setHorizontalHeaderLabels([str(i + 1) for i in range(width)])
+        self.preview.setVerticalHeaderLabels([str(n) for n, _ in rows])
+        bold = QFont()
+        bold.setBold(True)
+        for r, (number, cells) in enumerate(rows):
+            for c, cell in enumerate(cells):
+                item = QTableWidgetItem(cell)
+                if number == plan.header_line or number == plan.units_line:
+                    item.setFont(bold)
+                    item.setBackground(QColor("#e8eef5"))
+                elif number < plan.data_start_line:
+                    item.setForeground(QColor("#8a96a3"))
+                self.preview.setItem(r, c, item)
+        self.preview.resizeColumnsToContents()
+        assert self.profile is not None
+        sensors = [SKIP, *self.profile.sensor_ids]
+        mapped = [c for c in plan.columns if c.role not in {"time", "date", "clock"}]
+        self.mapping.setRowCount(len(mapped))
+        self._mapping_columns = [c.index for c in mapped]
+        for row, col in enumerate(mapped):
+            name = QTableWidgetItem(col.label())
+            name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            self.mapping.setItem(row, 0, name)
+            unit = QLineEdit(col.unit or "")
+            unit.setPlaceholderText("as the sensor")
+            unit.textChanged.connect(lambda _t: self._validate())
+            self.mapping.setCellWidget(row, 1, unit)
+            combo = QComboBox()
+            combo.addItems(sensors)
+            combo.setCurrentText(col.sensor if col.role == "value" and col.sensor else SKIP)
+            combo.currentTextChanged.connect(lambda _t, r=row: self._on_sensor_changed(r))
+            self.mapping.setCellWidget(row, 2, combo)
+            self.mapping.setItem(row, 3, QTableWidgetItem(""))
+            self._on_sensor_changed(row, validate=False)
+        self._validate()
+
+    def _on_sensor_changed(self, row: int, validate: bool = True) -> None:
+        combo = self.mapping.cellWidget(row, 2)
+        item = self.mapping.item(row, 3)
+        if not isinstance(combo, QComboBox) or item is None or self.profile is None:
+            return
+        sensor = combo.currentText()
+        item.setText("" if sensor == SKIP else self.profile.sensor(sensor).unit)
+        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+        if validate:
+            self._validate()
+
+    def set_mapping(self, column_index: int, sensor: str | None, unit: str | None = None) -> None:
+        """Map the file's column (0-based) to ``sensor`` (None = skip), as a user would."""
+        row = self._mapping_columns.index(column_index)
+        combo = self.mapping.cellWidget(row, 2)
+        assert isinstance(combo, QComboBox)
+        combo.setCurrentText(sensor or SKIP)
+        if unit is not None:
+            edit = self.mapping.cellWidget(row, 1)
+            assert isinstance(edit, QLineEdit)
+            edit.setText(unit)
+
+    def current_mapping(self) -> dict[int, tuple[str | None, str | None]]:
+        out: dict[int, tuple[str | None, str | None]] = {}
+        for row, index in enumerate(getattr(self, "_mapping_columns", [])):
+            combo = self.mapping.cellWidget(row, 2)
+            unit = self.mapping.cellWidget(row, 1)
+            if isinstance(combo, QComboBox) and isinstance(unit, QLineEdit):
+                sensor = None if combo.currentText() == SKIP else combo.currentText()
+                out[index] = (sensor, unit.text().strip() or None)
+        return out
+
+    def _validate(self) -> bool:
+        problems: list[str] = []
+        if self.plan is None:
+            problems.append("" if self.problem.text() else "Choose a CSV file.")
+        if self.equipment.currentData() == NEW_EQUIPMENT:
+            text = self.new_id.text().strip()
+            if not text:
+                problems.append("Give the new equipment an id.")
+            elif text in {self.equipment.itemData(i) for i in range(self.equipment.count())}:
+                problems.append(f"Equipment {text!r} already exists; pick it from the list.")
+        if self.plan is not None and self.profile is not None:
+            mapping = self.current_mapping()
+            used: dict[str, int] = {}
+            for index, (sensor, unit) in mapping.items():
+                if sensor is None:
+                    continue
+                if sensor in used:
+                    problems.append(
+                        f"Columns {used[sensor] + 1} and {index + 1} both feed {sensor}; skip one."
+                    )
+                used[sensor] = index
+                if unit:
+                    try:
+                        conversion(
+                            unit, self.profile.sensor(sensor).unit, where=f"column {index + 1}"
+                        )
+                    except HydroDiagError as exc:
+                        problems.append(str(exc))
+            if not used:
+                problems.append("Map at least one column to a sensor.")
+        text = " ".join(p for p in problems if p)
+        if self.plan is not None or text:
+            self.problem.setText(text)
+        ok = not [p for p in problems if p] and self.plan is not None
+        self.import_button.setEnabled(ok and self.task is None)
+        return ok
+
+    # -- import ---------------------------------------------------------------------------
+
+    def start_import(self) -> Task | None:
+        if not self._validate() or self.plan is None or self.profile is None:
+            return None
+        equipment = self.equipment_id()
+        assert equipment is not None
+        options = build_options(self.plan, self.current_mapping(), self.tz.text().strip())
+        path, profile, store = self.plan.path, self.profile, self.store
+
+        def work(ctx: TaskContext) -> ImportSummary:
+            return ingest_csv(
+                queries.thread_store(store),
+                path,
+                equipment_id=equipment,
+                profile=profile,
+                options=options,
+                progress=ctx,
+            )
+
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.import_button.setEnabled(False)
+        self.pages.setEnabled(False)
+        self.status.setText("Importing…")
+        self.task = self.runner.start(
+            work,
+            name=f"Importing {path.name}",
+            key="import",
+            on_result=self._on_import_succeeded,
+            on_error=self._on_import_failed,
+            on_progress=self._on_import_progress,
+            on_cancelled=self._on_import_cancelled,
+            on_finished=self._on_import_finished,
+        )
+        return self.task
+
+    def _on_import_progress(self, fraction: float, message: str) -> None:
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        self.status.setText(message)
+
+    def _on_import_succeeded(self, summary: ImportSummary) -> None:
+        self.summary = summary
+        self.summary_text.setPlainText(summary.describe())
+        self.pages.setCurrentIndex(1)
+        self.status.setText(
+            "Already imported — nothing to do."
+            if summary.skipped
+            else f"Imported {summary.values:,} values"
+            + (f" with {len(summary.warnings)} warning(s)." if summary.warnings else ".")
+        )
+        self.cancel_button.setText("Close")
+        self.import_button.hide()
+        self.imported.emit(summary.equipment_id)
+
+    def _on_import_failed(self, exc: BaseException) -> None:
+        self.status.setText("Import failed; the workspace is unchanged.")
+        self.problem.setText(error_message(exc))
+        self.error_box = show_error(self, exc, "Import")
+
+    def _on_import_cancelled(self) -> None:
+        self.status.setText("Import cancelled; the workspace is unchanged.")
+
+    def _on_import_finished(self) -> None:
+        self.task = None
+        self.progress.hide()
+        self.pages.setEnabled(True)
+        self._validate()
+
+    def _on_cancel_clicked(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.status.setText("Cancelling…")
+            return
+        if self.summary is not None:
+            self.accept()
+        else:
+            self.reject()
+
+    def reject(self) -> None:
+        if self.task is not None:  # closing the dialog cancels the import (it rolls back)
+            self.task.cancel()
+        super().reject()
+
+    # -- file picking ---------------------------------------------------------------------
+
+    def _on_browse_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "CSV log", "", "CSV logs (*.csv *.txt *.tsv *.dat);;All files (*)"
+        )
+        if path:
+            self.set_file(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls:
+            self.set_file(urls[0].toLocalFile())
