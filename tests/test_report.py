@@ -292,3 +292,45 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 1
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_long_content_flows_over_pages(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    store, diagnosis_id = sample
+    notes = "\n".join(
+        f"Observation {i}: " + "hose chafed near the valve block. " * 5 for i in range(24)
+    )
+    model = build_report_model(
+        store, EQUIPMENT_ID, diagnosis_id, InspectionFields(customer="A" * 200, notes=notes)
+    )
+    d = model.diagnosis
+    recs = tuple(
+        r.model_copy(update={"title": f"{r.title} (item {i})"})
+        for i in range(6)
+        for r in d.recommendations
+    )
+    verdict = "Accumulator bank critical; " * 12
+    model = model.model_copy(
+        update={"diagnosis": d.model_copy(update={"recommendations": recs, "verdict": verdict})}
+    )
+    result = render_pdf(model, tmp_path / "long.pdf")
+    _, pages = _text(result.path)
+    text = _flat(pages)
+    for i in range(24):
+        assert f"Observation {i}:" in text  # notes continue on the next page, nothing lost
+    assert text.count("Observation 23:") == 1
+    first = next(i for i, p in enumerate(pages) if "Observation 0:" in p)
+    assert "Observation 23:" not in pages[first]  # split at a line, not moved whole
+    for rec in recs:
+        assert rec.title in text
+    # The checklist runs over more than one page, its header repeated on each.
+    rec_pages = [
+        p
+        for p in pages
+        if "Measure and restore accumulator precharge (item" in p
+        or "Routine cooler inspection (item" in p
+    ]
+    assert len(rec_pages) >= 2
+    assert all("Done by / date" in p for p in rec_pages)
+    assert verdict.strip() in text

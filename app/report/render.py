@@ -202,10 +202,18 @@ class _Layout:
         doc.setTextWidth(width if width is not None else self.content.width())
         return doc
 
-    def place(self, doc: QTextDocument, *, x: float | None = None) -> float:
-        """Put a document at the cursor; one taller than a page is split page by page."""
+    def place(
+        self, doc: QTextDocument, *, x: float | None = None, split_lines: bool = False
+    ) -> float:
+        """Put a document at the cursor; one taller than a page is split page by page.
+
+        ``split_lines``: plain flowing text (no tables) that does not fit continues on the
+        next page at a line boundary instead of moving there whole.
+        """
         height = doc.size().height()
         left = self.content.left() if x is None else x
+        if split_lines and height > self.remaining:
+            return self._place_by_lines(doc, left)
         if height <= self.content.height():
             self.ensure(height)
             top = self.y
@@ -227,8 +235,29 @@ class _Layout:
         self.y = self.content.top() + (last - (pages - 1) * self.content.height())
         return height
 
-    def html(self, body: str, **kwargs: Any) -> float:
-        return self.place(self.document(body, **kwargs))
+    def _place_by_lines(self, doc: QTextDocument, left: float) -> float:
+        bottoms = _line_bottoms(doc)
+        height = doc.size().height()
+        top = 0.0
+        while top < height - 0.5:
+            fitting = [b for b in bottoms if top < b <= top + self.remaining]
+            if not fitting:
+                if self.y <= self.content.top() + 1:  # a line taller than a page: cut it
+                    fitting = [min(height, top + self.remaining)]
+                else:
+                    self.new_page()
+                    continue
+            cut = height if fitting[-1] >= max(bottoms, default=height) else fitting[-1]
+            clip = QRectF(0, top, doc.textWidth(), cut - top)
+            self.page.ops.append(partial(_draw_doc, doc=doc, left=left, top=self.y, clip=clip))
+            self.y += cut - top
+            top = cut
+            if top < height - 0.5:
+                self.new_page()
+        return height
+
+    def html(self, body: str, *, split_lines: bool = False, **kwargs: Any) -> float:
+        return self.place(self.document(body, **kwargs), split_lines=split_lines)
 
     def table(
         self,
@@ -298,6 +327,21 @@ class _Layout:
         rect = QRectF(self.content.left(), self.y, self.content.width(), height)
         self.page.ops.append(partial(_draw_block, draw=draw, rect=rect))
         self.y += height
+
+
+def _line_bottoms(doc: QTextDocument) -> list[float]:
+    """Document y of the bottom of every text line (top-level blocks; no tables)."""
+    layout = doc.documentLayout()
+    bottoms: list[float] = []
+    block = doc.begin()
+    while block.isValid():
+        top = layout.blockBoundingRect(block).top()
+        text_layout = block.layout()
+        for i in range(text_layout.lineCount()):
+            line = text_layout.lineAt(i)
+            bottoms.append(top + line.y() + line.height())
+        block = block.next()
+    return sorted(bottoms)
 
 
 def _draw_block(painter: QPainter, draw: Callable[[QPainter, QRectF], None], rect: QRectF) -> None:
@@ -407,7 +451,9 @@ def _cover(layout: _Layout, model: ReportModel) -> None:
         f"{esc(model.profile.name)} ({esc(model.profile.kind)})</p>"
     )
     layout.space(10)
-    layout.block(74, lambda p, r: _overall_box(p, r, model, layout.family))
+    layout.block(
+        _overall_box_height(layout, model), partial(_overall_box, model=model, family=layout.family)
+    )
     layout.space(10)
     visit_date = model.inspection.started_at or d.created_at
     rows = [
@@ -437,8 +483,25 @@ def _cover(layout: _Layout, model: ReportModel) -> None:
     )
     if fields.notes.strip():
         layout.space(6)
-        layout.heading("Inspector's notes", level=3, keep_with=30)
-        layout.html(f"<p>{esc_multiline(fields.notes)}</p>")
+        # Heading and text in one document: they move to the next page together.
+        layout.html(
+            f"<h3>Inspector's notes</h3><p>{esc_multiline(fields.notes)}</p>", split_lines=True
+        )
+
+
+_BOX_TEXT_LEFT_PT = 74.0
+_BOX_TEXT_RIGHT_PT = 10.0
+
+
+def _overall_box_height(layout: _Layout, model: ReportModel) -> float:
+    """Points the verdict box needs: headline plus the verdict wrapped to the box width."""
+    width = layout.content.width() - (_BOX_TEXT_LEFT_PT + _BOX_TEXT_RIGHT_PT) * UNIT
+    big = QFontMetricsF(charts.font(layout.family, 15, bold=True), layout.metric)
+    small = QFontMetricsF(charts.font(layout.family, 10, italic=True), layout.metric)
+    verdict = small.boundingRect(
+        QRectF(0, 0, width, 1e9), int(Qt.TextFlag.TextWordWrap), model.diagnosis.verdict
+    )
+    return max(74.0, (big.height() + verdict.height()) / UNIT + 5 + 18 + 2)
 
 
 def _overall_box(painter: QPainter, rect: QRectF, model: ReportModel, family: str) -> None:
@@ -467,7 +530,10 @@ def _overall_box(painter: QPainter, rect: QRectF, model: ReportModel, family: st
         QPointF(rect.left() + 62 * u, rect.top()), QPointF(rect.left() + 62 * u, rect.bottom())
     )
     inner = QRectF(
-        rect.left() + 74 * u, rect.top() + 9 * u, rect.width() - 84 * u, rect.height() - 18 * u
+        rect.left() + _BOX_TEXT_LEFT_PT * u,
+        rect.top() + 9 * u,
+        rect.width() - (_BOX_TEXT_LEFT_PT + _BOX_TEXT_RIGHT_PT) * u,
+        rect.height() - 18 * u,
     )
     big = charts.font(family, 15, bold=True)
     health = f"{d.overall_health:.2f}" if d.overall_health is not None else "—"
