@@ -217,12 +217,24 @@ def draw_component_graph(
     positions = _positions(profile)
     legend_h = 30 * unit
     area = QRectF(rect.left(), rect.top(), rect.width(), rect.height() - legend_h)
-    node_w, node_h = 78 * unit, 36 * unit
+    full_w, full_h = 78 * unit, 36 * unit
     xs = [p[0] for p in positions.values()]
     ys = [p[1] for p in positions.values()]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    sx = (area.width() - node_w - 8 * unit) / max(x1 - x0, 1e-9)
-    sy = (area.height() - node_h - 8 * unit) / max(y1 - y0, 1e-9)
+    # Crowded schematics (large profiles) get smaller node boxes instead of overlapping ones.
+    fit = 1.0
+    for _ in range(2):
+        node_w, node_h = full_w * fit, full_h * fit
+        sx = (area.width() - node_w - 8 * unit) / max(x1 - x0, 1e-9)
+        sy = (area.height() - node_h - 8 * unit) / max(y1 - y0, 1e-9)
+        points = [((x - x0) * sx, (y - y0) * sy) for x, y in positions.values()]
+        allowed = [
+            max(abs(a[0] - b[0]) / full_w, abs(a[1] - b[1]) / full_h) * 0.95
+            for i, a in enumerate(points)
+            for b in points[i + 1 :]
+        ]
+        fit = max(0.4, min([1.0, *allowed]))
+    node_w, node_h = full_w * fit, full_h * fit
 
     def at(cid: str) -> QPointF:
         x, y = positions[cid]
@@ -260,8 +272,12 @@ def draw_component_graph(
     for comp in profile.components:
         result = results.get(comp.id)
         status = result.status if result else Status.NOT_ASSESSED
-        box = QRectF(0, 0, node_w, node_h)
-        box.moveCenter(at(comp.id))
+        # Each node is drawn full size around the origin and scaled into place.
+        painter.save()
+        centre = at(comp.id)
+        painter.translate(centre)
+        painter.scale(fit, fit)
+        box = QRectF(-full_w / 2, -full_h / 2, full_w, full_h)
         path = QPainterPath()
         path.addRoundedRect(box, 4 * unit, 4 * unit)
         painter.fillPath(path, QColor("white"))
@@ -287,6 +303,7 @@ def draw_component_graph(
             box.left() + 3 * unit, box.top() + 19 * unit, box.width() - 6 * unit, 12 * unit
         )
         _plate(painter, sub, line2, normal, unit, Qt.AlignmentFlag.AlignHCenter)
+        painter.restore()
     # Attention labels last, so no node covers them.
     painter.setFont(small)
     fm = QFontMetricsF(small, painter.device())

@@ -53,6 +53,7 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 
+from app import __version__
 from app.report import charts
 from app.report.builder import trend_components
 from app.report.model import (
@@ -983,7 +984,7 @@ class ReportPages:
         page_text = f"Page {index + 1} of {self.count}"
         fields = model.inspection.fields
         who = " · ".join(x for x in (fields.customer, fields.site) if x) or model.equipment_id
-        centre = f"Generated {_dt(model.generated_at)} UTC · HydroDiag {model.software.get('HydroDiag', '')}"
+        centre = f"Generated {_dt(model.generated_at)} UTC · HydroDiag {model.software.get('HydroDiag', __version__)}"
         painter.drawText(QPointF(c.right() - fm.horizontalAdvance(page_text), foot_y), page_text)
         centre_w = fm.horizontalAdvance(centre)
         painter.drawText(QPointF(c.center().x() - centre_w / 2, foot_y), centre)
@@ -1065,7 +1066,7 @@ def render_pdf(
     writer.setTitle(
         f"Diagnosis report — {model.equipment_name} ({model.equipment_id}), diagnosis #{d.id}"
     )
-    writer.setCreator(f"HydroDiag {model.software.get('HydroDiag', '')}")
+    writer.setCreator(f"HydroDiag {model.software.get('HydroDiag', __version__)}")
     pages = layout_report(model, paper, chosen, metric=writer)
     painter = QPainter()
     if not painter.begin(writer):
