@@ -75,6 +75,45 @@ def _raster_block(self: Any, height_pt: float, draw: Any) -> None:
     self.y += height
 
 
+def _envelopes(store: Any, diagnosis_id: int, repeat: int) -> dict[str, Any]:
+    """The sensor charts' data: DuckDB bucket aggregates (ours) vs every raw sample fetched
+    with ingestion.queries.sensor_series and bucketed in numpy (the alternative)."""
+    import numpy as np
+
+    from app.report import builder
+    from ingestion.queries import sensor_series
+
+    diagnosis, _ = builder.load_diagnosis(store, EQUIPMENT_ID, diagnosis_id)
+    _, profile = builder._load_equipment(store, EQUIPMENT_ID)
+    chosen = builder._choose_sensors(diagnosis, profile, builder.MAX_SENSORS)
+    t0 = builder._epoch(diagnosis.window_start)
+    span = builder._epoch(diagnosis.window_end) - t0
+    width = builder._bucket_width(diagnosis, span, builder.MAX_POINTS)
+    ours, raw = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for sensor_id, reason in chosen:
+            builder._sensor_series(store, diagnosis, profile, sensor_id, reason, builder.MAX_POINTS)
+        ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for sensor_id, _reason in chosen:
+            ts, values = sensor_series(
+                store, EQUIPMENT_ID, sensor_id, diagnosis.window_start, diagnosis.window_end
+            )
+            keep = ~np.isnan(values)
+            k = ((ts[keep] / 1e9 - t0) // width).astype(np.int64)
+            starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+            v = values[keep]
+            np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+            np.add.reduceat(v, starts) / np.diff(np.r_[starts, v.size])
+        raw.append(time.perf_counter() - t)
+    return {
+        "sensors": [s for s, _ in chosen],
+        "duckdb_buckets": _stats(ours),
+        "raw_fetch_numpy": _stats(raw),
+    }
+
+
 def _stats(values: list[float]) -> dict[str, float]:
     return {
         "median_s": statistics.median(values),
@@ -126,6 +165,7 @@ def run(cycles: int, repeat: int) -> dict[str, Any]:
                     "total": _stats(total),
                 }
         render._Layout.block = original_block  # type: ignore[method-assign]
+        results["sensor_envelopes"] = _envelopes(store, diagnosis_id, repeat)
         store.close()
         # One cold CLI run: a fresh interpreter, Qt start-up, fonts, the whole thing.
         t = time.perf_counter()
@@ -174,6 +214,12 @@ def _print(results: dict[str, Any]) -> None:
             f"{case['build']['median_s']:>9.3f}{case['render']['median_s']:>10.3f}"
             f"{case['total']['median_s']:>9.3f}{case['total']['max_s']:>8.3f}"
         )
+    env = results["sensor_envelopes"]
+    print(
+        f"sensor envelopes ({len(env['sensors'])} sensors): DuckDB buckets "
+        f"{env['duckdb_buckets']['median_s']:.3f} s vs raw sensor_series + numpy "
+        f"{env['raw_fetch_numpy']['median_s']:.3f} s"
+    )
     print(
         f"cold CLI (new process, Qt start): {results['cli_cold_s']:.2f} s — {results['cli_output']}"
     )
