@@ -712,6 +712,30 @@ class LiveSummary:
     diagnoses: list[str]
     poller: PollerStats | None = None
 
+    @classmethod
+    def from_run(
+        cls,
+        source_id: int,
+        seconds: float,
+        writer: LiveWriter,
+        diagnoses: list[str],
+        poller: PollerStats | None,
+    ) -> LiveSummary:
+        flush = writer.stats.flush_ms
+        return cls(
+            source_id=source_id,
+            seconds=seconds,
+            values_written=writer.stats.values_written,
+            values_dropped=writer.stats.values_dropped,
+            gaps=writer.stats.gaps_written,
+            flushes=writer.stats.flushes,
+            failed_flushes=writer.stats.failed_flushes,
+            flush_ms_p50=float(np.percentile(flush, 50)) if flush else None,
+            flush_ms_p99=float(np.percentile(flush, 99)) if flush else None,
+            diagnoses=diagnoses,
+            poller=poller,
+        )
+
     def describe(self) -> str:
         lines = [
             f"live feed stopped after {self.seconds:.0f} s: {self.values_written} values stored "

@@ -449,3 +449,41 @@ def write_simulated_csv(
             writer.close()
     tmp.replace(path)
     return rows
+
+
+class RigValueSource:
+    """The simulator in real time for the Modbus server: ``values_at(t)`` is each sensor's
+    sample at ``t`` seconds after start (at its rate), cycles generated as time advances."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        duration_s: float,
+        *,
+        seed: int = 0,
+        rate_hz: float | None = None,
+        profile: EquipmentProfile | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.n_cycles = max(1, math.ceil(duration_s / CYCLE_SECONDS))
+        self.simulator = RigSimulator(seed, profile=profile, rate_hz=rate_hz)
+        self._index = -1
+        self._samples: dict[str, np.ndarray] = {}
+        self.conditions = scenario.path(0.0)
+
+    def _advance_to(self, index: int) -> None:
+        while self._index < index:
+            self._index += 1
+            fraction = min(self._index / max(self.n_cycles - 1, 1), 1.0)
+            self.conditions = self.scenario.path(fraction)
+            self._samples = self.simulator.upsample(self.simulator.next_cycle(self.conditions))
+
+    def values_at(self, t: float) -> dict[str, float]:
+        index = int(t // CYCLE_SECONDS)
+        self._advance_to(index)
+        offset = t - index * CYCLE_SECONDS
+        out: dict[str, float] = {}
+        for sensor, samples in self._samples.items():
+            i = min(int(offset * self.simulator.rates[sensor]), len(samples) - 1)
+            out[sensor] = float(samples[i])
+        return out

@@ -1,17 +1,60 @@
-"""`hydrodiag demo` (not built yet: its issue is open)."""
+"""`hydrodiag demo`: build the demo workspace from the rig simulator (once), diagnose it, open it."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
-
-from ingestion.errors import HydroDiagError
-
-
-def _not_built(args: argparse.Namespace) -> int:
-    raise HydroDiagError("`hydrodiag demo` is not built yet.")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="(not built yet)")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser(
+        "demo",
+        help="build (once) and open the demo workspace: the simulated rig with developing faults",
+        description=(
+            "Build the demo workspace from the reference-rig simulator — a few hours with a "
+            "developing accumulator fault and a weak pump leak — diagnose it every half hour "
+            "and open it in the app."
+        ),
+    )
+    parser.add_argument("--rebuild", action="store_true", help="build it again even if it exists")
+    parser.add_argument(
+        "--no-gui", action="store_true", help="print a summary instead of opening the app"
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ingestion.demo import DEMO_EQUIPMENT, build_demo_workspace
+    from ingestion.progress import TerminalProgress
+    from ingestion.resources import demo_workspace_path
+
+    path = demo_workspace_path()
+    if args.rebuild or not path.exists():
+        print(f"building the demo workspace at {path} ...", file=sys.stderr, flush=True)
+        summary = build_demo_workspace(path, progress=TerminalProgress())
+        print(summary.describe())
+    else:
+        print(f"using the demo workspace at {path} (--rebuild makes a fresh one)")
+        _print_existing(path)
+    if args.no_gui or os.environ.get("HYDRODIAG_NO_GUI"):
+        return 0
+    try:
+        from app.commands.gui import open_workspace_window
+    except ImportError:  # a build without the GUI: the summary above is the demo
+        return 0
+    return open_workspace_window(path, DEMO_EQUIPMENT)
+
+
+def _print_existing(path: Any) -> None:
+    from ingestion.store import open_workspace
+
+    with open_workspace(path, read_only=True) as store:
+        rows = store.query(
+            "SELECT window_start, window_end, overall_health, overall_status, verdict "
+            "FROM diagnoses ORDER BY window_end"
+        )
+    for start, end, health, status, verdict in rows:
+        shown = "n/a" if health is None else f"{health:.2f}"
+        print(f"  {start:%H:%M}-{end:%H:%M} overall {shown} ({status}): {verdict}")

@@ -1,17 +1,315 @@
-"""`hydrodiag live` (not built yet: its issue is open)."""
+"""`hydrodiag live`: poll a PLC over Modbus, or follow a growing CSV log, into the workspace."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+from pathlib import Path
 from typing import Any
 
+from app.commands._common import workspace_path
+from app.commands.simulate import stop_on_signals
 from ingestion.errors import HydroDiagError
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise HydroDiagError("`hydrodiag live` is not built yet.")
-
-
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("live", help="(not built yet)")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser(
+        "live",
+        help="record a live feed (Modbus TCP/RTU or a growing CSV) into the workspace",
+        description="Record a live feed into the workspace, with rolling diagnosis.",
+    )
+    sub = parser.add_subparsers(dest="live_kind", metavar="KIND", required=True)
+
+    modbus = sub.add_parser(
+        "modbus",
+        help="poll a PLC over Modbus TCP or RTU (read-only)",
+        description=(
+            "Poll registers per a register map. HydroDiag only ever reads (function codes 3 "
+            "and 4). Outages are recorded as gaps and never filled."
+        ),
+    )
+    _common(modbus)
+    modbus.add_argument("--map", type=Path, required=True, metavar="MAP.yaml", help="register map")
+    modbus.add_argument("--host", help="Modbus TCP host")
+    modbus.add_argument(
+        "--port", type=int, default=502, help="Modbus TCP port (default: %(default)s)"
+    )
+    modbus.add_argument(
+        "--rtu", metavar="PORT", help="serial port for Modbus RTU, e.g. /dev/ttyUSB0 or COM3"
+    )
+    modbus.add_argument(
+        "--baud", type=int, default=19200, help="RTU baud rate (default: %(default)s)"
+    )
+    modbus.add_argument(
+        "--parity", choices=["N", "E", "O"], default="N", help="RTU parity (default: %(default)s)"
+    )
+    modbus.add_argument("--stopbits", type=int, choices=[1, 2], default=1, help="RTU stop bits")
+    modbus.add_argument(
+        "--device-id", type=int, default=None, help="unit id (default: the map's device_id)"
+    )
+    modbus.add_argument(
+        "--timeout",
+        type=float,
+        default=1.0,
+        help="response timeout in seconds (default: %(default)s)",
+    )
+    modbus.add_argument(
+        "--max-gap",
+        type=int,
+        default=0,
+        help="read through up to N unused registers to save requests (default: %(default)s)",
+    )
+    modbus.set_defaults(handler=run_live_modbus)
+
+    follow = sub.add_parser(
+        "csv",
+        help="follow a CSV file a logger keeps appending to",
+        description=(
+            "Follow a wide CSV (a timestamp column + a column per sensor) as a logger appends "
+            "to it; partial last lines, truncation and rotation are handled."
+        ),
+    )
+    _common(follow)
+    follow.add_argument("--file", type=Path, required=True, help="the growing CSV file")
+    follow.add_argument(
+        "--timestamp-column", help="name of the timestamp column (default: detected)"
+    )
+    follow.add_argument("--from-end", action="store_true", help="skip what the file already holds")
+    follow.add_argument(
+        "--poll",
+        type=float,
+        default=0.25,
+        help="seconds between looks at the file (default: %(default)s)",
+    )
+    follow.set_defaults(handler=run_live_csv)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--equipment", required=True, help="equipment id in the workspace")
+    parser.add_argument("--profile", help="equipment profile (needed when the equipment is new)")
+    parser.add_argument(
+        "--duration", help="stop after this long (e.g. 90s, 10m, 8h; default: until Ctrl-C)"
+    )
+    parser.add_argument(
+        "--diagnose-every",
+        type=float,
+        default=None,
+        metavar="S",
+        help="run a diagnosis of the recent data every S seconds",
+    )
+    parser.add_argument(
+        "--diagnose-window",
+        default="10m",
+        help="how much recent data each rolling diagnosis covers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--flush-interval",
+        type=float,
+        default=1.0,
+        help="seconds between writes to the workspace (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--release-between-flushes",
+        action="store_true",
+        help="open the workspace only while writing, so other programs can use it in between",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    if args.quiet:
+        return None
+
+    def show(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _prepare(args: argparse.Namespace, kind: str, uri: str, options: dict[str, Any]) -> Any:
+    from ingestion.live import LiveWriter, PathSink, StoreSink, open_live_source
+    from ingestion.profiles import load_profile
+    from ingestion.store import open_workspace
+    from ingestion.workspace import ensure_equipment
+
+    path = workspace_path(args)
+    store = open_workspace(path)
+    with store.transaction() as con:
+        profile, notes = ensure_equipment(
+            con, args.equipment, load_profile(args.profile) if args.profile else None
+        )
+    for note in notes:
+        print(note, file=sys.stderr)
+    source_id = open_live_source(
+        store, equipment_id=args.equipment, kind=kind, uri=uri, options=options
+    )
+    if args.release_between_flushes:
+        store.close()
+        writer = LiveWriter(
+            PathSink(path), equipment_id=args.equipment, source_id=source_id, warn=_warn
+        )
+        return profile, None, path, source_id, writer
+    writer = LiveWriter(
+        StoreSink(store), equipment_id=args.equipment, source_id=source_id, warn=_warn
+    )
+    return profile, store, path, source_id, writer
+
+
+def _diagnose_fn(args: argparse.Namespace, store: Any, path: Path) -> Any:
+    if not args.diagnose_every:
+        return None
+    from ingestion.simulator import parse_duration
+
+    window_s = parse_duration(args.diagnose_window)
+
+    def run() -> str:
+        from ingestion.store import open_workspace
+
+        if store is not None:
+            return rolling_diagnosis(store, args.equipment, window_s)
+        with open_workspace(path) as own:
+            return rolling_diagnosis(own, args.equipment, window_s)
+
+    return run
+
+
+def _finish(
+    args: argparse.Namespace,
+    store: Any,
+    path: Path,
+    source_id: int,
+    acquisitions: int,
+    summary: Any,
+) -> None:
+    from ingestion.live import close_live_source
+    from ingestion.store import open_workspace
+
+    warnings = (
+        [f"{summary.failed_flushes} flushes failed and were retried"]
+        if summary.failed_flushes
+        else []
+    )
+    if store is None:
+        with open_workspace(path) as own:
+            close_live_source(own, source_id, acquisitions=acquisitions, warnings=warnings)
+    else:
+        close_live_source(store, source_id, acquisitions=acquisitions, warnings=warnings)
+        store.close()
+    print(summary.describe())
+
+
+def run_live_modbus(args: argparse.Namespace) -> int:
+    from ingestion.live import LiveSummary, ModbusPoller, run_live_session
+    from ingestion.modbus.client import ReadOnlyModbusClient, RtuEndpoint, TcpEndpoint
+    from ingestion.modbus.registermap import load_register_map
+    from ingestion.simulator import parse_duration
+
+    if bool(args.host) == bool(args.rtu):
+        raise HydroDiagError("give either --host (Modbus TCP) or --rtu PORT (Modbus RTU).")
+    endpoint: TcpEndpoint | RtuEndpoint = (
+        TcpEndpoint(args.host, args.port)
+        if args.host
+        else RtuEndpoint(args.rtu, baudrate=args.baud, parity=args.parity, stopbits=args.stopbits)
+    )
+    duration = parse_duration(args.duration) if args.duration else None
+    # Validate the map against the profile before touching the workspace.
+    from ingestion.profiles import load_profile
+
+    if args.profile:
+        load_register_map(args.map, load_profile(args.profile).sensor_ids)
+    client_uri = str(endpoint)
+    profile, store, path, source_id, writer = _prepare(
+        args, "modbus", client_uri, {"map": str(args.map)}
+    )
+    register_map = load_register_map(args.map, profile.sensor_ids)
+    device_id = args.device_id if args.device_id is not None else register_map.device_id
+    client = ReadOnlyModbusClient(endpoint, device_id=device_id, timeout_s=args.timeout)
+    poller = ModbusPoller(client, register_map, writer, max_gap=args.max_gap, warn=_warn)
+    print(
+        f"polling {client} per {args.map} into equipment {args.equipment!r}; Ctrl-C stops",
+        file=sys.stderr,
+    )
+
+    def feed(stop: threading.Event) -> None:
+        poller.stop = stop
+        poller.run()
+
+    stop_on_signals()
+    seconds, diagnoses = run_live_session(
+        writer,
+        feed,
+        duration_s=duration,
+        flush_interval_s=args.flush_interval,
+        diagnose_every_s=args.diagnose_every,
+        diagnose=_diagnose_fn(args, store, path),
+        progress=_progress(args),
+    )
+    summary = LiveSummary.from_run(source_id, seconds, writer, diagnoses, poller.stats)
+    _finish(args, store, path, source_id, poller.stats.reads, summary)
+    return 0
+
+
+def run_live_csv(args: argparse.Namespace) -> int:
+    from ingestion.live import CsvFollower, LiveSummary, run_live_session
+    from ingestion.simulator import parse_duration
+
+    duration = parse_duration(args.duration) if args.duration else None
+    profile, store, path, source_id, writer = _prepare(
+        args, "live_csv", str(args.file.resolve()), {"from_end": args.from_end}
+    )
+    follower = CsvFollower(
+        args.file,
+        profile.sensor_ids,
+        timestamp_column=args.timestamp_column,
+        from_start=not args.from_end,
+        warn=_warn,
+    )
+    rows = 0
+
+    def feed(stop: threading.Event) -> None:
+        nonlocal rows
+        while not stop.is_set():
+            for sensors, ts, values in follower.poll():
+                writer.add_many(sensors, ts, values)
+                rows += len(ts)
+            stop.wait(args.poll)
+        for sensors, ts, values in follower.poll():  # what arrived since the last look
+            writer.add_many(sensors, ts, values)
+            rows += len(ts)
+        follower.close()
+
+    print(f"following {args.file} into equipment {args.equipment!r}; Ctrl-C stops", file=sys.stderr)
+    stop_on_signals()
+    seconds, diagnoses = run_live_session(
+        writer,
+        feed,
+        duration_s=duration,
+        flush_interval_s=args.flush_interval,
+        diagnose_every_s=args.diagnose_every,
+        diagnose=_diagnose_fn(args, store, path),
+        progress=_progress(args),
+    )
+    summary = LiveSummary.from_run(source_id, seconds, writer, diagnoses, None)
+    _finish(args, store, path, source_id, rows, summary)
+    return 0
+
+
+def rolling_diagnosis(store: Any, equipment_id: str, window_s: float) -> str:
+    """Diagnose the last ``window_s`` seconds through the diagnosis engine; one-line summary."""
+    from datetime import timedelta
+
+    try:
+        from gnn.engine import Selection, diagnose
+    except ImportError:
+        raise HydroDiagError("the diagnosis engine is not available in this build.") from None
+    diagnosis = diagnose(store, equipment_id, selection=Selection(last=timedelta(seconds=window_s)))
+    health = "n/a" if diagnosis.overall_health is None else f"{diagnosis.overall_health:.2f}"
+    return (
+        f"{diagnosis.window_end:%H:%M:%S} health {health} "
+        f"({diagnosis.overall_status.value}): {diagnosis.verdict}"
+    )
