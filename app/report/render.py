@@ -195,7 +195,9 @@ class _Layout:
         doc.setDefaultStyleSheet(
             "th { background-color: #e6e6e6; font-weight: bold; text-align: left; }"
             "td, th { vertical-align: top; }"
-            "h1 { font-size: 15pt; } h2 { font-size: 12pt; } h3 { font-size: 9.5pt; }"
+            "h1 { font-size: 15pt; } h2 { font-size: 12pt; }"
+            "h3 { font-size: 9.5pt; margin-top: 6px; margin-bottom: 2px; }"
+            "p { margin-top: 2px; margin-bottom: 4px; }"
             ".small { font-size: 7pt; } .mono { font-family: 'DejaVu Sans Mono', monospace; }"
             ".muted { color: #555555; }"
         )
@@ -737,6 +739,9 @@ def _findings(layout: _Layout, model: ReportModel) -> None:
     layout.space(4)
     layout.heading("Anomaly scores", level=3, keep_with=40)
     scored = [c for c in d.components if c.anomaly is not None]
+    references = {
+        c.anomaly.reference for c in scored if c.anomaly is not None and c.anomaly.reference
+    }
     if scored:
         rows = []
         for c in scored:
@@ -744,7 +749,7 @@ def _findings(layout: _Layout, model: ReportModel) -> None:
             assert a is not None
             top = ", ".join(f"{s.sensor_id} {s.contribution:.0%}" for s in a.top_sensors) or "—"
             flag = "<b>▲ anomalous</b>" if a.is_anomalous else "within reference"
-            if a.reference:
+            if a.reference and len(references) > 1:
                 flag += f"<br/><span class='small muted'>vs {esc(a.reference)}</span>"
             faults = (
                 ", ".join(f"{esc(k.replace('_', ' '))} {v:.2f}" for k, v in c.fault_probs.items())
@@ -769,7 +774,9 @@ def _findings(layout: _Layout, model: ReportModel) -> None:
         )
         layout.html(
             "<p class='small muted'>Score = forecast error relative to the model's healthy "
-            "reference (1.0 = typical). Fault probabilities only for fault types the model was "
+            "reference (1.0 = typical)"
+            + (f"; reference: {esc(next(iter(references)))}" if len(references) == 1 else "")
+            + ". Fault probabilities only for fault types the model was "
             "trained on; anything else is reported as an unexplained anomaly.</p>"
         )
     else:
@@ -838,8 +845,9 @@ def _appendix(layout: _Layout, model: ReportModel) -> None:
         )
     else:
         layout.html("<p>No source of this equipment overlaps the diagnosed window.</p>")
+    # Small sub-sections are one document with their heading, so they never part.
     layout.space(4)
-    layout.heading("Data-quality warnings", level=3, keep_with=30)
+    quality_title = "<h3>Data-quality warnings</h3>"
     if d.data_quality:
         items = "".join(
             f"<li><b>{esc(w.kind.replace('_', ' '))}</b>"
@@ -853,11 +861,10 @@ def _appendix(layout: _Layout, model: ReportModel) -> None:
             + "</li>"
             for w in d.data_quality
         )
-        layout.html(f"<ul>{items}</ul>")
+        layout.html(f"{quality_title}<ul>{items}</ul>")
     else:
-        layout.html("<p>None: every sensor delivered plausible data.</p>")
+        layout.html(f"{quality_title}<p>None: every sensor delivered plausible data.</p>")
     layout.space(4)
-    layout.heading("Model", level=3, keep_with=40)
     m = d.model
     card_rows = "".join(
         f"<tr><td width='35%'>{esc(k)}</td><td width='65%'>{v:.3f}</td></tr>"
@@ -873,6 +880,7 @@ def _appendix(layout: _Layout, model: ReportModel) -> None:
             for k, v in list(scalars.items())[:12]
         )
     layout.html(
+        "<h3>Model</h3>"
         '<table cellspacing="0" cellpadding="2">'
         f"<tr><td class='muted'>Model</td><td><b>{esc(m.model_id)}</b> version {esc(m.version)}</td></tr>"
         f"<tr><td class='muted'>Trained for profile</td><td>{esc(m.profile_id)}</td></tr>"
@@ -901,10 +909,10 @@ def _appendix(layout: _Layout, model: ReportModel) -> None:
             + "</table>"
         )
     layout.space(4)
-    layout.heading("Software", level=3, keep_with=30)
     software = dict(model.software)
     software["Qt (runtime)"] = qVersion()
     layout.html(
+        "<h3>Software</h3>"
         '<table cellspacing="0" cellpadding="2">'
         + "".join(
             f"<tr><td class='muted'>{esc(k)}</td><td>{esc(v)}</td></tr>"
