@@ -334,3 +334,45 @@ def test_long_content_flows_over_pages(
     assert len(rec_pages) >= 2
     assert all("Done by / date" in p for p in rec_pages)
     assert verdict.strip() in text
+
+
+def test_insufficient_data_is_reported_not_guessed(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    store, diagnosis_id = sample
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    d = model.diagnosis
+    blind = tuple(
+        c.model_copy(
+            update={
+                "status": Status.INSUFFICIENT_DATA,
+                "health": None,
+                "grade": None,
+                "confidence": None,
+                "trend": None,
+            }
+        )
+        if c.assessed
+        else c
+        for c in d.components
+    )
+    empty = d.model_copy(
+        update={
+            "components": blind,
+            "overall_health": None,
+            "overall_status": Status.INSUFFICIENT_DATA,
+            "n_valid_windows": 0,
+            "windows": tuple(
+                w.model_copy(update={"valid": False, "health": {}, "anomaly": {}})
+                for w in d.windows
+            ),
+            "verdict": "Insufficient data: no window had enough valid samples.",
+        }
+    )
+    model = model.model_copy(update={"diagnosis": empty, "histories": ()})
+    result = render_pdf(model, tmp_path / "blind.pdf")
+    text = _flat(_text(result.path)[1])
+    assert "Overall: ? INSUFFICIENT DATA" in text
+    assert "no trend chart is needed" in text
+    assert "0 of 120 windows valid" in text
+    assert text.count("? insufficient data") >= 4

@@ -155,6 +155,17 @@ def status_marker(
         painter.setPen(_pen(colour, 0.8 * unit, Qt.PenStyle.DashLine))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(centre, r, r)
+        if status == Status.INSUFFICIENT_DATA:
+            mark = QFont(painter.font())
+            mark.setPixelSize(max(1, round(1.4 * r)))
+            mark.setBold(True)
+            painter.setFont(mark)
+            painter.setPen(colour)
+            painter.drawText(
+                QRectF(centre.x() - r, centre.y() - r, 2 * r, 2 * r),
+                Qt.AlignmentFlag.AlignCenter,
+                "?",
+            )
     painter.restore()
 
 

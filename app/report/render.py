@@ -540,7 +540,12 @@ def _overall_box(painter: QPainter, rect: QRectF, model: ReportModel, family: st
     )
     big = charts.font(family, 15, bold=True)
     health = f"{d.overall_health:.2f}" if d.overall_health is not None else "—"
-    headline = f"Overall health {health} — {charts.status_label(d.overall_status).upper()}"
+    label = charts.status_label(d.overall_status).upper()
+    headline = (
+        f"Overall health {health} — {label}"
+        if d.overall_health is not None
+        else f"Overall: {label}"
+    )
     fm = QFontMetricsF(big, painter.device())
     painter.setFont(big)
     painter.setPen(charts.INK)
@@ -625,7 +630,9 @@ def _trends(layout: _Layout, model: ReportModel) -> None:
     layout.section(Section.TRENDS, keep_with=170)
     components = trend_components(d)
     if not components:
-        layout.html("<p>All assessed components are healthy; no trend chart is needed.</p>")
+        layout.html(
+            "<p>No assessed component is in the warning or critical range; no trend chart is needed.</p>"
+        )
         return
     histories = {h.component_id: h for h in model.histories}
     for comp in components:
