@@ -376,3 +376,25 @@ def test_insufficient_data_is_reported_not_guessed(
     assert "no trend chart is needed" in text
     assert "0 of 120 windows valid" in text
     assert text.count("? insufficient data") >= 4
+
+
+def test_sensor_choice_and_buckets(sample: tuple[Store, int]) -> None:
+    store, diagnosis_id = sample
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    chosen = [(s.sensor_id, s.reason) for s in model.sensors]
+    # Limit violations first, then the top contributors of anomalous components (worst first).
+    assert [c[0] for c in chosen] == ["VS1", "PS2", "PS1", "TS4", "TS2"]
+    assert chosen[0][1] == "limit violation (warning high 4.5 mm/s)"
+    assert chosen[1][1] == "46% of the ACC anomaly"
+    vs1 = model.sensors[0]
+    assert vs1.n_samples == 120 * 60  # every 1 Hz sample of the two hours, none lost
+    # Buckets are whole 60 s cycles: 120 of them, each min <= mean <= max.
+    assert len(vs1.t) == 120
+    assert all(b - a == pytest.approx(60.0) for a, b in zip(vs1.t, vs1.t[1:], strict=False))
+    assert all(lo <= m <= hi for lo, m, hi in zip(vs1.lo, vs1.mean, vs1.hi, strict=True))
+    assert max(vs1.hi) == pytest.approx(5.41, abs=0.2)  # the spike survives downsampling
+    ts4 = next(s for s in model.sensors if s.sensor_id == "TS4")
+    assert ts4.anomalous_spans  # C1's anomalous windows are marked on its sensors
+    acc = next(h for h in model.histories if h.component_id == "ACC")
+    assert acc.n_windows == 105 + 120  # earlier diagnoses + this one's windows
+    assert acc.health[0] > acc.health[-1]  # the history shows the decline
