@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import HydroDiagError
+
+if TYPE_CHECKING:
+    from app.report.model import InspectionFields
+    from ingestion.store import Store
 
 
 def _sections(value: str) -> list[str]:
@@ -26,6 +30,8 @@ def _sections(value: str) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from app.commands._common import open_store, workspace_path
     from app.report.builder import build_report_model, load_diagnosis, save_inspection
     from app.report.model import ALL_SECTIONS, InspectionFields, Paper
@@ -54,10 +60,12 @@ def _run(args: argparse.Namespace) -> int:
             # inspector must not wipe the customer typed earlier.
             current = build_inspection_fields(store, inspection_id)
             try:
-                fields = current.model_copy(update=given)
-                fields = InspectionFields.model_validate(fields.model_dump())
-            except ValueError as exc:
-                raise HydroDiagError(f"--customer/--site/--inspector/--notes: {exc}") from None
+                fields = InspectionFields.model_validate({**current.model_dump(), **given})
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"--{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                )
+                raise HydroDiagError(f"{problems}. Shorten the text and run again.") from None
             save_inspection(store, args.equipment, diagnosis.id, fields)
         model = build_report_model(store, args.equipment, diagnosis.id, fields)
 
@@ -71,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_inspection_fields(store: Any, inspection_id: int | None) -> Any:
+def build_inspection_fields(store: Store, inspection_id: int | None) -> InspectionFields:
+    """The visit fields stored for ``inspection_id`` (empty when there is none)."""
     from app.report.model import InspectionFields
 
     if inspection_id is None:
@@ -101,7 +110,7 @@ def register(subparsers: Any) -> None:
         "--latest", action="store_true", help="the latest diagnosis of the equipment (default)"
     )
     parser.add_argument("--out", type=Path, required=True, help="PDF file to write")
-    parser.add_argument("--paper", choices=("a4", "letter"), default="a4")
+    parser.add_argument("--paper", choices=("a4", "letter"), default="a4", help="default: a4")
     parser.add_argument(
         "--sections",
         type=_sections,
@@ -109,8 +118,9 @@ def register(subparsers: Any) -> None:
         help="comma-separated: summary,graph,trends,sensors,findings,recommendations,appendix "
         "(default: all; the cover is always there)",
     )
-    parser.add_argument("--customer", default=None)
-    parser.add_argument("--site", default=None)
-    parser.add_argument("--inspector", default=None)
-    parser.add_argument("--notes", default=None)
+    stored = "stored with the inspection; omitted = keep the stored value"
+    parser.add_argument("--customer", default=None, help=f"customer name ({stored})")
+    parser.add_argument("--site", default=None, help=f"site / machine location ({stored})")
+    parser.add_argument("--inspector", default=None, help=f"who inspected ({stored})")
+    parser.add_argument("--notes", default=None, help=f"free text for the report ({stored})")
     parser.set_defaults(handler=_run)
