@@ -352,6 +352,7 @@ def diagnose(
     anomaly_threshold: float = post.ANOMALY_THRESHOLD,
     inspection_id: int | None = None,
     save: bool = True,
+    threads: int | None = None,
 ) -> Diagnosis:
     """Diagnose ``equipment_id`` over ``selection`` and store the result (unless ``save=False``).
 
@@ -380,7 +381,9 @@ def diagnose(
                 f"no shipped model found at {path}; train and export one "
                 "(`hydrodiag train`, `hydrodiag export`) or pass --model PATH."
             )
-        model = load_model(path, provider=provider, profile=profile, equipment=equipment_id)
+        model = load_model(
+            path, provider=provider, profile=profile, equipment=equipment_id, threads=threads
+        )
     else:
         model.check_profile(profile, equipment=equipment_id)
     timings["load_model"] = (time.perf_counter() - t) * 1000

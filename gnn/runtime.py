@@ -243,14 +243,14 @@ def _provider_list(choice: ProviderChoice) -> list[str]:
     return [CPU]
 
 
-def _open_session(source: Path, providers: list[str]) -> ort.InferenceSession:
+def _open_session(source: Path, providers: list[str], threads: int | None) -> ort.InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # Two shared cores on the reference laptop: ORT's default of one thread per core plus
-    # spinning workers costs more than it gains on our small graphs.
-    options.intra_op_num_threads = 0
+    # None: ORT's default (one thread per core). On a machine whose cores are busy with other
+    # work, 1 thread is faster (measured in tests/benchmarks/bench_inference.py).
+    options.intra_op_num_threads = 0 if threads is None else max(1, threads)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # A CUDA provider whose libraries are missing logs an error on the default logger and falls
     # back to CPU; we report that fallback ourselves, as a sentence.
@@ -268,12 +268,14 @@ def load_model(
     provider: ProviderChoice = "auto",
     profile: EquipmentProfile | None = None,
     equipment: str | None = None,
+    threads: int | None = None,
 ) -> LoadedModel:
     """Open and check an exported model; with ``profile``, also refuse one made for another.
 
     ``provider``: "auto" asks for CUDA when ONNX Runtime offers it and falls back to CPU;
     "cuda" asks for CUDA (falling back to CPU, with a note, when it cannot start); "cpu" only
-    CPU. :attr:`LoadedModel.provider` is what the session actually runs on.
+    CPU. :attr:`LoadedModel.provider` is what the session actually runs on. ``threads``: CPU
+    threads of the session (None: one per core).
     """
     if provider not in PROVIDER_CHOICES:
         raise ModelError(
@@ -286,7 +288,7 @@ def load_model(
     started = time.perf_counter()
     requested = _provider_list(provider)
     try:
-        session = _open_session(file, requested)
+        session = _open_session(file, requested, threads)
     except Exception as exc:  # ORT raises its own untyped exceptions for bad files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(

@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
             provider=args.provider,
             progress=TerminalProgress(),
             save=not args.dry_run,
+            threads=args.threads,
         )
     if args.json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
@@ -209,6 +210,9 @@ def register(subparsers: Any) -> None:
         choices=("auto", "cpu", "cuda"),
         default="auto",
         help="ONNX Runtime execution provider (auto: CUDA when present, else CPU)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for inference (default: all cores)"
     )
     parser.add_argument("--healthy", type=float, default=0.7, help="health ≥ this is healthy")
     parser.add_argument("--critical", type=float, default=0.5, help="health < this is critical")
