@@ -298,3 +298,16 @@ def write_uci_subset_path() -> Path:
     from tests.conftest import UCI_DIR
 
     return UCI_DIR
+
+
+def test_grades_compared_with_labels(store: Store, model_path: Path) -> None:
+    from gnn.engine import compare_with_labels
+
+    d = diagnose(store, "rig", model_path=model_path)
+    agreement = compare_with_labels(store, d)
+    # the first 40 UCI cycles: cooler at 3 % (grade 3), valve 100 %, no leakage, 130 bar
+    assert set(agreement) == {"C1", "V10", "MP1", "ACC"}
+    assert agreement["V10"].accuracy == 1.0 and agreement["V10"].n_windows == N_CYCLES
+    c1 = agreement["C1"]
+    assert sum(c1.confusion[3]) == N_CYCLES  # every label is grade 3
+    assert c1.accuracy == c1.confusion[3][3] / N_CYCLES

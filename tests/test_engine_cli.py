@@ -94,3 +94,19 @@ def test_model_for_another_profile_is_refused(
     assert main(["--workspace", str(ws), "diagnose", "-e", "rig", "--model", str(other)]) == 1
     assert "trained for profile 'press-line'" in capsys.readouterr().err
     assert _diagnoses(ws) == 0
+
+
+def test_labels_flag_compares_grades(
+    ws: Path,
+    base: tuple[Path, Path],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--workspace", str(ws), "diagnose", "-e", "rig", "--model", str(base[1])]
+    assert main([*argv, "--labels"]) == 0
+    out = capsys.readouterr().out
+    assert "grades vs labels (per window):" in out
+    assert any(line.split()[:3] == ["V10", "40", "100.0"] for line in out.splitlines())
+    assert main([*argv, "--labels", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["label_agreement"]["V10"]["accuracy"] == 1.0
+    assert data["diagnosis"]["equipment_id"] == "rig"

@@ -7,14 +7,17 @@ findings, the recommendations and where the numbers came from (model, provider).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import HydroDiagError
 
 if TYPE_CHECKING:
+    from gnn.engine import LabelAgreement
     from gnn.persist import DiagnosisSummary
     from gnn.results import ComponentResult, Diagnosis
 
@@ -86,11 +89,42 @@ def _run(args: argparse.Namespace) -> int:
             save=not args.dry_run,
             threads=args.threads,
         )
+    agreement = None
+    if args.labels:
+        from gnn.engine import compare_with_labels
+
+        with open_store(args, read_only=True) as store:
+            agreement = compare_with_labels(store, result)
     if args.json:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        if agreement is None:
+            sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        else:
+            body = {
+                "diagnosis": result.model_dump(mode="json"),
+                "label_agreement": {k: v.model_dump(mode="json") for k, v in agreement.items()},
+            }
+            sys.stdout.write(json.dumps(body, indent=2) + "\n")
     else:
         print(summary(result))
+        if agreement is not None:
+            print(label_table(agreement))
     return 0
+
+
+def label_table(agreement: Mapping[str, LabelAgreement]) -> str:
+    """Per component: how the window grades agree with the workspace's labels."""
+    if not agreement:
+        return "\nlabels: none of the diagnosed windows has a condition label"
+    lines = [
+        "",
+        "grades vs labels (per window):",
+        f"  {'component':<10}{'windows':>8}{'exact':>8}{'±1':>8}",
+    ]
+    for comp, a in agreement.items():
+        exact = "—" if a.accuracy is None else f"{100 * a.accuracy:.1f} %"
+        near = "—" if a.within_one is None else f"{100 * a.within_one:.1f} %"
+        lines.append(f"  {comp:<10}{a.n_windows:>8}{exact:>8}{near:>8}")
+    return "\n".join(lines)
 
 
 def _print_list(rows: list[DiagnosisSummary]) -> None:
@@ -217,6 +251,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--healthy", type=float, default=0.7, help="health ≥ this is healthy")
     parser.add_argument("--critical", type=float, default=0.5, help="health < this is critical")
     parser.add_argument("--json", action="store_true", help="print the full diagnosis as JSON")
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="also compare the window grades with the workspace's condition labels",
+    )
     parser.add_argument("--dry-run", action="store_true", help="diagnose without storing")
     parser.add_argument("--list", action="store_true", help="list stored diagnoses")
     parser.add_argument("--show", type=int, metavar="ID", help="print a stored diagnosis")
