@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
-from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
+from ingestion.progress import NO_PROGRESS, Progress, check_cancelled, execute_with_progress
 from ingestion.store import Store
 from ingestion.timestamps import (
     TimeSpec,
@@ -186,6 +186,7 @@ class CsvPlan:
     time_spec: TimeSpec
     tz: str | None
     notes: list[str] = field(default_factory=list)
+    mean_line_bytes: float = 100.0
 
     def time_columns(self) -> list[ColumnPlan]:
         return [c for c in self.columns if c.role in {"time", "date", "clock"}]
@@ -490,6 +491,8 @@ def sniff_csv(path: Path, profile: EquipmentProfile, options: CsvOptions | None 
         time_spec=time_spec,
         tz=tz,
         notes=notes,
+        mean_line_bytes=len(text.encode("utf-8", errors="replace"))
+        / max(len(text.splitlines()), 1),
     )
 
 
@@ -884,34 +887,16 @@ def ingest_csv(
             sha256=digest,
             options=plan.options_json(),
         )
-        progress.start(f"reading {path.name}", None, "rows")
         check_cancelled(progress)
-        types = _column_types(plan)
-        keep = [
-            c for c in plan.columns if c.role in {"value", "sensor_name", "value_long", "unit_long"}
-        ]
-        select = ", ".join([f"{_time_expr(plan)} AS __ts"] + [c.sql_name for c in keep])
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT {select} "
-                f"FROM {_read_csv_sql(plan, types)}"
+        if plan.layout == "wide":
+            rows, sensors, check_warnings = _import_wide(
+                con, plan, profile, equipment_id, source_id, progress
             )
-        except duckdb.Error as exc:
-            raise _diagnose_read_error(plan, types, exc) from None
-        try:
-            rows, sensors, check_warnings = _check_stage(con, plan, profile, options)
-            warnings += check_warnings
-            progress.start(f"importing {path.name}", None, "rows")
-            progress.update(rows)
-            check_cancelled(progress)
-            sorted_needed = any("out of order" in w for w in check_warnings)
-            if plan.layout == "long":
-                _insert_long(con, plan, equipment_id, source_id, sorted_needed)
-            else:
-                _insert_wide(con, plan, equipment_id, source_id, sorted_needed)
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-            con.execute(f"DROP TABLE IF EXISTS {_NAME_MAP}")
+        else:
+            rows, sensors, check_warnings = _import_long(
+                con, plan, profile, options, equipment_id, source_id, progress
+            )
+        warnings += check_warnings
         progress.finish()
         values, first, last = complete_source(con, source_id, row_count=rows, warnings=warnings)
     return ImportSummary(
@@ -932,6 +917,216 @@ def ingest_csv(
     )
 
 
+def _import_long(
+    con: duckdb.DuckDBPyConnection,
+    plan: CsvPlan,
+    profile: EquipmentProfile,
+    options: CsvOptions,
+    equipment_id: str,
+    source_id: int,
+    progress: Progress,
+) -> tuple[int, list[str], list[str]]:
+    """Long tables go through a staging table: names must be mapped before the insert."""
+    types = _column_types(plan)
+    keep = [c for c in plan.columns if c.role in {"sensor_name", "value_long", "unit_long"}]
+    select = ", ".join([f"{_time_expr(plan)} AS __ts"] + [c.sql_name for c in keep])
+    progress.start(f"reading {plan.path.name}", _estimate_rows(plan), "rows")
+    try:
+        execute_with_progress(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT {select} "
+            f"FROM {_read_csv_sql(plan, types)}",
+            [],
+            progress,
+            _estimate_rows(plan),
+        )
+    except duckdb.Error as exc:
+        raise _diagnose_read_error(plan, types, exc) from None
+    try:
+        rows, sensors, warnings = _check_stage(con, plan, profile, options)
+        check_cancelled(progress)
+        _insert_long(con, plan, equipment_id, source_id)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        con.execute(f"DROP TABLE IF EXISTS {_NAME_MAP}")
+    progress.finish()
+    return rows, sensors, warnings
+
+
+def _estimate_rows(plan: CsvPlan) -> int:
+    """Data rows in the file, estimated from its size and the sampled lines' mean length."""
+    size = plan.path.stat().st_size
+    return max(1, int(size / max(plan.mean_line_bytes, 1.0)))
+
+
+def _wide_insert_sql(plan: CsvPlan) -> str:
+    values = plan.value_columns()
+    converted = ", ".join(
+        (
+            f'{c.sql_name} AS "{c.sensor}"'
+            if (c.scale, c.offset) == (1.0, 0.0)
+            else f'{c.sql_name} * {c.scale!r} + {c.offset!r} AS "{c.sensor}"'
+        )
+        for c in values
+    )
+    on = ", ".join(f'"{c.sensor}"' for c in values)
+    source = _read_csv_sql(plan, _column_types(plan))
+    # One pass: DuckDB's reader -> UNPIVOT -> long rows. UNPIVOT drops NULLs, so an empty cell
+    # is "no sample"; NaN/inf survive it and become NULL (an explicit gap) below. A row whose
+    # time stamp does not parse gives a NULL ts, which the NOT NULL constraint refuses.
+    return (
+        "INSERT INTO measurements (equipment_id, sensor_id, ts, value, source_id) "
+        "SELECT ?, sensor_id, __ts, CASE WHEN isfinite(v) THEN v END, ? FROM "
+        f"(UNPIVOT (SELECT {_time_expr(plan)} AS __ts, {converted} FROM {source}) ON {on} "
+        "INTO NAME sensor_id VALUE v)"
+    )
+
+
+def _import_wide(
+    con: duckdb.DuckDBPyConnection,
+    plan: CsvPlan,
+    profile: EquipmentProfile,
+    equipment_id: str,
+    source_id: int,
+    progress: Progress,
+) -> tuple[int, list[str], list[str]]:
+    estimate = _estimate_rows(plan)
+    progress.start(f"importing {plan.path.name}", estimate, "rows")
+    try:
+        execute_with_progress(
+            con, _wide_insert_sql(plan), [equipment_id, source_id], progress, estimate
+        )
+    except duckdb.ConstraintException:
+        raise _diagnose_time(plan) from None
+    except duckdb.Error as exc:
+        raise _diagnose_read_error(plan, _column_types(plan), exc) from None
+    progress.finish()
+    return _check_inserted(con, plan, profile, source_id)
+
+
+def _diagnose_time(plan: CsvPlan) -> CsvFormatError:
+    """Find the first row whose time stamp is missing or unparseable (scratch database)."""
+    scratch = duckdb.connect()
+    try:
+        scratch.execute("SET TimeZone = 'UTC'")
+        scratch.execute(
+            f"CREATE TABLE st AS SELECT {_time_expr(plan)} AS __ts "
+            f"FROM {_read_csv_sql(plan, _column_types(plan))}"
+        )
+        row = scratch.execute(
+            "SELECT count(*), min(rowid) FILTER (WHERE __ts IS NULL), count_if(__ts IS NULL) "
+            "FROM st"
+        ).fetchone()
+    finally:
+        scratch.close()
+    assert row is not None
+    return _time_error(plan, int(row[1] or 0), int(row[2] or 0))
+
+
+def _time_error(plan: CsvPlan, index: int, bad: int) -> CsvFormatError:
+    line, text = _line_of_row(plan, index)
+    cols = plan.time_columns()
+    cells = " ".join(_cell(text, plan.delimiter, c.index) for c in cols)
+    what = (
+        "no time stamp (empty cell)"
+        if not cells.strip()
+        else f"{cells!r} is not a time stamp of the form {plan.time_spec.description}"
+    )
+    return CsvFormatError(
+        f"{plan.path}, line {line}, {' + '.join(c.label() for c in cols)}: {what}"
+        f"{f' ({bad} rows like this)' if bad > 1 else ''}. Fix or remove those lines, "
+        "or give --time-format (e.g. '%d.%m.%Y %H:%M:%S', epoch-ms)."
+    )
+
+
+def _fmt_ts(value: Any) -> str:
+    return f"{value} UTC" if value is not None else "?"
+
+
+def _check_inserted(
+    con: duckdb.DuckDBPyConnection, plan: CsvPlan, profile: EquipmentProfile, source_id: int
+) -> tuple[int, list[str], list[str]]:
+    """NaN/inf, physical ranges and time order, checked on the rows just written."""
+    values = plan.value_columns()
+    limits = ", ".join(
+        f"({sql_quote(c.sensor)}, {profile.sensor(c.sensor).min!r}, {profile.sensor(c.sensor).max!r})"
+        for c in values
+        if c.sensor
+    )
+    stats = con.execute(
+        "SELECT m.sensor_id, count(*), count_if(value IS NULL), "
+        "count_if(value < l.lo OR value > l.hi), min(ts) FILTER (WHERE value IS NULL), "
+        "min(ts) FILTER (WHERE value < l.lo OR value > l.hi) "
+        f"FROM measurements m JOIN (VALUES {limits}) l(sensor_id, lo, hi) "
+        "ON l.sensor_id = m.sensor_id WHERE m.source_id = ? GROUP BY ALL",
+        [source_id],
+    ).fetchall()
+    by_sensor = {r[0]: r[1:] for r in stats}
+    if not by_sensor:
+        raise CsvFormatError(
+            f"{plan.path}: every value cell is empty: nothing to import. Check the delimiter "
+            "and the column mapping (--dry-run shows them)."
+        )
+    warnings: list[str] = []
+    for c in values:
+        assert c.sensor is not None
+        s = profile.sensor(c.sensor)
+        count, nonfinite, outside, first_nan, first_out = by_sensor.get(
+            c.sensor, (0, 0, 0, None, None)
+        )
+        if count == 0:
+            warnings.append(f"{c.label()} -> {c.sensor}: every cell is empty")
+        if nonfinite:
+            warnings.append(
+                f"{c.label()} -> {c.sensor}: {nonfinite} NaN/inf value(s) kept as gaps "
+                f"(first at {_fmt_ts(first_nan)})"
+            )
+        if outside:
+            warnings.append(
+                f"{c.label()} -> {c.sensor}: {outside} value(s) outside the physical range "
+                f"{s.min:g}..{s.max:g} {s.unit} (first at {_fmt_ts(first_out)}); kept and "
+                "flagged - check the sensor, its unit or the profile"
+            )
+    # Order and duplicates, on the most complete sensor in file order (insertion order).
+    fullest = max(by_sensor, key=lambda k: by_sensor[k][0])
+    ts = con.execute(
+        "SELECT epoch_us(ts) AS t FROM measurements WHERE source_id = ? AND sensor_id = ?",
+        [source_id, fullest],
+    ).fetchnumpy()["t"]
+    ts = np.asarray(ts, dtype=np.int64)
+    rows = int(ts.size)
+    steps = np.diff(ts)
+    backwards = np.flatnonzero(steps < 0)
+    if backwards.size:
+        i = int(backwards[0])
+        at = np.datetime64(int(ts[i + 1]), "us")
+        before = np.datetime64(int(ts[i]), "us")
+        warnings.append(
+            f"{backwards.size} time stamp(s) out of order (first: {at} after {before}); "
+            "imported sorted"
+        )
+        _resort_source(con, source_id)
+        steps = np.diff(np.sort(ts))
+    dups = int(np.count_nonzero(steps == 0))
+    if dups:
+        warnings.append(f"{dups} duplicate time stamp(s); all rows kept (windows average them)")
+    return rows, [c.sensor for c in values if c.sensor], warnings
+
+
+def _resort_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
+    """Rewrite a source's rows in (sensor, time) order: rare, only for out-of-order logs."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM measurements "
+        "WHERE source_id = ? ORDER BY sensor_id, ts",
+        [source_id],
+    )
+    try:
+        con.execute("DELETE FROM measurements WHERE source_id = ?", [source_id])
+        con.execute(f"INSERT INTO measurements SELECT * FROM {_STAGE}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+
+
 def _check_stage(
     con: duckdb.DuckDBPyConnection,
     plan: CsvPlan,
@@ -946,73 +1141,9 @@ def _check_stage(
     if rows == 0:
         raise CsvFormatError(f"{plan.path}: no data rows after the header. Nothing to import.")
     if bad_ts:
-        index = _first_row(con, "__ts IS NULL")
-        line, text = _line_of_row(plan, index)
-        cols = plan.time_columns()
-        cells = " ".join(_cell(text, plan.delimiter, c.index) for c in cols)
-        what = (
-            "no time stamp (empty cell)"
-            if not cells.strip()
-            else f"{cells!r} is not a time stamp of the form {plan.time_spec.description}"
-        )
-        raise CsvFormatError(
-            f"{plan.path}, line {line}, {' + '.join(c.label() for c in cols)}: {what}"
-            f"{f' ({bad_ts} rows like this)' if bad_ts > 1 else ''}. Fix or remove those lines, "
-            "or give --time-format (e.g. '%d.%m.%Y %H:%M:%S', epoch-ms)."
-        )
-    if plan.layout == "long":  # several sensors per time stamp: order is checked per sensor
-        sensors, long_warnings = _plan_long_names(con, plan, profile, options)
-        return rows, sensors, warnings + long_warnings
-    ts = con.execute(f"SELECT epoch_us(__ts) AS t FROM {_STAGE}").fetchnumpy()["t"]
-    ts = np.asarray(ts, dtype=np.int64)
-    steps = np.diff(ts)
-    backwards = np.flatnonzero(steps < 0)
-    if backwards.size:
-        line, _ = _line_of_row(plan, int(backwards[0]) + 1)
-        warnings.append(
-            f"{backwards.size} time stamp(s) out of order (first on line {line}); imported sorted"
-        )
-        steps = np.diff(np.sort(ts))
-    dups = int(np.count_nonzero(steps == 0))
-    if dups:
-        warnings.append(f"{dups} duplicate time stamp(s); all rows kept (windows average them)")
-
-    values = plan.value_columns()
-    aggregates = []
-    for c in values:
-        assert c.sensor is not None
-        s = profile.sensor(c.sensor)
-        v = f"({c.sql_name} * {c.scale!r} + {c.offset!r})"
-        aggregates += [
-            f"count_if(NOT isfinite({c.sql_name}))",
-            f"count_if(isfinite({c.sql_name}) AND ({v} < {s.min!r} OR {v} > {s.max!r}))",
-            f"count({c.sql_name})",
-        ]
-    counts = con.execute(f"SELECT {', '.join(aggregates)} FROM {_STAGE}").fetchone()
-    assert counts is not None
-    for i, c in enumerate(values):
-        assert c.sensor is not None
-        s = profile.sensor(c.sensor)
-        nonfinite, outside, present = counts[3 * i : 3 * i + 3]
-        if present == 0:
-            warnings.append(f"{c.label()} -> {c.sensor}: every cell is empty")
-        if nonfinite:
-            first_bad = _first_row(con, f"NOT isfinite({c.sql_name})")
-            warnings.append(
-                f"{c.label()} -> {c.sensor}: {nonfinite} NaN/inf value(s) kept as gaps "
-                f"(first on line {_line_of_row(plan, first_bad)[0]})"
-            )
-        if outside:
-            v = f"({c.sql_name} * {c.scale!r} + {c.offset!r})"
-            first_out = _first_row(
-                con, f"isfinite({c.sql_name}) AND ({v} < {s.min!r} OR {v} > {s.max!r})"
-            )
-            warnings.append(
-                f"{c.label()} -> {c.sensor}: {outside} value(s) outside the physical range "
-                f"{s.min:g}..{s.max:g} {s.unit} (first on line {_line_of_row(plan, first_out)[0]}); "
-                "kept and flagged - check the sensor, its unit or the profile"
-            )
-    return rows, [c.sensor for c in values if c.sensor], warnings
+        raise _time_error(plan, _first_row(con, "__ts IS NULL"), bad_ts)
+    sensors, long_warnings = _plan_long_names(con, plan, profile, options)
+    return rows, sensors, warnings + long_warnings
 
 
 def _first_row(con: duckdb.DuckDBPyConnection, condition: str) -> int:
@@ -1134,7 +1265,7 @@ def _long_join(name_col: ColumnPlan, unit_col: ColumnPlan | None) -> str:
 
 
 def _insert_long(
-    con: duckdb.DuckDBPyConnection, plan: CsvPlan, equipment_id: str, source_id: int, ordered: bool
+    con: duckdb.DuckDBPyConnection, plan: CsvPlan, equipment_id: str, source_id: int
 ) -> None:
     name_col = next(c for c in plan.columns if c.role == "sensor_name")
     value_col = next(c for c in plan.columns if c.role == "value_long")
@@ -1145,30 +1276,5 @@ def _insert_long(
         f"SELECT ?, m.sensor_id, s.__ts, CASE WHEN isfinite({v}) THEN {v} END, ? "
         f"FROM {_STAGE} s {_long_join(name_col, unit_col)} "
         f"WHERE s.{value_col.sql_name} IS NOT NULL ORDER BY m.sensor_id, s.__ts",
-        [equipment_id, source_id],
-    )
-
-
-def _insert_wide(
-    con: duckdb.DuckDBPyConnection, plan: CsvPlan, equipment_id: str, source_id: int, ordered: bool
-) -> None:
-    values = plan.value_columns()
-    converted = ", ".join(
-        (
-            f'{c.sql_name} AS "{c.sensor}"'
-            if (c.scale, c.offset) == (1.0, 0.0)
-            else f'{c.sql_name} * {c.scale!r} + {c.offset!r} AS "{c.sensor}"'
-        )
-        for c in values
-    )
-    on = ", ".join(f'"{c.sensor}"' for c in values)
-    order = " ORDER BY __ts" if ordered else ""
-    # UNPIVOT drops NULLs: an empty cell is "no sample"; NaN/inf survive it and become NULL
-    # (an explicit gap) below.
-    con.execute(
-        "INSERT INTO measurements (equipment_id, sensor_id, ts, value, source_id) "
-        "SELECT ?, sensor_id, __ts, CASE WHEN isfinite(v) THEN v END, ? FROM "
-        f"(UNPIVOT (SELECT __ts, {converted} FROM {_STAGE}{order}) ON {on} "
-        "INTO NAME sensor_id VALUE v)",
         [equipment_id, source_id],
     )

@@ -10,8 +10,11 @@ function raises :class:`CancelledError` and its transaction rolls back.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Protocol, TextIO
+
+import duckdb
 
 from ingestion.errors import HydroDiagError
 
@@ -123,3 +126,42 @@ class TerminalProgress:
             self._stream.write("\n")
             self._stream.flush()
         self._shown = False
+
+
+def execute_with_progress(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[object],
+    progress: Progress,
+    total: int,
+    *,
+    interval_s: float = 0.25,
+) -> None:
+    """Run one long statement, reporting DuckDB's own progress as ``total * fraction``.
+
+    A watcher thread polls ``query_progress()`` (DuckDB releases the GIL while it works) and
+    interrupts the statement if the user cancels; the caller's transaction then rolls back.
+    """
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(interval_s):
+            fraction = con.query_progress()
+            if fraction >= 0:
+                progress.update(int(total * min(fraction, 100.0) / 100.0))
+            if progress.cancelled:
+                con.interrupt()
+                return
+
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    watcher = threading.Thread(target=watch, name="duckdb-progress", daemon=True)
+    watcher.start()
+    try:
+        con.execute(sql, params)
+    except duckdb.InterruptException:
+        raise CancelledError("cancelled by the user; the workspace is unchanged.") from None
+    finally:
+        finished.set()
+        watcher.join()
+    progress.update(total)

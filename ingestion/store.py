@@ -37,6 +37,9 @@ class Store:
         # Naive timestamps are UTC throughout; without this, casts to TIMESTAMPTZ would use the
         # laptop's zone and imports would differ between machines.
         con.execute("SET TimeZone = 'UTC'")
+        # DuckDB would draw its own progress bar on the terminal; ours (ingestion.progress) is
+        # the one the CLI and GUI show.
+        con.execute("SET enable_progress_bar_print = false")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor for use in another thread (DuckDB connections are not thread-safe)."""

@@ -464,10 +464,12 @@ def ingest_uci(
     started = time.perf_counter()
     folder = Path(folder)
     con = store.con
-    if profile is None:
-        profile = (
-            equipment_profile(con, equipment_id) if equipment_exists(con, equipment_id) else None
-        )
+    if equipment_exists(con, equipment_id):
+        current = equipment_profile(con, equipment_id)
+        if profile is not None and profile.id != current.id:
+            # the same refusal ensure_equipment gives, before reading a single file
+            ensure_equipment(con, equipment_id, profile)
+        profile = profile or current
     if profile is None:
         from ingestion.profiles import load_profile
 

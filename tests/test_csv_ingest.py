@@ -255,7 +255,10 @@ def test_duplicate_and_out_of_order_are_sorted_and_reported(
     )
     summary = ingest_csv(store, path, equipment_id="rig", profile=rig)
     text = " ".join(summary.warnings)
-    assert "1 time stamp(s) out of order (first on line 3); imported sorted" in text
+    assert (
+        "1 time stamp(s) out of order (first: 2026-03-02T06:00:00.000000 after "
+        "2026-03-02T06:00:02.000000); imported sorted"
+    ) in text
     assert "1 duplicate time stamp(s)" in text
     stamps, values = series(store, "PS1")
     assert stamps[-3:] == sorted(stamps[-3:]) and values[-1] == 3.0
@@ -271,8 +274,10 @@ def test_nan_inf_and_out_of_range_are_kept_and_flagged(
     )
     summary = ingest_csv(store, path, equipment_id="rig", profile=rig)
     text = "\n".join(summary.warnings)
-    assert "PS1: 2 NaN/inf value(s) kept as gaps (first on line 2)" in text
-    assert "TS1: 1 value(s) outside the physical range -20..120 °C (first on line 3)" in text
+    assert "PS1: 2 NaN/inf value(s) kept as gaps (first at 2026-03-02 06:00:00 UTC)" in text
+    assert (
+        "TS1: 1 value(s) outside the physical range -20..120 °C (first at 2026-03-02 06:00:01 UTC)"
+    ) in text
     _, ps1 = series(store, "PS1")
     assert np.isnan(ps1[-3]) and np.isnan(ps1[-2]) and ps1[-1] == 1.0
     assert series(store, "TS1")[1][-2] == 400.0

@@ -1,0 +1,281 @@
+"""Ingest benchmark: `hydrodiag ingest csv` against DuckDB's bare read_csv and pandas.
+
+Generates a wide CSV of HOURS hours at 100 Hz x 20 sensors (default 8 h: 2.88 M rows,
+57.6 M values; ISO time stamps, 3 decimals), then times, in the same run and each in a fresh
+process (so peak memory is per contender):
+
+  (a) ceiling  DuckDB ``CREATE TABLE AS SELECT * FROM read_csv(file)`` into a new database file
+  (b) pandas   ``pandas.read_csv`` + DataFrame append (``INSERT ... SELECT * FROM df``) into DuckDB
+  (c) ours     ``hydrodiag ingest csv`` into a new workspace (detection, checks, long table)
+  (d) a prototype of a narrower long layout (series_id, ts, value) - what a layout change
+      would buy; not what the product does today
+
+and reports values/s, the ratio to (a), peak RSS and database size per million values.
+Prints a table and writes JSON to tests/benchmarks/results/bench_ingest.json.
+
+    .venv/bin/python tests/benchmarks/bench_ingest.py            # 8 h, as the issue asks
+    .venv/bin/python tests/benchmarks/bench_ingest.py --hours 1  # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / "results"
+RATE_HZ = 100
+SENSORS = 20
+PROFILE = """
+id: bench-20
+name: Benchmark machine with 20 pressure sensors
+kind: benchmark
+components:
+  - {id: P, type: pump, name: Pump}
+  - {id: T, type: tank, name: Tank}
+sensors:
+"""
+
+
+def write_profile(folder: Path) -> Path:
+    lines = [PROFILE.strip()]
+    for i in range(1, SENSORS + 1):
+        lines.append(
+            f"  - {{id: S{i}, quantity: pressure, unit: bar, component: P, rate_hz: 100, "
+            "min: 0, max: 400}"
+        )
+    lines.append("connections:\n  - {source: T, target: P, kind: suction_line}")
+    path = folder / "bench-20.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def generate_csv(path: Path, hours: float) -> int:
+    """The log, written by DuckDB itself so generation is not the slow part of the run."""
+    import duckdb
+
+    rows = int(hours * 3600 * RATE_HZ)
+    cols = ", ".join(
+        f"round(100 + 50 * sin(i / {200 + 7 * k}.0) + random() * 2, 3) AS S{k}"
+        for k in range(1, SENSORS + 1)
+    )
+    con = duckdb.connect()
+    con.execute("SELECT setseed(0.42)")
+    con.execute(
+        f"COPY (SELECT strftime(TIMESTAMP '2026-03-02 06:00:00' + to_microseconds(i * 10000), "
+        f"'%Y-%m-%dT%H:%M:%S.%g') AS timestamp, {cols} FROM range({rows}) t(i)) "
+        f"TO '{path}' (HEADER, DELIMITER ',')"
+    )
+    con.close()
+    return rows
+
+
+CEILING = """
+import duckdb, sys, time
+csv, db = sys.argv[1], sys.argv[2]
+con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
+t = time.perf_counter()
+con.execute(f"CREATE TABLE raw AS SELECT * FROM read_csv('{csv}')")
+n = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+con.close()
+print(time.perf_counter() - t, n)
+"""
+
+PANDAS = """
+import duckdb, pandas as pd, sys, time
+csv, db = sys.argv[1], sys.argv[2]
+con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
+t = time.perf_counter()
+df = pd.read_csv(csv, parse_dates=["timestamp"])
+con.execute("CREATE TABLE raw AS SELECT * FROM df")
+n = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+con.close()
+print(time.perf_counter() - t, n)
+"""
+
+
+NARROW = """
+import duckdb, sys, time
+csv, db, sensors = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
+con.execute("CREATE TABLE series (series_id USMALLINT, equipment_id VARCHAR, sensor_id VARCHAR)")
+con.execute("CREATE TABLE samples (series_id USMALLINT NOT NULL, ts TIMESTAMP NOT NULL, value DOUBLE)")
+cols = {"c0": "VARCHAR", **{f"c{i}": "DOUBLE" for i in range(1, sensors + 1)}}
+src = f"read_csv('{csv}', auto_detect=false, header=false, skip=1, delim=',', columns={cols!r})"
+sel = ", ".join(f"c{i} AS s{i}" for i in range(1, sensors + 1))
+t = time.perf_counter()
+con.execute("BEGIN")
+con.execute("INSERT INTO series SELECT i, 'bench', 'S' || i FROM range(1, ?) t(i)", [sensors + 1])
+con.execute(
+    "INSERT INTO samples SELECT CAST(substr(k, 2) AS USMALLINT), ts, CASE WHEN isfinite(v) THEN v END "
+    f"FROM (UNPIVOT (SELECT TRY_CAST(c0 AS TIMESTAMP) AS ts, {sel} FROM {src}) "
+    "ON COLUMNS(* EXCLUDE ts) INTO NAME k VALUE v)"
+)
+con.execute("COMMIT")
+n = con.execute("SELECT count(*) FROM samples").fetchone()[0]
+con.close()
+print(time.perf_counter() - t, n)
+"""
+
+
+def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of that child alone, stdout); wait4 gives per-child rusage."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]} failed:\n{stdout}\n{stderr}")
+    return wall, usage.ru_maxrss / 1024, stdout  # Linux reports KiB
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=8.0)
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--skip-pandas", action="store_true", help="leave out (b) (it needs several GB of RAM)"
+    )
+    args = parser.parse_args()
+    python = sys.executable
+    hydrodiag = str(Path(python).with_name("hydrodiag"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    csv_path = tmp / "log.csv"
+    t = time.perf_counter()
+    rows = generate_csv(csv_path, args.hours)
+    values = rows * SENSORS
+    print(
+        f"generated {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB, {rows:,} rows, "
+        f"{values:,} values) in {time.perf_counter() - t:.1f} s",
+        flush=True,
+    )
+    profile = write_profile(tmp)
+    results: list[dict[str, object]] = []
+
+    steps = [("(a) DuckDB read_csv (ceiling)", "ceiling")]
+    steps.append(("(c) hydrodiag ingest csv", "ours"))
+    if not args.skip_pandas:
+        steps.append(("(b) pandas read_csv + append", "pandas"))
+    steps.append(("(d) proposed narrow long table", "narrow"))
+    for label, key in steps:
+        db = tmp / f"{key}.duckdb"
+        if key == "ceiling":
+            wall, peak, out = run_child([python, "-c", CEILING, str(csv_path), str(db)])
+            seconds = float(out.split()[0])
+        elif key == "narrow":
+            wall, peak, out = run_child(
+                [python, "-c", NARROW, str(csv_path), str(db), str(SENSORS)]
+            )
+            seconds = float(out.split()[0])
+        elif key == "pandas":
+            wall, peak, out = run_child([python, "-c", PANDAS, str(csv_path), str(db)])
+            seconds = float(out.split()[0])
+        else:
+            env = dict(os.environ, HYDRODIAG_DATA_DIR=str(tmp / "data"))
+            argv = [
+                hydrodiag,
+                "--workspace",
+                str(db),
+                "ingest",
+                "csv",
+                str(csv_path),
+                "--equipment",
+                "bench",
+                "--profile",
+                str(profile),
+            ]
+            wall, peak, out = run_child(argv, env)
+            # the command's own timing: sniffing, hashing, insert and checks (no interpreter
+            # start-up, like the others); the process wall time is reported as well
+            seconds = float(re.search(r"^\s+([0-9.]+) s \(", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        size = db.stat().st_size + sum(
+            p.stat().st_size for p in tmp.glob(f"{key}.duckdb.wal") if p.exists()
+        )
+        results.append(
+            {
+                "contender": label,
+                "seconds": round(seconds, 3),
+                "process_wall_s": round(wall, 3),
+                "values_per_s": round(values / seconds),
+                "peak_rss_mib": round(peak, 1),
+                "db_mb_per_million_values": round(size / 1e6 / (values / 1e6), 3),
+                "db_mb": round(size / 1e6, 1),
+            }
+        )
+        print(f"  {label}: {seconds:.2f} s", flush=True)
+
+    ceiling = next(r for r in results if str(r["contender"]).startswith("(a)"))
+    for r in results:
+        r["ratio_to_ceiling"] = round(float(r["values_per_s"]) / float(ceiling["values_per_s"]), 3)  # type: ignore[arg-type]
+
+    header = (
+        f"{'contender':<32} {'s':>8} {'wall s':>8} {'values/s':>14} {'ratio':>7} "
+        f"{'peak MiB':>9} {'MB/Mvalues':>11}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['contender']!s:<32} {r['seconds']:>8} {r['process_wall_s']:>8} "
+            f"{r['values_per_s']:>14,} "
+            f"{r['ratio_to_ceiling']:>7} {r['peak_rss_mib']:>9} {r['db_mb_per_million_values']:>11}"
+        )
+    ours = next(r for r in results if str(r["contender"]).startswith("(c)"))
+    pandas = next((r for r in results if str(r["contender"]).startswith("(b)")), None)
+    verdict = {
+        "ours_at_least_half_of_ceiling": float(ours["ratio_to_ceiling"]) >= 0.5,  # type: ignore[arg-type]
+        "ours_faster_than_pandas": None
+        if pandas is None
+        else float(ours["seconds"]) < float(pandas["seconds"]),  # type: ignore[arg-type]
+    }
+    print(f"\ntargets: {verdict}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "ingest",
+        "hours": args.hours,
+        "rate_hz": RATE_HZ,
+        "sensors": SENSORS,
+        "rows": rows,
+        "values": values,
+        "csv_mb": round(csv_path.stat().st_size / 1e6, 1),
+        "results": results,
+        "targets": verdict,
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_1min_at_end": os.getloadavg()[0],
+        "notes": "seconds = the work inside each process (no interpreter start-up); "
+        "process_wall_s includes it. values/s and ratio use seconds.",
+    }
+    out = RESULTS / "bench_ingest.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+    if not args.keep:
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                p.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The foundation commands end to end through `app.cli.main`: profile, ingest, workspace info."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.cli import main
+from tests.test_uci_read import write_uci_folder
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_profile_list_show_validate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "profile", "list")
+    assert code == 0 and "zema-test-rig" in out and "tracked-excavator" in out
+    code, out, _ = run(capsys, "profile", "list", "--json")
+    ids = {p["id"] for p in json.loads(out)}
+    assert {"zema-test-rig", "tracked-excavator"} <= ids
+    code, out, _ = run(capsys, "profile", "show", "zema-test-rig")
+    assert code == 0 and "PS1" in out and "Accumulators A1-A4" in out and "suction_line" in out
+    code, out, _ = run(capsys, "profile", "show", "tracked-excavator", "--json")
+    body = json.loads(out)
+    assert len(body["sensors"]) >= 20 and any(c["type"] == "swivel" for c in body["components"])
+
+    good = REPO / "resources/profiles/tracked-excavator.yaml"
+    code, out, _ = run(capsys, "profile", "validate", str(good))
+    assert code == 0 and "valid profile 'tracked-excavator'" in out
+
+    data = yaml.safe_load(good.read_text(encoding="utf-8"))
+    data["sensors"][0]["component"] = "TURBO"
+    data["sensors"][1]["rate_hz"] = -5
+    bad = tmp_path / "mine.yaml"
+    bad.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, _, err = run(capsys, "profile", "validate", str(bad))
+    assert code == 1
+    assert "sensors[0].component" in err and "TURBO" in err and "unknown component" in err
+    assert "sensors[1].rate_hz" in err and "-5" in err
+
+
+def test_ingest_and_info(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws.duckdb")
+    folder = write_uci_folder(tmp_path / "uci", n_cycles=3)
+    code, out, _ = run(
+        capsys, "--workspace", ws, "ingest", "uci", str(folder), "--equipment", "rig"
+    )
+    assert code == 0 and "3 cycles" in out and "imported" in out
+    code, out, _ = run(
+        capsys, "--workspace", ws, "ingest", "uci", str(folder), "--equipment", "rig"
+    )
+    assert code == 0 and "already imported" in out and "--force" in out
+
+    csv = tmp_path / "log.csv"
+    csv.write_text(
+        "Zeit;PS1 [psi];Operator\n02.03.2026 06:00:00;2000,5;anna\n02.03.2026 06:00:01;2001;anna\n"
+    )
+    code, _, err = run(capsys, "--workspace", ws, "ingest", "csv", str(csv), "--equipment", "rig")
+    assert code == 1 and "column 3 ('Operator')" in err and "--skip" in err
+    code, out, _ = run(
+        capsys,
+        "--workspace",
+        ws,
+        "ingest",
+        "csv",
+        str(csv),
+        "--equipment",
+        "rig",
+        "--skip",
+        "Operator",
+        "--tz",
+        "Europe/Berlin",
+        "--dry-run",
+    )
+    assert code == 0 and "-> PS1 (psi" in out and "Europe/Berlin" in out
+    code, out, _ = run(
+        capsys,
+        "--workspace",
+        ws,
+        "ingest",
+        "csv",
+        str(csv),
+        "--equipment",
+        "rig",
+        "--skip",
+        "Operator",
+        "--tz",
+        "Europe/Berlin",
+    )
+    assert code == 0 and "2 rows, 2 values, 1 sensors" in out
+    assert "2026-03-02 05:00:00" in out  # CET = UTC+1
+
+    code, out, _ = run(capsys, "--workspace", ws, "workspace", "info", "--json")
+    info = json.loads(out)
+    (eq,) = info["equipment"]
+    assert eq["id"] == "rig" and eq["cycles"] == 3
+    assert {lab["component_id"] for lab in eq["labels"]} == {"C1", "V10", "MP1", "ACC"}
+    ps1 = next(s for s in eq["sensors"] if s["sensor_id"] == "PS1")
+    assert ps1["rows"] == 3 * 60 + 2
+    kinds = [(s["kind"], s["status"]) for s in info["sources"]]
+    assert kinds == [("uci", "complete"), ("csv", "complete")]
+    assert all(len(s["sha256"]) == 64 for s in info["sources"])
+    code, out, _ = run(capsys, "--workspace", ws, "workspace", "info")
+    assert code == 0 and "equipment rig" in out and "sources:" in out and "labels V10" in out
+
+
+def test_ingest_errors_are_sentences(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws.duckdb")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, "--workspace", ws, "ingest", "uci", str(empty), "--equipment", "x")
+    assert code == 1 and err.startswith("error: ") and "empty" in err
+    csv = tmp_path / "a.csv"
+    csv.write_text("time,PS1\n2026-03-02T06:00:00,1\n")
+    code, _, err = run(capsys, "--workspace", ws, "ingest", "csv", str(csv), "--equipment", "new")
+    assert code == 1 and "--profile" in err
+    code, _, err = run(capsys, "--workspace", str(tmp_path / "none.duckdb"), "workspace", "info")
+    assert code == 1 and "no workspace there yet" in err
+
+
+def test_workspace_env_variable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "env.duckdb"
+    monkeypatch.setenv("HYDRODIAG_WORKSPACE", str(ws))
+    folder = write_uci_folder(tmp_path / "uci", n_cycles=2)
+    code, _, _ = run(capsys, "ingest", "uci", str(folder), "--equipment", "rig")
+    assert code == 0 and ws.exists()
