@@ -235,12 +235,13 @@ class MainWindow(QMainWindow):
     # -- layout memory -----------------------------------------------------------------
 
     def _restore_layout(self) -> None:
+        # State (docks, toolbar) first: restoring it after the geometry can resize the window.
+        if self.settings.window_state:
+            self.restoreState(QByteArray.fromHex(self.settings.window_state.encode()))
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromHex(self.settings.window_geometry.encode()))
         else:
             self.resize(1366, 768)
-        if self.settings.window_state:
-            self.restoreState(QByteArray.fromHex(self.settings.window_state.encode()))
         self.tabs.setCurrentIndex(min(max(self.settings.last_tab, 0), self.tabs.count() - 1))
 
     def save_layout(self) -> None:

@@ -162,9 +162,12 @@ class TaskRunner(QObject):
         on_finished: Callable[[], None] | None = None,
     ) -> Task:
         """Run ``fn`` off the GUI thread. A running task with the same ``key`` is cancelled."""
-        if key is not None and key in self._tasks:
-            self._tasks[key].cancel()
         self._serial += 1
+        if key is not None and key in self._tasks:
+            old = self._tasks.pop(key)
+            old.cancel()
+            # Still tracked (under another name) until it has wound down: close waits for it.
+            self._tasks[f"{key}#superseded{self._serial}"] = old
         slot = key if key is not None else f"{name}#{self._serial}"
         task = Task(fn, name)
         if on_result is not None:
@@ -177,20 +180,26 @@ class TaskRunner(QObject):
             task.signals.cancelled.connect(on_cancelled)
         if on_finished is not None:
             task.signals.finished.connect(on_finished)
-        task.signals.finished.connect(lambda: self._forget(slot, task))
+        # A bound slot (not a lambda), so Qt drops the connection if this runner is deleted
+        # before a late ``finished`` arrives (a window closed while a task wound down).
+        task.signals.finished.connect(self._on_task_finished)
         self._tasks[slot] = task
         self._pool.start(task)
         self.activeChanged.emit(self.active_count)
         return task
 
-    def _forget(self, slot: str, task: Task) -> None:
-        if self._tasks.get(slot) is task:
-            del self._tasks[slot]
+    def _on_task_finished(self) -> None:
+        sender = self.sender()
+        for slot, task in list(self._tasks.items()):
+            if task.signals is sender:
+                del self._tasks[slot]
         self.activeChanged.emit(self.active_count)
 
     @property
     def active_count(self) -> int:
-        return sum(1 for t in self._tasks.values() if not t.done)
+        """Tasks whose ``finished`` the GUI thread has not handled yet (so their result,
+        error or cancel handlers may still be pending)."""
+        return len(self._tasks)
 
     def running(self) -> list[Task]:
         return [t for t in self._tasks.values() if not t.done]

@@ -8,10 +8,19 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
+# Qt's offscreen screen is 800×800 by default; give it a laptop's 1920×1080 so window
+# geometry behaves as on a real desktop (the window itself is tested at 1366×768).
+_SCREEN = REPO / "test-output" / "offscreen-screen.json"
+if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+    _SCREEN.parent.mkdir(parents=True, exist_ok=True)
+    _SCREEN.write_text(
+        '{"screens": [{"name": "laptop", "x": 0, "y": 0, "width": 1920, "height": 1080, '
+        '"logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}',
+        encoding="utf-8",
+    )
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN}"
 EQUIPMENT = "rig-1"
 
 

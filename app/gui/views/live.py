@@ -40,6 +40,23 @@ STATE_STYLE = {
 PLOTTED = 4
 
 
+def break_at_gaps(
+    t: np.ndarray, v: np.ndarray, factor: float = 5.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Insert a NaN where samples are ``factor`` × the usual spacing apart, so the line stops
+    at an outage instead of drawing a straight bridge across it."""
+    if len(t) < 3:
+        return t, v
+    dt = np.diff(t)
+    usual = float(np.median(dt)) or 1e-9
+    cut = np.nonzero(dt > factor * usual)[0]
+    if not len(cut):
+        return t, v
+    t_out = np.insert(t, cut + 1, t[cut] + usual)
+    v_out = np.insert(v.astype(np.float64), cut + 1, np.nan)
+    return t_out, v_out
+
+
 def _format_value(value: float) -> str:
     if not np.isfinite(value):
         return "—"
@@ -68,7 +85,7 @@ class LivePanel(QWidget):
         self.state_label = QLabel()
         self.counters = QLabel("")
         self.counters.setStyleSheet("color: #3c4650;")
-        self.health_label = QLabel("Rolling health: —")
+        self.health_label = QLabel("Rolling health: — (record with rolling diagnosis on)")
         self.health_label.setStyleSheet("font-weight: bold;")
         top = QHBoxLayout()
         top.addWidget(self.connect_button)
@@ -106,6 +123,7 @@ class LivePanel(QWidget):
         right.addWidget(self.plot)
         right.addWidget(self.health_plot)
         right.setSizes([420, 200])
+        self.health_plot.hide()  # shown with the first rolling diagnosis
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
         splitter.addWidget(right)
@@ -232,12 +250,13 @@ class LivePanel(QWidget):
         series = self.session.writer.series()
         for sid, curve in self.curves.items():
             if sid in series:
-                t, v = series[sid]
-                curve.setData(t, v)
+                t, v = break_at_gaps(*series[sid])
+                curve.setData(t, v, connect="finite")
         if snap.health:
             t = np.array([h[0] for h in snap.health])
             v = np.array([np.nan if h[1] is None else h[1] for h in snap.health])
             self.health_curve.setData(t, v)
+            self.health_plot.show()
         if snap.state == "failed":
             error = HydroDiagError(snap.error or "the live feed stopped")
             self.disconnect_feed()

@@ -1,0 +1,128 @@
+"""The import dialog end to end on CSVs it has never seen: detection, mapping, import, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from app.gui.dialogs.import_dialog import ImportDialog
+from app.gui.workers import TaskRunner
+from ingestion.store import open_workspace
+from tests.gui.conftest import EQUIPMENT, save_screenshot
+
+pytestmark = pytest.mark.gui
+
+
+def _german_log(path: Path, rows: int = 600) -> Path:
+    """A logger export in German conventions: ';' delimiter, decimal comma, dd.mm.yyyy times,
+    a pressure column no profile sensor is called, power in kW and a comment column."""
+    lines = ["Datum/Zeit;Druck Pumpe [bar];TS1 [°C];Leistung [kW];Kommentar"]
+    for i in range(rows):
+        lines.append(
+            f"30.11.2026 08:{i // 60:02d}:{i % 60:02d};{150 + i % 7},{i % 10};40,5;2,{i % 9};ok"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _dialog(qtbot, store, equipment_id=None):  # type: ignore[no-untyped-def]
+    runner = TaskRunner()
+    dialog = ImportDialog(store, runner, equipment_id=equipment_id)
+    qtbot.addWidget(dialog)
+    dialog.resize(1000, 680)
+    dialog.show()
+    return dialog, runner
+
+
+def test_import_unseen_csv_with_mapping_and_units(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = open_workspace(tmp_path / "ws.duckdb")
+    dialog, runner = _dialog(qtbot, store)
+    dialog.new_profile.setCurrentIndex(dialog.new_profile.findData("zema-test-rig"))
+    assert dialog.set_file(_german_log(tmp_path / "export.csv"))
+    plan = dialog.plan
+    assert plan is not None
+    assert (plan.delimiter, plan.decimal, plan.header_line, plan.data_start_line) == (
+        ";",
+        ",",
+        1,
+        2,
+    )
+    assert "dd.mm.yyyy" in dialog.detected.text()
+    assert dialog.preview.item(0, 1).text() == "Druck Pumpe [bar]"
+    # Auto-match found TS1 by name; the pressure and power columns need the user.
+    assert dialog.current_mapping() == {
+        1: (None, "bar"),
+        2: ("TS1", "°C"),
+        3: (None, "kW"),
+        4: (None, None),
+    }
+    # New equipment needs an id before Import is allowed.
+    assert dialog.equipment.currentData() == "__new__"
+    assert not dialog.import_button.isEnabled()
+    dialog.new_id.setText("press-7")
+    dialog.set_mapping(1, "PS1")
+    dialog.set_mapping(3, "EPS1")  # kW in the file, W in the profile: converted on import
+    assert dialog.import_button.isEnabled(), dialog.problem.text()
+    # Two columns for one sensor is refused with a sentence.
+    dialog.set_mapping(4, "PS1")
+    assert not dialog.import_button.isEnabled()
+    assert "both feed PS1" in dialog.problem.text()
+    dialog.set_mapping(4, None)
+    save_screenshot(dialog, "import-dialog-mapping")
+    with qtbot.waitSignal(dialog.imported, timeout=20000) as blocker:
+        dialog.start_import()
+    assert blocker.args == ["press-7"]
+    qtbot.waitUntil(lambda: runner.active_count == 0, timeout=5000)
+    summary = dialog.summary
+    assert (
+        summary is not None
+        and summary.values == 1800
+        and sorted(summary.sensors) == ["EPS1", "PS1", "TS1"]
+    )
+    assert "1,800 values" in dialog.summary_text.toPlainText()
+    rows = dict(store.query("SELECT sensor_id, max(value) FROM measurements GROUP BY 1"))
+    assert rows["EPS1"] == pytest.approx(2800.0)  # 2,8 kW
+    assert rows["PS1"] == pytest.approx(156.9)
+    save_screenshot(dialog, "import-dialog-summary")
+    store.close()
+
+
+def test_bad_file_shows_readable_error_dialog(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = open_workspace(None)
+    dialog, _ = _dialog(qtbot, store)
+    binary = tmp_path / "logger.bin"
+    binary.write_bytes(bytes(range(256)) * 40)
+    assert not dialog.set_file(binary)
+    box = dialog.error_box
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert str(binary) in box.text() and "Traceback" not in box.text()
+    assert not dialog.import_button.isEnabled()
+    missing = tmp_path / "nope.csv"
+    assert not dialog.set_file(missing)
+    assert "nope.csv" in dialog.error_box.text()
+    box.close()
+
+
+def test_cancelled_import_leaves_workspace_unchanged(
+    qtbot, sample_workspace: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    store = open_workspace(sample_workspace)
+    before = store.query("SELECT count(*) FROM measurements")[0][0]
+    sources = store.query("SELECT count(*) FROM sources")[0][0]
+    dialog, runner = _dialog(qtbot, store, EQUIPMENT)
+    assert dialog.equipment.currentData() == EQUIPMENT
+    assert dialog.set_file(_german_log(tmp_path / "big.csv", rows=3000))
+    dialog.set_mapping(1, "PS1")
+    task = dialog.start_import()
+    assert task is not None
+    task.cancel()  # before the worker reaches its first checkpoint
+    qtbot.waitUntil(lambda: runner.active_count == 0, timeout=20000)
+    if dialog.summary is None:  # cancelled in time: nothing written
+        assert "cancelled" in dialog.status.text()
+        assert store.query("SELECT count(*) FROM measurements")[0][0] == before
+        assert store.query("SELECT count(*) FROM sources")[0][0] == sources
+    else:  # the import won the race: then it is complete, never half-written
+        assert dialog.summary.values == 3000 * 2
+    store.close()

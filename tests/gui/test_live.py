@@ -1,0 +1,122 @@
+"""The live view against the rig simulator served over Modbus TCP on 127.0.0.1, and a growing CSV."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from app.gui.live_session import LiveConfig, default_register_map
+from app.gui.views.live import LivePanel
+from ingestion.modbus.server import ModbusSimServer
+from ingestion.profiles import load_profile
+from ingestion.simulator import RigValueSource, get_scenario
+from ingestion.store import open_workspace
+from tests.gui.conftest import EQUIPMENT, save_screenshot
+
+pytestmark = pytest.mark.gui
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _panel(qtbot, store):  # type: ignore[no-untyped-def]
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.set_profile(load_profile("zema-test-rig"), EQUIPMENT, store)
+    panel.resize(1366, 768)
+    panel.show()
+    errors: list[BaseException] = []
+    panel.errorOccurred.connect(errors.append)
+    return panel, errors
+
+
+def test_live_view_on_the_modbus_simulator_records_and_shows_gaps(
+    qtbot, sample_workspace: Path
+) -> None:  # type: ignore[no-untyped-def]
+    profile = load_profile("zema-test-rig")
+    port = _free_port()
+    server = ModbusSimServer(
+        default_register_map(profile), RigValueSource(get_scenario("healthy"), 600.0), port=port
+    ).start()
+    store = open_workspace(sample_workspace)
+    before = store.query("SELECT count(*) FROM measurements")[0][0]
+    panel, errors = _panel(qtbot, store)
+    try:
+        assert panel.connect_feed(
+            LiveConfig(kind="modbus_tcp", host="127.0.0.1", port=port, timeout_s=0.3)
+        )
+        qtbot.waitUntil(
+            lambda: panel.session is not None and len(panel.session.snapshot().latest) == 17,
+            timeout=10000,
+        )
+        qtbot.waitUntil(lambda: "● connected" in panel.state_label.text(), timeout=5000)
+        qtbot.waitUntil(lambda: panel.table.item(0, 1).text() != "—", timeout=5000)  # PS1 value
+        panel.record_button.setChecked(True)
+        qtbot.waitUntil(lambda: panel.session.snapshot().values_written > 500, timeout=10000)
+        curve = panel.curves["PS1"]
+        assert len(curve.getOriginalDataset()[0]) > 20
+        # The PLC goes away: the state says so and the outage becomes a gap.
+        server.stop()
+        qtbot.waitUntil(lambda: "reconnecting" in panel.state_label.text(), timeout=10000)
+        server = ModbusSimServer(
+            default_register_map(profile), RigValueSource(get_scenario("healthy"), 600.0), port=port
+        ).start()
+        qtbot.waitUntil(lambda: bool(panel.session.snapshot().gaps), timeout=15000)
+        qtbot.waitUntil(lambda: panel.gaps_label.text().startswith("Gaps: 1"), timeout=5000)
+        qtbot.waitUntil(lambda: "● connected" in panel.state_label.text(), timeout=10000)
+        save_screenshot(panel, "live")
+        panel.record_button.setChecked(False)
+        panel.disconnect_feed()
+    finally:
+        server.stop()
+    assert not errors
+    rows = store.query("SELECT kind, status, value_count FROM sources WHERE kind = 'modbus'")
+    assert len(rows) == 1 and rows[0][1] == "complete" and rows[0][2] > 500
+    assert store.query("SELECT count(*) FROM measurements")[0][0] >= before + 500
+    assert store.query("SELECT count(*) FROM gaps")[0][0] >= 1
+    store.close()
+
+
+def test_live_view_follows_a_growing_csv(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.gui.sample import fill_sample_workspace
+
+    store = open_workspace(tmp_path / "ws.duckdb")
+    fill_sample_workspace(store, minutes=1, diagnose=False)
+    log = tmp_path / "logger.csv"
+    log.write_text("time,PS1,TS1\n", encoding="utf-8")
+    panel, errors = _panel(qtbot, store)
+    assert panel.connect_feed(LiveConfig(kind="csv", csv_path=str(log)))
+    t0 = time.time()
+    with log.open("a", encoding="utf-8") as fh:
+        for i in range(20):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + i))
+            fh.write(f"{stamp},{150 + i},{40.5}\n")
+    qtbot.waitUntil(lambda: "PS1" in panel.session.snapshot().latest, timeout=10000)
+    assert panel.session.snapshot().latest["PS1"][1] == pytest.approx(169.0)
+    panel.disconnect_feed()
+    assert not errors
+    assert "disconnected" in panel.state_label.text()
+    store.close()
+
+
+def test_connecting_to_nothing_reports_instead_of_hanging(qtbot, sample_workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    store = open_workspace(sample_workspace)
+    panel, errors = _panel(qtbot, store)
+    started = time.monotonic()
+    assert panel.connect_feed(
+        LiveConfig(kind="modbus_tcp", host="127.0.0.1", port=_free_port(), timeout_s=0.2)
+    )
+    assert time.monotonic() - started < 2.0  # the window is not blocked by the dead device
+    qtbot.wait(1500)
+    text = panel.state_label.text()
+    assert "● connected" not in text
+    assert "reconnecting" in text or "connecting" in text or errors, text
+    panel.disconnect_feed()
+    assert "disconnected" in panel.state_label.text()
+    store.close()

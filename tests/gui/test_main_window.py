@@ -1,0 +1,156 @@
+"""The main window as a user meets it: start without torch, shortcuts, layout memory, errors,
+closing mid-task without losing data, diagnosing through the real engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.gui.main_window import TAB_NAMES, MainWindow
+from app.gui.settings import load_settings
+from app.gui.workers import TaskContext
+from ingestion.store import open_workspace
+from tests.gui.conftest import EQUIPMENT, REPO, save_screenshot
+
+pytestmark = pytest.mark.gui
+
+
+def test_gui_start_does_not_import_torch(sample_workspace: Path, tmp_path: Path) -> None:
+    code = (
+        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from app.commands.gui import _application\n"
+        "app = _application()\n"
+        "from app.gui.main_window import MainWindow\n"
+        f"w = MainWindow(workspace={str(sample_workspace)!r})\n"
+        f"w.open_workspace({str(sample_workspace)!r}, {EQUIPMENT!r}); w.show(); app.processEvents()\n"
+        "w.runner.wait_all(10); app.processEvents()\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', w.diagnosis is not None)\n"
+        "w.close()\n"
+    )
+    env = {**__import__("os").environ, "HYDRODIAG_DATA_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["NO-TORCH", "True"]
+
+
+def test_shortcuts_switch_tabs_and_actions_exist(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    for i, name in enumerate(TAB_NAMES):
+        qtbot.keyClick(window, getattr(Qt.Key, f"Key_{i + 1}"), Qt.KeyboardModifier.ControlModifier)
+        assert window.tabs.currentIndex() == i, name
+    shortcuts = {a.text(): a.shortcut().toString() for a in window.actions()}
+    assert shortcuts["&Diagnose"] == "F5"
+    assert shortcuts["&Import log…"] == "Ctrl+I"
+    assert shortcuts["&Connect live feed…"] == "Ctrl+L"
+
+
+def test_layout_is_remembered(window, qtbot, sample_workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    window.resize(1200, 700)
+    window.tabs.setCurrentIndex(3)
+    window.workspace_dock.hide()
+    window.close()
+    saved = load_settings()
+    assert saved.last_tab == 3 and saved.window_geometry and saved.last_equipment == EQUIPMENT
+    again = MainWindow(workspace=sample_workspace)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.tabs.currentIndex() == 3
+    assert (again.width(), again.height()) == (1200, 700)
+    assert not again.workspace_dock.isVisible()
+    again.close_policy = "cancel"
+    again.close()
+
+
+def test_small_screen_1366x768_fits(window) -> None:  # type: ignore[no-untyped-def]
+    hint = window.minimumSizeHint()
+    assert window.minimumWidth() <= 1366 and hint.width() <= 1366 and hint.height() <= 768
+    assert (window.width(), window.height()) == (1366, 768)
+
+
+def test_not_a_workspace_gives_a_readable_dialog(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "not-a-workspace.duckdb"
+    bad.write_bytes(b"garbage" * 1000)
+    window._pending_open = (bad, None)
+    window._open_pending()
+    boxes = [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
+    ]
+    assert boxes, "no error dialog"
+    text = boxes[-1].text()
+    assert (
+        "not-a-workspace.duckdb" in text
+        and "not a valid DuckDB" in text
+        and "Traceback" not in text
+    )
+    boxes[-1].close()
+    assert window.store is not None and window.equipment_id == EQUIPMENT  # the old one stays open
+
+
+def test_closing_mid_task_rolls_back_and_keeps_data(qtbot, sample_workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    win = MainWindow(workspace=sample_workspace)
+    qtbot.addWidget(win)
+    win.open_workspace(sample_workspace, EQUIPMENT)
+    qtbot.waitUntil(lambda: win.runner.active_count == 0, timeout=10000)
+    store = win.store
+    assert store is not None
+    before = store.query("SELECT count(*) FROM measurements")[0][0]
+    inside = []
+
+    def half_written(ctx: TaskContext) -> None:
+        from app.gui.queries import thread_store
+
+        local = thread_store(store)
+        with local.transaction() as con:
+            con.execute("DELETE FROM measurements WHERE sensor_id = 'PS1'")
+            inside.append(True)
+            while True:  # a long import: stops only when cancelled
+                ctx.check()
+                time.sleep(0.01)
+
+    win._start("Long import", half_written, lambda _r: None)
+    qtbot.waitUntil(lambda: bool(inside), timeout=5000)
+    win.close_policy = "cancel"
+    win.close()
+    assert win.store is None and win.runner.active_count in (0, 1)
+    with open_workspace(sample_workspace, read_only=True) as check:
+        assert check.query("SELECT count(*) FROM measurements")[0][0] == before
+
+
+def test_diagnose_runs_the_engine_off_the_gui_thread(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from gnn.graph import default_model_path
+
+    n_before = len(window.workspace_panel.tree.topLevelItem(0).child(2).text(0))
+    window.diagnose()
+    assert window.runner.active_count == 1  # returned at once; the work runs in the pool
+    qtbot.waitUntil(lambda: window.runner.active_count == 0, timeout=120000)
+    if default_model_path().exists():
+        assert window.diagnosis is not None and window.diagnosis.id is not None
+        assert window.diagnosis.id > 1 and "Diagnosis #" in window.status_label.text()
+        assert window.diagnosis.provider.endswith("ExecutionProvider")
+    else:  # no model shipped in this checkout: a sentence, not a traceback
+        boxes = [
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, QMessageBox) and w.isVisible()
+        ]
+        assert boxes and "model" in boxes[-1].text().lower() and "Traceback" not in boxes[-1].text()
+        boxes[-1].close()
+    assert n_before > 0
+
+
+def test_every_tab_screenshot(window) -> None:  # type: ignore[no-untyped-def]
+    for i, name in enumerate(TAB_NAMES):
+        window.tabs.setCurrentIndex(i)
+        QApplication.processEvents()
+        path = save_screenshot(window, f"main-{i + 1}-{name.lower()}")
+        assert path.stat().st_size > 10_000
+    info = {"tabs": list(TAB_NAMES)}
+    assert json.dumps(info)
