@@ -1,0 +1,123 @@
+"""Does the shipped model diagnose the simulator? Grade accuracy on simulated cycles of every
+single-component condition (the other three components optimal), per component and level.
+
+    .venv/bin/python tests/benchmarks/bench_simulator_accuracy.py [--cycles 60] [--model PATH]
+
+Prints a table and writes tests/benchmarks/results/simulator_accuracy.json. Target: >= 90 %
+grade accuracy for every component on its own conditions. ``tests/test_simulator_model.py``
+runs the same check with fewer cycles whenever a shipped model exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from gnn.graph import build_inputs, default_model_path  # noqa: E402
+from gnn.runtime import LoadedModel, load_model  # noqa: E402
+from ingestion.simulator import (  # noqa: E402
+    FACTOR_COMPONENT,
+    FACTORS,
+    GRADE_LEVELS,
+    Conditions,
+    RigSimulator,
+)
+
+TARGET = 0.90
+
+
+def evaluate(model: LoadedModel, *, cycles: int = 60, seed: int = 11) -> dict[str, Any]:
+    """Per factor and level: accuracy of the varied component's grade, and of all graded ones."""
+    spec = model.graph_spec
+    node = {n.id: i for i, n in enumerate(spec.nodes)}
+    graded = [c for c in model.graded_components if c in node]
+    results: dict[str, Any] = {"cycles_per_condition": cycles, "seed": seed, "factors": {}}
+    for f_index, factor in enumerate(FACTORS):
+        component = FACTOR_COMPONENT[factor]
+        levels: dict[str, Any] = {}
+        correct_component = total = 0
+        for level, grade in GRADE_LEVELS[factor]:
+            conditions = Conditions(**{factor: level})
+            simulator = RigSimulator(seed + 100 * f_index + int(level), rate_hz=1.0)
+            batch = np.stack([simulator.next_cycle(conditions) for _ in range(cycles)])
+            values = {s: batch[:, i, :] for i, s in enumerate(simulator.sensors)}
+            x, mask = build_inputs(spec, values)
+            outputs = model.run(x, mask)
+            predicted = outputs.grade_probs.argmax(axis=-1)  # [B, N]
+            expected = conditions.grades()
+            hits = int((predicted[:, node[component]] == grade).sum())
+            others = {
+                c: float((predicted[:, node[c]] == expected[c]).mean())
+                for c in graded
+                if c != component
+            }
+            confusion = np.bincount(predicted[:, node[component]], minlength=4).tolist()
+            levels[f"{level:g}"] = {
+                "grade": grade,
+                "accuracy": hits / cycles,
+                "predicted_grades": confusion,
+                "others_accuracy": others,
+            }
+            correct_component += hits
+            total += cycles
+        results["factors"][factor] = {
+            "component": component,
+            "accuracy": correct_component / total,
+            "levels": levels,
+        }
+    results["min_accuracy"] = min(v["accuracy"] for v in results["factors"].values())
+    results["passed"] = bool(results["min_accuracy"] >= TARGET)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--cycles", type=int, default=60, help="simulated cycles per condition")
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+    path = args.model or default_model_path()
+    if not path.exists():
+        print(f"no model at {path}; train and export one first", file=sys.stderr)
+        return 2
+    model = load_model(path, provider="cpu")
+    started = time.perf_counter()
+    results = evaluate(model, cycles=args.cycles, seed=args.seed)
+    results["model"] = {"path": str(path), "id": model.model_id, "version": model.model_version}
+    results["seconds"] = round(time.perf_counter() - started, 2)
+    print(
+        f"model {model.model_id} {model.model_version}; {args.cycles} simulated cycles per condition"
+    )
+    print(
+        f"{'component':10s} {'level':>6s} {'grade':>5s} {'accuracy':>9s}  predicted grades 0/1/2/3"
+    )
+    for factor, data in results["factors"].items():
+        for level, row in data["levels"].items():
+            print(
+                f"{data['component']:10s} {level:>6s} {row['grade']:5d} {row['accuracy']:9.1%}  "
+                f"{row['predicted_grades']}"
+            )
+        print(f"{data['component']:10s} {'all':>6s} {'':5s} {data['accuracy']:9.1%}  ({factor})")
+    print(
+        f"minimum over components: {results['min_accuracy']:.1%} (target {TARGET:.0%}) -> "
+        f"{'PASS' if results['passed'] else 'FAIL'}"
+    )
+    out = REPO / "tests" / "benchmarks" / "results" / "simulator_accuracy.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0 if results["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
