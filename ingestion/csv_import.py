@@ -73,6 +73,9 @@ _TIME_NAMES: Final = frozenset(
         "sample time",
         "record time",
         "messzeit",
+        "timestring",
+        "time string",
+        "time_string",
         "uhrzeit",
         "date",
         "datum",
@@ -93,10 +96,25 @@ _SENSOR_NAMES: Final = frozenset(
         "name",
         "variable",
         "messstelle",
+        "varname",
+        "var_name",
+        "tag name",
         "point",
     }
 )
-_VALUE_NAMES: Final = frozenset({"value", "wert", "val", "reading", "messwert", "measurement"})
+_VALUE_NAMES: Final = frozenset(
+    {
+        "value",
+        "wert",
+        "val",
+        "reading",
+        "messwert",
+        "measurement",
+        "varvalue",
+        "var_value",
+        "tagvalue",
+    }
+)
 _UNIT_NAMES: Final = frozenset({"unit", "einheit", "units", "eu"})
 
 
@@ -466,6 +484,8 @@ def sniff_csv(path: Path, profile: EquipmentProfile, options: CsvOptions | None 
     samples = {c.index: [r[c.index] for r in data_rows[:200]] for c in columns}
     time_spec, _ = _detect_time(path, columns, samples, options, column_of)
     tz = _check_tz(options.tz)
+    if "assumed" in time_spec.description:
+        notes.append(f"time format {time_spec.description}")
     if time_spec.kind == "iso_tz" and tz:
         notes.append(f"time stamps carry their own UTC offset; --tz {tz} is not applied")
     if time_spec.kind in {"iso", "format", "relative"} and not tz:

@@ -121,8 +121,12 @@ def _join_formats(date_fmt: str, sep: str, times: Sequence[str], ampm: bool) -> 
     return tuple(out)
 
 
-def _slash_order(samples: Sequence[str]) -> str:
-    """``dmy`` or ``mdy`` for dd/mm vs mm/dd: a value above 12 decides; else forward time does."""
+def _slash_order(samples: Sequence[str], ampm: bool) -> tuple[str, bool]:
+    """(``dmy`` or ``mdy``, certain) for dd/mm vs mm/dd.
+
+    A value above 12 decides for sure; else the reading under which time runs forward, and
+    on a tie AM/PM (a US habit) means mm/dd.
+    """
     firsts, seconds = [], []
     for s in samples:
         m = _SLASH.match(s)
@@ -130,9 +134,9 @@ def _slash_order(samples: Sequence[str]) -> str:
             firsts.append(int(m.group(1)))
             seconds.append(int(m.group(2)))
     if any(v > 12 for v in firsts):
-        return "dmy"
+        return "dmy", True
     if any(v > 12 for v in seconds):
-        return "mdy"
+        return "mdy", True
 
     def forward(order: str) -> int:
         keys = []
@@ -140,7 +144,10 @@ def _slash_order(samples: Sequence[str]) -> str:
             keys.append((b, a) if order == "dmy" else (a, b))
         return sum(1 for x, y in itertools.pairwise(keys) if y < x)
 
-    return "dmy" if forward("dmy") <= forward("mdy") else "mdy"
+    backwards_dmy, backwards_mdy = forward("dmy"), forward("mdy")
+    if backwards_dmy != backwards_mdy:
+        return ("dmy" if backwards_dmy < backwards_mdy else "mdy"), False
+    return ("mdy" if ampm else "dmy"), False
 
 
 def _numeric_epoch(values: Sequence[float]) -> str | None:
@@ -182,10 +189,10 @@ def detect_time_spec(samples: Sequence[str], *, start: datetime | None = None) -
             )
             return TimeSpec("format", formats, description=f"{label} hh:mm:ss")
     if all(_SLASH.match(v) for v in values):
-        order = _slash_order(values)
+        ampm = bool(re.search(r"[AaPp][Mm]$", values[0]))
+        order, certain = _slash_order(values, ampm)
         date_fmt = "%d/%m/%Y" if order == "dmy" else "%m/%d/%Y"
         _, sep, time_part = _split_date_time(values[0])
-        ampm = bool(re.search(r"[AaPp][Mm]$", values[0]))
         time_part = re.sub(r"\s*[AaPp][Mm]$", "", time_part)
         formats = _join_formats(
             date_fmt,
@@ -193,9 +200,13 @@ def detect_time_spec(samples: Sequence[str], *, start: datetime | None = None) -
             _time_formats(time_part) if time_part else [],
             ampm,
         )
-        return TimeSpec(
-            "format", formats, description=("dd/mm/yyyy" if order == "dmy" else "mm/dd/yyyy")
-        )
+        label = "dd/mm/yyyy" if order == "dmy" else "mm/dd/yyyy"
+        if not certain:
+            label += (
+                " (assumed: no day above 12 in the first rows; give --time-format "
+                f"'{formats[0]}' with %d and %m swapped if that is wrong)"
+            )
+        return TimeSpec("format", formats, description=label)
     if all(_NUMBER.match(v) for v in values):
         numbers = [float(v.replace(",", ".")) for v in values]
         unit = _numeric_epoch(numbers)

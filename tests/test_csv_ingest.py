@@ -283,6 +283,44 @@ def test_nan_inf_and_out_of_range_are_kept_and_flagged(
     assert series(store, "TS1")[1][-2] == 400.0
 
 
+def test_utf16_tab_decimal_comma(store: Store, tmp_path: Path, rig: EquipmentProfile) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes("time\tPS1 [bar]\tTS1 [°C]\n2026-03-02 06:00:00\t150,5\t40\n".encode("utf-16"))
+    plan = sniff_csv(path, rig)
+    assert (plan.encoding, plan.delimiter, plan.decimal) == ("utf-16", "\t", ",")
+    ingest_csv(store, path, equipment_id="rig", profile=rig)
+    assert series(store, "PS1")[1][-1] == 150.5
+
+
+def test_am_pm_reads_month_first_and_says_so(
+    store: Store, tmp_path: Path, rig: EquipmentProfile
+) -> None:
+    path = write(
+        tmp_path,
+        "ampm.csv",
+        "Date/Time;FS1 [gpm];PS2 [MPa]\n3/2/2026 6:00:00 AM;5,2;15,1\n3/2/2026 6:00:01 PM;5,3;15,2\n",
+    )
+    summary = ingest_csv(store, path, equipment_id="rig", profile=rig)
+    assert series(store, "PS2")[0][-2:] == ["2026-03-02T06:00:00.000", "2026-03-02T18:00:01.000"]
+    assert any("mm/dd/yyyy (assumed" in w for w in summary.warnings)
+
+
+def test_wincc_style_long_export(store: Store, tmp_path: Path, rig: EquipmentProfile) -> None:
+    path = write(
+        tmp_path,
+        "wincc.csv",
+        "VarName;TimeString;VarValue;Validity;Time_ms\n"
+        "PS1;02.03.2026 06:00:00;150,5;1;46083250000\n"
+        "TS1;02.03.2026 06:00:00;40;1;46083250000\n"
+        "PS1;02.03.2026 06:00:01;151;1;46083250011\n",
+    )
+    plan = sniff_csv(path, rig)
+    assert plan.layout == "long" and [c.header for c in plan.time_columns()] == ["TimeString"]
+    summary = ingest_csv(store, path, equipment_id="rig", profile=rig)
+    assert summary.sensors == ["PS1", "TS1"] and summary.values == 3
+    assert series(store, "PS1")[1][-2:] == [150.5, 151.0]
+
+
 # --- bad input: error text + workspace unchanged ----------------------------------------------
 
 
