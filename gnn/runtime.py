@@ -299,7 +299,11 @@ def load_model(
     used = tuple(session.get_providers())
     note = ""
     if CUDA in requested and used[0] != CUDA:
-        note = "CUDA requested but unavailable here (no GPU or CUDA libraries); ran on CPU"
+        note = (
+            "CUDA requested but unavailable here (no GPU or CUDA libraries); ran on CPU"
+            if provider == "cuda"
+            else "no usable CUDA here (no GPU or CUDA libraries): CPU"
+        )
         if provider == "cuda":
             log.warning("%s: %s", file, note)
     meta = dict(session.get_modelmeta().custom_metadata_map)
