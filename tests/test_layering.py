@@ -66,7 +66,10 @@ def test_app_entry_module_does_not_pull_in_torch() -> None:
 
 def test_ingestion_package_loads_without_qt_or_torch() -> None:
     modules = " ".join(
-        f"import ingestion.{p.stem};" for p in _modules("ingestion") if p.stem != "__init__"
+        # dotted path, so that subpackages (ingestion/modbus/) are imported too
+        f"import {'.'.join(p.relative_to(REPO).with_suffix('').parts)};"
+        for p in _modules("ingestion")
+        if p.stem != "__init__"
     )
     loaded = _loaded_after(modules.rstrip(";"))
     assert not loaded & {"torch", "PySide6"}
