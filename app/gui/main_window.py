@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -31,13 +31,11 @@ from PySide6.QtWidgets import (
 
 from app.gui import queries
 from app.gui.dialogs.errors import show_error
+from app.gui.markers import workspace_markers
 from app.gui.settings import ProviderPreference, Settings, load_settings, save_settings
-from app.gui.views.attention import AttentionPanel
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
-from app.gui.views.health_trend import HealthTrendPanel
 from app.gui.views.overview import OverviewPanel
 from app.gui.views.recommendations import RecommendationsPanel
-from app.gui.views.sensor_plot import Marker, SensorPlotPanel, diagnosis_markers
 from app.gui.views.workspace import WorkspacePanel
 from app.gui.workers import TaskContext, TaskRunner
 from gnn.results import Diagnosis, StatusThresholds
@@ -45,6 +43,11 @@ from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.resources import default_workspace_path
 from ingestion.store import Store, open_workspace
+
+if TYPE_CHECKING:  # the plot panels import pyqtgraph; they load when their tab is shown
+    from app.gui.views.attention import AttentionPanel
+    from app.gui.views.health_trend import HealthTrendPanel
+    from app.gui.views.sensor_plot import SensorPlotPanel
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +93,33 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.overview = OverviewPanel()
-        self.trends = HealthTrendPanel()
-        self.sensors = SensorPlotPanel()
-        self.attention = AttentionPanel()
-        self.live = self._make_live_panel()
         self.recommendations = RecommendationsPanel()
-        for widget, name in zip(
-            (
-                self.overview,
-                self.trends,
-                self.sensors,
-                self.attention,
-                self.live,
-                self.recommendations,
-            ),
+        # The plot tabs (pyqtgraph) are built when first shown: the window paints sooner.
+        self._factories: dict[str, Callable[[], QWidget]] = {
+            "trends": self._make_trends_panel,
+            "sensors": self._make_sensor_panel,
+            "attention": self._make_attention_panel,
+            "live": self._make_live_panel,
+        }
+        self._built: dict[str, QWidget] = {}
+        self._holders: dict[str, QWidget] = {}
+        self._sensor_selection: list[str] = []
+        for name, title in zip(
+            ("overview", "trends", "sensors", "attention", "live", "recommendations"),
             TAB_NAMES,
             strict=True,
         ):
-            self.tabs.addTab(widget, name)
+            if name == "overview":
+                self.tabs.addTab(self.overview, title)
+            elif name == "recommendations":
+                self.tabs.addTab(self.recommendations, title)
+            else:
+                holder = QWidget()
+                holder_layout = QVBoxLayout(holder)
+                holder_layout.setContentsMargins(0, 0, 0, 0)
+                self._holders[name] = holder
+                self.tabs.addTab(holder, title)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -129,10 +141,63 @@ class MainWindow(QMainWindow):
         self.workspace_panel.diagnosisSelected.connect(self._on_workspace_diagnosis_selected)
         self.workspace_panel.newEquipmentRequested.connect(self.new_equipment)
         self.workspace_panel.importRequested.connect(self.import_log)
-        self.trends.diagnoseRangeRequested.connect(self._on_trends_diagnose_range_requested)
-        self.sensors.seriesRequested.connect(self._on_sensors_series_requested)
         self.recommendations.reportRequested.connect(self.open_report)
         self.overview.componentSelected.connect(self._on_overview_component_selected)
+
+    # -- lazily built plot tabs ------------------------------------------------------------
+
+    def _panel(self, name: str) -> QWidget:
+        """The panel behind a tab, built (and filled with the current state) on first use."""
+        panel = self._built.get(name)
+        if panel is None:
+            panel = self._factories[name]()
+            layout = self._holders[name].layout()
+            assert layout is not None
+            layout.addWidget(panel)
+            self._built[name] = panel
+            self._fill_profile(name)
+            self._fill_diagnosis(name)
+        return panel
+
+    @property
+    def trends(self) -> HealthTrendPanel:
+        return cast("HealthTrendPanel", self._panel("trends"))
+
+    @property
+    def sensors(self) -> SensorPlotPanel:
+        return cast("SensorPlotPanel", self._panel("sensors"))
+
+    @property
+    def attention(self) -> AttentionPanel:
+        return cast("AttentionPanel", self._panel("attention"))
+
+    @property
+    def live(self) -> QWidget:
+        return self._panel("live")
+
+    def _on_tabs_current_changed(self, index: int) -> None:
+        for name, holder in self._holders.items():
+            if self.tabs.widget(index) is holder:
+                self._panel(name)
+
+    def _make_trends_panel(self) -> QWidget:
+        from app.gui.views.health_trend import HealthTrendPanel
+
+        panel = HealthTrendPanel()
+        panel.diagnoseRangeRequested.connect(self._on_trends_diagnose_range_requested)
+        return panel
+
+    def _make_sensor_panel(self) -> QWidget:
+        from app.gui.views.sensor_plot import SensorPlotPanel
+
+        panel = SensorPlotPanel()
+        panel.seriesRequested.connect(self._on_sensors_series_requested)
+        return panel
+
+    def _make_attention_panel(self) -> QWidget:
+        from app.gui.views.attention import AttentionPanel
+
+        return AttentionPanel()
 
     def _make_live_panel(self) -> QWidget:
         try:
@@ -145,6 +210,40 @@ class MainWindow(QMainWindow):
         panel.errorOccurred.connect(lambda exc: show_error(self, exc, "Live feed"))
         panel.recordingChanged.connect(lambda _on: self.refresh_workspace())
         return panel
+
+    def _fill_profile(self, name: str) -> None:
+        """Give a built panel the current equipment (and load its sensor data)."""
+        panel = self._built.get(name)
+        profile, store, equipment = self.profile, self.store, self.equipment_id
+        if panel is None or profile is None or store is None or equipment is None:
+            return
+        if name == "attention":
+            self.attention.set_profile(profile)
+        elif name == "sensors":
+            checked = self._sensor_selection or self._default_sensors(profile)
+            self.sensors.set_profile(profile, checked)
+            self.sensors.set_units(self.settings.pressure_unit, self.settings.temperature_unit)
+            self._load_series(checked)
+        elif name == "live" and hasattr(panel, "set_profile"):
+            panel.set_profile(profile, equipment, store)
+
+    def _fill_diagnosis(self, name: str) -> None:
+        """Give a built panel the current diagnosis (and the equipment's history/markers)."""
+        if name not in self._built:
+            return
+        diagnosis, store, equipment = self.diagnosis, self.store, self.equipment_id
+        if name == "attention":
+            self.attention.set_diagnosis(diagnosis)
+        elif name == "trends":
+            history = queries.health_history(store, equipment) if store and equipment else {}
+            self.trends.set_history(history, diagnosis)
+        elif name == "sensors" and store is not None and equipment is not None:
+            self.sensors.set_markers(workspace_markers(store, equipment, self.profile, diagnosis))
+
+    @staticmethod
+    def _default_sensors(profile: EquipmentProfile) -> list[str]:
+        fast = [s.id for s in profile.sensors if s.rate_hz >= 10][:4]
+        return fast or list(profile.sensor_ids[:4])
 
     def _action(
         self,
@@ -297,6 +396,7 @@ class MainWindow(QMainWindow):
     def set_equipment(self, equipment_id: str | None) -> None:
         self.equipment_id = equipment_id
         self.diagnosis = None
+        self._sensor_selection = []
         if self.store is None or equipment_id is None:
             self.profile = None
             self.summary.set_equipment("No equipment")
@@ -311,16 +411,10 @@ class MainWindow(QMainWindow):
         )
         self.summary.set_equipment(name)
         self.overview.set_profile(profile)
-        self.attention.set_profile(profile)
-        checked = [s.id for s in profile.sensors if s.rate_hz >= 10][:4] or list(
-            profile.sensor_ids[:4]
-        )
-        self.sensors.set_profile(profile, checked)
-        self.sensors.set_units(self.settings.pressure_unit, self.settings.temperature_unit)
-        if hasattr(self.live, "set_profile"):
-            self.live.set_profile(profile, equipment_id, self.store)
-        self._show_diagnosis(queries.latest_diagnosis(self.store, equipment_id))
-        self._load_series(checked)
+        self.diagnosis = queries.latest_diagnosis(self.store, equipment_id)
+        for panel in list(self._built):
+            self._fill_profile(panel)
+        self._show_diagnosis(self.diagnosis)
         self._set_status(f"Equipment {equipment_id} ({profile.name}).")
 
     def show_diagnosis_id(self, diagnosis_id: int) -> None:
@@ -331,36 +425,9 @@ class MainWindow(QMainWindow):
         self.diagnosis = diagnosis
         self.summary.set_diagnosis(diagnosis)
         self.overview.set_diagnosis(diagnosis)
-        self.attention.set_diagnosis(diagnosis)
         self.recommendations.set_diagnosis(diagnosis)
-        history = (
-            queries.health_history(self.store, self.equipment_id)
-            if self.store and self.equipment_id
-            else {}
-        )
-        self.trends.set_history(history, diagnosis)
-        markers: list[Marker] = diagnosis_markers(diagnosis) if diagnosis is not None else []
-        if self.store is not None and self.equipment_id is not None:
-            profile_sensors = self.profile.sensors_of if self.profile else None
-            for label in queries.list_labels(self.store, self.equipment_id):
-                sensors = (
-                    tuple(s.id for s in profile_sensors(label.component_id))
-                    if profile_sensors
-                    else ()
-                )
-                fault = f" {label.fault_type.replace('_', ' ')}" if label.fault_type else ""
-                markers.append(
-                    Marker(
-                        label.start,
-                        label.end,
-                        "label",
-                        f"{label.component_id} grade {label.grade}{fault}",
-                        sensors,
-                    )
-                )
-            for gap in queries.list_gaps(self.store, self.equipment_id):
-                markers.append(Marker(gap.start, gap.end, "gap", f"gap: {gap.reason}"))
-        self.sensors.set_markers(markers)
+        for panel in list(self._built):
+            self._fill_diagnosis(panel)
 
     def _load_series(self, sensor_ids: list[str]) -> None:
         store, equipment = self.store, self.equipment_id
@@ -375,12 +442,11 @@ class MainWindow(QMainWindow):
                 out.update(queries.load_series(local, equipment, [sid]))
             return out
 
-        self._start(
-            "Loading sensor data",
-            work,
-            self.sensors.set_series,
-            key=f"series:{','.join(sensor_ids)}",
-        )
+        def done(series: dict[str, Any]) -> None:
+            self.sensors.set_series(series)
+            self._set_status(f"Loaded {', '.join(series)}.")
+
+        self._start("Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}")
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -533,7 +599,8 @@ class MainWindow(QMainWindow):
         old = self.settings
         self.settings = settings
         save_settings(settings)
-        self.sensors.set_units(settings.pressure_unit, settings.temperature_unit)
+        if "sensors" in self._built:
+            self.sensors.set_units(settings.pressure_unit, settings.temperature_unit)
         new_path = settings.workspace_path
         current = str(self.store.path) if self.store and self.store.path else None
         if new_path and new_path != current and new_path != old.workspace_path:
@@ -578,7 +645,9 @@ class MainWindow(QMainWindow):
         if self.profile is not None:
             sensors = [s.id for s in self.profile.sensors_of(component_id)]
             if sensors:
-                self.sensors.set_checked(sensors)
+                self._sensor_selection = sensors
+                if "sensors" in self._built:
+                    self.sensors.set_checked(sensors)
 
     # -- drag and drop, close ----------------------------------------------------------------
 
@@ -622,7 +691,7 @@ class MainWindow(QMainWindow):
                 self.runner.cancel_all()
             self._set_status("Finishing the running task before closing…")
             self.runner.wait_all(600.0)
-        stop = getattr(self.live, "shutdown", None)
+        stop = getattr(self._built.get("live"), "shutdown", None)
         if stop is not None:
             stop()
         self.save_layout()

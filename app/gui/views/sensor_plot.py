@@ -8,7 +8,6 @@ inspection labels are marked as shaded regions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -24,68 +23,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.markers import Marker, diagnosis_markers
 from app.gui.theme import series_color
 from app.gui.units import convert, convert_scalar, display_unit
 from app.gui.views import plotting
-from gnn.results import Diagnosis
 from ingestion.profiles import EquipmentProfile, Sensor
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A shaded time range on the plots of some sensors (all when ``sensors`` is empty)."""
-
-    start: datetime
-    end: datetime
-    kind: str  # anomaly, violation, gap, label
-    text: str
-    sensors: tuple[str, ...] = ()
-
 
 MARKER_COLORS = {
     "anomaly": (204, 121, 167, 60),
     "violation": (200, 50, 42, 70),
     "gap": (120, 120, 120, 70),
-    "label": (0, 114, 178, 35),
+    "label": (0, 114, 178, 110),
 }
-
-
-def diagnosis_markers(diagnosis: Diagnosis) -> list[Marker]:
-    """Anomalous windows per component, limit violations and data gaps of a diagnosis."""
-    markers: list[Marker] = []
-    thresholds = {
-        c.component_id: (c.anomaly.threshold, c.sensors)
-        for c in diagnosis.components
-        if c.anomaly is not None
-    }
-    for window in diagnosis.windows:
-        for cid, score in window.anomaly.items():
-            if cid in thresholds and score > thresholds[cid][0]:
-                markers.append(
-                    Marker(
-                        window.start,
-                        window.end,
-                        "anomaly",
-                        f"{cid} anomaly {score:.2f}",
-                        thresholds[cid][1],
-                    )
-                )
-    for comp in diagnosis.components:
-        for v in comp.limit_violations:
-            markers.append(
-                Marker(
-                    v.start,
-                    v.end,
-                    "violation",
-                    f"{v.sensor_id} {v.kind.replace('_', ' ')}",
-                    (v.sensor_id,),
-                )
-            )
-    for warning in diagnosis.data_quality:
-        if warning.start is not None and warning.end is not None:
-            sensors = (warning.sensor_id,) if warning.sensor_id else ()
-            markers.append(Marker(warning.start, warning.end, "gap", warning.message, sensors))
-    return markers
 
 
 class SensorPlotPanel(QWidget):
@@ -117,7 +66,7 @@ class SensorPlotPanel(QWidget):
             "<span style='background:#e9c6dc'>&nbsp;anomalous window&nbsp;</span> "
             "<span style='background:#eab9b6'>&nbsp;limit violation&nbsp;</span> "
             "<span style='background:#d6d6d6'>&nbsp;gap&nbsp;</span> "
-            "<span style='background:#c9e0ef'>&nbsp;label&nbsp;</span>"
+            "<span style='background:#7fb3d9'>&nbsp;known condition (label, top strip)&nbsp;</span>"
         )
         bottom.addWidget(legend)
         right_layout.addLayout(bottom)
@@ -291,6 +240,8 @@ class SensorPlotPanel(QWidget):
                     movable=False,
                     brush=pg.mkBrush(*color),
                     pen=pg.mkPen(None),
+                    # Labels (known conditions) are a strip along the top; findings span the plot.
+                    span=(0.93, 1.0) if marker.kind == "label" else (0.0, 1.0),
                 )
                 region.setZValue(-10)
                 region.setToolTip(marker.text)
