@@ -63,7 +63,11 @@ def window(qtbot, sample_workspace: Path) -> Iterator:  # type: ignore[no-untype
 
 def save_screenshot(widget, name: str) -> Path:  # type: ignore[no-untyped-def]
     """Render ``widget`` (at 1366×768 when it is a top-level window) to test-output/screenshots."""
+    from PySide6.QtWidgets import QApplication
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    for _ in range(3):  # let deferred layout (row heights, new scroll-area contents) settle
+        QApplication.processEvents()
     assert widget.grab().save(str(path)), f"could not write {path}"
     return path

@@ -82,6 +82,7 @@ class ComponentDetailsPanel(QScrollArea):
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(4)
         self.setWidget(body)
+        body.show()
         if diagnosis is None or component_id is None:
             layout.addWidget(
                 _text(

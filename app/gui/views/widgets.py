@@ -93,7 +93,7 @@ class BarList(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        label_w = min(150, int(self.width() * 0.45))
+        label_w = min(170, int(self.width() * 0.55))
         value_w = 44
         bar_w = max(10, self.width() - label_w - value_w - 8)
         for i, (label, value) in enumerate(zip(self.labels, self.values, strict=False)):
