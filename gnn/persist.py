@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from gnn.results import Diagnosis, Status
-from gnn.trends import HealthHistory, make_history
+from gnn.results import Diagnosis, Status, StatusThresholds, TrendEstimate
+from gnn.trends import HealthHistory, fit_trend, make_history
 from ingestion.errors import HydroDiagError
 from ingestion.store import Store
 
@@ -216,3 +216,16 @@ def load_health_history(
             str(comp), starts[sel].tolist(), ends[sel].tolist(), health[sel]
         )
     return out
+
+
+def component_trends(
+    store: Store,
+    equipment_id: str,
+    *,
+    thresholds: StatusThresholds | None = None,
+    model_id: str | None = None,
+) -> dict[str, TrendEstimate]:
+    """The current degradation trend of every component with stored health history."""
+    history = load_health_history(store, equipment_id, model_id=model_id)
+    limits = thresholds or StatusThresholds()
+    return {comp: fit_trend(h, limits) for comp, h in history.items()}

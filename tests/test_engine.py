@@ -311,3 +311,13 @@ def test_grades_compared_with_labels(store: Store, model_path: Path) -> None:
     c1 = agreement["C1"]
     assert sum(c1.confusion[3]) == N_CYCLES  # every label is grade 3
     assert c1.accuracy == c1.confusion[3][3] / N_CYCLES
+
+
+def test_component_trends_from_stored_history(store: Store, model_path: Path) -> None:
+    from gnn.persist import component_trends
+
+    assert component_trends(store, "rig") == {}
+    diagnose(store, "rig", model_path=model_path)
+    trends = component_trends(store, "rig")
+    assert set(trends) == {"C1", "V10", "MP1", "ACC"}
+    assert trends["C1"].n_points == N_CYCLES and not trends["C1"].enough_history
