@@ -7,8 +7,9 @@ process (so peak memory is per contender):
   (a) ceiling  DuckDB ``CREATE TABLE AS SELECT * FROM read_csv(file)`` into a new database file
   (b) pandas   ``pandas.read_csv`` + DataFrame append (``INSERT ... SELECT * FROM df``) into DuckDB
   (c) ours     ``hydrodiag ingest csv`` into a new workspace (detection, checks, long table)
-  (d) a prototype of a narrower long layout (series_id, ts, value) - what a layout change
-      would buy; not what the product does today
+  (d) a prototype of a narrower long layout (series_id, ts, value), and
+  (e) a prototype of one wide table per import with the same checks - what a layout change
+      would buy; neither is what the product does today
 
 and reports values/s, the ratio to (a), peak RSS and database size per million values.
 Prints a table and writes JSON to tests/benchmarks/results/bench_ingest.json.
@@ -129,6 +130,29 @@ print(time.perf_counter() - t, n)
 """
 
 
+WIDE_BLOCK = """
+import duckdb, sys, time
+csv, db, sensors = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
+cols = {"c0": "VARCHAR", **{f"c{i}": "DOUBLE" for i in range(1, sensors + 1)}}
+src = f"read_csv('{csv}', auto_detect=false, header=false, skip=1, delim=',', columns={cols!r})"
+sel = ", ".join(f"CASE WHEN isfinite(c{i}) THEN c{i} END AS S{i}" for i in range(1, sensors + 1))
+checks = ", ".join(
+    f"count_if(NOT isfinite(S{i})), count_if(S{i} < 0 OR S{i} > 400)" for i in range(1, sensors + 1)
+)
+t = time.perf_counter()
+con.execute("BEGIN")
+con.execute(f"CREATE TABLE block_1 AS SELECT TRY_CAST(c0 AS TIMESTAMP) AS ts, {sel} FROM {src}")
+con.execute(f"SELECT count(*), count_if(ts IS NULL), min(ts), max(ts) FROM block_1").fetchall()
+con.execute(f"SELECT {checks} FROM block_1").fetchall()
+con.execute("COMMIT")
+n = con.execute("SELECT count(*) FROM block_1").fetchone()[0]
+con.close()
+print(time.perf_counter() - t, n)
+"""
+
+
 def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB of that child alone, stdout); wait4 gives per-child rusage."""
     started = time.perf_counter()
@@ -172,15 +196,17 @@ def main() -> int:
     steps.append(("(c) hydrodiag ingest csv", "ours"))
     if not args.skip_pandas:
         steps.append(("(b) pandas read_csv + append", "pandas"))
-    steps.append(("(d) proposed narrow long table", "narrow"))
+    steps.append(("(d) narrow long table (proto)", "narrow"))
+    steps.append(("(e) wide table per import (proto)", "block"))
     for label, key in steps:
         db = tmp / f"{key}.duckdb"
         if key == "ceiling":
             wall, peak, out = run_child([python, "-c", CEILING, str(csv_path), str(db)])
             seconds = float(out.split()[0])
-        elif key == "narrow":
+        elif key in {"narrow", "block"}:
+            script = NARROW if key == "narrow" else WIDE_BLOCK
             wall, peak, out = run_child(
-                [python, "-c", NARROW, str(csv_path), str(db), str(SENSORS)]
+                [python, "-c", script, str(csv_path), str(db), str(SENSORS)]
             )
             seconds = float(out.split()[0])
         elif key == "pandas":
