@@ -366,9 +366,14 @@ class ModbusPoller:
         *,
         max_gap: int = 0,
         backoff_s: tuple[float, float] = (0.1, 5.0),
+        catch_up_s: float = 0.5,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
+        # A poll that is late by less than this is still made (back to back, with its own
+        # acquisition timestamp): a busy CPU or a slow flush costs regularity, not samples.
+        # Later than that, the ticks are skipped and counted as missed; no endless bursts.
+        self.catch_up_s = catch_up_s
         self.register_map = register_map
         self.writer = writer
         self.plan = plan_batches(register_map, max_gap=max_gap)
@@ -419,7 +424,7 @@ class ModbusPoller:
                 period = gstats.period_s
                 due[group] += period
                 late = time.monotonic() - due[group]
-                if late > period:  # behind by more than a tick: skip, never burst to catch up
+                if late > max(period, self.catch_up_s):  # too far behind: skip, do not burst
                     skipped = int(late // period)
                     gstats.missed_ticks += skipped
                     due[group] += skipped * period
