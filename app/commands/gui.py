@@ -14,6 +14,8 @@ from typing import Any
 
 from app.commands._common import workspace_path
 
+SMOKE_ENV = "HYDRODIAG_GUI_SMOKE"  # seconds after which the window reports and closes itself
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -37,6 +39,20 @@ def open_workspace_window(path: Path | str, equipment_id: str | None = None) -> 
     install_excepthook()
     window = MainWindow(workspace=Path(path), equipment_id=equipment_id)
     window.show()
+    if os.environ.get(SMOKE_ENV):
+        # Packaging and CI smoke test: open, let the workspace load, report, quit.
+        from PySide6.QtCore import QTimer
+
+        def report() -> None:
+            store = window.store
+            print(
+                f"HydroDiag window {window.width()}x{window.height()} on "
+                f"{store.path if store else None}, equipment {window.equipment_id}",
+                flush=True,
+            )
+            window.close()
+
+        QTimer.singleShot(int(float(os.environ[SMOKE_ENV]) * 1000), report)
     return int(app.exec())
 
 

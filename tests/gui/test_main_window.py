@@ -154,3 +154,62 @@ def test_every_tab_screenshot(window) -> None:  # type: ignore[no-untyped-def]
         assert path.stat().st_size > 10_000
     info = {"tabs": list(TAB_NAMES)}
     assert json.dumps(info)
+
+
+def test_hydrodiag_without_arguments_opens_the_default_workspace(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "HYDRODIAG_DATA_DIR": str(tmp_path), "HYDRODIAG_GUI_SMOKE": "0.5"}
+    env.pop("HYDRODIAG_WORKSPACE", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"on {tmp_path / 'workspace.duckdb'}, equipment None" in out.stdout
+    assert (tmp_path / "workspace.duckdb").exists()
+
+
+def test_dropping_a_file_opens_the_import_dialog_with_it(window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    log = tmp_path / "drop.csv"
+    log.write_text(
+        "time,PS1\n2026-11-30T08:00:00,150.0\n2026-11-30T08:00:01,151.0\n", encoding="utf-8"
+    )
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(log))])
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    dialogs = [
+        w
+        for w in QApplication.topLevelWidgets()
+        if type(w).__name__ == "ImportDialog" and w.isVisible()
+    ]
+    assert dialogs and dialogs[-1].path.text() == str(log)
+    assert dialogs[-1].plan is not None and dialogs[-1].current_mapping()[1][0] == "PS1"
+    dialogs[-1].reject()
+
+
+def test_report_button_opens_the_report_dialog(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    window.tabs.setCurrentWidget(window.recommendations)
+    window.recommendations.report_button.click()
+    dialogs = [
+        w
+        for w in QApplication.topLevelWidgets()
+        if type(w).__name__ == "ReportDialog" and w.isVisible()
+    ]
+    assert dialogs, "no report dialog"
+    assert dialogs[-1].diagnosis_id == window.diagnosis.id
+    dialogs[-1].reject()

@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont
 from PySide6.QtWidgets import (
@@ -208,7 +209,11 @@ class ImportDialog(QDialog):
             return self.shipped[index] if index >= 0 else None
         if data is None:
             return None
-        return queries.equipment_profile(self.store, str(data))
+        try:
+            return queries.equipment_profile(self.store, str(data))
+        except (HydroDiagError, duckdb.Error) as exc:  # e.g. the workspace was closed meanwhile
+            self.problem.setText(error_message(exc))
+            return None
 
     def equipment_id(self) -> str | None:
         data = self.equipment.currentData()
@@ -458,10 +463,12 @@ class ImportDialog(QDialog):
         else:
             self.reject()
 
-    def reject(self) -> None:
+    def done(self, result: int) -> None:
         if self.task is not None:  # closing the dialog cancels the import (it rolls back)
             self.task.cancel()
-        super().reject()
+        self.equipment.blockSignals(True)  # no re-detection while the dialog is torn down
+        self.new_profile.blockSignals(True)
+        super().done(result)
 
     # -- file picking ---------------------------------------------------------------------
 
