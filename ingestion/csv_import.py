@@ -385,6 +385,15 @@ def sniff_csv(path: Path, profile: EquipmentProfile, options: CsvOptions | None 
     if not numbered:
         raise CsvFormatError(f"{path}: the file is empty (only blank lines).")
     notes: list[str] = []
+    excel_sep = re.fullmatch(r"\s*sep=(.)\s*", numbered[0][1])
+    if excel_sep:  # Excel's "sep=;" first line names the delimiter
+        numbered = numbered[1:]
+        if options.delimiter is None:
+            options = options.model_copy(update={"delimiter": excel_sep.group(1)})
+        if options.skip_rows is None:
+            options = options.model_copy(update={"skip_rows": 1})
+        if not numbered:
+            raise CsvFormatError(f"{path}: the file is empty (only a 'sep=' line).")
     delimiter = _choose_delimiter([ln for _, ln in numbered], options.delimiter, path)
     rows = [(n, _split(line, delimiter)) for n, line in numbered]
     width = Counter(len(r) for _, r in rows[len(rows) // 3 :] or rows).most_common(1)[0][0]
@@ -456,6 +465,10 @@ def sniff_csv(path: Path, profile: EquipmentProfile, options: CsvOptions | None 
                 index=i, name=name, header=header if header_line else "", unit=units[i] or unit
             )
         )
+    for c in columns:
+        # a trailing delimiter on every line makes a nameless, empty last column
+        if header_line and not c.header.strip() and not any(r[c.index].strip() for r in data_rows):
+            c.role = "skipped"
     dups = [h for h, n in Counter(c.header for c in columns if c.header).items() if n > 1]
     if dups:
         notes.append(

@@ -6,6 +6,7 @@ workspace is exactly as before.
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -319,6 +320,35 @@ def test_wincc_style_long_export(store: Store, tmp_path: Path, rig: EquipmentPro
     summary = ingest_csv(store, path, equipment_id="rig", profile=rig)
     assert summary.sensors == ["PS1", "TS1"] and summary.values == 3
     assert series(store, "PS1")[1][-2:] == [150.5, 151.0]
+
+
+def test_excel_sep_line_and_trailing_delimiter(
+    store: Store, tmp_path: Path, rig: EquipmentProfile
+) -> None:
+    path = write(
+        tmp_path,
+        "excel.csv",
+        "sep=;\nZeit;PS1;TS1;\n02.03.2026 06:00:00;1,5;40;\n02.03.2026 06:00:01;2;41;\n",
+    )
+    plan = sniff_csv(path, rig)
+    assert plan.delimiter == ";" and plan.header_line == 2 and plan.data_start_line == 3
+    assert plan.columns[3].role == "skipped"
+    summary = ingest_csv(store, path, equipment_id="rig", profile=rig)
+    assert summary.sensors == ["PS1", "TS1"] and summary.values == 4
+
+
+def test_cancel_leaves_workspace_unchanged(
+    store: Store, tmp_path: Path, rig: EquipmentProfile
+) -> None:
+    from ingestion.progress import CancelledError, TerminalProgress
+
+    path = write(tmp_path, "a.csv", "time,PS1\n2026-03-02T06:00:00,1\n")
+    progress = TerminalProgress(io.StringIO())
+    progress.cancelled = True
+    before = snapshot(store)
+    with pytest.raises(CancelledError):
+        ingest_csv(store, path, equipment_id="rig", profile=rig, progress=progress)
+    assert snapshot(store) == before
 
 
 # --- bad input: error text + workspace unchanged ----------------------------------------------
