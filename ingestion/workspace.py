@@ -290,6 +290,8 @@ class SensorInfo(_Frozen):
 
 class LabelInfo(_Frozen):
     component_id: str
+    component_name: str
+    fault_types: list[str]
     ranges: int
     grades: dict[str, int]  # grade -> number of ranges
     origin: str
@@ -324,7 +326,8 @@ def workspace_info(store: Store) -> WorkspaceInfo:
         "SELECT id, name, profile_id, profile_sha256, created_at FROM equipment ORDER BY id"
     ).fetchall()
     for eq_id, name, profile_id, profile_sha, created in eq_rows:
-        profile_sensors = set(equipment_profile(con, eq_id).sensor_ids)
+        profile = equipment_profile(con, eq_id)
+        profile_sensors = set(profile.sensor_ids)
         sensor_rows = con.execute(
             "SELECT sensor_id, count(*), count(value), min(ts), max(ts) FROM measurements "
             "WHERE equipment_id = ? GROUP BY sensor_id ORDER BY sensor_id",
@@ -347,15 +350,26 @@ def workspace_info(store: Store) -> WorkspaceInfo:
         ).fetchone()
         assert cyc is not None
         label_rows = con.execute(
-            "SELECT component_id, origin, grade, count(*) FROM labels WHERE equipment_id = ? "
-            "GROUP BY ALL ORDER BY component_id, origin, grade",
+            "SELECT component_id, origin, grade, count(*), "
+            "list(DISTINCT fault_type) FILTER (WHERE fault_type IS NOT NULL) "
+            "FROM labels WHERE equipment_id = ? GROUP BY ALL ORDER BY component_id, origin, grade",
             [eq_id],
         ).fetchall()
         grouped: dict[tuple[str, str], dict[str, int]] = {}
-        for comp, origin, grade, n in label_rows:
+        faults: dict[tuple[str, str], set[str]] = {}
+        for comp, origin, grade, n, fault_types in label_rows:
             grouped.setdefault((comp, origin), {})[str(grade)] = int(n)
+            faults.setdefault((comp, origin), set()).update(fault_types or [])
+        names = {c.id: c.name for c in profile.components}
         labels = [
-            LabelInfo(component_id=c, origin=o, ranges=sum(g.values()), grades=g)
+            LabelInfo(
+                component_id=c,
+                component_name=names.get(c, c),
+                fault_types=sorted(faults[(c, o)]),
+                origin=o,
+                ranges=sum(g.values()),
+                grades=g,
+            )
             for (c, o), g in grouped.items()
         ]
         equipment.append(

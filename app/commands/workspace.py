@@ -27,6 +27,7 @@ def format_info(info: WorkspaceInfo) -> str:
             grades = ", ".join(f"grade {g}: {n}" for g, n in sorted(lab.grades.items()))
             lines.append(
                 f"  labels {lab.component_id:<6} {lab.ranges:>5} ranges ({lab.origin}; {grades})"
+                f"  {lab.component_name}"
             )
         lines.append(f"  sensors ({len(eq.sensors)}):")
         for s in eq.sensors:
