@@ -217,6 +217,8 @@ class SimulatorParams:
     score_sd: np.ndarray  # [K]
     phi: np.ndarray  # [K]
     hf_noise: np.ndarray  # [S]
+    lower: np.ndarray  # [S] lowest value seen on the rig
+    upper: np.ndarray  # [S] highest value seen on the rig
 
     def design_row(self, conditions: np.ndarray) -> np.ndarray:
         parts = [np.ones(1)]
@@ -263,6 +265,8 @@ def load_simulator_params(profile_id: str = "zema-test-rig") -> SimulatorParams:
         score_sd=arrays["score_sd"].astype(np.float64),
         phi=arrays["phi"].astype(np.float64),
         hf_noise=arrays["hf_noise"].astype(np.float64),
+        lower=arrays["lower"].astype(np.float64),
+        upper=arrays["upper"].astype(np.float64),
     )
 
 
@@ -321,7 +325,8 @@ class RigSimulator:
         self._state = p.phi * self._state + np.sqrt(1.0 - p.phi**2) * innovation
         z = (self._state * p.score_sd) @ p.components
         residual: np.ndarray = z.reshape(p.scale.shape) * p.scale * self.noise_scale
-        return np.asarray(p.mean_cycle(conditions) + residual, dtype=np.float64)
+        cycle = p.mean_cycle(conditions) + residual
+        return np.asarray(np.clip(cycle, p.lower[:, None], p.upper[:, None]), dtype=np.float64)
 
     def upsample(self, cycle_1hz: np.ndarray) -> dict[str, np.ndarray]:
         """Per sensor, the cycle's samples at that sensor's rate (see the module docstring)."""
@@ -342,7 +347,8 @@ class RigSimulator:
                 fine += (y - fine.mean(axis=1))[:, None]  # keep every second's mean exact
                 noise = self.rng.standard_normal(fine.shape) * self.params.hf_noise[i]
                 noise -= noise.mean(axis=1, keepdims=True)
-                out[sensor] = (fine + noise * self.noise_scale).ravel()
+                fine = fine + noise * self.noise_scale
+                out[sensor] = np.clip(fine, self.params.lower[i], self.params.upper[i]).ravel()
         return out
 
 

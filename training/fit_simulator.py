@@ -15,6 +15,8 @@ What is fitted (nothing here is a copied row of the data):
   of each score between consecutive cycles — the slow thermal drift of the rig.
 * the within-second noise used only when the simulator writes faster than 1 Hz: what the
   K components leave unexplained, per sensor.
+* each sensor's lowest and highest value on the rig: simulated values are clipped to them
+  (noise must not push a pressure that reads 0 bar below zero).
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ def fit(
         "score_sd": score_sd.astype(np.float32),
         "phi": phi.astype(np.float32),
         "hf_noise": hf_noise.astype(np.float32),
+        # physical bounds seen on the rig: pressures and flows never go below 0
+        "lower": values.min(axis=(0, 2)).astype(np.float32),
+        "upper": values.max(axis=(0, 2)).astype(np.float32),
     }
     meta: dict[str, object] = {
         "profile": PROFILE_ID,
