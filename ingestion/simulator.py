@@ -348,7 +348,10 @@ class RigSimulator:
                 noise = self.rng.standard_normal(fine.shape) * self.params.hf_noise[i]
                 noise -= noise.mean(axis=1, keepdims=True)
                 fine = fine + noise * self.noise_scale
-                out[sensor] = np.clip(fine, self.params.lower[i], self.params.upper[i]).ravel()
+                # within a second the rig's extremes are not known (the data is 1 Hz): only
+                # the physical floor is enforced, a pressure or flow never reads below zero
+                floor = min(float(self.params.lower[i]), 0.0)
+                out[sensor] = np.maximum(fine, floor).ravel()
         return out
 
 
