@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import pty
+import select
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +38,7 @@ from ingestion.modbus.client import (
     READ_FUNCTION_CODES,
     ReadOnlyModbusClient,
     ReadOnlyViolationError,
+    RtuEndpoint,
     TcpEndpoint,
 )
 from ingestion.modbus.registermap import (
@@ -271,6 +276,50 @@ def test_exception_responses_skip_only_the_refused_batch(store: Store) -> None:
     assert "FS1" not in stored
     assert stored["PS1"][0] > 0 and stored["TS1"][0] > 0
     assert store.query("SELECT count(*) FROM gaps WHERE source_id = ?", [source_id])[0][0] == 0
+
+
+@pytest.fixture
+def null_modem() -> Iterator[tuple[str, str]]:
+    """Two pseudo-terminals joined like a null-modem cable: a serial line without hardware."""
+    m1, s1 = pty.openpty()
+    m2, s2 = pty.openpty()
+    for fd in (s1, s2):
+        tty.setraw(fd)
+    stop = threading.Event()
+
+    def pump() -> None:
+        while not stop.is_set():
+            ready, _, _ = select.select([m1, m2], [], [], 0.05)
+            for fd in ready:
+                try:
+                    os.write(m2 if fd == m1 else m1, os.read(fd, 4096))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    yield os.ttyname(s1), os.ttyname(s2)
+    stop.set()
+    thread.join()
+    for fd in (m1, s1, m2, s2):
+        os.close(fd)
+
+
+def test_modbus_rtu_over_a_serial_line(store: Store, null_modem: tuple[str, str]) -> None:
+    server_port, client_port = null_modem
+    rtu_map = simulator_register_map([("PS1", "bar", 20.0), ("TS1", "°C", 2.0)])
+    with ModbusSimServer(rtu_map, Ramp(), rtu_port=server_port, baudrate=115200) as server:
+        source_id = open_live_source(
+            store, equipment_id="rig", kind="modbus", uri="rtu", options={}
+        )
+        writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source_id)
+        client = ReadOnlyModbusClient(RtuEndpoint(client_port, baudrate=115200), timeout_s=0.5)
+        poller = ModbusPoller(client, rtu_map, writer)
+        _run(writer, poller, 1.5)
+    assert set(server.function_codes) == {4}
+    stored = _stored(store)
+    assert stored["PS1"][0] == poller.stats.samples["PS1"] >= 20
+    assert poller.stats.failed_reads == 0
 
 
 FOREIGN_MAP = """\
