@@ -94,7 +94,6 @@ def hatch(
     painter.save()
     painter.setClipPath(area, Qt.ClipOperation.IntersectClip)
     painter.setPen(_pen(colour, width))
-    size = bounds.width() + bounds.height()
     x = bounds.left() - bounds.height()
     lines: list[QLineF] = []
     while x < bounds.right():
@@ -102,7 +101,6 @@ def hatch(
         if cross:
             lines.append(QLineF(x, bounds.top(), x + bounds.height(), bounds.bottom()))
         x += spacing
-    del size
     painter.drawLines(lines)
     painter.restore()
 

@@ -827,7 +827,8 @@ def _recommendations(layout: _Layout, model: ReportModel) -> None:
 
 def _appendix(layout: _Layout, model: ReportModel) -> None:
     d = model.diagnosis
-    layout.new_page() if layout.y > layout.content.top() + layout.content.height() * 0.6 else None
+    if layout.y > layout.content.top() + layout.content.height() * 0.6:
+        layout.new_page()  # the appendix starts high on a page, not squeezed at the bottom
     layout.section(Section.APPENDIX, keep_with=80)
     layout.heading("Data sources", level=3, keep_with=40)
     if model.sources:
@@ -956,6 +957,7 @@ class ReportPages:
         self.model = model
         self.paper = paper
         self.section_pages = dict(layout.section_pages)
+        self.keep_alive: object = None
 
     @property
     def count(self) -> int:
@@ -1038,7 +1040,7 @@ def layout_report(
         if section in chosen:
             _SECTION_WRITERS[section](layout, model)
     pages = ReportPages(layout, model, paper)
-    pages._metric_keepalive = keep  # type: ignore[attr-defined]  # docs refer to the device
+    pages.keep_alive = keep  # the laid-out documents refer to this metric device
     return pages
 
 
