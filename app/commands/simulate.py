@@ -224,6 +224,12 @@ def _serve(args: argparse.Namespace, scenario: Any) -> int:
         server.stop()
         reads = sum(server.served.values())
         print(f"served {reads} reads ({server.updates} register updates)", flush=True)
+        # per read block: a client that stored every read has this many samples per sensor
+        from ingestion.modbus.registermap import plan_batches
+
+        blocks = {(b.table, b.address): b for bs in plan_batches(register_map).values() for b in bs}
         for (table, address), count in sorted(server.served.items()):
-            print(f"  {table.value} {address}: {count} reads", flush=True)
+            block = blocks.get((table, address))
+            sensors = ", ".join(e.sensor for e in block.entries) if block else "?"
+            print(f"  {table.value} {address}: {count} reads ({sensors})", flush=True)
     return 0
