@@ -1,0 +1,139 @@
+"""The app on real engine output: real UCI cycles, diagnosed through gnn.engine with an ONNX model
+(the shipped one when present, else the hand-built contract model of tests/test_engine.py, whose
+grades are predictable: the cooler's sensors are shifted so C1 comes out degraded)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
+
+from app.gui.main_window import MainWindow
+from app.gui.theme import STATUS_STYLES
+from app.gui.views.component_graph import connection_attention
+from gnn.graph import MODEL_ENV, default_model_path
+from ingestion.store import open_workspace
+from tests.gui.conftest import save_screenshot
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def uci_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path | None]:
+    """(workspace with 40 real UCI cycles, model to use or None for the shipped one)."""
+    from tests.conftest import UCI_DIR
+
+    if not UCI_DIR.exists():
+        pytest.skip("shared UCI data not found")
+    from ingestion.uci import ingest_uci
+    from tests.test_engine import write_uci_subset
+
+    root = tmp_path_factory.mktemp("gui-engine")
+    folder = write_uci_subset(UCI_DIR, root / "uci", slice(0, 40))
+    with open_workspace(root / "ws.duckdb") as store:
+        ingest_uci(store, folder, equipment_id="rig")
+    if default_model_path().exists():
+        return root / "ws.duckdb", None
+    from tests.test_engine import base as _unused  # noqa: F401 (documents where the model comes from)
+
+    model = _contract_model(root, folder)
+    return root / "ws.duckdb", model
+
+
+def _contract_model(root: Path, folder: Path) -> Path:
+    import json
+
+    import numpy as np
+
+    from gnn.graph import GraphSpec, profile_sha256
+    from ingestion.profiles import load_profile
+    from ingestion.uci import UCI_SENSORS
+    from tests.test_engine import COOLER_SENSORS, UCI_FAULTS
+    from tests.test_runtime_models import build_contract_model, save_model
+
+    rig = load_profile("zema-test-rig")
+    data = {s: np.loadtxt(folder / f"{s}.txt") for s in UCI_SENSORS}
+    spec = GraphSpec.from_profile(rig).fit_normalisation(data)
+    shifted = {}
+    for s in COOLER_SENSORS:
+        sensor = spec.sensor(s)
+        shifted[s] = (sensor.mean - 2.0 * sensor.std, sensor.std)
+    spec = spec.with_normalisation(shifted)
+    model = build_contract_model(
+        profile_id=rig.id,
+        profile_sha256=profile_sha256(spec),
+        graph_spec=json.loads(spec.to_json()),
+        graded_components=("C1", "V10", "MP1", "ACC"),
+        fault_types=UCI_FAULTS,
+        sharpness=2.0,
+    )
+    return save_model(
+        model, root / "model" / "model.onnx", card={"metrics": {"accuracy": {"C1": 1.0}}}
+    )
+
+
+def test_diagnose_click_and_read_real_engine_output(
+    qtbot, uci_workspace: tuple[Path, Path | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    source, model = uci_workspace
+    if model is not None:
+        monkeypatch.setenv(MODEL_ENV, str(model))
+    workspace = tmp_path / "ws.duckdb"
+    shutil.copy(source, workspace)
+    win = MainWindow(workspace=workspace)
+    win.close_policy = "cancel"
+    qtbot.addWidget(win)
+    win.open_workspace(workspace, "rig")
+    win.resize(1366, 768)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    assert win.diagnosis is None
+    qtbot.keyClick(win, Qt.Key.Key_F5)  # Diagnose
+    assert win.runner.active_count == 1 or win.diagnosis is not None, (
+        f"F5 did not start a diagnosis: {win.status_label.text()}"
+    )
+    qtbot.waitUntil(lambda: win.diagnosis is not None, timeout=60000)
+    d = win.diagnosis
+    assert d.id is not None and d.n_windows == 40
+    assert win.summary.verdict.text() == d.verdict
+    assert d.model.version in win.summary.model.text()
+    # Every node shows the engine's status for it, every edge width follows its attention.
+    graph = win.overview.graph
+    for result in d.components:
+        assert (
+            graph.nodes[result.component_id].fill_color().name()
+            == STATUS_STYLES[result.status].fill
+        )
+    attention = connection_attention(d)
+    ordered = sorted(
+        graph.connections,
+        key=lambda i: attention[tuple(sorted((i.connection.source, i.connection.target)))],
+    )
+    widths = [i.pen_width() for i in ordered]
+    assert widths == sorted(widths)
+    if model is not None:  # the contract model's cooler is degraded by construction
+        assert d.component("C1").grade is not None and d.component("C1").grade >= 1
+    # Click the cooler: its details come from the engine's result.
+    node = graph.nodes["C1"]
+    point = graph.mapFromScene(node.scenePos())
+    qtbot.mouseClick(graph.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point.x(), point.y()))
+    details = win.overview.details
+    assert details.component_id == "C1" and any(
+        s.startswith("Grade probabilities") for s in details.sections
+    )
+    save_screenshot(win, "engine-overview-c1")
+    # The diagnosis is in the workspace tree and feeds the trends.
+    assert "Diagnoses (1)" in win.workspace_panel.tree.topLevelItem(0).child(2).text(0)
+    win.tabs.setCurrentWidget(win.trends)
+    assert set(win.trends.curves) >= {"C1", "V10", "MP1", "ACC"}
+    save_screenshot(win, "engine-trends")
+    win.tabs.setCurrentWidget(win.attention)
+    save_screenshot(win, "engine-attention")
+    win.tabs.setCurrentWidget(win.recommendations)
+    save_screenshot(win, "engine-recommendations")
+    win.close()
