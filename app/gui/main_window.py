@@ -175,6 +175,17 @@ class MainWindow(QMainWindow):
     def live(self) -> QWidget:
         return self._panel("live")
 
+    def show_tab(self, name: str) -> QWidget:
+        """Bring a view to the front by name (overview, trends, sensors, attention, live,
+        recommendations) and return its panel."""
+        names = ("overview", "trends", "sensors", "attention", "live", "recommendations")
+        self.tabs.setCurrentIndex(names.index(name))
+        if name == "overview":
+            return self.overview
+        if name == "recommendations":
+            return self.recommendations
+        return self._panel(name)
+
     def _on_tabs_current_changed(self, index: int) -> None:
         for name, holder in self._holders.items():
             if self.tabs.widget(index) is holder:
@@ -617,8 +628,8 @@ class MainWindow(QMainWindow):
         AboutDialog(self, model_text=model, provider=d.provider if d else "").exec()
 
     def connect_live(self) -> None:
-        self.tabs.setCurrentWidget(self.live)
-        connect = getattr(self.live, "open_connect_dialog", None)
+        live = self.show_tab("live")
+        connect = getattr(live, "open_connect_dialog", None)
         if connect is not None:
             connect()
 

@@ -336,6 +336,16 @@ def sample_signal(sensor: Sensor, t: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.asarray(mid + cycle + drift + noise, dtype=np.float64)
 
 
+def _long_table(con: Any) -> str:
+    """Where long rows go: ``measurements`` (schema v1) or ``measurements_long`` behind the
+    ``measurements`` view (schema v2)."""
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'measurements_long' AND table_type = 'BASE TABLE'"
+    ).fetchall()  # fetchall: DuckDB 2 refuses new work on a half-read result
+    return "measurements_long" if rows and rows[0][0] else "measurements"
+
+
 def fill_sample_workspace(
     store: Store,
     *,
@@ -366,6 +376,7 @@ def fill_sample_workspace(
         assert row is not None
         source_id = int(row[0])
         start_ns = np.datetime64(start, "ns").astype(np.int64)
+        target = _long_table(con)
         for sensor in profile.sensors:
             rate = min(sensor.rate_hz, max_rate_hz)
             t = np.arange(0.0, duration, 1.0 / rate)
@@ -381,7 +392,7 @@ def fill_sample_workspace(
                 }
             )
             con.register("sample_chunk", table)
-            con.execute("INSERT INTO measurements SELECT * FROM sample_chunk")
+            con.execute(f"INSERT INTO {target} SELECT * FROM sample_chunk")
             con.unregister("sample_chunk")
         con.execute(
             "UPDATE sources SET value_count = (SELECT count(*) FROM measurements "

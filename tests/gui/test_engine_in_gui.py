@@ -129,11 +129,11 @@ def test_diagnose_click_and_read_real_engine_output(
     save_screenshot(win, "engine-overview-c1")
     # The diagnosis is in the workspace tree and feeds the trends.
     assert "Diagnoses (1)" in win.workspace_panel.tree.topLevelItem(0).child(2).text(0)
-    win.tabs.setCurrentWidget(win.trends)
+    win.show_tab("trends")
     assert set(win.trends.curves) >= {"C1", "V10", "MP1", "ACC"}
     save_screenshot(win, "engine-trends")
-    win.tabs.setCurrentWidget(win.attention)
+    win.show_tab("attention")
     save_screenshot(win, "engine-attention")
-    win.tabs.setCurrentWidget(win.recommendations)
+    win.show_tab("recommendations")
     save_screenshot(win, "engine-recommendations")
     win.close()

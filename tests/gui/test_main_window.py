@@ -109,7 +109,7 @@ def test_closing_mid_task_rolls_back_and_keeps_data(qtbot, sample_workspace: Pat
 
         local = thread_store(store)
         with local.transaction() as con:
-            con.execute("DELETE FROM measurements WHERE sensor_id = 'PS1'")
+            con.execute("DELETE FROM measurements_long WHERE sensor_id = 'PS1'")
             inside.append(True)
             while True:  # a long import: stops only when cancelled
                 ctx.check()
@@ -203,7 +203,7 @@ def test_dropping_a_file_opens_the_import_dialog_with_it(window, tmp_path: Path)
 
 
 def test_report_button_opens_the_report_dialog(window, qtbot) -> None:  # type: ignore[no-untyped-def]
-    window.tabs.setCurrentWidget(window.recommendations)
+    window.show_tab("recommendations")
     window.recommendations.report_button.click()
     dialogs = [
         w

@@ -32,7 +32,7 @@ def test_overview_node_colours_follow_status(window) -> None:  # type: ignore[no
         statuses.add(result.status)
     # The sample has every kind of node the legend explains except "no data".
     assert {Status.HEALTHY, Status.WARNING, Status.CRITICAL, Status.NOT_ASSESSED} <= statuses
-    window.tabs.setCurrentWidget(window.overview)
+    window.show_tab("overview")
     save_screenshot(window, "overview")
 
 
@@ -104,7 +104,7 @@ def test_trends_hold_health_history_bands_and_projection(window, qtbot) -> None:
     # V10 degrades from healthy into warning: its projection runs down to the critical level.
     px, py = trends.projections["V10"].getData()
     assert len(px) == 2 and py[-1] == pytest.approx(thresholds.critical) and px[1] > px[0]
-    window.tabs.setCurrentWidget(trends)
+    window.show_tab("trends")
     save_screenshot(window, "trends")
     # Select a range and ask for a diagnosis of it.
     trends.select_button.setChecked(True)
@@ -118,8 +118,7 @@ def test_trends_hold_health_history_bands_and_projection(window, qtbot) -> None:
 
 
 def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None:  # type: ignore[no-untyped-def]
-    panel = window.sensors
-    window.tabs.setCurrentWidget(panel)
+    panel = window.show_tab("sensors")
     panel.set_checked(["PS1", "PS2", "EPS1", "TS1"])
     qtbot.waitUntil(lambda: {"PS1", "PS2", "EPS1", "TS1"} <= panel.loaded, timeout=10000)
     shown = [item for item in panel.graphics.ci.items]
@@ -149,9 +148,8 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
 
 
 def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type: ignore[no-untyped-def]
-    panel = window.attention
+    panel = window.show_tab("attention")
     d = window.diagnosis
-    window.tabs.setCurrentWidget(panel)
     comps = list(window.profile.component_ids)
     matrix = attention_matrix(d, comps, None)
     # Every edge of the diagnosis lands in the matrix (self-loops on the diagonal).
@@ -176,8 +174,7 @@ def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type:
 
 
 def test_recommendations_sorted_and_copyable(window) -> None:  # type: ignore[no-untyped-def]
-    panel = window.recommendations
-    window.tabs.setCurrentWidget(panel)
+    panel = window.show_tab("recommendations")
     recs = panel.recommendations
     assert len(recs) == len(window.diagnosis.recommendations) > 1
     keys = [(PRIORITY_RANK[r.priority], r.due_date) for r in recs]
