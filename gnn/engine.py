@@ -186,6 +186,31 @@ def _card_reference(model: LoadedModel) -> dict[str, float] | None:
     return out or None
 
 
+_MODEL_CACHE: dict[tuple[str, int, int, str, int | None], LoadedModel] = {}
+_MODEL_CACHE_SIZE = 2
+
+
+def cached_model(
+    path: Path, *, provider: ProviderChoice = "auto", threads: int | None = None
+) -> LoadedModel:
+    """A loaded model, reused while the file is unchanged (the live view diagnoses every few
+    seconds; opening an ONNX Runtime session each time would cost more than the inference).
+    ORT sessions may be run from several threads at once."""
+    file = Path(path).expanduser()
+    try:
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size, provider, threads)
+    except OSError:
+        return load_model(file, provider=provider, threads=threads)  # raises the clear error
+    model = _MODEL_CACHE.get(key)
+    if model is None:
+        model = load_model(file, provider=provider, threads=threads)
+        while len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        _MODEL_CACHE[key] = model
+    return model
+
+
 def fault_components(store: Store, equipment_id: str, model: LoadedModel) -> dict[str, list[str]]:
     """Which fault types the model was trained on for which component.
 
@@ -381,9 +406,8 @@ def diagnose(
                 f"no shipped model found at {path}; train and export one "
                 "(`hydrodiag train`, `hydrodiag export`) or pass --model PATH."
             )
-        model = load_model(
-            path, provider=provider, profile=profile, equipment=equipment_id, threads=threads
-        )
+        model = cached_model(path, provider=provider, threads=threads)
+        model.check_profile(profile, equipment=equipment_id)
     else:
         model.check_profile(profile, equipment=equipment_id)
     timings["load_model"] = (time.perf_counter() - t) * 1000

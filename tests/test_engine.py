@@ -8,6 +8,7 @@ there and 0 elsewhere: the engine's output can be predicted exactly.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -173,7 +174,7 @@ def test_last_duration_selects_the_newest_cycles(store: Store, model_path: Path)
 
 
 def test_missing_sensor_is_masked_and_warned(store: Store, model_path: Path) -> None:
-    store.con.execute("DELETE FROM measurements WHERE sensor_id = 'FS2'")
+    store.con.execute("DELETE FROM measurements_long WHERE sensor_id = 'FS2'")
     d = diagnose(store, "rig", model_path=model_path)
     assert [w.kind for w in d.data_quality if w.sensor_id == "FS2"] == ["missing_sensor"]
     assert d.n_valid_windows == N_CYCLES
@@ -185,7 +186,7 @@ def test_windows_with_too_little_data_are_insufficient_not_guessed(
 ) -> None:
     # cycles 1-5 keep only PS1: 1 of 17 sensors
     store.con.execute(
-        "DELETE FROM measurements WHERE sensor_id <> 'PS1' AND ts < TIMESTAMP '2015-01-01 00:05:00'"
+        "DELETE FROM measurements_long WHERE sensor_id <> 'PS1' AND ts < TIMESTAMP '2015-01-01 00:05:00'"
     )
     d = diagnose(store, "rig", model_path=model_path)
     assert d.n_valid_windows == N_CYCLES - 5
@@ -206,7 +207,7 @@ def test_windows_with_too_little_data_are_insufficient_not_guessed(
 
 def test_component_without_data_around_it_is_insufficient(store: Store, model_path: Path) -> None:
     store.con.execute(
-        "DELETE FROM measurements WHERE sensor_id IN ('TS2', 'TS4', 'CE', 'CP', 'PS6', 'TS1')"
+        "DELETE FROM measurements_long WHERE sensor_id IN ('TS2', 'TS4', 'CE', 'CP', 'PS6', 'TS1')"
     )
     d = diagnose(store, "rig", model_path=model_path)
     c1 = d.component("C1")
@@ -321,3 +322,15 @@ def test_component_trends_from_stored_history(store: Store, model_path: Path) ->
     trends = component_trends(store, "rig")
     assert set(trends) == {"C1", "V10", "MP1", "ACC"}
     assert trends["C1"].n_points == N_CYCLES and not trends["C1"].enough_history
+
+
+def test_loaded_model_is_reused_until_the_file_changes(tmp_path: Path, model_path: Path) -> None:
+    from gnn.engine import cached_model
+
+    path = tmp_path / "m" / "model.onnx"
+    path.parent.mkdir()
+    shutil.copy(model_path, path)
+    first = cached_model(path, provider="cpu")
+    assert cached_model(path, provider="cpu") is first
+    os.utime(path, ns=(10**18, 10**18))  # the file was replaced (new modification time)
+    assert cached_model(path, provider="cpu") is not first
