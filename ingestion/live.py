@@ -16,6 +16,7 @@ Pieces, each usable on its own:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -81,8 +82,8 @@ def _write_batch(
             con.register("_live_batch", table)
             try:
                 con.execute(
-                    "INSERT INTO measurements SELECT equipment_id, sensor_id, ts, value, source_id "
-                    "FROM _live_batch"
+                    "INSERT INTO measurements_long "
+                    "SELECT equipment_id, sensor_id, ts, value, source_id FROM _live_batch"
                 )
             finally:
                 con.unregister("_live_batch")
@@ -107,7 +108,10 @@ def _write_batch(
             )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        # After a failed COMMIT (disk full) DuckDB has already ended the transaction; the
+        # original error is the one worth reporting, not "no transaction is active".
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
         raise
 
 

@@ -166,6 +166,65 @@ def test_disk_full_keeps_data_in_bounded_memory_and_records_what_was_dropped(
     assert any("dropped" in w for w in warnings)
 
 
+FULL_DISK = textwrap.dedent(
+    """
+    import json, os, resource, signal, sys
+    from pathlib import Path
+    from ingestion.live import LiveWriter, PathSink, StoreSink
+    from ingestion.store import open_workspace
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    path, mode, source_id = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    store = open_workspace(path)
+    sink = StoreSink(store) if mode == "store" else PathSink(path)
+    if mode == "path":
+        store.close()
+    warnings = []
+    writer = LiveWriter(sink, equipment_id="rig", source_id=source_id, warn=warnings.append)
+    t0, n, results = 1_767_600_000_000_000, 0, []
+    # the volume fills up: no file may grow more than 200 kB past its current size
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 200_000, resource.RLIM_INFINITY))
+    for _ in range(10):
+        for _ in range(20_000):
+            writer.add(("PS1", "PS2"), t0 + n * 1000, [float(n), 1.0])
+            n += 1
+        results.append(writer.flush())
+        if not results[-1]:
+            break
+    pending = writer.pending_values
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    recovered = writer.flush()
+    if mode == "store":
+        store.close()
+    print(json.dumps({"results": results, "pending": pending, "recovered": recovered,
+                      "acquired": 2 * n, "warnings": warnings}))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("mode", ["store", "path"])
+def test_real_write_failure_when_the_disk_fills_up(tmp_path: Path, mode: str) -> None:
+    """A genuine OS write error inside DuckDB (file size limit, as on a full disk)."""
+    import json
+
+    path = tmp_path / "ws.duckdb"
+    source_id = _workspace(path)
+    out = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path), mode, str(source_id)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["results"][-1] is False  # the flush that hit the full disk
+    assert report["pending"] > 0 and report["recovered"] is True
+    assert any("File too large" in w or "No space" in w for w in report["warnings"])
+    assert _counts(path)[:2] == (report["acquired"], report["acquired"])  # all, once
+
+
 # -- growing CSV ------------------------------------------------------------------------------
 
 
