@@ -83,7 +83,10 @@ class ModbusSimServer:
         if not self._started.wait(timeout_s) or self._error is not None:
             self.stop()
             where = self.rtu_port or f"{self.host}:{self.port}"
-            raise HydroDiagError(f"cannot start the Modbus server on {where}: {self._error}")
+            raise HydroDiagError(
+                f"cannot start the Modbus server on {where}: {self._error} "
+                "Is another program using it? Choose another port or serial device."
+            )
         return self
 
     def stop(self) -> None:
