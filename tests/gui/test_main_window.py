@@ -213,3 +213,30 @@ def test_report_button_opens_the_report_dialog(window, qtbot) -> None:  # type: 
     assert dialogs, "no report dialog"
     assert dialogs[-1].diagnosis_id == window.diagnosis.id
     dialogs[-1].reject()
+
+
+def test_high_dpi_150_percent_renders_at_device_resolution(
+    sample_workspace: Path, tmp_path: Path
+) -> None:
+    import os
+
+    shot = REPO / "test-output" / "screenshots" / "main-hidpi-150.png"
+    code = (
+        "from app.commands.gui import _application\n"
+        "app = _application()\n"
+        "from app.gui.main_window import MainWindow\n"
+        f"w = MainWindow(workspace={str(sample_workspace)!r})\n"
+        f"w.open_workspace({str(sample_workspace)!r}, {EQUIPMENT!r}); w.resize(1366, 768); w.show()\n"
+        "w.show_tab('sensors'); w.runner.wait_all(10)\n"
+        "for _ in range(5): app.processEvents()\n"
+        "img = w.grab()\n"
+        f"img.save({str(shot)!r})\n"
+        "print(img.width(), img.height(), w.devicePixelRatioF())\n"
+        "w.close()\n"
+    )
+    env = {**os.environ, "HYDRODIAG_DATA_DIR": str(tmp_path), "QT_SCALE_FACTOR": "1.5"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == ["2049", "1152", "1.5"]

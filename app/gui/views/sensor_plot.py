@@ -132,7 +132,9 @@ class SensorPlotPanel(QWidget):
                 plot.setClipToView(True)
                 plot.setDownsampling(auto=True, mode="peak")
                 plot.getAxis("left").setWidth(62)
-                plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
+                plot.addLegend(
+                    offset=(-10, -5), labelTextSize="8pt"
+                )  # bottom right: clear of the label strip
                 if first is None:
                     first = plot
                 else:
