@@ -5,6 +5,7 @@ grades are predictable: the cooler's sensors are shifted so C1 comes out degrade
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,29 @@ def test_diagnose_click_and_read_real_engine_output(
     win.show_tab("trends")
     assert set(win.trends.curves) >= {"C1", "V10", "MP1", "ACC"}
     save_screenshot(win, "engine-trends")
+    # Select the first half of the history on the trends and diagnose just that range.
+    trends = win.trends
+    trends.select_button.setChecked(True)
+    t, _ = trends.curves["C1"].getData()
+    trends.region.setRegion((float(t[0]) - 1.0, float(t[len(t) // 2])))
+    start, end = trends.selected_range()
+    qtbot.mouseClick(trends.diagnose_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: win.diagnosis is not None and win.diagnosis.id == d.id + 1, timeout=60000
+    )
+    ranged = win.diagnosis
+    assert start <= ranged.window_start and ranged.window_end <= end + timedelta(seconds=61)
+    assert ranged.n_windows < d.n_windows
+    # Picking the first diagnosis in the workspace tree shows it again.
+    group = win.workspace_panel.tree.topLevelItem(0).child(2)
+    assert group.text(0) == "Diagnoses (2)"
+    first = next(
+        group.child(i)
+        for i in range(group.childCount())
+        if group.child(i).text(0).startswith(f"#{d.id} ")
+    )
+    win.workspace_panel._on_tree_item_clicked(first, 0)
+    assert win.diagnosis.id == d.id
     win.show_tab("attention")
     save_screenshot(win, "engine-attention")
     win.show_tab("recommendations")

@@ -240,3 +240,21 @@ def test_high_dpi_150_percent_renders_at_device_resolution(
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-3:] == ["2049", "1152", "1.5"]
+
+
+def test_hydrodiag_demo_opens_the_demo_in_the_app(tmp_path: Path) -> None:
+    """The README's run command (`python3 dev.py demo` = `hydrodiag demo`) ends in this window."""
+    import os
+
+    env = {**os.environ, "HYDRODIAG_DATA_DIR": str(tmp_path), "HYDRODIAG_GUI_SMOKE": "1.0"}
+    env.pop("HYDRODIAG_NO_GUI", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"on {tmp_path / 'demo.duckdb'}, equipment demo-rig" in out.stdout
