@@ -89,6 +89,7 @@ class ComponentNodeItem(QGraphicsObject):
         self.status = Status.NOT_ASSESSED
         self.health: float | None = None
         self.selected = False
+        self.placeholder = True  # no diagnosis shown yet: say so instead of "not graded"
         self.setAcceptHoverEvents(True)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(f"{component.name} ({component.type.value})")
@@ -166,7 +167,7 @@ class ComponentNodeItem(QGraphicsObject):
         painter.drawText(
             QRectF(rect.left() + 8, rect.top() + 26, rect.width() - 16, 16),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            f"{style.glyph} {style.word}",
+            "no diagnosis yet" if self.placeholder else f"{style.glyph} {style.word}",
         )
         small.setBold(False)
         painter.setFont(small)
@@ -317,10 +318,11 @@ class ComponentGraphView(QGraphicsView):
                 except KeyError:
                     result = None
             if result is None:
-                node.set_state(
-                    Status.NOT_ASSESSED, None, f"{node.component.name}\nnot in this diagnosis"
-                )
+                text = "no diagnosis yet" if diagnosis is None else "not in this diagnosis"
+                node.set_state(Status.NOT_ASSESSED, None, f"{node.component.name}\n{text}")
+                node.placeholder = diagnosis is None
                 continue
+            node.placeholder = False
             health = result.health
             if window is not None and 0 <= window < len(diagnosis.windows if diagnosis else ()):
                 assert diagnosis is not None

@@ -63,6 +63,7 @@ class DiagnosisSummaryBar(QFrame):
         if diagnosis is None:
             self.health.setText("—")
             self.badge.set_status(Status.NOT_ASSESSED)
+            self.badge.setText("no diagnosis")
             self.verdict.setText("No diagnosis yet — import data and press Diagnose (F5).")
             self.span.setText("")
             self.model.setText(model_hint or "Model: —")

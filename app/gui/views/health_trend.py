@@ -193,7 +193,10 @@ class HealthTrendPanel(QWidget):
             self.projections[cid].setData(px, py)
             if len(px):
                 t_max = max(t_max, float(px[-1]))
-        if lines:
+        if any(
+            len(p.getData()[0] if p.getData()[0] is not None else ())
+            for p in self.projections.values()
+        ):
             lines.append("Dashed: projection at the measured rate, assuming continuous operation.")
         self.trend_label.setText(
             "<br>".join(lines) if lines else "No health history yet: run a diagnosis."
