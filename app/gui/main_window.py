@@ -712,9 +712,6 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-_MODELS: dict[str, Any] = {}  # provider -> loaded model, kept for the session (load once)
-
-
 def run_diagnosis(
     store: Store,
     equipment_id: str,
@@ -729,12 +726,11 @@ def run_diagnosis(
     from gnn import engine
 
     selection = engine.Selection(start=start, end=end)
-    model = _MODELS.get(provider)
+    # The engine keeps the loaded model (per file and provider) for the session.
     diagnosis = engine.diagnose(
         store,
         equipment_id,
         selection=selection,
-        model=model,
         thresholds=thresholds,
         provider=provider,
         progress=progress,

@@ -31,12 +31,20 @@ def ort_providers() -> list[str]:
         return []
 
 
+def _model_file() -> str:
+    from gnn.graph import default_model_path
+
+    path = default_model_path()
+    return f"{path}" if path.exists() else f"{path} (missing: train and export one)"
+
+
 def about_facts(model_text: str = "", provider: str = "") -> list[tuple[str, str]]:
     providers = ort_providers()
     cuda = "CUDAExecutionProvider" in providers
     return [
         ("HydroDiag", __version__),
-        ("Model", model_text or "none loaded yet (run a diagnosis)"),
+        ("Model", model_text or "none used yet (run a diagnosis)"),
+        ("Model file", _model_file()),
         ("Last inference provider", provider or "—"),
         ("ONNX Runtime", _dist_version("onnxruntime-gpu", "onnxruntime")),
         ("Providers available", ", ".join(providers) or "none"),
