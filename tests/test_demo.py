@@ -62,6 +62,46 @@ def test_cli_demo_builds_once_and_reuses(
     assert "using the demo workspace" in capsys.readouterr().out
 
 
+def _stand_in_model(folder: Path) -> Path:
+    """A contract-shaped ONNX model (not trained: it grades by mean input) for the plumbing."""
+    import json
+
+    import numpy as np
+
+    from gnn.graph import GraphSpec, profile_sha256
+    from ingestion.profiles import load_profile
+    from ingestion.simulator import Conditions, RigSimulator
+    from tests.test_runtime_models import build_contract_model, save_model
+
+    sim = RigSimulator(0, rate_hz=1.0)
+    cycles = np.stack([sim.next_cycle(Conditions()) for _ in range(20)])
+    spec = GraphSpec.from_profile(load_profile("zema-test-rig")).fit_normalisation(
+        {s: cycles[:, i] for i, s in enumerate(sim.sensors)}
+    )
+    model = build_contract_model(
+        profile_id=spec.profile_id,
+        profile_sha256=profile_sha256(spec),
+        graph_spec=json.loads(spec.to_json()),
+        graded_components=("C1", "V10", "MP1", "ACC"),
+        fault_types=("accumulator_precharge_loss",),
+    )
+    return save_model(model, folder / "model.onnx", card={"metrics": {}})
+
+
+def test_demo_is_diagnosed_every_half_hour_through_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYDRODIAG_MODEL", str(_stand_in_model(tmp_path / "model")))
+    summary = build_demo_workspace(tmp_path / "demo.duckdb", hours=2.0, end=END)
+    assert len(summary.diagnoses) == 4, summary.diagnoses
+    assert all(d.startswith(("10:00", "10:30", "11:00", "11:30")) for d in summary.diagnoses)
+    with open_workspace(tmp_path / "demo.duckdb", read_only=True) as store:
+        windows = store.query("SELECT window_start, window_end FROM diagnoses ORDER BY id")
+        history = store.query("SELECT count(DISTINCT component_id) FROM health_history")[0][0]
+    assert [(e - s).total_seconds() for s, e in windows] == [1800.0] * 4
+    assert history >= 4
+
+
 @pytest.mark.slow
 def test_demo_diagnosis_finds_the_injected_faults(tmp_path: Path) -> None:
     if not default_model_path().exists():
@@ -87,3 +127,17 @@ def test_demo_diagnosis_finds_the_injected_faults(tmp_path: Path) -> None:
     assert share["C1"] <= 0.2 and share["V10"] <= 0.2, share
     early = dict(first)
     assert early["ACC"] > 0.7  # healthy at the start: the trend is real
+
+
+def test_rolling_diagnosis_of_the_latest_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.commands.live import rolling_diagnosis
+
+    monkeypatch.setenv("HYDRODIAG_MODEL", str(_stand_in_model(tmp_path / "model")))
+    build_demo_workspace(tmp_path / "demo.duckdb", hours=0.5, end=END, diagnose=None)
+    with open_workspace(tmp_path / "demo.duckdb") as store:
+        line = rolling_diagnosis(store, DEMO_EQUIPMENT, 600.0)
+        stored = store.query("SELECT window_start, window_end FROM diagnoses")
+    assert " health " in line
+    assert len(stored) == 1 and (stored[0][1] - stored[0][0]).total_seconds() <= 600
