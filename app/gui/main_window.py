@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -250,6 +250,9 @@ class MainWindow(QMainWindow):
             self.trends.set_history(history, diagnosis)
         elif name == "sensors" and store is not None and equipment is not None:
             self.sensors.set_markers(workspace_markers(store, equipment, self.profile, diagnosis))
+            if self.sensors.range_key == "diagnosis" and self.sensors.loaded:
+                self.sensors.loaded = set()  # the diagnosed range changed: reload it
+                self._load_series(self.sensors.checked_sensors())
 
     @staticmethod
     def _default_sensors(profile: EquipmentProfile) -> list[str]:
@@ -445,12 +448,14 @@ class MainWindow(QMainWindow):
         if store is None or equipment is None or not sensor_ids:
             return
 
+        start, end = self._series_range()
+
         def work(ctx: TaskContext) -> dict[str, Any]:
             out = {}
             local = queries.thread_store(store)
             for i, sid in enumerate(sensor_ids):
                 ctx.report(i / len(sensor_ids), f"loading {sid}")
-                out.update(queries.load_series(local, equipment, [sid]))
+                out.update(queries.load_series(local, equipment, [sid], start, end))
             return out
 
         def done(series: dict[str, Any]) -> None:
@@ -458,6 +463,19 @@ class MainWindow(QMainWindow):
             self._set_status(f"Loaded {', '.join(series)}.")
 
         self._start("Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}")
+
+    def _series_range(self) -> tuple[datetime | None, datetime | None]:
+        """The time range the Sensors tab loads, from its range choice."""
+        key = self.sensors.range_key if "sensors" in self._built else "diagnosis"
+        if key == "diagnosis" and self.diagnosis is not None:
+            d = self.diagnosis
+            pad = (d.window_end - d.window_start) * 0.05
+            return d.window_start - pad, d.window_end + pad
+        if key in ("diagnosis", "last8h") and self.store and self.equipment_id:
+            span = queries.data_range(self.store, self.equipment_id)
+            if span is not None:
+                return span[1] - timedelta(hours=8), span[1] + timedelta(seconds=1)
+        return None, None
 
     # -- tasks ---------------------------------------------------------------------------
 

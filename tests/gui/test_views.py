@@ -145,6 +145,12 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
     assert panel.plots["bar"].getAxis("left").labelText == "psi"
     panel.set_units("bar", "°C")
     save_screenshot(window, "sensors")
+    # Another range reloads what is checked, off the GUI thread.
+    panel.set_range_key("all")
+    assert panel.loaded == set()
+    qtbot.waitUntil(lambda: {"PS1", "PS2", "EPS1", "TS1"} <= panel.loaded, timeout=10000)
+    x_all, _ = curve.getOriginalDataset()
+    assert len(x_all) == len(ts)
 
 
 def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type: ignore[no-untyped-def]

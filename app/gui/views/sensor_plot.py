@@ -14,6 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QSplitter,
@@ -37,8 +38,16 @@ MARKER_COLORS = {
 }
 
 
+RANGES = (
+    ("diagnosed range", "diagnosis"),
+    ("last 8 hours", "last8h"),
+    ("all data", "all"),
+)
+
+
 class SensorPlotPanel(QWidget):
-    """Checked sensors are plotted; ``seriesRequested`` asks the owner to load missing data."""
+    """Checked sensors are plotted; ``seriesRequested`` asks the owner to load missing data
+    (for :attr:`range_key`: the diagnosed range, the last 8 hours or everything)."""
 
     seriesRequested = Signal(list)
 
@@ -61,6 +70,13 @@ class SensorPlotPanel(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.graphics, 1)
         bottom = QHBoxLayout()
+        self.range_choice = QComboBox()
+        for text, key in RANGES:
+            self.range_choice.addItem(text, key)
+        self.range_choice.setToolTip("How much data to load: long logs load faster in parts")
+        self.range_choice.currentIndexChanged.connect(self._on_range_choice_changed)
+        bottom.addWidget(QLabel("Show:"))
+        bottom.addWidget(self.range_choice)
         bottom.addWidget(self.info, 1)
         legend = QLabel(
             "<span style='background:#e9c6dc'>&nbsp;anomalous window&nbsp;</span> "
@@ -289,6 +305,18 @@ class SensorPlotPanel(QWidget):
             next(iter(self.plots.values())).setXRange(
                 plotting.to_epoch(start), plotting.to_epoch(end), padding=0
             )
+
+    @property
+    def range_key(self) -> str:
+        return str(self.range_choice.currentData())
+
+    def set_range_key(self, key: str) -> None:
+        self.range_choice.setCurrentIndex(max(0, self.range_choice.findData(key)))
+
+    def _on_range_choice_changed(self, _index: int) -> None:
+        # Everything shown so far belongs to the old range: reload what is checked.
+        self.loaded = set()
+        self._on_selection_changed()
 
     def _on_tree_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         self._on_selection_changed()
