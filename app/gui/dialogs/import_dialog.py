@@ -178,9 +178,19 @@ class ImportDialog(QDialog):
         # -- result page
         self.summary_text = QPlainTextEdit()
         self.summary_text.setReadOnly(True)
+        self.summary_text.setMaximumHeight(220)
+        self.headline = QLabel("")
+        self.headline.setWordWrap(True)
+        self.headline.setStyleSheet("font-size: 15px; font-weight: bold; color: #1d6b3c;")
+        result_page = QWidget()
+        result_layout = QVBoxLayout(result_page)
+        result_layout.addWidget(self.headline)
+        result_layout.addWidget(QLabel("Details (select and copy as needed):"))
+        result_layout.addWidget(self.summary_text)
+        result_layout.addStretch(1)
         self.pages = QStackedWidget()
         self.pages.addWidget(setup)
-        self.pages.addWidget(self.summary_text)
+        self.pages.addWidget(result_page)
         # -- buttons and progress
         self.progress = QProgressBar()
         self.progress.hide()
@@ -428,6 +438,25 @@ class ImportDialog(QDialog):
     def _on_import_succeeded(self, summary: ImportSummary) -> None:
         self.summary = summary
         self.summary_text.setPlainText(summary.describe())
+        if summary.skipped:
+            self.headline.setText(
+                f"✔ {Path(summary.uri).name} was already imported — nothing to do."
+            )
+        else:
+            span = (
+                f", {summary.first_ts:%Y-%m-%d %H:%M} – {summary.last_ts:%Y-%m-%d %H:%M} UTC"
+                if summary.first_ts and summary.last_ts
+                else ""
+            )
+            self.headline.setText(
+                f"✔ Imported {summary.values:,} values of {len(summary.sensors)} sensor(s) from "
+                f"{Path(summary.uri).name} into {summary.equipment_id}{span}."
+                + (
+                    f"\n▲ {len(summary.warnings)} warning(s): see below."
+                    if summary.warnings
+                    else ""
+                )
+            )
         self.pages.setCurrentIndex(1)
         self.status.setText(
             "Already imported — nothing to do."

@@ -38,6 +38,8 @@ STATE_STYLE = {
     "failed": ("#c8322a", "✖ failed"),
 }
 PLOTTED = 4
+IDLE_TITLE = "Not connected — Connect… (Ctrl+L) to a Modbus device or a growing CSV log"
+LIVE_TITLE = "Last minutes of the feed"
 
 
 def break_at_gaps(
@@ -102,7 +104,7 @@ class LivePanel(QWidget):
         self.table.setMinimumWidth(260)
         self.table.setMaximumWidth(360)
         self.plot = pg.PlotWidget(axisItems={"bottom": plotting.utc_axis()})
-        self.plot.setTitle("Last minutes (first sensors of the feed)")
+        self.plot.setTitle(IDLE_TITLE)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.addLegend(offset=(-10, 5))
         self.plot.getPlotItem().setClipToView(True)
@@ -194,6 +196,7 @@ class LivePanel(QWidget):
             self.errorOccurred.emit(exc)
             return False
         self.session = session
+        self.plot.setTitle(LIVE_TITLE)
         self.connect_button.setText("Disconnect")
         self.record_button.setEnabled(True)
         self.timer.start()
@@ -212,6 +215,7 @@ class LivePanel(QWidget):
         self.record_button.blockSignals(False)
         self.record_button.setEnabled(False)
         self.connect_button.setText("Connect…")
+        self.plot.setTitle(IDLE_TITLE)
         self._show(session.snapshot())
         if was_recording:
             self.recordingChanged.emit(False)
