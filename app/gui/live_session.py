@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -317,7 +317,9 @@ class LiveSession:
             self._warn(f"rolling diagnosis: {exc}")
             return
         self.last_diagnosis = diagnosis
-        self.health.append((time.time(), diagnosis.overall_health))
+        # Placed at the end of the data it judged, on the same time axis as the values.
+        end = diagnosis.window_end.replace(tzinfo=UTC).timestamp()
+        self.health.append((end, diagnosis.overall_health))
 
     def _update_state(self) -> None:
         if self._poller is None or self.state == "failed":
@@ -411,6 +413,4 @@ def rolling_diagnosis(store: Store, equipment_id: str, window_s: float) -> Diagn
 
 
 def epoch_to_datetime(seconds: float) -> datetime:
-    from datetime import UTC
-
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)

@@ -120,3 +120,55 @@ def test_connecting_to_nothing_reports_instead_of_hanging(qtbot, sample_workspac
     panel.disconnect_feed()
     assert "disconnected" in panel.state_label.text()
     store.close()
+
+
+@pytest.mark.slow
+def test_rolling_health_while_recording_a_growing_csv(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Three minutes of simulated 1 Hz rig data arrive in a logger file while recording: the
+    rolling diagnosis (engine + a stand-in contract model) plots the overall health."""
+    import numpy as np
+
+    from gnn.graph import MODEL_ENV
+    from ingestion.simulator import Conditions, RigSimulator
+    from ingestion.workspace import ensure_equipment
+    from tests.test_demo import _stand_in_model
+
+    monkeypatch.setenv(MODEL_ENV, str(_stand_in_model(tmp_path / "model")))
+    store = open_workspace(tmp_path / "ws.duckdb")
+    with store.transaction() as con:
+        ensure_equipment(con, EQUIPMENT, load_profile("zema-test-rig"))
+    sim = RigSimulator(0, rate_hz=1.0)
+    cycles = [sim.next_cycle(Conditions()) for _ in range(3)]  # [sensor, 60] each
+    log = tmp_path / "logger.csv"
+    log.write_text("time," + ",".join(sim.sensors) + "\n", encoding="utf-8")
+    panel, errors = _panel(qtbot, store)
+    config = LiveConfig(
+        kind="csv", csv_path=str(log), diagnose_every_s=1.0, diagnose_window_s=600.0
+    )
+    assert panel.connect_feed(config)
+    panel.record_button.setChecked(True)
+    t0 = time.time() - 180
+    with log.open("a", encoding="utf-8") as fh:
+        for c, cycle in enumerate(cycles):
+            values = np.asarray(cycle)
+            for k in range(values.shape[1]):
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + c * 60 + k))
+                fh.write(stamp + "," + ",".join(f"{v:.4f}" for v in values[:, k]) + "\n")
+    qtbot.waitUntil(lambda: bool(panel.session.snapshot().health), timeout=30000)
+    qtbot.waitUntil(lambda: panel.health_plot.isVisible(), timeout=5000)
+    assert (
+        panel.health_label.text().startswith("Rolling health: ")
+        and "%" in panel.health_label.text()
+    )
+    x, y = panel.health_curve.getData()
+    assert len(x) >= 1 and 0.0 <= float(y[-1]) <= 1.0
+    save_screenshot(panel, "live-rolling-health")
+    panel.disconnect_feed()
+    assert not errors, errors
+    assert (
+        store.query("SELECT count(*) FROM diagnoses")[0][0] == 0
+    )  # rolling results are not stored
+    assert store.query("SELECT count(*) FROM measurements")[0][0] >= 180 * 17 * 0.9
+    store.close()

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 
 from app.gui.dialogs.live_connect import LiveConnectDialog
 from app.gui.live_session import LiveConfig, LiveSession, LiveSnapshot, rolling_diagnosis
-from app.gui.theme import series_color
+from app.gui.theme import STATUS_STYLES, series_color
 from app.gui.views import plotting
+from gnn.results import Status
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.store import Store
@@ -115,6 +116,23 @@ class LivePanel(QWidget):
             "Rolling overall health (while recording, with rolling diagnosis on)"
         )
         self.health_plot.setYRange(0, 1.02)
+        self.health_plot.setXLink(self.plot)  # health sits under the data it judged
+        for status, (lo, hi) in (
+            (Status.CRITICAL, (0.0, 0.5)),
+            (Status.WARNING, (0.5, 0.7)),
+            (Status.HEALTHY, (0.7, 1.02)),
+        ):
+            color = QColor(STATUS_STYLES[status].fill)
+            color.setAlpha(38)
+            band = pg.LinearRegionItem(
+                values=(lo, hi),
+                orientation="horizontal",
+                movable=False,
+                brush=color,
+                pen=pg.mkPen(None),
+            )
+            band.setZValue(-20)
+            self.health_plot.addItem(band)
         self.health_curve = self.health_plot.plot(
             [], [], pen=pg.mkPen("#0072b2", width=2), symbol="o", symbolSize=5
         )
