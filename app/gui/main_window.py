@@ -462,7 +462,9 @@ class MainWindow(QMainWindow):
             self.sensors.set_series(series)
             self._set_status(f"Loaded {', '.join(series)}.")
 
-        self._start("Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}")
+        self._start(
+            "Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}", writes=False
+        )
 
     def _series_range(self) -> tuple[datetime | None, datetime | None]:
         """The time range the Sensors tab loads, from its range choice."""
@@ -486,6 +488,7 @@ class MainWindow(QMainWindow):
         on_result: Callable[[Any], None],
         *,
         key: str | None = None,
+        writes: bool = True,
     ) -> None:
         self._current_task_name = name
         self.progress.setRange(0, 0)
@@ -505,6 +508,7 @@ class MainWindow(QMainWindow):
             on_error=on_error,
             on_progress=self._on_task_progress,
             on_cancelled=lambda: self._set_status(f"{name} cancelled; nothing was changed."),
+            writes=writes,
         )
 
     def _on_task_progress(self, fraction: float, message: str) -> None:
@@ -690,7 +694,7 @@ class MainWindow(QMainWindow):
             self.import_log(urls[0].toLocalFile())
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        running = self.runner.running()
+        running = [t for t in self.runner.running() if t.writes]
         if running:
             names = ", ".join(sorted({t.name for t in running}))
             policy = self.close_policy
@@ -719,7 +723,10 @@ class MainWindow(QMainWindow):
             if policy == "cancel":
                 self.runner.cancel_all()
             self._set_status("Finishing the running task before closing…")
-            self.runner.wait_all(600.0)
+        for task in self.runner.running():
+            if not task.writes:  # reads (sensor data loads) are simply dropped
+                task.cancel()
+        self.runner.wait_all(600.0)  # nothing may still use the workspace when it closes
         stop = getattr(self._built.get("live"), "shutdown", None)
         if stop is not None:
             stop()

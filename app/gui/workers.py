@@ -98,8 +98,9 @@ class _TaskSignals(QObject):
 class Task(QRunnable):
     """One run of a work function on the thread pool."""
 
-    def __init__(self, fn: Callable[[TaskContext], Any], name: str) -> None:
+    def __init__(self, fn: Callable[[TaskContext], Any], name: str, *, writes: bool = True) -> None:
         super().__init__()
+        self.writes = writes  # False: a read that can be dropped without asking anyone
         self.setAutoDelete(False)  # the runner holds it until ``finished`` arrived
         self.name = name
         self.signals = _TaskSignals()
@@ -160,6 +161,7 @@ class TaskRunner(QObject):
         on_progress: Callable[[float, str], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_finished: Callable[[], None] | None = None,
+        writes: bool = True,
     ) -> Task:
         """Run ``fn`` off the GUI thread. A running task with the same ``key`` is cancelled."""
         self._serial += 1
@@ -169,7 +171,7 @@ class TaskRunner(QObject):
             # Still tracked (under another name) until it has wound down: close waits for it.
             self._tasks[f"{key}#superseded{self._serial}"] = old
         slot = key if key is not None else f"{name}#{self._serial}"
-        task = Task(fn, name)
+        task = Task(fn, name, writes=writes)
         if on_result is not None:
             task.signals.succeeded.connect(on_result)
         if on_error is not None:

@@ -258,3 +258,28 @@ def test_hydrodiag_demo_opens_the_demo_in_the_app(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"on {tmp_path / 'demo.duckdb'}, equipment demo-rig" in out.stdout
+
+
+def test_closing_during_a_read_does_not_ask(
+    qtbot, sample_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    win = MainWindow(workspace=sample_workspace)
+    qtbot.addWidget(win)
+    win.open_workspace(sample_workspace, EQUIPMENT)
+    started = []
+
+    def slow_read(ctx: TaskContext) -> None:
+        started.append(True)
+        while True:
+            ctx.check()
+            time.sleep(0.01)
+
+    def no_question(*_args: object) -> int:
+        raise AssertionError("asked before closing during a read")
+
+    monkeypatch.setattr(QMessageBox, "exec", no_question)
+    win._start("Loading sensor data", slow_read, lambda _r: None, writes=False)
+    qtbot.waitUntil(lambda: bool(started), timeout=5000)
+    win.close_policy = "ask"
+    win.close()
+    assert win.store is None
