@@ -3,9 +3,11 @@
 :func:`sniff_csv` looks at the first lines and decides encoding, delimiter, decimal mark,
 preamble/header/unit rows, the time column(s) and their format, the layout, and which column
 feeds which sensor of the profile (with unit conversion). :func:`ingest_csv` then lets DuckDB's
-own CSV reader load the file once into a temporary staging table, checks it there with a few
-vectorised queries (time stamps, NaN/inf, physical ranges, order) and UNPIVOTs it into
-``measurements`` — all in one transaction. Only when DuckDB refuses the file does a second,
+own CSV reader load the file once: a wide log straight into its own wide table (see
+:mod:`ingestion.wide`; the ``measurements`` view shows it as long rows), a long log into a
+temporary staging table whose sensor names are mapped before the rows go to the long table.
+Checks (time stamps, NaN/inf, physical ranges, order) are a few vectorised queries, and all of
+it is one transaction. Only when DuckDB refuses the file does a second,
 diagnostic read run to say which line and column are wrong.
 """
 
@@ -27,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingestion import wide
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled, execute_with_progress
@@ -42,6 +45,7 @@ from ingestion.timestamps import (
 )
 from ingestion.units import UnitError, conversion, is_unit, parse_unit
 from ingestion.workspace import (
+    BackgroundHash,
     ImportSummary,
     begin_source,
     complete_source,
@@ -49,8 +53,8 @@ from ingestion.workspace import (
     ensure_equipment,
     equipment_exists,
     equipment_profile,
-    file_sha256,
     find_source,
+    may_have_source,
 )
 
 SAMPLE_BYTES: Final = 256 * 1024
@@ -887,51 +891,65 @@ def ingest_csv(
             f"equipment {equipment_id!r} is new: say which machine it is with --profile "
             "(see `hydrodiag profile list`)."
         )
-    plan = sniff_csv(path, profile, options)
-    progress.start(f"hashing {path.name}", path.stat().st_size, "bytes")
-    digest = file_sha256(path)
-    uri = str(path.resolve())
-    with store.transaction() as con:
-        previous = find_source(con, equipment_id, digest)
-        if previous is not None and not force:
-            return ImportSummary(
-                source_id=previous.id,
+    hasher = BackgroundHash(path)
+    try:
+        plan = sniff_csv(path, profile, options)
+        size = path.stat().st_size
+        uri = str(path.resolve())
+        with store.transaction() as con:
+            # Only a file the size of an earlier import can be a re-import; any other file is
+            # read while the thread hashes it (the digest is stored at the end).
+            digest: str | None = None
+            previous = None
+            if may_have_source(con, equipment_id, size):
+                progress.start(f"hashing {path.name}", size, "bytes")
+                digest = hasher.result()
+                previous = find_source(con, equipment_id, digest)
+            if previous is not None and not force:
+                assert digest is not None
+                return ImportSummary(
+                    source_id=previous.id,
+                    equipment_id=equipment_id,
+                    profile_id=profile.id,
+                    kind="csv",
+                    uri=uri,
+                    sha256=digest,
+                    rows=previous.row_count,
+                    values=previous.value_count,
+                    first_ts=previous.first_ts,
+                    last_ts=previous.last_ts,
+                    skipped=True,
+                    elapsed_s=time.perf_counter() - started,
+                )
+            if previous is not None:
+                delete_source(con, previous.id)
+            profile, notes = ensure_equipment(con, equipment_id, profile)
+            warnings = [*notes, *plan.notes]
+            source_id = begin_source(
+                con,
                 equipment_id=equipment_id,
-                profile_id=profile.id,
                 kind="csv",
                 uri=uri,
                 sha256=digest,
-                rows=previous.row_count,
-                values=previous.value_count,
-                first_ts=previous.first_ts,
-                last_ts=previous.last_ts,
-                skipped=True,
-                elapsed_s=time.perf_counter() - started,
+                options={**plan.options_json(), "bytes": size},
             )
-        if previous is not None:
-            delete_source(con, previous.id)
-        profile, notes = ensure_equipment(con, equipment_id, profile)
-        warnings = [*notes, *plan.notes]
-        source_id = begin_source(
-            con,
-            equipment_id=equipment_id,
-            kind="csv",
-            uri=uri,
-            sha256=digest,
-            options=plan.options_json(),
-        )
-        check_cancelled(progress)
-        if plan.layout == "wide":
-            rows, sensors, check_warnings = _import_wide(
-                con, plan, profile, equipment_id, source_id, progress
-            )
-        else:
-            rows, sensors, check_warnings = _import_long(
-                con, plan, profile, options, equipment_id, source_id, progress
-            )
-        warnings += check_warnings
-        progress.finish()
-        values, first, last = complete_source(con, source_id, row_count=rows, warnings=warnings)
+            check_cancelled(progress)
+            if plan.layout == "wide":
+                rows, sensors, check_warnings = _import_wide(
+                    con, plan, profile, equipment_id, source_id, progress
+                )
+            else:
+                rows, sensors, check_warnings = _import_long(
+                    con, plan, profile, options, equipment_id, source_id, progress
+                )
+            warnings += check_warnings
+            progress.finish()
+            if digest is None:
+                digest = hasher.result()
+                con.execute("UPDATE sources SET sha256 = ? WHERE id = ?", [digest, source_id])
+            values, first, last = complete_source(con, source_id, row_count=rows, warnings=warnings)
+    finally:
+        hasher.cancel()
     return ImportSummary(
         source_id=source_id,
         equipment_id=equipment_id,
@@ -992,26 +1010,30 @@ def _estimate_rows(plan: CsvPlan) -> int:
     return max(1, int(size / max(plan.mean_line_bytes, 1.0)))
 
 
-def _wide_insert_sql(plan: CsvPlan) -> str:
+def _wide_columns(plan: CsvPlan) -> dict[str, str]:
+    """Column -> sensor of the wide table: ``v<k>`` by position, never the header text."""
+    return {f"v{k}": str(c.sensor) for k, c in enumerate(plan.value_columns())}
+
+
+def _wide_sql(plan: CsvPlan, table: str) -> tuple[str, str]:
+    """(CREATE TABLE, INSERT ... SELECT FROM read_csv) of a wide import."""
     values = plan.value_columns()
+    columns = ", ".join(f"v{k} DOUBLE" for k in range(len(values)))
     converted = ", ".join(
         (
-            f'{c.sql_name} AS "{c.sensor}"'
+            c.sql_name
             if (c.scale, c.offset) == (1.0, 0.0)
-            else f'{c.sql_name} * {c.scale!r} + {c.offset!r} AS "{c.sensor}"'
+            else f"{c.sql_name} * {c.scale!r} + {c.offset!r}"
         )
         for c in values
     )
-    on = ", ".join(f'"{c.sensor}"' for c in values)
     source = _read_csv_sql(plan, _column_types(plan))
-    # One pass: DuckDB's reader -> UNPIVOT -> long rows. UNPIVOT drops NULLs, so an empty cell
-    # is "no sample"; NaN/inf survive it and become NULL (an explicit gap) below. A row whose
-    # time stamp does not parse gives a NULL ts, which the NOT NULL constraint refuses.
+    # One pass, rows as they are in the file: an empty cell stays NULL (no sample), NaN/inf are
+    # kept and read as gaps through the measurements view. A row whose time stamp does not
+    # parse gives a NULL ts, which the NOT NULL constraint refuses.
     return (
-        "INSERT INTO measurements (equipment_id, sensor_id, ts, value, source_id) "
-        "SELECT ?, sensor_id, __ts, CASE WHEN isfinite(v) THEN v END, ? FROM "
-        f"(UNPIVOT (SELECT {_time_expr(plan)} AS __ts, {converted} FROM {source}) ON {on} "
-        "INTO NAME sensor_id VALUE v)"
+        f"CREATE TABLE {table} (ts TIMESTAMP NOT NULL, {columns})",
+        f"INSERT INTO {table} SELECT {_time_expr(plan)}, {converted} FROM {source}",
     )
 
 
@@ -1025,16 +1047,19 @@ def _import_wide(
 ) -> tuple[int, list[str], list[str]]:
     estimate = _estimate_rows(plan)
     progress.start(f"importing {plan.path.name}", estimate, "rows")
+    table = wide.table_name(source_id)
+    create, insert = _wide_sql(plan, table)
+    con.execute(create)
     try:
-        execute_with_progress(
-            con, _wide_insert_sql(plan), [equipment_id, source_id], progress, estimate
-        )
+        execute_with_progress(con, insert, [], progress, estimate)
     except duckdb.ConstraintException:
         raise _diagnose_time(plan) from None
     except duckdb.Error as exc:
         raise _diagnose_read_error(plan, _column_types(plan), exc) from None
     progress.finish()
-    return _check_inserted(con, plan, profile, source_id)
+    result = _check_wide(con, plan, profile, table)
+    wide.register(con, source_id, equipment_id, _wide_columns(plan))
+    return result
 
 
 def _diagnose_time(plan: CsvPlan) -> CsvFormatError:
@@ -1076,56 +1101,74 @@ def _fmt_ts(value: Any) -> str:
     return f"{value} UTC" if value is not None else "?"
 
 
-def _check_inserted(
-    con: duckdb.DuckDBPyConnection, plan: CsvPlan, profile: EquipmentProfile, source_id: int
+def _check_wide(
+    con: duckdb.DuckDBPyConnection, plan: CsvPlan, profile: EquipmentProfile, table: str
 ) -> tuple[int, list[str], list[str]]:
-    """NaN/inf, physical ranges and time order, checked on the rows just written."""
+    """NaN/inf, physical ranges and time order, checked on the rows just written.
+
+    A first pass takes count, min and max of every column (cheap: no per-row expression);
+    NaN sorts above every number in DuckDB, so only columns whose min or max is not a finite
+    value inside the sensor's range get the second pass that counts and locates the offenders.
+    """
     values = plan.value_columns()
-    limits = ", ".join(
-        f"({sql_quote(c.sensor)}, {profile.sensor(c.sensor).min!r}, {profile.sensor(c.sensor).max!r})"
-        for c in values
-        if c.sensor
-    )
-    stats = con.execute(
-        "SELECT m.sensor_id, count(*), count_if(value IS NULL), "
-        "count_if(value < l.lo OR value > l.hi), min(ts) FILTER (WHERE value IS NULL), "
-        "min(ts) FILTER (WHERE value < l.lo OR value > l.hi) "
-        f"FROM measurements m JOIN (VALUES {limits}) l(sensor_id, lo, hi) "
-        "ON l.sensor_id = m.sensor_id WHERE m.source_id = ? GROUP BY ALL",
-        [source_id],
-    ).fetchall()
-    by_sensor = {r[0]: r[1:] for r in stats}
-    if not by_sensor:
+    limits = [profile.sensor(str(c.sensor)) for c in values]
+    first = con.execute(
+        "SELECT count(*), "
+        + ", ".join(f"count(v{k}), min(v{k}), max(v{k})" for k in range(len(values)))
+        + f" FROM {table}"
+    ).fetchone()
+    assert first is not None
+    total = int(first[0])
+    counts = [int(first[1 + 3 * k]) for k in range(len(values))]
+    if not any(counts):
         raise CsvFormatError(
             f"{plan.path}: every value cell is empty: nothing to import. Check the delimiter "
             "and the column mapping (--dry-run shows them)."
         )
-    warnings: list[str] = []
-    for c in values:
-        assert c.sensor is not None
-        s = profile.sensor(c.sensor)
-        count, nonfinite, outside, first_nan, first_out = by_sensor.get(
-            c.sensor, (0, 0, 0, None, None)
+    suspect = [
+        k
+        for k, s in enumerate(limits)
+        if counts[k]
+        and not (
+            np.isfinite(first[2 + 3 * k])
+            and np.isfinite(first[3 + 3 * k])
+            and s.min <= first[2 + 3 * k]
+            and first[3 + 3 * k] <= s.max
         )
-        if count == 0:
+    ]
+    details: dict[int, tuple[Any, ...]] = {}
+    if suspect:
+        parts = []
+        for k in suspect:
+            v, s = f"v{k}", limits[k]
+            outside = f"isfinite({v}) AND ({v} < {s.min!r} OR {v} > {s.max!r})"
+            parts.append(
+                f"count_if(NOT isfinite({v})), count_if({outside}), "
+                f"min(ts) FILTER (WHERE NOT isfinite({v})), min(ts) FILTER (WHERE {outside})"
+            )
+        row = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchone()
+        assert row is not None
+        details = {k: tuple(row[4 * i : 4 * i + 4]) for i, k in enumerate(suspect)}
+    warnings: list[str] = []
+    for k, (c, s) in enumerate(zip(values, limits, strict=True)):
+        nonfinite, outside_n, first_nan, first_out = details.get(k, (0, 0, None, None))
+        if counts[k] == 0:
             warnings.append(f"{c.label()} -> {c.sensor}: every cell is empty")
         if nonfinite:
             warnings.append(
                 f"{c.label()} -> {c.sensor}: {nonfinite} NaN/inf value(s) kept as gaps "
                 f"(first at {_fmt_ts(first_nan)})"
             )
-        if outside:
+        if outside_n:
             warnings.append(
-                f"{c.label()} -> {c.sensor}: {outside} value(s) outside the physical range "
+                f"{c.label()} -> {c.sensor}: {outside_n} value(s) outside the physical range "
                 f"{s.min:g}..{s.max:g} {s.unit} (first at {_fmt_ts(first_out)}); kept and "
                 "flagged - check the sensor, its unit or the profile"
             )
-    # Order and duplicates, on the most complete sensor in file order (insertion order).
-    fullest = max(by_sensor, key=lambda k: by_sensor[k][0])
-    ts = con.execute(
-        "SELECT epoch_us(ts) AS t FROM measurements WHERE source_id = ? AND sensor_id = ?",
-        [source_id, fullest],
-    ).fetchnumpy()["t"]
+    # Order and duplicates, on the most complete column in file order (insertion order).
+    fullest = max(range(len(values)), key=lambda k: counts[k])
+    where = "" if counts[fullest] == total else f" WHERE v{fullest} IS NOT NULL"
+    ts = con.execute(f"SELECT epoch_us(ts) AS t FROM {table}{where}").fetchnumpy()["t"]
     ts = np.asarray(ts, dtype=np.int64)
     rows = int(ts.size)
     steps = np.diff(ts)
@@ -1138,7 +1181,7 @@ def _check_inserted(
             f"{backwards.size} time stamp(s) out of order (first: {at} after {before}); "
             "imported sorted"
         )
-        _resort_source(con, source_id)
+        _resort_table(con, table)
         steps = np.diff(np.sort(ts))
     dups = int(np.count_nonzero(steps == 0))
     if dups:
@@ -1146,16 +1189,12 @@ def _check_inserted(
     return rows, [c.sensor for c in values if c.sensor], warnings
 
 
-def _resort_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
-    """Rewrite a source's rows in (sensor, time) order: rare, only for out-of-order logs."""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM measurements "
-        "WHERE source_id = ? ORDER BY sensor_id, ts",
-        [source_id],
-    )
+def _resort_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Rewrite a wide table in time order: rare, only for out-of-order logs."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM {table} ORDER BY ts")
     try:
-        con.execute("DELETE FROM measurements WHERE source_id = ?", [source_id])
-        con.execute(f"INSERT INTO measurements SELECT * FROM {_STAGE}")
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM {_STAGE}")
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
 
@@ -1305,7 +1344,7 @@ def _insert_long(
     unit_col = next((c for c in plan.columns if c.role == "unit_long"), None)
     v = f"s.{value_col.sql_name} * m.scale + m.offset"
     con.execute(
-        "INSERT INTO measurements (equipment_id, sensor_id, ts, value, source_id) "
+        "INSERT INTO measurements_long (equipment_id, sensor_id, ts, value, source_id) "
         f"SELECT ?, m.sensor_id, s.__ts, CASE WHEN isfinite({v}) THEN {v} END, ? "
         f"FROM {_STAGE} s {_long_join(name_col, unit_col)} "
         f"WHERE s.{value_col.sql_name} IS NOT NULL ORDER BY m.sensor_id, s.__ts",

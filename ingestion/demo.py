@@ -138,7 +138,7 @@ def build_demo_workspace(
                     progress.update(cycle.index + 1, n_cycles)
             measurements = pa.concat_tables(tables)
             con.register("_demo_measurements", measurements)
-            con.execute("INSERT INTO measurements SELECT * FROM _demo_measurements")
+            con.execute("INSERT INTO measurements_long SELECT * FROM _demo_measurements")
             con.unregister("_demo_measurements")
             cycles = pa.table(
                 {

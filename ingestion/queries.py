@@ -1,6 +1,8 @@
 """Read measurements back as fixed-rate windows: the one API the trainer, the engine and the GUI use.
 
-Resampling happens in DuckDB: every sample falls into a bucket of ``1 / rate_hz`` seconds
+Samples are read straight from where they are stored (:func:`ingestion.wide.sample_branches`:
+the long table and, for wide CSV imports, only the asked columns of each wide table) rather
+than through the unpivoting ``measurements`` view. Resampling happens in DuckDB: every sample falls into a bucket of ``1 / rate_hz`` seconds
 (``floor((ts - window_start) * rate_hz)``), buckets are averaged, and numpy scatters the
 grouped rows into dense ``[windows, samples]`` arrays. Buckets without data are NaN; a sensor
 with no data at all is all NaN. Time ranges are half-open, ``[start, end)``, in UTC.
@@ -19,6 +21,7 @@ import pyarrow as pa
 
 from ingestion.errors import HydroDiagError
 from ingestion.store import Store
+from ingestion.wide import sample_branches, wide_tables
 
 TimeLike = datetime | np.datetime64 | str
 
@@ -152,26 +155,20 @@ def cycle_windows(
             rate_hz=rate_hz,
         )
     length = round(float((ends_us - starts_us).max()) * rate_hz / _US_PER_S)
-    sensors = pa.table({"s": pa.array(np.arange(len(ids), dtype=np.int32)), "sensor_id": ids})
-    con.register("_q_sensors", sensors)
-    try:
-        count = con.execute(
-            "SELECT count(*) FROM measurements m JOIN _q_sensors q ON q.sensor_id = m.sensor_id "
-            "WHERE m.equipment_id = ? AND m.ts >= make_timestamp(?) AND m.ts < make_timestamp(?)",
-            [equipment_id, int(starts_us.min()), int(ends_us.max())],
-        ).fetchall()  # fetchone would leave the result open and block unregister()
-        rows = int(count[0][0]) if count else 0
-        cells = len(ids) * numbers.size * length
-        if rows <= _RAW_FACTOR * cells:
-            values = _cycle_values_raw(
-                con, equipment_id, ids, starts_us, ends_us, rate_hz, length, rows
-            )
-        else:
-            values = _cycle_values_grouped(
-                con, equipment_id, ids, starts_us, ends_us, rate_hz, length
-            )
-    finally:
-        con.unregister("_q_sensors")
+    samples, params = sample_branches(
+        con, equipment_id, ids, int(starts_us.min()), int(ends_us.max())
+    )
+    count = con.execute(f"SELECT count(*) FROM ({samples})", params).fetchall()
+    rows = int(count[0][0]) if count else 0
+    cells = len(ids) * numbers.size * length
+    if rows <= _RAW_FACTOR * cells:
+        values = _cycle_values_raw(
+            con, samples, params, ids, starts_us, ends_us, rate_hz, length, rows
+        )
+    else:
+        values = _cycle_values_grouped(
+            con, samples, params, ids, starts_us, ends_us, rate_hz, length
+        )
     return Windows(
         starts=starts_us.astype("datetime64[us]"),
         ends=ends_us.astype("datetime64[us]"),
@@ -188,7 +185,8 @@ denser data (e.g. 100 Hz read at 1 Hz) is averaged by DuckDB first."""
 
 def _cycle_values_raw(
     con: duckdb.DuckDBPyConnection,
-    equipment_id: str,
+    samples: str,
+    params: list[object],
     ids: list[str],
     starts_us: np.ndarray,
     ends_us: np.ndarray,
@@ -202,11 +200,8 @@ def _cycle_values_raw(
     if rows == 0:
         return {sid: np.full((n_windows, length), np.nan, dtype=np.float32) for sid in ids}
     raw = con.execute(
-        "SELECT q.s AS s, epoch_us(m.ts) AS t, m.value AS v FROM measurements m "
-        "JOIN _q_sensors q ON q.sensor_id = m.sensor_id "
-        "WHERE m.equipment_id = ? AND m.ts >= make_timestamp(?) AND m.ts < make_timestamp(?) "
-        "AND m.value IS NOT NULL",
-        [equipment_id, int(starts_us.min()), int(ends_us.max())],
+        f"SELECT s, epoch_us(ts) AS t, value AS v FROM ({samples}) WHERE value IS NOT NULL",
+        params,
     ).fetchnumpy()
     s = _column(raw, "s", np.int64)
     t = _column(raw, "t", np.int64)
@@ -231,7 +226,8 @@ def _cycle_values_raw(
 
 def _cycle_values_grouped(
     con: duckdb.DuckDBPyConnection,
-    equipment_id: str,
+    samples: str,
+    params: list[object],
     ids: list[str],
     starts_us: np.ndarray,
     ends_us: np.ndarray,
@@ -250,20 +246,17 @@ def _cycle_values_grouped(
         # ASOF join: each sample finds the latest window start at or before it, then the
         # half-open end filter drops samples that fall in a gap between cycles.
         table = con.execute(
-            """
-            SELECT w.w, q.s,
+            f"""
+            SELECT w.w, m.s,
                    CAST(floor(epoch_us(m.ts - w.ws) * ? / 1e6) AS INTEGER) AS b,
                    avg(m.value) AS v
-            FROM measurements m
-            JOIN _q_sensors q ON q.sensor_id = m.sensor_id
+            FROM ({samples}) m
             ASOF JOIN _q_windows w ON m.ts >= w.ws
-            WHERE m.equipment_id = ? AND m.ts < w.we
-              AND m.ts >= (SELECT min(ws) FROM _q_windows)
-              AND m.ts < (SELECT max(we) FROM _q_windows)
+            WHERE m.ts < w.we
             GROUP BY ALL
             HAVING b < ?
             """,
-            [rate_hz, equipment_id, length],
+            [rate_hz, *params, length],
         ).fetchnumpy()
     finally:
         con.unregister("_q_windows")
@@ -313,22 +306,17 @@ def sliding_windows(
         )
     grid_end_us = start_us + round(total * bucket_us)
     con = store.cursor()
-    sensors = pa.table({"s": pa.array(np.arange(len(ids), dtype=np.int32)), "sensor_id": ids})
-    con.register("_q_sensors", sensors)
-    try:
-        table = con.execute(
-            """
-            SELECT q.s,
-                   CAST(floor((epoch_us(m.ts) - ?) * ? / 1e6) AS BIGINT) AS b,
-                   avg(m.value) AS v
-            FROM measurements m JOIN _q_sensors q ON q.sensor_id = m.sensor_id
-            WHERE m.equipment_id = ? AND m.ts >= make_timestamp(?) AND m.ts < make_timestamp(?)
-            GROUP BY ALL
-            """,
-            [start_us, rate_hz, equipment_id, start_us, grid_end_us],
-        ).fetchnumpy()
-    finally:
-        con.unregister("_q_sensors")
+    samples, params = sample_branches(con, equipment_id, ids, start_us, grid_end_us)
+    table = con.execute(
+        f"""
+        SELECT m.s,
+               CAST(floor((epoch_us(m.ts) - ?) * ? / 1e6) AS BIGINT) AS b,
+               avg(m.value) AS v
+        FROM ({samples}) m
+        GROUP BY ALL
+        """,
+        [start_us, rate_hz, *params],
+    ).fetchnumpy()
     grid = np.full((len(ids), total), np.nan, dtype=np.float32)
     b = _column(table, "b", np.int64)
     keep = b < total
@@ -399,23 +387,17 @@ def sensor_series(
     end: TimeLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All samples of one sensor in time order: (int64 ns since 1970 UTC, float64 values, NaN=gap)."""
-    where = "equipment_id = ? AND sensor_id = ?"
-    params: list[object] = [equipment_id, sensor_id]
-    if start is not None:
-        where += " AND ts >= make_timestamp(?)"
-        params.append(_to_us(start))
-    if end is not None:
-        where += " AND ts < make_timestamp(?)"
-        params.append(_to_us(end))
-    result = (
-        store.cursor()
-        .execute(
-            f"SELECT epoch_us(ts) * 1000 AS t, value AS v FROM measurements WHERE {where} "
-            "ORDER BY ts",
-            params,
-        )
-        .fetchnumpy()
+    con = store.cursor()
+    samples, params = sample_branches(
+        con,
+        equipment_id,
+        [sensor_id],
+        None if start is None else _to_us(start),
+        None if end is None else _to_us(end),
     )
+    result = con.execute(
+        f"SELECT epoch_us(ts) * 1000 AS t, value AS v FROM ({samples}) ORDER BY ts", params
+    ).fetchnumpy()
     return _column(result, "t", np.int64), _column(result, "v", np.float64)
 
 
@@ -423,11 +405,16 @@ def equipment_time_range(
     store: Store, equipment_id: str
 ) -> tuple[np.datetime64, np.datetime64] | None:
     """First and last measurement time of an equipment (None when it has no data)."""
-    row = (
-        store.cursor()
-        .execute("SELECT min(ts), max(ts) FROM measurements WHERE equipment_id = ?", [equipment_id])
-        .fetchone()
-    )
+    con = store.cursor()
+    parts = ["SELECT min(ts) AS a, max(ts) AS b FROM measurements_long WHERE equipment_id = ?"]
+    for table in wide_tables(con, equipment_id):
+        # min/max of ts straight from each wide table (rows with at least one value), rather
+        # than through the view's one branch per column
+        any_value = " OR ".join(f"{c} IS NOT NULL" for c in table.columns)
+        parts.append(f"SELECT min(ts), max(ts) FROM {table.table} WHERE {any_value}")
+    row = con.execute(
+        f"SELECT min(a), max(b) FROM ({' UNION ALL '.join(parts)})", [equipment_id]
+    ).fetchone()
     if row is None or row[0] is None:
         return None
     return np.datetime64(row[0], "us"), np.datetime64(row[1], "us")

@@ -591,7 +591,7 @@ def _append_measurements(
     con.register("_uci_batch", batch)
     try:
         con.execute(
-            "INSERT INTO measurements (equipment_id, sensor_id, ts, value, source_id) "
+            "INSERT INTO measurements_long (equipment_id, sensor_id, ts, value, source_id) "
             "SELECT ?, ?, ts, value, ? FROM _uci_batch",
             [equipment_id, sensor_id, source_id],
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel, ConfigDict
 
+from ingestion import wide
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, validate_profile_data
 from ingestion.store import Store, utc_now
@@ -39,6 +42,42 @@ def file_sha256(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class BackgroundHash:
+    """sha256 of a file computed in a thread (hashlib and file reads release the GIL), so an
+    import can read the file while its digest is being computed."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stop = threading.Event()
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        digest = hashlib.sha256()
+        try:
+            with self._path.open("rb") as fh:
+                while not self._stop.is_set() and (chunk := fh.read(_CHUNK)):
+                    digest.update(chunk)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+            return
+        if not self._stop.is_set():
+            self._digest = digest.hexdigest()
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None, "result() after cancel()"
+        return self._digest
+
+    def cancel(self) -> None:
+        """Stop reading (an import that failed no longer needs the digest)."""
+        self._stop.set()
 
 
 def files_sha256(files: Iterable[Path]) -> str:
@@ -170,6 +209,18 @@ def _source(row: Sequence[Any]) -> SourceRecord:
     return SourceRecord.model_validate(data)
 
 
+def may_have_source(con: duckdb.DuckDBPyConnection, equipment_id: str, size: int) -> bool:
+    """Whether a complete CSV source of ``size`` bytes (or of unrecorded size) exists: if not,
+    a file of that size cannot be a re-import and need not be hashed before importing."""
+    row = con.execute(
+        "SELECT count(*) FROM sources WHERE equipment_id = ? AND status = 'complete' "
+        "AND (kind <> 'csv' OR json_extract_string(options, '$.bytes') IS NULL "
+        "OR json_extract_string(options, '$.bytes') = ?)",
+        [equipment_id, str(size)],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def find_source(
     con: duckdb.DuckDBPyConnection, equipment_id: str, sha256: str
 ) -> SourceRecord | None:
@@ -188,7 +239,8 @@ def list_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRecord]:
 
 def delete_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
     """Remove a source and everything it brought (measurements, cycles, labels, gaps)."""
-    for table in ("measurements", "cycles", "labels", "gaps"):
+    wide.drop(con, source_id)
+    for table in (wide.LONG_TABLE, "cycles", "labels", "gaps"):
         con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
     con.execute("DELETE FROM sources WHERE id = ?", [source_id])
 
@@ -219,9 +271,20 @@ def complete_source(
     warnings: Sequence[str],
 ) -> tuple[int, datetime | None, datetime | None]:
     """Fill in counts and time range from what was written; returns (values, first, last)."""
-    row = con.execute(
-        "SELECT count(*), min(ts), max(ts) FROM measurements WHERE source_id = ?", [source_id]
-    ).fetchone()
+    table = wide.find(con, source_id)
+    if table is None:
+        row = con.execute(
+            f"SELECT count(*), min(ts), max(ts) FROM {wide.LONG_TABLE} WHERE source_id = ?",
+            [source_id],
+        ).fetchone()
+    else:  # straight from the wide table: the same numbers as through the view, one scan
+        cols = list(table.columns)
+        any_value = " OR ".join(f"{c} IS NOT NULL" for c in cols)
+        row = con.execute(
+            f"SELECT {' + '.join(f'count({c})' for c in cols)}, "
+            f"min(ts) FILTER (WHERE {any_value}), max(ts) FILTER (WHERE {any_value}) "
+            f"FROM {table.table}"
+        ).fetchone()
     assert row is not None
     values, first, last = int(row[0]), row[1], row[2]
     con.execute(
@@ -319,6 +382,55 @@ class WorkspaceInfo(_Frozen):
     size_bytes: int | None
 
 
+def _sensor_rows(
+    con: duckdb.DuckDBPyConnection, equipment_id: str
+) -> list[tuple[str, int, int, datetime | None, datetime | None]]:
+    """(sensor, rows, non-null values, first ts, last ts) as the ``measurements`` view would
+    give them, but read from the long table and each wide table directly (several times
+    faster than grouping the unpivoted view)."""
+    merged: dict[str, list[Any]] = {}
+
+    def add(sensor: str, rows: int, non_null: int, first: Any, last: Any) -> None:
+        cur = merged.setdefault(sensor, [0, 0, None, None])
+        cur[0] += rows
+        cur[1] += non_null
+        if first is not None:
+            cur[2] = first if cur[2] is None else min(cur[2], first)
+            cur[3] = last if cur[3] is None else max(cur[3], last)
+
+    for row in con.execute(
+        f"SELECT sensor_id, count(*), count(value), min(ts), max(ts) FROM {wide.LONG_TABLE} "
+        "WHERE equipment_id = ? GROUP BY sensor_id",
+        [equipment_id],
+    ).fetchall():
+        add(*row)
+    for table in wide.wide_tables(con, equipment_id):
+        cols = list(table.columns)
+        head = con.execute(
+            "SELECT count(*), min(ts), max(ts), "
+            + ", ".join(f"count({c}), min({c}), max({c})" for c in cols)
+            + f" FROM {table.table}"
+        ).fetchone()
+        assert head is not None
+        for k, c in enumerate(cols):
+            count, lo, hi = head[3 + 3 * k : 6 + 3 * k]
+            if count == 0:
+                continue
+            first, last, nonfinite = head[1], head[2], 0
+            # NaN sorts above every number: finite min and max mean no NaN/inf (no gap rows)
+            finite = math.isfinite(lo) and math.isfinite(hi)
+            if count != head[0] or not finite:
+                extra = con.execute(
+                    f"SELECT min(ts) FILTER (WHERE {c} IS NOT NULL), "
+                    f"max(ts) FILTER (WHERE {c} IS NOT NULL), count_if(NOT isfinite({c})) "
+                    f"FROM {table.table}"
+                ).fetchone()
+                assert extra is not None
+                first, last, nonfinite = extra
+            add(table.columns[c], int(count), int(count) - int(nonfinite), first, last)
+    return [(s, *merged[s]) for s in sorted(merged)]
+
+
 def workspace_info(store: Store) -> WorkspaceInfo:
     con = store.cursor()
     equipment: list[EquipmentInfo] = []
@@ -328,11 +440,7 @@ def workspace_info(store: Store) -> WorkspaceInfo:
     for eq_id, name, profile_id, profile_sha, created in eq_rows:
         profile = equipment_profile(con, eq_id)
         profile_sensors = set(profile.sensor_ids)
-        sensor_rows = con.execute(
-            "SELECT sensor_id, count(*), count(value), min(ts), max(ts) FROM measurements "
-            "WHERE equipment_id = ? GROUP BY sensor_id ORDER BY sensor_id",
-            [eq_id],
-        ).fetchall()
+        sensor_rows = _sensor_rows(con, eq_id)
         sensors = [
             SensorInfo(
                 sensor_id=s,

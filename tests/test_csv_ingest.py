@@ -53,6 +53,10 @@ def snapshot(store: Store) -> dict[str, Any]:
         "SELECT sum(hash(sensor_id, ts, value, source_id)) FROM measurements"
     )[0][0]
     out["temp"] = store.query("SELECT count(*) FROM duckdb_tables() WHERE temporary")[0][0]
+    # wide imports: their tables, the registry and the view over them must be as before too
+    out["tables"] = store.query("SELECT list(table_name ORDER BY table_name) FROM duckdb_tables()")
+    out["wide"] = store.query("SELECT list(source_id ORDER BY source_id) FROM wide_tables")
+    out["view"] = store.query("SELECT sql FROM duckdb_views() WHERE view_name = 'measurements'")
     return out
 
 

@@ -514,7 +514,7 @@ def _insert_measurements(store: Store, n_cycles: int) -> None:
                 }
             )
             con.register("m_in", table)
-            con.execute("INSERT INTO measurements SELECT * FROM m_in")
+            con.execute("INSERT INTO measurements_long SELECT * FROM m_in")
             con.unregister("m_in")
         con.execute(
             "INSERT INTO models VALUES (?, ?, ?, ?, ?, TRUE, ?)",
