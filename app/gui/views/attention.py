@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -124,7 +125,7 @@ class AttentionPanel(QWidget):
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.matrix_plot)
         top.addWidget(self.graph)
-        top.setSizes([560, 700])
+        top.setSizes([640, 620])
         vertical = QSplitter(Qt.Orientation.Vertical)
         vertical.addWidget(top)
         vertical.addWidget(self.time_plot)
@@ -138,8 +139,12 @@ class AttentionPanel(QWidget):
         self.component_ids = list(profile.component_ids)
         self.graph.set_profile(profile)
         ticks = _ticks(self.component_ids)
-        self.matrix_plot.getAxis("left").setTicks(ticks)
-        self.matrix_plot.getAxis("bottom").setTicks(ticks)
+        small = QFont()
+        small.setPointSizeF(7.5)
+        for side in ("left", "bottom"):
+            axis = self.matrix_plot.getAxis(side)
+            axis.setTicks(ticks)
+            axis.setStyle(tickFont=small)
 
     def set_diagnosis(self, diagnosis: Diagnosis | None) -> None:
         self.diagnosis = diagnosis
@@ -161,6 +166,11 @@ class AttentionPanel(QWidget):
             self.time_image.setImage(np.nan_to_num(data, nan=0.0), levels=(0.0, top or 1.0))
             self.time_image.setRect(0, 0, data.shape[1], data.shape[0])
         self.time_plot.getAxis("left").setTicks(_ticks(labels))
+        n = len(diagnosis.windows)
+        step = max(1, n // 15)
+        self.time_plot.getAxis("bottom").setTicks(
+            [[(w + 0.5, str(w + 1)) for w in range(0, n, step)]]
+        )
         self.time_plot.setXRange(0, max(data.shape[1], 1), padding=0)
         self.time_plot.setYRange(0, max(len(labels), 1), padding=0)
         self._show_window(None if self.mean_check.isChecked() else self.slider.value())

@@ -324,10 +324,14 @@ class ComponentGraphView(QGraphicsView):
                 continue
             node.placeholder = False
             health = result.health
+            status = result.status
             if window is not None and 0 <= window < len(diagnosis.windows if diagnosis else ()):
                 assert diagnosis is not None
-                health = diagnosis.windows[window].health.get(cid, health)
-            style = status_style(result.status)
+                in_window = diagnosis.windows[window].health.get(cid)
+                if in_window is not None:  # that window's own health and status
+                    health = in_window
+                    status = diagnosis.thresholds.status(in_window)
+            style = status_style(status)
             lines = [
                 f"{result.name} ({result.type.replace('_', ' ')})",
                 f"Status: {style.glyph} {style.word}   Health: {format_health(health)}",
@@ -341,7 +345,7 @@ class ComponentGraphView(QGraphicsView):
             if result.limit_violations:
                 lines.append(f"{len(result.limit_violations)} limit violation(s)")
             lines.append("Click for details")
-            node.set_state(result.status, health, "\n".join(lines))
+            node.set_state(status, health, "\n".join(lines))
         attention = connection_attention(diagnosis, window) if diagnosis is not None else {}
         top = max(attention.values(), default=0.0)
         for item in self.connections:
