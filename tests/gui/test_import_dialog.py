@@ -39,8 +39,9 @@ def _dialog(qtbot, store, equipment_id=None):  # type: ignore[no-untyped-def]
 def test_import_unseen_csv_with_mapping_and_units(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     store = open_workspace(tmp_path / "ws.duckdb")
     dialog, runner = _dialog(qtbot, store)
-    dialog.new_profile.setCurrentIndex(dialog.new_profile.findData("zema-test-rig"))
     assert dialog.set_file(_german_log(tmp_path / "export.csv"))
+    # A new equipment gets the profile whose sensors the columns match (TS1 -> the rig).
+    assert dialog.new_profile.currentData() == "zema-test-rig"
     plan = dialog.plan
     assert plan is not None
     assert (plan.delimiter, plan.decimal, plan.header_line, plan.data_start_line) == (

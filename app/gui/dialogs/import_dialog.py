@@ -240,7 +240,25 @@ class ImportDialog(QDialog):
         text = str(path).strip()
         if self.path.text() != text:
             self.path.setText(text)
+        if self.equipment.currentData() == NEW_EQUIPMENT and text:
+            self._choose_best_profile(Path(text))
         return self._resniff(show_dialog=True)
+
+    def _choose_best_profile(self, path: Path) -> None:
+        """For a new equipment, preselect the shipped profile whose sensors match most columns."""
+        best, best_count = -1, 0
+        for index, profile in enumerate(self.shipped):
+            try:
+                plan = sniff_csv(path, profile, CsvOptions(ignore_unknown=True))
+            except (HydroDiagError, OSError, UnicodeError):
+                continue
+            count = len(plan.value_columns())
+            if count > best_count:
+                best, best_count = index, count
+        if best >= 0:
+            self.new_profile.blockSignals(True)
+            self.new_profile.setCurrentIndex(best)
+            self.new_profile.blockSignals(False)
 
     def _resniff(self, show_dialog: bool = False) -> bool:
         self.plan = None
