@@ -217,3 +217,22 @@ def test_digest_is_recorded_and_a_same_size_file_is_not_taken_for_a_reimport(
     assert ingest_csv(store, twin, equipment_id="rig", profile=rig).skipped
     stored = store.query("SELECT id, sha256 FROM sources ORDER BY id")
     assert stored == [(first.source_id, first.sha256), (second.source_id, second.sha256)]
+
+
+def test_failed_force_reimport_keeps_the_old_table_and_view(
+    store: Store, tmp_path: Path, rig: EquipmentProfile
+) -> None:
+    import io
+
+    from ingestion.progress import CancelledError, TerminalProgress
+
+    path = _write(tmp_path, "a.csv", WIDE)
+    first = ingest_csv(store, path, equipment_id="rig", profile=rig)
+    view, tables = _view_sql(store), _user_tables(store)
+    progress = TerminalProgress(io.StringIO())
+    progress.cancelled = True  # stops the re-import after the old source was deleted
+    with pytest.raises(CancelledError):
+        ingest_csv(store, path, equipment_id="rig", profile=rig, force=True, progress=progress)
+    assert _view_sql(store) == view and _user_tables(store) == tables
+    assert [w.source_id for w in wide.wide_tables(store.con)] == [first.source_id]
+    assert store.query("SELECT count(*) FROM measurements")[0][0] == 11
