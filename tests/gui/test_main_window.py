@@ -283,3 +283,15 @@ def test_closing_during_a_read_does_not_ask(
     win.close_policy = "ask"
     win.close()
     assert win.store is None
+
+
+def test_settings_apply_units_and_workspace(window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sensors = window.show_tab("sensors")
+    other = tmp_path / "other.duckdb"
+    window.apply_settings(
+        window.settings.model_copy(update={"pressure_unit": "psi", "workspace_path": str(other)})
+    )
+    assert load_settings().pressure_unit == "psi"
+    assert sensors.plots["bar"].getAxis("left").labelText == "psi"
+    assert window.store is not None and window.store.path == other  # switched workspace
+    assert window.equipment_id is None  # the new one is empty
