@@ -69,7 +69,7 @@ def test_import_unseen_csv_with_mapping_and_units(qtbot, tmp_path: Path) -> None
     # Two columns for one sensor is refused with a sentence.
     dialog.set_mapping(4, "PS1")
     assert not dialog.import_button.isEnabled()
-    assert "both feed PS1" in dialog.problem.text()
+    assert "Column 2 and column 5 both feed PS1" in dialog.problem.text()
     dialog.set_mapping(4, None)
     save_screenshot(dialog, "import-dialog-mapping")
     with qtbot.waitSignal(dialog.imported, timeout=20000) as blocker:
@@ -127,3 +127,30 @@ def test_cancelled_import_leaves_workspace_unchanged(
     else:  # the import won the race: then it is complete, never half-written
         assert dialog.summary.values == 3000 * 2
     store.close()
+
+
+def test_long_file_maps_sensor_names(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A long export (one row per reading): names, not columns, are mapped."""
+    store = open_workspace(None)
+    dialog, runner = _dialog(qtbot, store)
+    log = tmp_path / "long.csv"
+    log.write_text(
+        "timestamp;channel;value;unit\n"
+        "2026-03-02 06:00:00;PS1;2175,5;psi\n"
+        "2026-03-02 06:00:00;Tanktemp;50;°C\n"
+        "2026-03-02 06:00:01;PS1;2176,0;psi\n"
+        "2026-03-02 06:00:01;Tanktemp;50,5;°C\n",
+        encoding="utf-8",
+    )
+    assert dialog.set_file(log)
+    assert dialog.plan is not None and dialog.plan.layout == "long"
+    assert dialog.current_mapping() == {"PS1": ("PS1", "psi"), "Tanktemp": (None, "°C")}
+    dialog.set_mapping("Tanktemp", "TS1")
+    dialog.new_id.setText("rig")
+    with qtbot.waitSignal(dialog.imported, timeout=20000):
+        dialog.start_import()
+    qtbot.waitUntil(lambda: runner.active_count == 0, timeout=5000)
+    assert dialog.summary is not None and sorted(dialog.summary.sensors) == ["PS1", "TS1"]
+    rows = dict(store.query("SELECT sensor_id, max(value) FROM measurements GROUP BY 1"))
+    assert rows["PS1"] == pytest.approx(2176.0 / 14.503773773, rel=1e-4)  # psi -> bar
+    assert rows["TS1"] == pytest.approx(50.5)

@@ -39,7 +39,14 @@ from PySide6.QtWidgets import (
 from app.gui import queries
 from app.gui.dialogs.errors import error_message, show_error
 from app.gui.workers import Task, TaskContext, TaskRunner
-from ingestion.csv_import import ColumnMap, CsvOptions, CsvPlan, ingest_csv, sniff_csv
+from ingestion.csv_import import (
+    ColumnMap,
+    CsvOptions,
+    CsvPlan,
+    ingest_csv,
+    match_sensor,
+    sniff_csv,
+)
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, list_shipped_profiles
 from ingestion.store import Store
@@ -63,14 +70,48 @@ def preview_rows(plan: CsvPlan, lines: int = PREVIEW_LINES) -> list[tuple[int, l
     return rows
 
 
+MappingKey = int | str  # a column index (wide files) or a sensor name in the file (long files)
+
+
+def _key_label(key: MappingKey) -> str:
+    return f"column {key + 1}" if isinstance(key, int) else f"name {key!r}"
+
+
+def long_names(plan: CsvPlan, limit: int = 400) -> list[tuple[str, str | None]]:
+    """The distinct (sensor name, unit) pairs in the first data lines of a long file."""
+    name_col = next(c for c in plan.columns if c.role == "sensor_name")
+    unit_col = next((c for c in plan.columns if c.role == "unit_long"), None)
+    seen: dict[str, str | None] = {}
+    with plan.path.open(encoding=plan.encoding, errors="replace", newline="") as fh:
+        for number, cells in enumerate(csv.reader(fh, delimiter=plan.delimiter), start=1):
+            if number < plan.data_start_line:
+                continue
+            if number >= plan.data_start_line + limit:
+                break
+            if len(cells) > name_col.index:
+                name = cells[name_col.index].strip()
+                unit = (
+                    cells[unit_col.index].strip()
+                    if unit_col and len(cells) > unit_col.index
+                    else None
+                )
+                if name and name not in seen:
+                    seen[name] = unit or None
+    return list(seen.items())
+
+
 def build_options(
-    plan: CsvPlan, mapping: dict[int, tuple[str | None, str | None]], tz: str | None
+    plan: CsvPlan, mapping: dict[MappingKey, tuple[str | None, str | None]], tz: str | None
 ) -> CsvOptions:
-    """CsvOptions from the user's mapping: column index -> (sensor or None to skip, unit)."""
+    """CsvOptions from the user's mapping: key -> (sensor or None to skip, unit)."""
     maps: dict[str, ColumnMap] = {}
     skip: list[str] = []
-    for index, (sensor, unit) in mapping.items():
-        ref = str(index + 1)  # 1-based position: unambiguous even with duplicate headers
+    for key, (sensor, unit) in mapping.items():
+        if isinstance(key, str):  # long file: names are mapped; unmapped names are left out
+            if sensor is not None:
+                maps[key] = ColumnMap(sensor=sensor, unit=unit or None)
+            continue
+        ref = str(key + 1)  # 1-based position: unambiguous even with duplicate headers
         if sensor is None:
             skip.append(ref)
         else:
@@ -252,7 +293,10 @@ class ImportDialog(QDialog):
                 plan = sniff_csv(path, profile, CsvOptions(ignore_unknown=True))
             except (HydroDiagError, OSError, UnicodeError):
                 continue
-            count = len(plan.value_columns())
+            if plan.layout == "long":
+                count = sum(match_sensor(n, profile) is not None for n, _ in long_names(plan))
+            else:
+                count = len(plan.value_columns())
             if count > best_count:
                 best, best_count = index, count
         if best >= 0:
@@ -319,20 +363,42 @@ class ImportDialog(QDialog):
         self.preview.resizeColumnsToContents()
         assert self.profile is not None
         sensors = [SKIP, *self.profile.sensor_ids]
-        mapped = [c for c in plan.columns if c.role not in {"time", "date", "clock"}]
-        self.mapping.setRowCount(len(mapped))
-        self._mapping_columns = [c.index for c in mapped]
-        for row, col in enumerate(mapped):
-            name = QTableWidgetItem(col.label())
+        mapping_rows: list[tuple[MappingKey, str, str | None, str | None]] = []
+        if plan.layout == "long":  # (key, label, unit, sensor) per name in the file
+            for sensor_name, name_unit in long_names(plan):
+                mapping_rows.append(
+                    (
+                        sensor_name,
+                        f"name {sensor_name!r}",
+                        name_unit,
+                        match_sensor(sensor_name, self.profile),
+                    )
+                )
+            self.mapping.setHorizontalHeaderLabels(
+                ["Sensor name in the file", "Unit in file", "Sensor", "Sensor unit"]
+            )
+        else:
+            for col in plan.columns:
+                if col.role in {"time", "date", "clock"}:
+                    continue
+                sensor = col.sensor if col.role == "value" and col.sensor else None
+                mapping_rows.append((col.index, col.label(), col.unit, sensor))
+            self.mapping.setHorizontalHeaderLabels(
+                ["Column", "Unit in file", "Sensor", "Sensor unit"]
+            )
+        self.mapping.setRowCount(len(mapping_rows))
+        self._mapping_keys: list[MappingKey] = [key for key, _, _, _ in mapping_rows]
+        for row, (_key, label, unit_text, sensor_id) in enumerate(mapping_rows):
+            name = QTableWidgetItem(label)
             name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.mapping.setItem(row, 0, name)
-            unit = QLineEdit(col.unit or "")
+            unit = QLineEdit(unit_text or "")
             unit.setPlaceholderText("as the sensor")
             unit.textChanged.connect(lambda _t: self._validate())
             self.mapping.setCellWidget(row, 1, unit)
             combo = QComboBox()
             combo.addItems(sensors)
-            combo.setCurrentText(col.sensor if col.role == "value" and col.sensor else SKIP)
+            combo.setCurrentText(sensor_id or SKIP)
             combo.currentTextChanged.connect(lambda _t, r=row: self._on_sensor_changed(r))
             self.mapping.setCellWidget(row, 2, combo)
             self.mapping.setItem(row, 3, QTableWidgetItem(""))
@@ -350,9 +416,10 @@ class ImportDialog(QDialog):
         if validate:
             self._validate()
 
-    def set_mapping(self, column_index: int, sensor: str | None, unit: str | None = None) -> None:
-        """Map the file's column (0-based) to ``sensor`` (None = skip), as a user would."""
-        row = self._mapping_columns.index(column_index)
+    def set_mapping(self, key: MappingKey, sensor: str | None, unit: str | None = None) -> None:
+        """Map a column (0-based index; or a sensor name of a long file) to ``sensor``
+        (None = skip), as a user would."""
+        row = self._mapping_keys.index(key)
         combo = self.mapping.cellWidget(row, 2)
         assert isinstance(combo, QComboBox)
         combo.setCurrentText(sensor or SKIP)
@@ -361,9 +428,9 @@ class ImportDialog(QDialog):
             assert isinstance(edit, QLineEdit)
             edit.setText(unit)
 
-    def current_mapping(self) -> dict[int, tuple[str | None, str | None]]:
-        out: dict[int, tuple[str | None, str | None]] = {}
-        for row, index in enumerate(getattr(self, "_mapping_columns", [])):
+    def current_mapping(self) -> dict[MappingKey, tuple[str | None, str | None]]:
+        out: dict[MappingKey, tuple[str | None, str | None]] = {}
+        for row, index in enumerate(getattr(self, "_mapping_keys", [])):
             combo = self.mapping.cellWidget(row, 2)
             unit = self.mapping.cellWidget(row, 1)
             if isinstance(combo, QComboBox) and isinstance(unit, QLineEdit):
@@ -383,20 +450,19 @@ class ImportDialog(QDialog):
                 problems.append(f"Equipment {text!r} already exists; pick it from the list.")
         if self.plan is not None and self.profile is not None:
             mapping = self.current_mapping()
-            used: dict[str, int] = {}
-            for index, (sensor, unit) in mapping.items():
+            used: dict[str, MappingKey] = {}
+            for key, (sensor, unit) in mapping.items():
                 if sensor is None:
                     continue
                 if sensor in used:
                     problems.append(
-                        f"Columns {used[sensor] + 1} and {index + 1} both feed {sensor}; skip one."
+                        f"{_key_label(used[sensor]).capitalize()} and {_key_label(key)} both "
+                        f"feed {sensor}; skip one."
                     )
-                used[sensor] = index
+                used[sensor] = key
                 if unit:
                     try:
-                        conversion(
-                            unit, self.profile.sensor(sensor).unit, where=f"column {index + 1}"
-                        )
+                        conversion(unit, self.profile.sensor(sensor).unit, where=_key_label(key))
                     except HydroDiagError as exc:
                         problems.append(str(exc))
             if not used:
