@@ -113,30 +113,37 @@ class GATv2Layer(nn.Module):
         s, n = x.shape[0], x.shape[1]
         h, c = self.heads, self.out_channels
         src, dst = edge_index[0], edge_index[1]
-        x_l = self.lin_l(x).view(s, n, h, c)
-        x_r = self.lin_r(x).view(s, n, h, c)
-        x_j = x_l.index_select(1, src)  # [S, E, H, C] message senders
-        x_i = x_r.index_select(1, dst)  # [S, E, H, C] receivers
+        # One-hot [E, N] incidence matrices: gathers and segment sums along the node axis
+        # become small dense matmuls, which export to ONNX with every size dynamic and are
+        # faster than index_add on CPU for equipment-sized graphs.
+        nodes = torch.arange(n, device=x.device).unsqueeze(0)
+        src_hot = (src.unsqueeze(1) == nodes).to(x.dtype)
+        incidence = dst.unsqueeze(1) == nodes
+        dst_hot = incidence.to(x.dtype)
+        x_l = self.lin_l(x)  # [S, N, H*C]
+        x_r = self.lin_r(x)
+        x_j = torch.matmul(src_hot, x_l)  # [S, E, H*C] message senders
+        x_i = torch.matmul(dst_hot, x_r)  # [S, E, H*C] receivers
         m = x_j + x_i
         if self.lin_edge is not None and edge_attr is not None:
-            m = m + self.lin_edge(edge_attr).view(1, -1, h, c)
+            m = m + self.lin_edge(edge_attr).unsqueeze(0)
         m = F.leaky_relu(m, self.negative_slope)
-        logit = (m * self.att.unsqueeze(0)).sum(-1)  # [S, E, H]
+        e = m.shape[1]
+        logit = (m.view(s, e, h, c) * self.att.unsqueeze(0)).sum(-1)  # [S, E, H]
 
-        # Segment softmax over each node's incoming edges via the [E, N] incidence matrix.
-        incidence = dst.unsqueeze(1) == torch.arange(n, device=x.device).unsqueeze(0)
-        masked = (
-            logit.detach().unsqueeze(2).masked_fill(~incidence.view(1, -1, n, 1), float("-inf"))
-        )
-        node_max = masked.amax(dim=1)  # [S, N, H]
-        node_max = torch.where(torch.isfinite(node_max), node_max, torch.zeros_like(node_max))
-        ex = torch.exp(logit - node_max.index_select(1, dst))
-        inc = incidence.to(x.dtype)
-        denom = torch.einsum("seh,en->snh", ex, inc) + 1e-16
-        alpha = ex / denom.index_select(1, dst)
+        # Segment softmax over each node's incoming edges, shifted by the per-node maximum
+        # (no gradient flows through a softmax shift).
+        with torch.no_grad():
+            masked = logit.unsqueeze(2).masked_fill(~incidence.view(1, -1, n, 1), float("-inf"))
+            node_max = masked.amax(dim=1)  # [S, N, H]
+            node_max = torch.where(torch.isfinite(node_max), node_max, torch.zeros_like(node_max))
+        ex = torch.exp(logit - torch.matmul(dst_hot, node_max))
+        denom = torch.matmul(dst_hot.t(), ex) + 1e-16  # [S, N, H]
+        alpha = ex / torch.matmul(dst_hot, denom)
         alpha_used = F.dropout(alpha, p=self.dropout, training=self.training)
 
-        out = torch.einsum("sehc,en->snhc", x_j * alpha_used.unsqueeze(-1), inc)
+        weighted = (x_j.view(s, e, h, c) * alpha_used.unsqueeze(-1)).view(s, e, h * c)
+        out = torch.matmul(dst_hot.t(), weighted).view(s, n, h, c)
         out = out.reshape(s, n, h * c) if self.concat else out.mean(dim=2)
         if self.bias is not None:
             out = out + self.bias

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ingestion.errors import HydroDiagError
+from ingestion.profiles import EquipmentProfile
 
 # Neighbouring cycles are strongly correlated (slow oil temperature drift, conditions change in
 # runs): validation folds are made of whole contiguous blocks of this many windows.
@@ -183,7 +184,7 @@ def fault_matrix(
     out = np.zeros((windows.n_windows, len(node_ids), len(fault_types)), dtype=np.float32)
     for j, node in enumerate(node_ids):
         fault = windows.fault_types.get(node)
-        if fault is None or node not in windows.grades:
+        if fault is None or fault not in fault_types or node not in windows.grades:
             continue
         k = list(fault_types).index(fault)
         out[:, j, k] = (windows.grades[node] > 0).astype(np.float32)
@@ -193,3 +194,69 @@ def fault_matrix(
 def concat_values(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     keys = set.intersection(*(set(p) for p in parts)) if parts else set()
     return {k: np.concatenate([p[k] for p in parts]) for k in sorted(keys)}
+
+
+def from_workspace(
+    workspace: Path, equipment_id: str, *, rate_hz: float = 1.0
+) -> tuple[LabelledWindows, EquipmentProfile]:
+    """Every labelled cycle of ``equipment_id`` in a workspace, plus the equipment's profile.
+
+    Windows come from ``ingestion.queries.cycle_windows`` (one per cycle, resampled to
+    ``rate_hz``); grades from the workspace's labels (the label range holding each window's
+    midpoint). Fault types are read from the labels too.
+    """
+    from ingestion.queries import cycle_labels, cycle_windows
+    from ingestion.store import open_workspace
+    from ingestion.workspace import equipment_exists, equipment_profile
+
+    store = open_workspace(workspace, read_only=True)
+    try:
+        con = store.cursor()
+        if not equipment_exists(con, equipment_id):
+            raise HydroDiagError(
+                f"{workspace}: no equipment {equipment_id!r}. Import data for it first "
+                "(`hydrodiag ingest uci DIR --equipment ...`) or pick another --equipment."
+            )
+        profile = equipment_profile(con, equipment_id)
+        windows = cycle_windows(store, equipment_id, profile.sensor_ids, rate_hz=rate_hz)
+        if windows.count == 0:
+            raise HydroDiagError(
+                f"{workspace}: equipment {equipment_id!r} has no cycles to train on."
+            )
+        grades = cycle_labels(store, equipment_id, windows)
+        faults = dict(
+            con.execute(
+                "SELECT component_id, any_value(fault_type) FROM labels "
+                "WHERE equipment_id = ? AND fault_type IS NOT NULL GROUP BY 1",
+                [equipment_id],
+            ).fetchall()
+        )
+    finally:
+        store.close()
+    if not any((g >= 0).any() for g in grades.values()):
+        raise HydroDiagError(
+            f"{workspace}: equipment {equipment_id!r} has no labelled cycles; training needs "
+            "condition labels (from a data set's profile.txt or from inspections)."
+        )
+    order = np.argsort(
+        windows.cycle_numbers if windows.cycle_numbers is not None else windows.starts
+    )
+    source = DataSource(
+        kind="workspace",
+        path=str(Path(workspace).resolve()),
+        sha256=sha256_of_files([Path(workspace)]),
+        detail=f"equipment {equipment_id}, {windows.count} cycles at {rate_hz:g} Hz",
+    )
+    data = LabelledWindows(
+        values={k: np.asarray(v, dtype=np.float64) for k, v in windows.values.items()},
+        grades=grades,
+        fault_types={str(k): str(v) for k, v in faults.items()},
+        window_ids=np.asarray(
+            windows.cycle_numbers
+            if windows.cycle_numbers is not None
+            else np.arange(windows.count),
+            dtype=np.int64,
+        ),
+        sources=(source,),
+    )
+    return data.subset(order), profile

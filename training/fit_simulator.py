@@ -15,8 +15,8 @@ What is fitted (nothing here is a copied row of the data):
   of each score between consecutive cycles — the slow thermal drift of the rig.
 * the within-second noise used only when the simulator writes faster than 1 Hz: what the
   K components leave unexplained, per sensor.
-* each sensor's lowest and highest value on the rig: simulated values are clipped to them
-  (noise must not push a pressure that reads 0 bar below zero).
+* each sensor's lowest and highest value on the rig: a sensor whose lowest value is 0 is kept
+  at or above 0 (noise must not push a pressure that reads 0 bar below zero).
 """
 
 from __future__ import annotations

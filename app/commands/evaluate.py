@@ -1,17 +1,108 @@
-"""`hydrodiag evaluate` (not built yet: its issue is open)."""
+"""`hydrodiag evaluate`: score models honestly.
+
+- ``evaluate uci DIR [--model PATH] [--json OUT]``: run an exported model through ONNX Runtime
+  on a UCI-layout folder (any cycles, with profile.txt) and report per-component grade
+  accuracy, macro-F1 and confusion matrices.
+- ``evaluate cv DIR [--folds K] [--json OUT]``: blocked K-fold cross-validation of the model
+  and the LDA baselines on the same folds (blocks of 100 contiguous cycles).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
-from ingestion.errors import HydroDiagError
+
+def _uci(args: argparse.Namespace) -> int:
+    from gnn.graph import default_model_path
+    from training.datasets import from_uci_folder
+    from training.evaluate import evaluate_onnx
+
+    model = args.model if args.model is not None else default_model_path()
+    windows = from_uci_folder(args.dir)
+    report = evaluate_onnx(model, windows, provider=args.provider)
+    print(f"model {report['model_id']} {report['model_version']} ({model})")
+    print(f"provider requested: {args.provider}; used: {report['provider']}")
+    if report["provider_note"]:
+        print(f"note: {report['provider_note']}")
+    print(f"{report['n_windows']} windows in {report['seconds']:.2f} s")
+    print(f"{'component':<10}{'accuracy':>10}{'macro-F1':>10}   confusion (rows true 0-3)")
+    for c, s in report["components"].items():
+        print(f"{c:<10}{100 * s['accuracy']:>9.2f}%{s['macro_f1']:>10.3f}   {s['confusion']}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise HydroDiagError("`hydrodiag evaluate` is not built yet.")
+def _cv(args: argparse.Namespace) -> int:
+    from ingestion.profiles import load_profile
+    from ingestion.uci import UCI_SENSORS
+    from training.baselines import BASELINES
+    from training.datasets import from_uci_folder
+    from training.evaluate import cross_validate, table
+    from training.pipeline import baseline_predictor, command_line, gnn_predictor
+    from training.train import TrainConfig
+
+    windows = from_uci_folder(args.dir)
+    profile = load_profile(args.profile)
+    overrides = {
+        k: v
+        for k, v in {
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "threads": args.threads,
+            "val_fraction": args.val_fraction,
+        }.items()
+        if v is not None
+    }
+    config = TrainConfig(**overrides)
+    methods: dict[str, Any] = {}
+    if not args.baselines_only:
+        methods["gnn"] = gnn_predictor(profile, config)
+    for name in BASELINES:
+        methods[name] = baseline_predictor(name, list(UCI_SENSORS))
+    folds = [int(f) - 1 for f in args.only_folds.split(",")] if args.only_folds else None
+    report = cross_validate(windows, methods, n_folds=args.folds, folds=folds)
+    report["command"] = command_line()
+    report["config"] = config.model_dump()
+    report["data"] = [s.__dict__ for s in windows.sources]
+    print(table(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("evaluate", help="(not built yet)")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser("evaluate", help="score a model (ONNX) or cross-validate")
+    sub = parser.add_subparsers(dest="evaluate_command", metavar="WHAT", required=True)
+    uci = sub.add_parser("uci", help="run an ONNX model on a UCI-layout folder and score it")
+    uci.add_argument("dir", type=Path, help="folder with PS1.txt … and profile.txt")
+    uci.add_argument("--model", type=Path, help="model.onnx (default: the shipped model)")
+    uci.add_argument("--json", type=Path, help="write the report here")
+    uci.add_argument(
+        "--provider",
+        choices=("auto", "cuda", "cpu"),
+        default="cuda",
+        help="ONNX Runtime provider to request (default cuda, falls back to CPU)",
+    )
+    uci.set_defaults(handler=_uci)
+    cv = sub.add_parser("cv", help="blocked cross-validation of the model and LDA baselines")
+    cv.add_argument("dir", type=Path, help="folder with PS1.txt … and profile.txt")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--only-folds", help="run only these folds, e.g. 1,3 (quick experiments)")
+    cv.add_argument("--profile", default="zema-test-rig")
+    cv.add_argument("--epochs", type=int)
+    cv.add_argument("--seed", type=int)
+    cv.add_argument("--threads", type=int)
+    cv.add_argument(
+        "--val-fraction", type=float, help="inner early-stopping blocks (0: fixed epochs)"
+    )
+    cv.add_argument("--baselines-only", action="store_true")
+    cv.add_argument("--json", type=Path, help="write the report here")
+    cv.set_defaults(handler=_cv)

@@ -1,17 +1,107 @@
-"""`hydrodiag train` (not built yet: its issue is open)."""
+"""`hydrodiag train`: train the temporal GNN on labelled cycles and write a model folder.
+
+The folder holds model.pt (checkpoint for fine-tuning), model.onnx (what the app runs) and the
+model card (card.json, card.md). Several GPUs / nodes: start the same command with ``torchrun``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 from ingestion.errors import HydroDiagError
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise HydroDiagError("`hydrodiag train` is not built yet.")
+def _run(args: argparse.Namespace) -> int:
+    from app.commands._common import workspace_path
+    from ingestion.profiles import load_profile
+    from ingestion.progress import TerminalProgress
+    from training.datasets import from_uci_folder, from_workspace
+    from training.pipeline import command_line, train_and_save
+    from training.train import TrainConfig
+
+    if args.uci is not None:
+        windows = from_uci_folder(args.uci)
+        profile = load_profile(args.profile)
+        source = f"UCI folder {args.uci}"
+    else:
+        if args.equipment is None:
+            raise HydroDiagError("give --equipment ID (train from the workspace) or --uci DIR.")
+        windows, profile = from_workspace(workspace_path(args), args.equipment)
+        source = f"equipment {args.equipment} of {workspace_path(args)}"
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "hidden_channels": args.hidden,
+            "heads": args.heads,
+            "num_layers": args.layers,
+            "val_fraction": args.val_fraction,
+            "patience": args.patience,
+            "threads": args.threads,
+        }.items()
+        if v is not None
+    }
+    config = TrainConfig(**overrides)
+    cv_report = None
+    if args.cv_report is not None:
+        cv_report = json.loads(Path(args.cv_report).read_text(encoding="utf-8"))
+    notes = list(args.note or [])
+    print(f"training on {windows.n_windows} windows from {source}; config {config.model_dump()}")
+    card = train_and_save(
+        windows,
+        profile,
+        args.out,
+        config,
+        model_id=args.model_id,
+        model_version=args.model_version,
+        command=command_line(),
+        cv_report=cv_report,
+        notes=notes,
+        progress=TerminalProgress(),
+    )
+    print(
+        f"wrote {args.out}/model.onnx, model.pt, card.json, card.md "
+        f"({card['training']['seconds']:.0f} s)"
+    )
+    return 0
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("train", help="(not built yet)")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser(
+        "train",
+        help="train the temporal GNN on labelled cycles (workspace or UCI folder)",
+        description=__doc__,
+    )
+    parser.add_argument("--equipment", help="equipment id in the workspace to train on")
+    parser.add_argument("--uci", type=Path, help="train from a UCI-layout folder instead")
+    parser.add_argument(
+        "--profile", default="zema-test-rig", help="profile for --uci (default zema-test-rig)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--hidden", type=int, help="hidden channels")
+    parser.add_argument("--heads", type=int, help="attention heads")
+    parser.add_argument("--layers", type=int, help="GATv2 layers")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        help="share of 100-window blocks held out for early stopping (0: train on all)",
+    )
+    parser.add_argument("--patience", type=int)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--model-id", default="zema-rig-gatv2-lstm")
+    parser.add_argument("--model-version", default="1.0.0")
+    parser.add_argument(
+        "--cv-report", type=Path, help="JSON of `hydrodiag evaluate cv` for the card"
+    )
+    parser.add_argument("--note", action="append", help="a line for the card's notes (repeatable)")
+    parser.set_defaults(handler=_run)

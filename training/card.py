@@ -1,0 +1,160 @@
+"""Model cards: what a model was trained on, how, and how well it does — JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gnn.graph import profile_sha256
+from training.datasets import LabelledWindows
+from training.train import TrainResult
+
+
+def build_card(
+    result: TrainResult,
+    windows: LabelledWindows,
+    *,
+    model_id: str,
+    model_version: str,
+    command: str,
+    cv_report: Mapping[str, Any] | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    spec = result.spec
+    metrics: dict[str, Any] = {}
+    if cv_report is not None:
+        gnn = cv_report["methods"].get("gnn", {})
+        metrics["blocked_cv"] = {
+            c: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"]} for c, v in gnn.items()
+        }
+    last = result.history[result.best_epoch - 1] if result.history else None
+    if last is not None and last.val_accuracy:
+        metrics["early_stopping_validation"] = dict(last.val_accuracy)
+    return {
+        "card_version": 1,
+        "model_id": model_id,
+        "model_version": model_version,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "architecture": "GATv2 (per time step, edge-type embeddings) x L + LSTM per node; "
+        "heads: condition grade, fault types, one-step forecast",
+        "hparams": result.model.hparams(),
+        "profile": {"id": spec.profile_id, "sha256": profile_sha256(spec)},
+        "graded_components": list(result.graded_components),
+        "fault_types": list(result.fault_types),
+        "data": {
+            "sources": [s.__dict__ for s in windows.sources],
+            "windows": windows.n_windows,
+            "window_length": windows.length,
+            "first_window_id": int(windows.window_ids.min()) if windows.n_windows else None,
+            "last_window_id": int(windows.window_ids.max()) if windows.n_windows else None,
+            "train_windows": result.n_train,
+            "early_stopping_windows": result.n_val,
+            "split": (
+                f"early stopping on {result.n_val} windows in whole blocks of 100"
+                if result.n_val
+                else f"all {result.n_train} windows trained on for a fixed number of epochs "
+                "(chosen by blocked cross-validation)"
+            ),
+        },
+        "training": {
+            "command": command,
+            "config": result.config.model_dump(),
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "seconds": round(result.seconds, 1),
+            "hardware": result.hardware,
+            "history": [
+                {
+                    "epoch": r.epoch,
+                    "train_loss": round(r.train_loss, 5),
+                    "val_loss": None if r.val_loss is None else round(r.val_loss, 5),
+                }
+                for r in result.history
+            ],
+        },
+        "metrics": metrics,
+        "cross_validation": cv_report,
+        "normalisation": {s.id: {"mean": s.mean, "std": s.std} for s in spec.sensors},
+        "forecast_error_reference": result.forecast_reference,
+        "notes": notes or [],
+    }
+
+
+def card_markdown(card: Mapping[str, Any]) -> str:
+    lines = [
+        f"# Model card: {card['model_id']} {card['model_version']}",
+        "",
+        f"- Architecture: {card['architecture']}",
+        f"- Profile: `{card['profile']['id']}` (graph sha256 `{card['profile']['sha256'][:16]}…`)",
+        f"- Graded components: {', '.join(card['graded_components'])}",
+        f"- Fault types: {', '.join(card['fault_types'])}",
+        f"- Created: {card['created_utc']}",
+        "",
+        "## Data",
+        "",
+    ]
+    data = card["data"]
+    for s in data["sources"]:
+        lines.append(f"- {s['kind']}: `{s['path']}` — {s['detail']}, sha256 `{s['sha256']}`")
+    lines += [
+        f"- Windows: {data['windows']} × {data['window_length']} samples "
+        f"(ids {data['first_window_id']}–{data['last_window_id']})",
+        f"- Split: {data['split']}",
+        "",
+        "## Training",
+        "",
+        f"- Command: `{card['training']['command']}`",
+        f"- Epochs run: {card['training']['epochs_run']} (kept: {card['training']['best_epoch']})",
+        f"- Time: {card['training']['seconds']:.0f} s on {card['training']['hardware']['processor']} "
+        f"({card['training']['hardware']['threads']} torch threads, "
+        f"device {card['training']['hardware']['device']})",
+        f"- Config: `{json.dumps(card['training']['config'])}`",
+        "",
+    ]
+    cv = card.get("cross_validation")
+    if cv:
+        methods = list(cv["methods"])
+        comps = list(cv["methods"][methods[0]])
+        lines += [
+            "## Blocked cross-validation (grade accuracy, %)",
+            "",
+            f"Scheme: {cv['scheme']}; folds run: {cv['folds_run']}; "
+            f"{cv['n_windows_evaluated']} windows scored.",
+            "",
+            "| component | " + " | ".join(methods) + " |",
+            "|---|" + "---|" * len(methods),
+        ]
+        for c in comps:
+            lines.append(
+                f"| {c} | "
+                + " | ".join(f"{100 * cv['methods'][m][c]['accuracy']:.2f}" for m in methods)
+                + " |"
+            )
+        lines += [
+            "",
+            "Macro-F1 (model): "
+            + ", ".join(f"{c} {cv['methods'][methods[0]][c]['macro_f1']:.3f}" for c in comps),
+            "",
+            "### Confusion matrices (model; rows true grade 0–3, columns predicted)",
+            "",
+        ]
+        for c in comps:
+            cm = cv["methods"][methods[0]][c]["confusion"]
+            lines.append(f"- {c}: `{cm}`")
+        lines.append("")
+    lines += ["## Input normalisation (per sensor)", "", "| sensor | mean | std |", "|---|---|---|"]
+    for sid, st in card["normalisation"].items():
+        lines.append(f"| {sid} | {st['mean']:.4g} | {st['std']:.4g} |")
+    if card.get("notes"):
+        lines += ["", "## Notes and weaknesses", ""]
+        lines += [f"- {n}" for n in card["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(out_dir: Path, card: Mapping[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2, default=float), encoding="utf-8")
+    (out_dir / "card.md").write_text(card_markdown(card), encoding="utf-8")

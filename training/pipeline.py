@@ -1,0 +1,137 @@
+"""Whole jobs behind the CLI: train and ship a model folder; cross-validate model and baselines."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gnn.graph import GraphSpec
+from ingestion.profiles import EquipmentProfile
+from ingestion.progress import NO_PROGRESS, Progress
+from training.datasets import LabelledWindows
+
+CHECKPOINT_FILE = "model.pt"
+ONNX_FILE = "model.onnx"
+
+
+def train_and_save(
+    windows: LabelledWindows,
+    profile: EquipmentProfile,
+    out_dir: Path,
+    config: Any,
+    *,
+    model_id: str,
+    model_version: str,
+    command: str,
+    cv_report: Mapping[str, Any] | None = None,
+    notes: list[str] | None = None,
+    progress: Progress = NO_PROGRESS,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train on ``windows``, write model.pt, model.onnx (parity-checked), card.json and card.md."""
+    from training.card import build_card, write_card
+    from training.export import (
+        PARITY_TOLERANCE,
+        ModelMeta,
+        default_parity_cases,
+        export_onnx,
+        parity_check,
+        save_checkpoint,
+    )
+    from training.train import train_model
+
+    spec = GraphSpec.from_profile(profile)
+    log = log or _print
+
+    def on_epoch(r: Any) -> None:
+        acc = "  ".join(f"{c} {100 * a:.1f}" for c, a in r.val_accuracy.items())
+        val = f"  val loss {r.val_loss:.4f}  {acc}" if r.val_loss is not None else ""
+        log(f"epoch {r.epoch:3d}  loss {r.train_loss:.4f}{val}  ({r.seconds:.1f} s)")
+
+    result = train_model(
+        spec,
+        windows,
+        config,
+        progress=progress,
+        on_epoch=on_epoch,
+        checkpoint_dir=out_dir / "checkpoints",
+    )
+    meta = ModelMeta(
+        model_id=model_id,
+        model_version=model_version,
+        graph_spec=result.spec,
+        fault_types=result.fault_types,
+        graded_components=result.graded_components,
+        forecast_reference=result.forecast_reference,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out_dir / CHECKPOINT_FILE, result.model, meta, {"config": config.model_dump()})
+    onnx_path = export_onnx(result.model, meta, out_dir / ONNX_FILE)
+    report = parity_check(result.model, onnx_path, default_parity_cases(result.spec))
+    worst = max(max(r.values()) for r in report)
+    log(f"ONNX parity: max abs difference {worst:.2e} (tolerance {PARITY_TOLERANCE:g})")
+    if worst > PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX export differs from torch by {worst:.2e}")
+    card = build_card(
+        result,
+        windows,
+        model_id=model_id,
+        model_version=model_version,
+        command=command,
+        cv_report=cv_report,
+        notes=notes,
+    )
+    card["onnx_parity_max_abs_diff"] = worst
+    write_card(out_dir, card)
+    last = out_dir / "checkpoints" / "last.pt"
+    if last.exists():
+        last.unlink()
+        last.parent.rmdir()
+    return card
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def gnn_predictor(
+    profile: EquipmentProfile, config: Any, log: Callable[[str], None] = print
+) -> Callable[[LabelledWindows, LabelledWindows], dict[str, np.ndarray]]:
+    """A cross-validation method: train on the fold's training windows, predict its validation."""
+    from training.train import make_tensors, predict_grades, train_model
+
+    def predict(train: LabelledWindows, val: LabelledWindows) -> dict[str, np.ndarray]:
+        spec = GraphSpec.from_profile(profile)
+        result = train_model(spec, train, config)
+        log(
+            f"    gnn: {len(result.history)} epochs (kept {result.best_epoch}), "
+            f"{result.seconds:.0f} s"
+        )
+        data = make_tensors(result.spec, val, result.fault_types)
+        pred = predict_grades(result.model, data, np.arange(val.n_windows))
+        return {
+            c: pred[:, result.spec.node_ids.index(c)]
+            for c in val.grades
+            if c in result.spec.node_ids
+        }
+
+    return predict
+
+
+def baseline_predictor(
+    method: str, sensors: list[str]
+) -> Callable[[LabelledWindows, LabelledWindows], dict[str, np.ndarray]]:
+    from training.baselines import fit_predict
+
+    def predict(train: LabelledWindows, val: LabelledWindows) -> dict[str, np.ndarray]:
+        return fit_predict(method, train, val, sensors)
+
+    return predict
+
+
+def command_line() -> str:
+    return "hydrodiag " + " ".join(sys.argv[1:]) if sys.argv else "hydrodiag"
