@@ -144,13 +144,21 @@ def _window_settings(model: LoadedModel) -> tuple[float, float]:
     """(rate_hz, window length s) the model was trained on, from its card; rig defaults."""
     card = model.card or {}
     window = card.get("window") if isinstance(card.get("window"), Mapping) else {}
-    assert isinstance(window, Mapping)
-    rate = window.get("rate_hz", card.get("rate_hz", DEFAULT_RATE_HZ))
-    length = window.get("length_s", card.get("window_s", DEFAULT_WINDOW_S))
+    data = card.get("data") if isinstance(card.get("data"), Mapping) else {}
+    assert isinstance(window, Mapping) and isinstance(data, Mapping)
     try:
-        return float(rate), float(length)
+        rate = float(window.get("rate_hz", card.get("rate_hz", DEFAULT_RATE_HZ)))
+        if "length_s" in window:
+            length = float(window["length_s"])
+        elif isinstance(data.get("window_length"), int | float) and data["window_length"] > 0:
+            length = float(data["window_length"]) / rate  # samples per window (training/card.py)
+        else:
+            length = DEFAULT_WINDOW_S
     except (TypeError, ValueError):
         return DEFAULT_RATE_HZ, DEFAULT_WINDOW_S
+    if not (rate > 0 and length > 0):
+        return DEFAULT_RATE_HZ, DEFAULT_WINDOW_S
+    return rate, length
 
 
 FORECAST_REFERENCE_META = "hydrodiag.forecast_error_reference"  # written by training/export.py

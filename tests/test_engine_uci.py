@@ -25,17 +25,13 @@ TOLERANCE = 0.05
 
 
 def _card_accuracy(model_dir: Path, component: str) -> float | None:
-    """The card's held-out accuracy of a component, if the card states one we can find."""
+    """The card's blocked cross-validation accuracy of a component (training/card.py)."""
     card_file = model_dir / "card.json"
     if not card_file.exists():
         return None
     card = json.loads(card_file.read_text(encoding="utf-8"))
-    metrics = card.get("metrics", card)
-    for key in ("accuracy", "test_accuracy", "blocked_accuracy", "val_accuracy"):
-        value = metrics.get(key) if isinstance(metrics, dict) else None
-        if isinstance(value, dict) and isinstance(value.get(component), int | float):
-            return float(value[component])
-    return None
+    value = card.get("metrics", {}).get("blocked_cv", {}).get(component, {}).get("accuracy")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def test_shipped_model_on_the_uci_workspace(uci_dir: Path, tmp_path: Path) -> None:
