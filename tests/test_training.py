@@ -225,3 +225,20 @@ def test_train_from_workspace(small_dir: Path, tmp_path: Path) -> None:
     assert data.fault_types["ACC"] == "accumulator_precharge_loss"
     with pytest.raises(Exception, match="no equipment"):
         from_workspace(ws, "nope")
+
+
+def test_target_notes_say_misses_and_losses() -> None:
+    from training.card import target_notes
+
+    def res(acc: float) -> dict[str, float]:
+        return {"accuracy": acc}
+
+    report = {
+        "methods": {
+            "gnn": {"C1": res(0.999), "ACC": res(0.90)},
+            "lda-raw": {"C1": res(0.99), "ACC": res(0.92)},
+        }
+    }
+    c1, acc = target_notes(report)
+    assert "meets the 99.5 % target" in c1 and "beats lda-raw" in c1
+    assert "MISSES the 97.0 % target by 7.00 pp" in acc and "LOSES to lda-raw" in acc

@@ -158,3 +158,50 @@ def write_card(out_dir: Path, card: Mapping[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, default=float), encoding="utf-8")
     (out_dir / "card.md").write_text(card_markdown(card), encoding="utf-8")
+
+
+# Acceptance targets of the reference rig (grade accuracy on blocked cross-validation).
+TARGETS: dict[str, float] = {"C1": 0.995, "V10": 0.995, "MP1": 0.995, "ACC": 0.97}
+
+
+def target_notes(cv_report: Mapping[str, Any], model_method: str = "gnn") -> list[str]:
+    """Sentences saying, per component, whether the model met its target and beat the baselines."""
+    methods = cv_report["methods"]
+    if model_method not in methods:
+        return []
+    notes = []
+    for c, res in methods[model_method].items():
+        acc = res["accuracy"]
+        target = TARGETS.get(c)
+        parts = [f"{c}: blocked-CV accuracy {100 * acc:.2f} %"]
+        if target is not None:
+            gap = 100 * (target - acc)
+            parts.append(
+                f"meets the {100 * target:.1f} % target"
+                if gap <= 0
+                else f"MISSES the {100 * target:.1f} % target by {gap:.2f} pp"
+            )
+        for other, ores in methods.items():
+            if other == model_method:
+                continue
+            diff = 100 * (acc - ores[c]["accuracy"])
+            verdict = "beats" if diff > 0 else ("ties" if diff == 0 else "LOSES to")
+            parts.append(f"{verdict} {other} ({100 * ores[c]['accuracy']:.2f} %, {diff:+.2f} pp)")
+        notes.append("; ".join(parts))
+    return notes
+
+
+def attach_cross_validation(
+    model_dir: Path, cv_report: Mapping[str, Any], extra_notes: list[str] | None = None
+) -> dict[str, Any]:
+    """Put a cross-validation report (and target/baseline verdicts) into an existing card."""
+    card: dict[str, Any] = json.loads((model_dir / "card.json").read_text(encoding="utf-8"))
+    card["cross_validation"] = dict(cv_report)
+    gnn = cv_report["methods"].get("gnn", {})
+    card.setdefault("metrics", {})["blocked_cv"] = {
+        c: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"]} for c, v in gnn.items()
+    }
+    notes = [n for n in card.get("notes", []) if not n.startswith(("C1:", "V10:", "MP1:", "ACC:"))]
+    card["notes"] = target_notes(cv_report) + notes + list(extra_notes or [])
+    write_card(model_dir, card)
+    return card

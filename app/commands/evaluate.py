@@ -75,6 +75,13 @@ def _cv(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")
+    if args.attach_to is not None:
+        from training.card import attach_cross_validation
+
+        card = attach_cross_validation(args.attach_to, report)
+        print(f"added the table to {args.attach_to}/card.json and card.md:")
+        for note in card["notes"]:
+            print(f"  {note}")
     return 0
 
 
@@ -105,4 +112,7 @@ def register(subparsers: Any) -> None:
     )
     cv.add_argument("--baselines-only", action="store_true")
     cv.add_argument("--json", type=Path, help="write the report here")
+    cv.add_argument(
+        "--attach-to", type=Path, help="model folder whose card gets this cross-validation"
+    )
     cv.set_defaults(handler=_cv)
