@@ -14,6 +14,7 @@ import platform
 from collections.abc import Iterable
 from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from app import __version__
@@ -405,14 +406,70 @@ def _component_or_none(diagnosis: Diagnosis, component_id: str) -> ComponentResu
 
 
 def _model_card(store: Store, diagnosis: Diagnosis) -> dict[str, Any] | None:
+    """The card of the model that diagnosed: registered in the workspace, else the card.json
+    shipped next to the model file (when that file is still there)."""
     rows = store.query(
         "SELECT card FROM models WHERE id = ? AND version = ?",
         [diagnosis.model.model_id, diagnosis.model.version],
     )
-    if not rows or rows[0][0] is None:
+    text: str | None = rows[0][0] if rows and rows[0][0] is not None else None
+    if text is None:
+        beside = Path(diagnosis.model.path).with_name("card.json")
+        try:
+            text = beside.read_text(encoding="utf-8")
+        except OSError:
+            return None
+    try:
+        card = json.loads(text)
+    except ValueError:
         return None
-    card = json.loads(rows[0][0])
-    return card if isinstance(card, dict) else None
+    if not isinstance(card, dict):
+        return None
+    # Another model's card lying next to a replaced file would be worse than none.
+    if card.get("model_version", diagnosis.model.version) != diagnosis.model.version:
+        return None
+    return card
+
+
+def card_facts(card: dict[str, Any] | None, limit: int = 24) -> list[tuple[str, str]]:
+    """What the report shows of a model card: when and on what it was trained, and every
+    numeric metric (evaluation and cross-validation) as dotted keys."""
+    if not card:
+        return []
+    facts: list[tuple[str, str]] = []
+    for key, label in (("created_utc", "created"), ("architecture", "architecture")):
+        if isinstance(card.get(key), str):
+            facts.append((label, card[key]))
+    data = card.get("data")
+    if isinstance(data, dict):
+        details = [
+            f"{src.get('kind', '')} {src.get('detail', '')}".strip()
+            for src in data.get("sources", [])
+            if isinstance(src, dict)
+        ]
+        if details:
+            facts.append(("trained on", "; ".join(details)))
+        if isinstance(data.get("split"), str):
+            facts.append(("split", data["split"]))
+    training = card.get("training")
+    if isinstance(training, dict) and "epochs_run" in training:
+        facts.append(("epochs", str(training["epochs_run"])))
+    for section in ("metrics", "cross_validation"):
+        for key, value in _numbers(card.get(section), section):
+            facts.append((key, f"{value:.3f}"))
+    if not any(k.startswith(("metrics", "cross_validation")) for k, _ in facts):
+        facts.append(("evaluation", "the model card holds no evaluation metrics"))
+    return facts[:limit]
+
+
+def _numbers(value: Any, prefix: str) -> list[tuple[str, float]]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [(prefix, float(value))]
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _numbers(v, f"{prefix}.{k}")]
+    return []
 
 
 def _version(*distributions: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -487,6 +488,7 @@ class _Axes:
         self.x0, self.x1 = x_range
         self.y0, self.y1 = y_range
         self.labels_left = False
+        self._labels: list[tuple[float, str]] = []
 
     def px(self, x: float) -> float:
         return self.plot.left() + (x - self.x0) / max(self.x1 - self.x0, 1e-12) * self.plot.width()
@@ -542,32 +544,60 @@ class _Axes:
         return path
 
     def hline(self, y: float, label: str, style: Qt.PenStyle) -> None:
+        """A labelled horizontal line; the label is drawn by :meth:`labels`, over the data."""
         if not self.y0 <= y <= self.y1:
             return
         p, u = self.painter, self.unit
         p.save()
         p.setPen(_pen(INK, 0.7 * u, style))
         p.drawLine(QLineF(self.plot.left(), self.py(y), self.plot.right(), self.py(y)))
+        p.restore()
+        self._labels.append((y, label))
+
+    def labels(self) -> None:
+        p, u = self.painter, self.unit
+        p.save()
+        p.setClipping(False)
         p.setFont(self.small)
         fm = QFontMetricsF(self.small, p.device())
-        box = QRectF(0, 0, fm.horizontalAdvance(label) + 4 * u, fm.height())
-        box.moveBottomRight(QPointF(self.plot.right() - 2 * u, self.py(y) - 0.5 * u))
-        if self.labels_left:
-            box.moveBottomLeft(QPointF(self.plot.left() + 2 * u, self.py(y) - 0.5 * u))
-        p.fillRect(box, QColor("white"))
-        p.setPen(INK)
-        p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+        for y, label in self._labels:
+            box = QRectF(0, 0, fm.horizontalAdvance(label) + 4 * u, fm.height())
+            box.moveBottomRight(QPointF(self.plot.right() - 2 * u, self.py(y) - 0.5 * u))
+            if self.labels_left:
+                box.moveBottomLeft(QPointF(self.plot.left() + 2 * u, self.py(y) - 0.5 * u))
+            p.fillRect(box, QColor("white"))
+            p.setPen(INK)
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
         p.restore()
+
+
+def segments(xs: Sequence[float]) -> list[range]:
+    """Index ranges of ``xs`` without gaps: a step over 3x the typical one starts a new range,
+    so lines and bands never bridge time without data."""
+    if len(xs) < 3:
+        return [range(len(xs))]
+    steps = sorted(b - a for a, b in pairwise(xs))
+    typical = steps[len(steps) // 2]
+    limit = 3.0 * typical if typical > 0 else math.inf
+    out: list[range] = []
+    start = 0
+    for i in range(1, len(xs)):
+        if xs[i] - xs[i - 1] > limit:
+            out.append(range(start, i))
+            start = i
+    out.append(range(start, len(xs)))
+    return out
 
 
 def _polyline(axes: _Axes, xs: Sequence[float], ys: Sequence[float]) -> QPainterPath:
     path = QPainterPath()
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        point = QPointF(axes.px(x), axes.py(y))
-        if i == 0:
-            path.moveTo(point)
-        else:
-            path.lineTo(point)
+    for part in segments(xs):
+        for n, i in enumerate(part):
+            point = QPointF(axes.px(xs[i]), axes.py(ys[i]))
+            if n == 0:
+                path.moveTo(point)
+            else:
+                path.lineTo(point)
     return path
 
 
@@ -638,6 +668,7 @@ def draw_health_trend(
             )
         )
     painter.setClipping(False)
+    axes.labels()
     painter.restore()
     _legend_line(
         painter,
@@ -739,12 +770,14 @@ def draw_sensor_plot(
         axes.hline(value, label, style)
     painter.setClipRect(axes.plot)
     envelope = QPainterPath()
-    envelope.moveTo(axes.px(series.t[0]), axes.py(series.hi[0]))
-    for t, v in zip(series.t[1:], series.hi[1:], strict=True):
-        envelope.lineTo(axes.px(t), axes.py(v))
-    for t, v in zip(reversed(series.t), reversed(series.lo), strict=True):
-        envelope.lineTo(axes.px(t), axes.py(v))
-    envelope.closeSubpath()
+    for part in segments(series.t):
+        idx = list(part)
+        envelope.moveTo(axes.px(series.t[idx[0]]), axes.py(series.hi[idx[0]]))
+        for i in idx[1:]:
+            envelope.lineTo(axes.px(series.t[i]), axes.py(series.hi[i]))
+        for i in reversed(idx):
+            envelope.lineTo(axes.px(series.t[i]), axes.py(series.lo[i]))
+        envelope.closeSubpath()
     painter.fillPath(envelope, QColor("#d5d5d5"))
     painter.setPen(_pen("#9a9a9a", 0.3 * unit))
     painter.drawPath(envelope)
@@ -760,6 +793,7 @@ def draw_sensor_plot(
         painter.fillPath(strip, QColor("white"))
         hatch(painter, strip, 2.0 * unit, 0.5 * unit, INK)
     painter.setClipping(False)
+    axes.labels()
     painter.restore()
     small = font(family, 6.0)
     fm = QFontMetricsF(small, painter.device())

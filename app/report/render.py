@@ -55,7 +55,7 @@ from PySide6.QtGui import (
 
 from app import __version__
 from app.report import charts
-from app.report.builder import trend_components
+from app.report.builder import card_facts, trend_components
 from app.report.model import (
     ALL_SECTIONS,
     SECTION_TITLES,
@@ -878,15 +878,11 @@ def _appendix(layout: _Layout, model: ReportModel) -> None:
         f"<tr><td width='35%'>{esc(k)}</td><td width='65%'>{v:.3f}</td></tr>"
         for k, v in m.card_metrics.items()
     )
-    extra = ""
-    if model.model_card:
-        scalars = {
-            k: v for k, v in model.model_card.items() if isinstance(v, str | int | float | bool)
-        }
-        extra = "".join(
-            f"<tr><td width='35%'>{esc(k)}</td><td width='65%'>{esc(v)}</td></tr>"
-            for k, v in list(scalars.items())[:12]
-        )
+    extra = "".join(
+        f"<tr><td width='35%'>{esc(k)}</td><td width='65%'>{esc(v)}</td></tr>"
+        for k, v in card_facts(model.model_card)
+        if not (k == "evaluation" and m.card_metrics)
+    )
     layout.html(
         "<h3>Model</h3>"
         '<table cellspacing="0" cellpadding="2">'
