@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from pypdf import PdfReader
 
 from app.report.builder import build_report_model
@@ -14,6 +15,7 @@ from app.report.render import render_pdf, threshold_text, trend_text
 from gnn.engine import Selection, diagnose
 from gnn.persist import load_diagnosis
 from ingestion.store import open_workspace
+from ingestion.uci import ingest_uci
 from tests.test_engine import N_CYCLES, base  # noqa: F401  (module fixture: workspace + model)
 
 
@@ -55,3 +57,32 @@ def test_report_of_engine_diagnosis_on_uci_cycles(
         assert finding.summary in text
     assert model.sources[0].sha256 in text.replace(" ", "")
     assert d.provider in text
+
+
+@pytest.mark.slow
+def test_report_with_the_shipped_model_on_real_cycles(qapp: object, tmp_path: Path) -> None:
+    """The shipped model on real UCI cycles (a late block, where the accumulator degrades)."""
+    from gnn.graph import default_model_path
+    from tests.conftest import UCI_DIR
+    from tests.test_engine import write_uci_subset
+
+    if not default_model_path().exists() or not UCI_DIR.exists():
+        pytest.skip("shipped model or shared UCI data missing")
+    folder = write_uci_subset(UCI_DIR, tmp_path / "uci", slice(1500, 1620))
+    with open_workspace(tmp_path / "ws.duckdb") as store:
+        ingest_uci(store, folder, equipment_id="rig")
+        engine = diagnose(store, "rig", provider="cpu")
+        model = build_report_model(store, "rig", engine.id)
+        result = render_pdf(model, tmp_path / "shipped.pdf")
+    text = re.sub(
+        r"\s+", " ", " ".join(p.extract_text() or "" for p in PdfReader(str(result.path)).pages)
+    )
+    d = model.diagnosis
+    assert d.model.model_id in text and d.model.version in text
+    for comp in d.components:
+        if comp.health is not None:
+            assert f"{comp.health:.2f}" in text
+            assert threshold_text(comp) in text
+    for rec in d.recommendations:
+        assert rec.title in text
+    assert "Model card" in text  # read from the card.json beside the shipped model
