@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.cli import main
 from gnn.engine import compare_with_labels, diagnose
-from gnn.graph import default_model_path
+from gnn.graph import build_inputs, default_model_path
 from gnn.results import Status
+from gnn.runtime import load_model
 from ingestion.store import open_workspace
+from ingestion.uci import read_uci_folder
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +48,18 @@ def test_shipped_model_on_the_uci_workspace(uci_dir: Path, tmp_path: Path) -> No
         assert d.id is not None and d.n_windows == 1805 and d.n_valid_windows == 1805
         assert d.provider in ("CPUExecutionProvider", "CUDAExecutionProvider")
         agreement = compare_with_labels(store, d)
+    # The engine (workspace query, quality checks, batching) reproduces the model run directly
+    # on the files' arrays, window for window.
+    data = read_uci_folder(uci_dir)
+    model = load_model(model_path, provider="cpu")
+    direct = model.run(*build_inputs(model.graph_spec, data.sensors))
+    assert [w.cycle for w in d.windows] == data.cycle_numbers.tolist()
+    for comp in GRADED:
+        node = model.graph_spec.node_ids.index(comp)
+        expected_grades = direct.grade_probs[:, node].argmax(-1).tolist()
+        engine_grades = [w.grade[comp] for w in d.windows]
+        same = np.mean(np.asarray(engine_grades) == np.asarray(expected_grades))
+        assert same >= 0.999, (comp, same)
     for comp in GRADED:
         result = d.component(comp)
         assert result.assessed and result.status is not Status.INSUFFICIENT_DATA
@@ -52,8 +67,12 @@ def test_shipped_model_on_the_uci_workspace(uci_dir: Path, tmp_path: Path) -> No
         a = agreement[comp]
         assert a.n_windows == 1805
         expected = _card_accuracy(model_path.parent, comp)
-        floor = (expected - TOLERANCE) if expected is not None else 0.6
-        assert a.accuracy is not None and a.accuracy >= floor, (comp, a.accuracy, expected)
+        if expected is not None:  # the model saw these cycles: at least its held-out accuracy
+            assert a.accuracy is not None and a.accuracy >= expected - TOLERANCE, (
+                comp,
+                a,
+                expected,
+            )
     unhealthy = [c for c in d.components if c.status in (Status.WARNING, Status.CRITICAL)]
     for c in unhealthy:
         recs = [r for r in d.recommendations if r.component_id == c.component_id]
