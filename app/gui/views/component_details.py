@@ -34,11 +34,10 @@ def _text(text: str, *, rich: bool = False) -> QLabel:
     return label
 
 
-def _hours(value: float | None, low: float | None, high: float | None) -> str:
-    if value is None:
-        return "not reached at this rate"
-    if value == 0.0:
-        return "already below"
+def _hours(value: float | None, low: float | None, high: float | None) -> str | None:
+    """ "≈ 120 h (band 80–200 h)", or None when there is nothing ahead to say."""
+    if not value:  # None: not reached at this rate; 0: already below (the message says so)
+        return None
     if low is not None and high is not None:
         band = f" (band {low:.0f}–{high:.0f} h)"
     elif low is not None:
@@ -52,13 +51,30 @@ def trend_text(trend: TrendEstimate | None) -> str:
     """The engine's own sentence, plus the times to the thresholds with their band."""
     if trend is None:
         return "No trend (component not graded)."
+    text = f"{trend.message[:1].upper()}{trend.message[1:]}."
     if not trend.enough_history or trend.rate_per_100h is None:
-        return f"Trend: {trend.message}"
-    return (
-        f"{trend.message[:1].upper()}{trend.message[1:]}.\n"
-        f"Warning: {_hours(trend.hours_to_warning, trend.hours_to_warning_low, trend.hours_to_warning_high)}; "
-        f"critical: {_hours(trend.hours_to_critical, trend.hours_to_critical_low, trend.hours_to_critical_high)}."
-    )
+        return text
+    extra = [
+        f"{label} in {when}"
+        for label, when in (
+            (
+                "Warning",
+                _hours(
+                    trend.hours_to_warning, trend.hours_to_warning_low, trend.hours_to_warning_high
+                ),
+            ),
+            (
+                "Critical",
+                _hours(
+                    trend.hours_to_critical,
+                    trend.hours_to_critical_low,
+                    trend.hours_to_critical_high,
+                ),
+            ),
+        )
+        if when is not None
+    ]
+    return text + ("\n" + "; ".join(extra) + " of operation." if extra else "")
 
 
 class ComponentDetailsPanel(QScrollArea):

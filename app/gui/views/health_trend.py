@@ -6,6 +6,7 @@ exactly that stretch (``diagnoseRangeRequested``).
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 
 import numpy as np
@@ -38,6 +39,17 @@ def projection(
         return np.array([]), np.array([])
     hours = (h_last - floor) / rate_per_100h * 100.0
     return np.array([t_last, t_last + hours * 3600.0]), np.array([h_last, floor])
+
+
+def rolling_median(values: np.ndarray, width: int = 9) -> np.ndarray:
+    """Centred rolling median (shorter at the ends): robust to single odd windows."""
+    n = len(values)
+    if n < 3:
+        return values
+    half = min(width, n) // 2
+    padded = np.pad(values, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
 
 
 class HealthTrendPanel(QWidget):
@@ -73,6 +85,7 @@ class HealthTrendPanel(QWidget):
         self.region.hide()
         self.plot.addItem(self.region)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.smoothed: dict[str, pg.PlotDataItem] = {}
         self.projections: dict[str, pg.PlotDataItem] = {}
         self.checks: dict[str, QCheckBox] = {}
         self.check_row = QHBoxLayout()
@@ -109,26 +122,32 @@ class HealthTrendPanel(QWidget):
         """Create one curve + projection per graded component (once per equipment)."""
         for cid in list(self.curves):
             self.plot.removeItem(self.curves.pop(cid))
+            self.plot.removeItem(self.smoothed.pop(cid))
             self.plot.removeItem(self.projections.pop(cid))
             check = self.checks.pop(cid)
             self.check_row.removeWidget(check)
             check.deleteLater()
         for i, cid in enumerate(component_ids):
             color = series_color(i)
+            faint = QColor(color)
+            faint.setAlpha(90)
+            # Every window's health, faint; a rolling median on top so the trend reads at once.
             curve = self.plot.plot(
                 [],
                 [],
                 name=cid,
-                pen=pg.mkPen(color, width=2),
+                pen=pg.mkPen(faint, width=1),
                 symbol="o",
-                symbolSize=4,
-                symbolBrush=color,
+                symbolSize=3,
+                symbolBrush=faint,
                 symbolPen=None,
             )
+            smooth = self.plot.plot([], [], pen=pg.mkPen(color, width=2.5))
             proj = self.plot.plot(
                 [], [], pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine)
             )
             self.curves[cid] = curve
+            self.smoothed[cid] = smooth
             self.projections[cid] = proj
             check = QCheckBox(cid)
             check.setChecked(True)
@@ -158,6 +177,7 @@ class HealthTrendPanel(QWidget):
         for cid, curve in self.curves.items():
             t, h = history.get(cid, (np.array([]), np.array([])))
             curve.setData(t, h)
+            self.smoothed[cid].setData(t, rolling_median(h))
             px, py = np.array([]), np.array([])
             if len(t):
                 t_min, t_max = min(t_min, float(t[0])), max(t_max, float(t[-1]))
@@ -169,27 +189,18 @@ class HealthTrendPanel(QWidget):
                     result = None
             trend = result.trend if result is not None else None
             if trend is not None and len(t):
-                if trend.enough_history and trend.rate_per_100h is not None:
-                    h_last = float(np.median(h[-5:]))
+                # Only a significant decline is projected (the engine gives it a time to
+                # critical); noise is not extrapolated.
+                if trend.enough_history and trend.rate_per_100h and trend.hours_to_critical:
+                    # From the engine's fitted current health, so line and text agree.
+                    h_now = (
+                        self.thresholds.critical
+                        + trend.rate_per_100h / 100.0 * trend.hours_to_critical
+                    )
                     px, py = projection(
-                        float(t[-1]), h_last, trend.rate_per_100h, self.thresholds.critical
+                        float(t[-1]), h_now, trend.rate_per_100h, self.thresholds.critical
                     )
-                    to_warn = (
-                        f", warning in ≈ {trend.hours_to_warning:.0f} h"
-                        if trend.hours_to_warning and h_last >= self.thresholds.healthy
-                        else ""
-                    )
-                    to_crit = (
-                        f", critical in ≈ {trend.hours_to_critical:.0f} h"
-                        if trend.hours_to_critical and h_last >= self.thresholds.critical
-                        else ""
-                    )
-                    lines.append(
-                        f"<b>{cid}</b>: loses {trend.rate_per_100h * 100:.1f} %-points of health "
-                        f"per 100 operating hours{to_warn}{to_crit}"
-                    )
-                else:
-                    lines.append(f"<b>{cid}</b>: {trend.message}")
+                lines.append(f"<b>{cid}</b>: {html.escape(trend.message)}")
             self.projections[cid].setData(px, py)
             if len(px):
                 t_max = max(t_max, float(px[-1]))
@@ -232,6 +243,7 @@ class HealthTrendPanel(QWidget):
 
     def _on_check_toggled(self, component_id: str, on: bool) -> None:
         self.curves[component_id].setVisible(on)
+        self.smoothed[component_id].setVisible(on)
         self.projections[component_id].setVisible(on)
 
     def _on_diagnose_clicked(self) -> None:
