@@ -42,6 +42,7 @@ from ingestion.queries import Windows, cycle_windows, equipment_time_range, slid
 from ingestion.store import Store, utc_now
 from ingestion.workspace import equipment_profile
 
+RECENT_WINDOWS = 10  # "now" = the last this many assessed windows of the selection
 DEFAULT_RATE_HZ = 1.0
 DEFAULT_WINDOW_S = 60.0
 BATCH = 256
@@ -545,11 +546,15 @@ def diagnose(
         fp = {f: float(np.mean(fault_probs[ok, node, model.fault_types.index(f)])) for f in trained}
         idx = np.flatnonzero(ok)
         node_anomaly = scores[idx, node]
+        window_grades = grade_probs[idx, node].argmax(axis=1)
+        share = np.bincount(window_grades, minlength=4)[:4] / max(idx.size, 1)
+        recent = idx[-RECENT_WINDOWS:]
+        recent_probs = grade_probs[recent, node].mean(axis=0)
         rows_comp += [comp.id] * idx.size
         rows_start += [starts[i] for i in idx]
         rows_end += [ends[i] for i in idx]
         rows_health += health[idx, node].astype(float).tolist()
-        rows_grade += grade_probs[idx, node].argmax(axis=1).astype(int).tolist()
+        rows_grade += window_grades.astype(int).tolist()
         rows_anomaly += [float(v) if np.isfinite(v) else None for v in node_anomaly]
         past = history.get(comp.id)
         hist = make_history(
@@ -568,6 +573,9 @@ def diagnose(
                 confidence=float(np.mean(grade_probs[ok, node, grade])),
                 fault_probs=fp,
                 trend=fit_trend(hist, thresholds),
+                grade_share=tuple(round(float(v), 4) for v in share),
+                recent_health=float(np.mean(health[recent, node])),
+                recent_grade=int(np.argmax(recent_probs)),
                 **common,
             )
         )

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from gnn.contract import GRADE_NAMES
 from gnn.graph import GraphSpec
+from gnn.recommend import grade_mix
 from gnn.results import (
     AnomalyResult,
     AttentionEdge,
@@ -309,6 +310,9 @@ def findings(
     for c in components:
         if c.status in (Status.CRITICAL, Status.WARNING) and c.grade is not None:
             evidence = [f"grade probabilities {', '.join(f'{p:.2f}' for p in c.grade_probs)}"]
+            mix = grade_mix(c)
+            if mix:
+                evidence.append(mix)
             if c.trend is not None:
                 evidence.append(f"trend: {c.trend.message}")
             out.append(

@@ -171,6 +171,24 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:.0f} %"
 
 
+MIXED_SHARE = 0.8  # below this share for the commonest grade, the condition changed
+
+
+def grade_mix(result: ComponentResult) -> str | None:
+    """A line saying the grade changed within the selection, with the recent grade; else None."""
+    share = result.grade_share
+    if len(share) != 4 or max(share) >= MIXED_SHARE:
+        return None
+    parts = ", ".join(f"{g} in {100 * v:.0f} %" for g, v in enumerate(share) if v > 0)
+    line = f"grade varied over the selection: {parts} of windows"
+    if result.recent_grade is not None and result.recent_health is not None:
+        line += (
+            f"; the most recent windows: grade {result.recent_grade} "
+            f"({GRADE_NAMES[result.recent_grade]}), health {result.recent_health:.2f}"
+        )
+    return line
+
+
 def component_evidence(
     result: ComponentResult,
     *,
@@ -192,6 +210,9 @@ def component_evidence(
             f"health {result.health:.2f} → {result.status.value} (healthy ≥ "
             f"{thresholds.healthy:g}, critical < {thresholds.critical:g})"
         )
+    mix = grade_mix(result)
+    if mix:
+        ev["mix"] = mix
     faults = sorted(
         ((p, f) for f, p in result.fault_probs.items() if p >= fault_threshold), reverse=True
     )
@@ -341,6 +362,7 @@ def recommend(
             order = [
                 *kinds,
                 "grade",
+                "mix",
                 "health",
                 "fault",
                 "trend",

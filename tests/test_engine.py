@@ -334,3 +334,14 @@ def test_loaded_model_is_reused_until_the_file_changes(tmp_path: Path, model_pat
     assert cached_model(path, provider="cpu") is first
     os.utime(path, ns=(10**18, 10**18))  # the file was replaced (new modification time)
     assert cached_model(path, provider="cpu") is not first
+
+
+def test_grade_share_and_recent_condition(store: Store, model_path: Path) -> None:
+    d = diagnose(store, "rig", model_path=model_path)
+    c1 = d.component("C1")
+    assert len(c1.grade_share) == 4 and sum(c1.grade_share) == pytest.approx(1.0, abs=1e-3)
+    window_grades = [w.grade["C1"] for w in d.windows]
+    assert c1.grade_share[2] == pytest.approx(window_grades.count(2) / N_CYCLES, abs=1e-3)
+    last = d.windows[-10:]
+    assert c1.recent_health == pytest.approx(np.mean([w.health["C1"] for w in last]), abs=1e-3)
+    assert d.component("V10").grade_share == (1.0, 0.0, 0.0, 0.0)

@@ -176,3 +176,12 @@ def test_bad_rule_table_names_the_rule(tmp_path: Path) -> None:
     message = str(err.value)
     assert "rules.1" in message and "(rule 'broken')" in message
     assert "priority" in message and "statuses" in message
+
+
+def test_changing_grade_is_stated_in_the_evidence() -> None:
+    acc = _component(grade_share=(0.5, 0.0, 0.0, 0.5), recent_grade=3, recent_health=0.05)
+    (rec,) = _run(acc)
+    assert (
+        "grade varied over the selection: 0 in 50 %, 3 in 50 % of windows; the most recent "
+        "windows: grade 3 (near failure), health 0.05"
+    ) in rec.evidence

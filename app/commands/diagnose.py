@@ -147,7 +147,11 @@ def _clip(text: str, n: int) -> str:
 
 
 def _component_note(c: ComponentResult) -> str:
+    from gnn.recommend import grade_mix
+
     notes = []
+    if grade_mix(c) and c.recent_grade is not None and c.recent_health is not None:
+        notes.append(f"grade varied; recent: {c.recent_grade} ({c.recent_health:.2f})")
     if c.trend is not None:
         if c.trend.enough_history and c.trend.rate_per_100h is not None:
             note = f"{c.trend.rate_per_100h:+.2f}/100h"
