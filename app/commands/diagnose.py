@@ -154,7 +154,8 @@ def _component_note(c: ComponentResult) -> str:
         notes.append(f"grade varied; recent: {c.recent_grade} ({c.recent_health:.2f})")
     if c.trend is not None:
         if c.trend.enough_history and c.trend.rate_per_100h is not None:
-            note = f"{c.trend.rate_per_100h:+.2f}/100h"
+            rate = c.trend.rate_per_100h
+            note = f"{'losing' if rate > 0 else 'gaining'} {abs(rate):.2f} health/100 h"
             if c.trend.hours_to_critical not in (None, 0.0):
                 note += f", critical in ~{c.trend.hours_to_critical:.0f} h"
             notes.append(note)
