@@ -9,9 +9,10 @@
 3. end-to-end ``gnn.engine.diagnose`` of a 2000-cycle workspace (real UCI cycles: the 1805 of
    the shared data plus its first 195 again as cycles 1806-2000), with where the time goes.
 
-The network has the training defaults (hidden 32, 4 heads, 2 GATv2 layers, 1 LSTM layer); its
-weights are random, which costs exactly what trained weights cost. Step 3 uses the shipped
-model when there is one (or --model), else this network exported for the rig.
+The rig uses the shipped model (model.pt in torch, model.onnx in ORT) when there is one (or
+--model DIR/model.onnx with model.pt beside it); otherwise, and for the 40-component profile, a
+network with random weights and the shipped model's hyper-parameters (training defaults without
+one) — random weights cost exactly what trained weights cost. Step 3 uses the same rig model.
 Prints a table and writes tests/benchmarks/results/bench_inference.json.
 """
 
@@ -103,12 +104,35 @@ def synthetic_profile(n_components: int = 40, seed: int = 0) -> EquipmentProfile
     )
 
 
+def shipped_pair(
+    model_path: Path, profile: EquipmentProfile, threads: int | None
+) -> tuple[TemporalGNN, LoadedModel] | None:
+    """The shipped model: its checkpoint (model.pt) in torch, its model.onnx in ORT."""
+    checkpoint = model_path.with_name("model.pt")
+    if not (model_path.exists() and checkpoint.exists()):
+        return None
+    from training.export import load_checkpoint
+
+    net, _, _ = load_checkpoint(checkpoint)
+    return net, load_model(model_path, provider="auto", profile=profile, threads=threads)
+
+
 def build_pair(
-    profile: EquipmentProfile, folder: Path, graded: tuple[str, ...], threads: int | None
+    profile: EquipmentProfile,
+    folder: Path,
+    graded: tuple[str, ...],
+    threads: int | None,
+    hparams: dict[str, Any] | None = None,
 ) -> tuple[TemporalGNN, LoadedModel]:
+    """A random-weight network (the shipped model's hyper-parameters when given) and its export."""
     torch.manual_seed(0)
     spec = GraphSpec.from_profile(profile)
-    net = TemporalGNN(spec.num_features, num_fault_types=4).eval()
+    kwargs = {
+        k: v
+        for k, v in (hparams or {}).items()
+        if k in ("hidden_channels", "heads", "num_layers", "lstm_layers", "type_dim")
+    }
+    net = TemporalGNN(spec.num_features, num_fault_types=4, **kwargs).eval()
     meta = ModelMeta(
         model_id=f"bench-{profile.id}",
         model_version="0",
@@ -265,13 +289,26 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-inference-"))
     try:
         rig = load_profile("zema-test-rig")
+        shipped_path = args.model or default_model_path()
+        shipped = shipped_pair(shipped_path, rig, args.ort_threads)
+        hparams = shipped[0].hparams() if shipped else None
+        results["networks"] = {
+            "rig": f"shipped model {shipped_path}"
+            if shipped
+            else "random weights, default hparams",
+            "synthetic-40": "random weights, "
+            + (f"the shipped model's hparams {hparams}" if hparams else "default hparams"),
+        }
         cases = {
             "rig": (rig, ("C1", "V10", "MP1", "ACC")),
             "synthetic-40": (synthetic_profile(40), ("C00", "C01")),
         }
         models: dict[str, tuple[TemporalGNN, LoadedModel]] = {}
         for name, (profile, graded) in cases.items():
-            net, model = build_pair(profile, work, graded, args.ort_threads)
+            if name == "rig" and shipped is not None:
+                net, model = shipped
+            else:
+                net, model = build_pair(profile, work, graded, args.ort_threads, hparams)
             models[name] = (net, model)
             results[f"single_window_{name}"] = single_window(net, model, iters)
             results[f"single_window_{name}"]["provider"] = model.provider
@@ -298,7 +335,9 @@ def _print(r: dict[str, Any]) -> None:
         f"({m['torch_threads']} threads), onnxruntime {m['onnxruntime']} "
         f"({m['ort_threads']} threads); load average at start {m['load_average_at_start']:.1f}\n"
     )
-    print("single-window latency (B=1, T=60)")
+    for name, what in r.get("networks", {}).items():
+        print(f"network {name}: {what}")
+    print("\nsingle-window latency (B=1, T=60)")
     print(
         f"{'profile':<14}{'N':>4}{'E':>5}  {'ORT p50':>8} {'ORT p95':>8} {'ORT cpu':>8}  "
         f"{'torch p50':>9} {'torch p95':>9} {'torch cpu':>9}  {'speedup':>7}  "
