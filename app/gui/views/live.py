@@ -333,7 +333,7 @@ class LivePanel(QWidget):
                 pen=pg.mkPen(None),
             )
             region.setToolTip(gap.reason)
-            self.plot.addItem(region)
+            self.plot.addItem(region, ignoreBounds=True)
             self._gap_items.append(region)
 
 

@@ -101,6 +101,7 @@ class SensorPlotPanel(QWidget):
         self.markers: list[Marker] = []
         self._marker_items: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
         self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._fit_x = True
 
     # -- new data --------------------------------------------------------------------
 
@@ -110,6 +111,7 @@ class SensorPlotPanel(QWidget):
         self.graphics.clear()
         self.plots, self.curves, self.limit_lines, self.items = {}, {}, {}, {}
         self.loaded, self._raw, self._marker_items = set(), {}, []
+        self._fit_x = True
         self.tree.blockSignals(True)
         self.tree.clear()
         default = set(checked) if checked is not None else {s.id for s in profile.sensors[:4]}
@@ -221,6 +223,10 @@ class SensorPlotPanel(QWidget):
         total = sum(len(t) for t, _ in self._raw.values())
         self.info.setText(f"{len(self._raw)} sensor(s) loaded, {total:,} samples")
         self._relayout()
+        if self._fit_x and self.plots:
+            # A new equipment or range: show all of it. Adding a sensor keeps the user's zoom.
+            self._fit_x = False
+            next(iter(self.plots.values())).enableAutoRange(axis="x")
 
     def _unit_of(self, sensor_id: str) -> str:
         assert self.profile is not None
@@ -263,7 +269,7 @@ class SensorPlotPanel(QWidget):
                 )
                 region.setZValue(-10)
                 region.setToolTip(marker.text)
-                plot.addItem(region)
+                plot.addItem(region, ignoreBounds=True)  # the data, not the marks, set the view
                 self._marker_items.append((plot, region))
 
     # -- layout ------------------------------------------------------------------------
@@ -316,6 +322,10 @@ class SensorPlotPanel(QWidget):
     def _on_range_choice_changed(self, _index: int) -> None:
         # Everything shown so far belongs to the old range: reload what is checked.
         self.loaded = set()
+        self._raw = {}
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self._fit_x = True
         self._on_selection_changed()
 
     def _on_tree_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
