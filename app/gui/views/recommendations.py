@@ -61,13 +61,15 @@ class RecommendationsPanel(QWidget):
         self.table.setWordWrap(True)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        for col in range(len(COLUMNS)):
-            mode = (
-                QHeaderView.ResizeMode.Stretch
-                if col == 4
-                else QHeaderView.ResizeMode.ResizeToContents
-            )
-            header.setSectionResizeMode(col, mode)
+        # Short columns fit their text; the long texts wrap in fixed widths, Action takes the rest.
+        for col in (0, 1, 2):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(3, 240)
+        self.table.setColumnWidth(5, 300)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.summary = QLabel("No diagnosis yet.")
         self.copy_button = QPushButton("Copy")
         self.copy_button.setToolTip("Copy the selected rows (all rows if none selected) — Ctrl+C")
