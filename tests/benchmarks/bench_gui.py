@@ -13,7 +13,9 @@ Measured in the same run, each against the alternative it is meant to beat:
                  peak downsampling (what SensorPlotPanel uses); versus the same curve without
                  them (3 frames: each takes seconds).
   memory         RSS of a fresh process after loading 8 h × 20 sensors × 100 Hz (57.6 M
-                 samples, float64 time + value per sensor) into SensorPlotPanel and painting it.
+                 samples, float64 time + value per sensor, as load_series returns them) into
+                 SensorPlotPanel and painting it (freed heap trimmed first), and the bytes of
+                 the arrays the panel holds; versus unshared time arrays (2 × 8 B per sample).
 
 Prints a table and writes JSON to tests/benchmarks/results/bench_gui.json.
 
@@ -87,8 +89,14 @@ for i, s in enumerate(profile.sensors):
     v = 100.0 + 10.0 * np.sin(t / 60.0 + i) + rng.normal(0.0, 1.0, n)
     series[s.id] = (t, v)
 panel.set_series(series)
-del series
+del series, t, v
 gc.collect()
+try:  # give freed heap pages back to the OS, so RSS shows what is still held
+    import ctypes
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+except OSError:
+    pass
+held = {id(a): a.nbytes for pair in panel._raw.values() for a in pair}
 app.processEvents()
 panel.grab()
 loaded = time.perf_counter() - started
@@ -104,7 +112,8 @@ for k in range(5):
     frames.append((time.perf_counter() - s) * 1000)
 import json, statistics
 print("MEM " + json.dumps({"samples": n * sensors, "rss_mb": rss / 2**20, "base_mb": base / 2**20,
-      "load_and_first_paint_s": loaded, "pan_frame_ms_median_20_curves": statistics.median(frames)}))
+      "load_and_first_paint_s": loaded, "pan_frame_ms_median_20_curves": statistics.median(frames),
+      "arrays_held_mb": sum(held.values()) / 2**20}))
 """
 
 
@@ -332,7 +341,10 @@ def main() -> int:
             f"memory {hours:g} h × 20 × 100 Hz",
             f"{mem['rss_mb']:.0f} MB RSS",
             "—",
-            f"{mem['samples'] / 1e6:.1f} M samples = {mem['samples'] * 16 / 2**20:.0f} MB of float64 (t, v); empty panel {mem['base_mb']:.0f} MB; load+paint {mem['load_and_first_paint_s']:.1f} s; pan 20 curves {mem['pan_frame_ms_median_20_curves']:.0f} ms",
+            f"{mem['samples'] / 1e6:.1f} M samples; arrays held {mem['arrays_held_mb']:.0f} MB "
+            f"(one shared time array; unshared float64 t+v would be {mem['samples'] * 16 / 2**20:.0f} MB); "
+            f"empty panel {mem['base_mb']:.0f} MB; load+paint {mem['load_and_first_paint_s']:.1f} s; "
+            f"pan 20 curves {mem['pan_frame_ms_median_20_curves']:.0f} ms",
         ),
     ]
     width = max(len(r[0]) for r in rows)

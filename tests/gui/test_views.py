@@ -134,6 +134,9 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
     np.testing.assert_allclose(x, ts)
     np.testing.assert_allclose(y, values)
     assert curve.opts["clipToView"] and curve.opts["autoDownsample"]
+    # Sensors sampled at the same instants share one time array (memory on long logs).
+    assert panel._raw["PS1"][0] is panel._raw["PS2"][0]
+    assert panel._raw["PS1"][0] is not panel._raw["TS1"][0]  # 1 Hz: other instants
     # Anomalous windows, the limit violation and the dataset label are marked.
     kinds = {m.kind for m in panel.markers}
     assert {"anomaly", "violation", "label", "gap"} <= kinds

@@ -217,6 +217,7 @@ class SensorPlotPanel(QWidget):
         for sensor_id, (t, v) in series.items():
             if sensor_id not in self.curves:
                 continue
+            t = self._shared_time(t)
             self._raw[sensor_id] = (t, v)
             self.loaded.add(sensor_id)
             self._apply(sensor_id)
@@ -227,6 +228,22 @@ class SensorPlotPanel(QWidget):
             # A new equipment or range: show all of it. Adding a sensor keeps the user's zoom.
             self._fit_x = False
             next(iter(self.plots.values())).enableAutoRange(axis="x")
+
+    def _shared_time(self, t: np.ndarray) -> np.ndarray:
+        """Sensors sampled at the same instants share one time array (8 bytes per sample
+        saved per sensor: half the memory of hours of 100 Hz data)."""
+        for other, _ in self._raw.values():
+            if other is t:
+                return t
+            if (
+                len(other) == len(t)
+                and len(t)
+                and other[0] == t[0]
+                and other[-1] == t[-1]
+                and np.array_equal(other, t)
+            ):
+                return other
+        return t
 
     def _unit_of(self, sensor_id: str) -> str:
         assert self.profile is not None
