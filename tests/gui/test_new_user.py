@@ -105,5 +105,7 @@ def test_first_session_import_diagnose_inspect(
     if expected:
         assert sensors.checked_sensors() == expected
         qtbot.waitUntil(lambda: set(expected) <= sensors.loaded, timeout=20000)
+    qtbot.waitUntil(lambda: window.runner.active_count == 0, timeout=20000)
+    assert sensors.loaded  # whatever is checked has its data
     save_screenshot(window, "new-user-sensors")
     window.close()
