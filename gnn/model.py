@@ -188,6 +188,12 @@ class TemporalGNN(nn.Module):
         num_edge_types: size of the edge type vocabulary.
         type_dim: size of the node and edge type embeddings.
         num_grades: G, condition grades.
+        readout_layers: GATv2 layers over the nodes' temporal summaries (after the LSTM), so
+            a node without sensors also sees its neighbours' whole-window dynamics; they add
+            to L of the attention output.
+        time_frequencies: sine/cosine pairs encoding the position within the window
+            (``t / T``), so that pooled states can tell when in a load cycle something
+            happened; 0 for none.
     """
 
     def __init__(
@@ -203,6 +209,8 @@ class TemporalGNN(nn.Module):
         num_edge_types: int = len(EDGE_TYPES),
         type_dim: int = 8,
         num_grades: int = len(GRADES),
+        time_frequencies: int = 0,
+        readout_layers: int = 0,
     ) -> None:
         super().__init__()
         if hidden_channels % heads:
@@ -218,12 +226,16 @@ class TemporalGNN(nn.Module):
         self.num_edge_types = num_edge_types
         self.type_dim = type_dim
         self.num_grades = num_grades
+        self.time_frequencies = time_frequencies
+        self.readout_layers = readout_layers
 
         hc = hidden_channels
         self.node_type_emb = nn.Embedding(num_node_types, type_dim)
         self.edge_type_emb = nn.Embedding(num_edge_types, type_dim)
         self.encoder = nn.Sequential(
-            nn.Linear(3 * num_features + type_dim, hc), nn.ELU(), nn.Linear(hc, hc)
+            nn.Linear(3 * num_features + type_dim + 2 * time_frequencies, hc),
+            nn.ELU(),
+            nn.Linear(hc, hc),
         )
         self.convs = nn.ModuleList(
             GATv2Layer(hc, hc // heads, heads=heads, dropout=dropout, edge_dim=type_dim)
@@ -232,6 +244,14 @@ class TemporalGNN(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hc) for _ in range(num_layers))
         self.lstm = nn.LSTM(hc, hc, num_layers=lstm_layers, batch_first=True)
         readout = 3 * hc + type_dim
+        self.summary = nn.Linear(readout, hc) if readout_layers > 0 else None
+        self.readout_convs = nn.ModuleList(
+            GATv2Layer(hc, hc // heads, heads=heads, dropout=dropout, edge_dim=type_dim)
+            for _ in range(readout_layers)
+        )
+        self.readout_norms = nn.ModuleList(nn.LayerNorm(hc) for _ in range(readout_layers))
+        if readout_layers > 0:
+            readout += hc
         self.grade_head = nn.Sequential(nn.Linear(readout, hc), nn.ELU(), nn.Linear(hc, num_grades))
         self.fault_head = nn.Sequential(
             nn.Linear(readout, hc), nn.ELU(), nn.Linear(hc, max(num_fault_types, 1))
@@ -285,7 +305,14 @@ class TemporalGNN(nn.Module):
         delta = (x - prev) * mask * prev_mask
         type_emb = self.node_type_emb(node_type)  # [N, D]
         type_bt = type_emb.view(1, n, 1, -1).expand(b, n, t, -1)
-        h = self.encoder(torch.cat([x, mask, delta, type_bt], dim=-1))  # [B, N, T, H]
+        parts = [x, mask, delta, type_bt]
+        if self.time_frequencies > 0:
+            position = torch.arange(t, device=x.device, dtype=x.dtype) / t  # [T] in [0, 1)
+            freqs = torch.arange(1, self.time_frequencies + 1, device=x.device, dtype=x.dtype)
+            angle = 2 * torch.pi * position.unsqueeze(1) * freqs.unsqueeze(0)  # [T, K]
+            clock = torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
+            parts.append(clock.view(1, 1, t, -1).expand(b, n, t, -1))
+        h = self.encoder(torch.cat(parts, dim=-1))  # [B, N, T, H]
 
         # Snapshots (b, t) share the graph: [B, N, T, H] -> [B*T, N, H].
         h = h.permute(0, 2, 1, 3).reshape(b * t, n, hc)
@@ -295,7 +322,6 @@ class TemporalGNN(nn.Module):
             out, alpha = conv(h, edge_index, edge_attr)
             h = h + F.dropout(F.elu(norm(out)), p=self.dropout, training=self.training)
             attentions.append(alpha.view(b, t, -1, conv.heads).mean(dim=(1, 3)))  # [B, E]
-        attention = torch.stack(attentions, dim=1)  # [B, L, E]
 
         seq = h.view(b, t, n, hc).permute(0, 2, 1, 3).reshape(b * n, t, hc)
         states, _ = self.lstm(seq)  # [B*N, T, H]
@@ -309,6 +335,14 @@ class TemporalGNN(nn.Module):
             ],
             dim=-1,
         )
+        if self.summary is not None:
+            g = self.summary(pooled)  # [B, N, H]: one snapshot per window
+            for conv, norm in zip(self.readout_convs, self.readout_norms, strict=True):
+                out, alpha = conv(g, edge_index, edge_attr)
+                g = g + F.dropout(F.elu(norm(out)), p=self.dropout, training=self.training)
+                attentions.append(alpha.mean(dim=2))  # [B, E]
+            pooled = torch.cat([pooled, g], dim=-1)
+        attention = torch.stack(attentions, dim=1)  # [B, L, E]
         pooled = F.dropout(pooled, p=self.dropout, training=self.training)
         grade_logits = self.grade_head(pooled)
         fault_logits = self.fault_head(pooled)[..., : self.num_fault_types]
@@ -329,6 +363,8 @@ class TemporalGNN(nn.Module):
             "num_edge_types": self.num_edge_types,
             "type_dim": self.type_dim,
             "num_grades": self.num_grades,
+            "time_frequencies": self.time_frequencies,
+            "readout_layers": self.readout_layers,
         }
 
 

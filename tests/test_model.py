@@ -75,6 +75,15 @@ def test_reset_parameters_reinitialises() -> None:
     changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert changed > len(before) // 2
     rebuilt = TemporalGNN(**model.hparams())  # type: ignore[arg-type]
+    with_readout = TemporalGNN(3, 2, hidden_channels=8, heads=2, readout_layers=1)
+    out = with_readout(
+        torch.randn(2, 3, 5, 3),
+        torch.ones(2, 3, 5, 3),
+        torch.tensor([0, 1, 2]),
+        torch.tensor([[0, 1, 2, 0], [1, 2, 0, 0]]),
+        torch.tensor([0, 1, 2, 3]),
+    )
+    assert out.attention.shape == (2, 3, 4)  # 2 per-step layers + 1 readout layer
     assert rebuilt.hparams() == model.hparams()
 
 

@@ -33,7 +33,13 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemporalGNN, Mod
         {"PS1": (150.0, 5.0)}
     )
     model = TemporalGNN(
-        spec.num_features, num_fault_types=3, hidden_channels=8, heads=2, num_layers=2
+        spec.num_features,
+        num_fault_types=3,
+        hidden_channels=8,
+        heads=2,
+        num_layers=2,
+        time_frequencies=3,
+        readout_layers=1,
     ).eval()
     meta = ModelMeta(
         model_id="test-model",

@@ -5,14 +5,16 @@ Run ``python -m training.fit_simulator [UCI_DIR]``; it writes
 
 What is fitted (nothing here is a copied row of the data):
 
-* the mean 60 s cycle of every sensor as an additive function of the four component
-  conditions: ``mean[s, t] = b[s, t] + Σ_f Σ_level hat_f(level) · coef_f,level[s, t]`` where
-  ``hat_f`` are piecewise-linear "hat" weights over the factor's levels, so a continuous
-  condition (accumulator at 107 bar) interpolates between the two neighbouring levels.
-  Least squares (minimum-norm; each factor's weights sum to one).
-* the residual's structure, per sensor-second standardised: the leading ``K`` principal
-  components (a low-rank covariance) with the spread of each score, and an AR(1) coefficient
-  of each score between consecutive cycles — the slow thermal drift of the rig.
+* the mean 60 s cycle of every sensor as a function of the four component conditions:
+  piecewise-linear "hat" weights over each factor's levels (so a continuous condition, say
+  107 bar, interpolates between the two neighbouring levels) and their products up to three
+  factors at a time — the conditions interact (a lagging valve looks different with a weak
+  accumulator), and a purely additive mean produced cycles the model had never seen. Ridge
+  least squares, so combinations missing from the data fall back to the lower-order terms.
+* the within-condition variation: the residual of every cycle from the mean of its own
+  4-condition cell, standardised per sensor-second, summarised by its ``K`` leading principal
+  components (a low-rank covariance) with the spread of each score and an AR(1) coefficient of
+  each score between consecutive cycles — the slow thermal drift of the rig.
 * the within-second noise used only when the simulator writes faster than 1 Hz: what the
   K components leave unexplained, per sensor.
 * each sensor's lowest and highest value on the rig: a sensor whose lowest value is 0 is kept
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 from datetime import UTC, datetime
@@ -60,10 +63,21 @@ def hat_weights(value: float, levels: tuple[float, ...]) -> np.ndarray:
     return weights
 
 
-def design_row(conditions: np.ndarray) -> np.ndarray:
-    """Regressors of one cycle: intercept + hat weights of each factor (in FACTORS order)."""
-    parts = [np.ones(1)]
-    parts.extend(hat_weights(float(conditions[j]), LEVELS[f]) for j, f in enumerate(FACTORS))
+INTERACTION_ORDER = 3
+RIDGE = 1.0
+
+
+def design_row(conditions: np.ndarray, order: int = INTERACTION_ORDER) -> np.ndarray:
+    """Regressors of one cycle: intercept, the hat weights of each factor (FACTORS order) and
+    their outer products for every pair (order >= 2) and triple (order >= 3) of factors."""
+    hats = [hat_weights(float(conditions[j]), LEVELS[f]) for j, f in enumerate(FACTORS)]
+    parts = [np.ones(1), *hats]
+    for size in range(2, order + 1):
+        for combo in itertools.combinations(range(len(hats)), size):
+            product = hats[combo[0]]
+            for k in combo[1:]:
+                product = np.multiply.outer(product, hats[k])
+            parts.append(np.ravel(product))
     return np.concatenate(parts)
 
 
@@ -81,12 +95,18 @@ def fit(
     n_cycles = values.shape[0]
     flat = values.reshape(n_cycles, -1)
     design = np.stack([design_row(row) for row in labels])
-    coef, *_ = np.linalg.lstsq(design, flat, rcond=None)
+    gram = design.T @ design + RIDGE * np.eye(design.shape[1])
+    coef = np.linalg.solve(gram, design.T @ flat)
     residual = flat - design @ coef
-    scale = residual.std(axis=0)
+    # Noise = variation within a condition cell; the cell means are the mean model's job.
+    within = flat.copy()
+    cells = labels @ np.array([1e9, 1e6, 1e3, 1.0])
+    for cell in np.unique(cells):
+        rows = cells == cell
+        within[rows] -= flat[rows].mean(axis=0)
+    scale = within.std(axis=0)
     scale = np.where(scale > 1e-6, scale, 1e-6)
-    z = residual / scale
-    z -= z.mean(axis=0)
+    z = within / scale
     u, s, vt = np.linalg.svd(z, full_matrices=False)
     k = min(n_components, len(s))
     scores = u[:, :k] * s[:k]
@@ -121,6 +141,8 @@ def fit(
         "factors": list(FACTORS),
         "levels": {f: list(v) for f, v in LEVELS.items()},
         "cycle_seconds": CYCLE_SECONDS,
+        "interaction_order": INTERACTION_ORDER,
+        "ridge": RIDGE,
         "n_components": k,
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fitted_by": "python -m training.fit_simulator",
@@ -135,7 +157,7 @@ def fit(
             "mean_model_r2_per_sensor": {
                 s: round(float(v), 4) for s, v in zip(SENSORS, r2_per_sensor, strict=True)
             },
-            "residual_variance_explained_by_components": round(explained, 5),
+            "within_cell_variance_explained_by_components": round(explained, 5),
             "ar1_first_components": [round(float(p), 3) for p in phi[:10]],
         },
     }

@@ -46,9 +46,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int = 0
-    epochs: int = Field(default=20, ge=1)
+    epochs: int = Field(default=25, ge=1)
     batch_size: int = Field(default=32, ge=1)
-    lr: float = Field(default=3e-3, gt=0)
+    lr: float = Field(default=5e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
     patience: int = Field(
         default=12, ge=1, description="epochs without improvement before stopping"
@@ -59,6 +59,8 @@ class TrainConfig(BaseModel):
     num_layers: int = 2
     lstm_layers: int = 1
     dropout: float = 0.1
+    time_frequencies: int = 4
+    readout_layers: int = 0
     forecast_weight: float = Field(default=0.1, ge=0)
     fault_weight: float = Field(default=0.2, ge=0)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
@@ -95,6 +97,16 @@ class TrainResult:
     forecast_reference: dict[str, float] = field(default_factory=dict)
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware_info(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
         "device": str(device),
@@ -102,7 +114,7 @@ def hardware_info(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _cpu_name(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
     if device.type == "cuda":
@@ -276,6 +288,8 @@ def train_model(
         num_layers=config.num_layers,
         lstm_layers=config.lstm_layers,
         dropout=config.dropout,
+        time_frequencies=config.time_frequencies,
+        readout_layers=config.readout_layers,
     ).to(device)
     net: torch.nn.Module = model
     if world > 1:

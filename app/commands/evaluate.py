@@ -56,6 +56,7 @@ def _cv(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "threads": args.threads,
             "val_fraction": args.val_fraction,
+            "readout_layers": args.readout_layers,
         }.items()
         if v is not None
     }
@@ -107,6 +108,7 @@ def register(subparsers: Any) -> None:
     cv.add_argument("--epochs", type=int)
     cv.add_argument("--seed", type=int)
     cv.add_argument("--threads", type=int)
+    cv.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
     cv.add_argument(
         "--val-fraction", type=float, help="inner early-stopping blocks (0: fixed epochs)"
     )

@@ -40,6 +40,7 @@ def _run(args: argparse.Namespace) -> int:
             "lr": args.lr,
             "hidden_channels": args.hidden,
             "heads": args.heads,
+            "readout_layers": args.readout_layers,
             "num_layers": args.layers,
             "val_fraction": args.val_fraction,
             "patience": args.patience,
@@ -91,6 +92,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--hidden", type=int, help="hidden channels")
     parser.add_argument("--heads", type=int, help="attention heads")
     parser.add_argument("--layers", type=int, help="GATv2 layers")
+    parser.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
     parser.add_argument(
         "--val-fraction",
         type=float,
