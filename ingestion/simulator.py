@@ -4,9 +4,10 @@ follows the four component conditions, with the rig's own noise structure and sl
 Parameters are statistics fitted from the shared data by ``python -m training.fit_simulator``
 and shipped in ``resources/simulator/<profile>.npz`` (no data rows are shipped):
 
-* the mean cycle of every sensor, additive in the four conditions with piecewise-linear
-  interpolation between the data's levels — continuous conditions (107 bar) are allowed;
-* a low-rank residual covariance (principal components of the standardised residual) whose
+* the mean cycle of every sensor as a function of the four conditions (piecewise-linear
+  interpolation between the data's levels and interactions of up to three conditions) —
+  continuous conditions (107 bar) are allowed;
+* a low-rank covariance of the variation within a condition (principal components) whose
   scores evolve from cycle to cycle as AR(1) processes: thermal drift and run-to-run variation;
 * white within-second noise, used only above 1 Hz. The data is 1 Hz, so what happens inside a
   second is not known: faster channels interpolate the 1 Hz shape, keep each second's mean
@@ -17,6 +18,7 @@ Same seed, scenario, duration and start ⇒ byte-identical output.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -211,17 +213,20 @@ class SimulatorParams:
     profile_id: str
     sensors: tuple[str, ...]
     levels: dict[str, tuple[float, ...]]
-    coef: np.ndarray  # [1 + Σ levels, S, 60]
+    interaction_order: int
+    coef: np.ndarray  # [regressors, S, 60]
     scale: np.ndarray  # [S, 60]
     components: np.ndarray  # [K, S * 60]
-    score_sd: np.ndarray  # [K]
+    score_sd: np.ndarray  # [K] pooled spread of each score
+    score_log_var: np.ndarray | None  # [1 + Σ levels, K]: log variance additive in conditions
     phi: np.ndarray  # [K]
     hf_noise: np.ndarray  # [S]
-    lower: np.ndarray  # [S] lowest value seen on the rig
-    upper: np.ndarray  # [S] highest value seen on the rig
+    lower: np.ndarray  # [S] lowest value seen on the rig (0 → the sensor never reads below 0)
+    upper: np.ndarray  # [S] highest value seen on the rig (documentation; not enforced)
 
-    def design_row(self, conditions: np.ndarray) -> np.ndarray:
-        parts = [np.ones(1)]
+    def design_row(self, conditions: np.ndarray, order: int | None = None) -> np.ndarray:
+        """Hat weights per factor and their products (as ``training/fit_simulator.py``)."""
+        hats = []
         for j, factor in enumerate(FACTORS):
             levels = self.levels[factor]
             w = np.zeros(len(levels))
@@ -229,8 +234,22 @@ class SimulatorParams:
             i = min(max(int(np.searchsorted(levels, x, side="right")) - 1, 0), len(levels) - 2)
             frac = (x - levels[i]) / (levels[i + 1] - levels[i])
             w[i], w[i + 1] = 1.0 - frac, frac
-            parts.append(w)
+            hats.append(w)
+        parts = [np.ones(1), *hats]
+        for size in range(2, (self.interaction_order if order is None else order) + 1):
+            for combo in itertools.combinations(range(len(hats)), size):
+                product = hats[combo[0]]
+                for k in combo[1:]:
+                    product = np.multiply.outer(product, hats[k])
+                parts.append(np.ravel(product))
         return np.concatenate(parts)
+
+    def score_spread(self, conditions: Conditions) -> np.ndarray:
+        """[K] spread of each residual score under ``conditions``."""
+        if self.score_log_var is None:
+            return self.score_sd
+        row = self.design_row(conditions.as_array(), order=1)
+        return np.asarray(np.exp(0.5 * (row @ self.score_log_var)), dtype=np.float64)
 
     def mean_cycle(self, conditions: Conditions) -> np.ndarray:
         """[S, 60] expected cycle under ``conditions``."""
@@ -259,14 +278,18 @@ def load_simulator_params(profile_id: str = "zema-test-rig") -> SimulatorParams:
         profile_id=profile_id,
         sensors=tuple(meta["sensors"]),
         levels={f: tuple(float(v) for v in meta["levels"][f]) for f in FACTORS},
+        interaction_order=int(meta.get("interaction_order", 1)),
         coef=arrays["coef"],
         scale=arrays["scale"].astype(np.float64),
         components=arrays["components"].astype(np.float64),
         score_sd=arrays["score_sd"].astype(np.float64),
+        score_log_var=arrays["score_log_var"].astype(np.float64)
+        if "score_log_var" in arrays
+        else None,
         phi=arrays["phi"].astype(np.float64),
         hf_noise=arrays["hf_noise"].astype(np.float64),
-        lower=arrays["lower"].astype(np.float64),
-        upper=arrays["upper"].astype(np.float64),
+        lower=arrays.get("lower", np.full(len(meta["sensors"]), -np.inf)).astype(np.float64),
+        upper=arrays.get("upper", np.full(len(meta["sensors"]), np.inf)).astype(np.float64),
     )
 
 
@@ -317,16 +340,19 @@ class RigSimulator:
         self.rng = np.random.default_rng(seed)
         k = len(self.params.phi)
         self._state = self.rng.standard_normal(k)  # stationary start of the AR(1) scores
+        self._floor = np.minimum(self.params.lower, 0.0)
 
     def next_cycle(self, conditions: Conditions) -> np.ndarray:
         """The next cycle at 1 Hz: [S, 60] in the sensors' units."""
         p = self.params
         innovation = self.rng.standard_normal(len(p.phi))
         self._state = p.phi * self._state + np.sqrt(1.0 - p.phi**2) * innovation
-        z = (self._state * p.score_sd) @ p.components
+        z = (self._state * p.score_spread(conditions)) @ p.components
         residual: np.ndarray = z.reshape(p.scale.shape) * p.scale * self.noise_scale
         cycle = p.mean_cycle(conditions) + residual
-        return np.asarray(np.clip(cycle, p.lower[:, None], p.upper[:, None]), dtype=np.float64)
+        # Only the physical floor is enforced (no negative pressure or flow). Clipping to the
+        # rig's observed maximum too would bend the condition signatures the model reads.
+        return np.asarray(np.maximum(cycle, self._floor[:, None]), dtype=np.float64)
 
     def upsample(self, cycle_1hz: np.ndarray) -> dict[str, np.ndarray]:
         """Per sensor, the cycle's samples at that sensor's rate (see the module docstring)."""
@@ -350,8 +376,7 @@ class RigSimulator:
                 fine = fine + noise * self.noise_scale
                 # within a second the rig's extremes are not known (the data is 1 Hz): only
                 # the physical floor is enforced, a pressure or flow never reads below zero
-                floor = min(float(self.params.lower[i]), 0.0)
-                out[sensor] = np.maximum(fine, floor).ravel()
+                out[sensor] = np.maximum(fine, self._floor[i]).ravel()
         return out
 
 

@@ -90,7 +90,9 @@ def fit(
 ) -> tuple[dict[str, np.ndarray], dict[str, object]]:
     """Fit the simulator's statistics; returns (arrays for the NPZ, metadata for the JSON)."""
     values = np.stack([np.loadtxt(uci_dir / f"{s}.txt") for s in SENSORS], axis=1)  # C, S, T
-    labels = np.loadtxt(uci_dir / "profile.txt")[:, :4]
+    profile = np.loadtxt(uci_dir / "profile.txt")
+    labels = profile[:, :4]
+    stable = profile[:, 4] == 0  # 1: the rig may not have settled after a condition change
     cycle_numbers = np.loadtxt(uci_dir / "cycles.txt").astype(np.int64)
     n_cycles = values.shape[0]
     flat = values.reshape(n_cycles, -1)
@@ -111,6 +113,16 @@ def fit(
     k = min(n_components, len(s))
     scores = u[:, :k] * s[:k]
     score_sd = scores.std(axis=0)
+    # The spread of each score depends strongly on the conditions (a failed cooler makes
+    # the pressures restless; a healthy rig is quiet): log(score²) is fitted as additive in the
+    # conditions, on settled cycles only (Harvey's log-variance regression; +1.2704 undoes
+    # the bias of the log of a squared normal).
+    additive = np.stack([design_row(row, order=1) for row in labels[stable]])
+    log_sq = np.log(scores[stable] ** 2 + 1e-12)
+    score_log_var = np.linalg.solve(
+        additive.T @ additive + RIDGE * np.eye(additive.shape[1]), additive.T @ log_sq
+    )
+    score_log_var[0] += 1.2704
     # AR(1) of each score between cycles that were consecutive on the rig (the withheld
     # blocks leave holes in the cycle numbering; those pairs are not neighbours).
     consecutive = np.diff(cycle_numbers) == 1
@@ -129,6 +141,7 @@ def fit(
         "scale": scale.reshape(len(SENSORS), CYCLE_SECONDS).astype(np.float32),
         "components": vt[:k].astype(np.float32),
         "score_sd": score_sd.astype(np.float32),
+        "score_log_var": score_log_var.astype(np.float32),  # [1 + Σ levels, K]
         "phi": phi.astype(np.float32),
         "hf_noise": hf_noise.astype(np.float32),
         # physical bounds seen on the rig: pressures and flows never go below 0
