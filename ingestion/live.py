@@ -369,7 +369,7 @@ class ModbusPoller:
         writer: LiveWriter,
         *,
         max_gap: int = 0,
-        backoff_s: tuple[float, float] = (0.1, 5.0),
+        backoff_s: tuple[float, float] = (0.1, 2.0),
         catch_up_s: float = 0.5,
         warn: Callable[[str], None] | None = None,
     ) -> None:
