@@ -35,6 +35,7 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 CARD_FILE = "card.json"
 DEFAULT_BATCH_SIZE = 256
+DEFAULT_THREADS = 1  # see _open_session
 
 _REQUIRED_META = (
     contract.META_CONTRACT_VERSION,
@@ -248,9 +249,14 @@ def _open_session(source: Path, providers: list[str], threads: int | None) -> or
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # None: ORT's default (one thread per core). On a machine whose cores are busy with other
-    # work, 1 thread is faster (measured in tests/benchmarks/bench_inference.py).
-    options.intra_op_num_threads = 0 if threads is None else max(1, threads)
+    # One thread unless asked: our graphs are small, and on the reference 2-core machine (busy
+    # with other work) one thread ran the shipped model at 2.4 ms per window and 386 windows/s,
+    # two spinning threads at 6.7 ms and 235 windows/s, two without spinning at 2.5 ms and 338.
+    # 0 = ONNX Runtime's own default (one thread per core).
+    count = DEFAULT_THREADS if threads is None else max(0, threads)
+    options.intra_op_num_threads = count
+    if count != 1:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # A CUDA provider whose libraries are missing logs an error on the default logger and falls
     # back to CPU; we report that fallback ourselves, as a sentence.
@@ -275,7 +281,7 @@ def load_model(
     ``provider``: "auto" asks for CUDA when ONNX Runtime offers it and falls back to CPU;
     "cuda" asks for CUDA (falling back to CPU, with a note, when it cannot start); "cpu" only
     CPU. :attr:`LoadedModel.provider` is what the session actually runs on. ``threads``: CPU
-    threads of the session (None: one per core).
+    threads of the session (None: 1, measured fastest here; 0: one per core).
     """
     if provider not in PROVIDER_CHOICES:
         raise ModelError(

@@ -251,7 +251,10 @@ def register(subparsers: Any) -> None:
         help="ONNX Runtime execution provider (auto: CUDA when present, else CPU)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for inference (default: all cores)"
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for inference (default 1, fastest on small graphs; 0 = one per core)",
     )
     parser.add_argument("--healthy", type=float, default=0.7, help="health ≥ this is healthy")
     parser.add_argument("--critical", type=float, default=0.5, help="health < this is critical")

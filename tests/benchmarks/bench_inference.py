@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "--ort-threads",
         type=int,
         default=None,
-        help="ONNX Runtime intra-op threads (default: one per core, like torch)",
+        help="ONNX Runtime intra-op threads (default: gnn.runtime's default, 1; 0 = one per core)",
     )
     args = parser.parse_args(argv)
     iters = 30 if args.quick else 200
@@ -284,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
-            "ort_threads": args.ort_threads or "default (one per core)",
+            "ort_threads": "1 (gnn.runtime default)"
+            if args.ort_threads is None
+            else (args.ort_threads or "one per core"),
             "load_average_at_start": os.getloadavg()[0],
         }
     }
