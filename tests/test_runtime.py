@@ -183,3 +183,10 @@ def test_model_for_a_changed_profile_is_refused(tmp_path: Path) -> None:
     path = _rig_model(tmp_path, sha="f" * 64)
     with pytest.raises(ModelError, match="different version of profile 'zema-test-rig'"):
         load_model(path, profile=rig, equipment="rig")
+
+
+def test_one_thread_by_default_and_configurable(model_path: Path) -> None:
+    assert load_model(model_path).session.get_session_options().intra_op_num_threads == 1
+    two = load_model(model_path, threads=2).session.get_session_options()
+    assert two.intra_op_num_threads == 2
+    assert two.get_session_config_entry("session.intra_op.allow_spinning") == "0"
