@@ -60,7 +60,7 @@ class TrainConfig(BaseModel):
     lstm_layers: int = 1
     dropout: float = 0.1
     time_frequencies: int = 4
-    readout_layers: int = 0
+    readout_layers: int = 1
     forecast_weight: float = Field(default=0.1, ge=0)
     fault_weight: float = Field(default=0.2, ge=0)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
