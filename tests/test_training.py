@@ -225,6 +225,12 @@ def test_train_from_workspace(small_dir: Path, tmp_path: Path) -> None:
     assert data.fault_types["ACC"] == "accumulator_precharge_loss"
     with pytest.raises(Exception, match="no equipment"):
         from_workspace(ws, "nope")
+    out = tmp_path / "m"
+    args = ["--workspace", str(ws), "train", "--equipment", "rig", "--out", str(out)]
+    assert main([*args, "--epochs", "1", "--hidden", "4", "--heads", "1"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["sources"][0]["kind"] == "workspace"
+    assert card["data"]["windows"] == direct.n_windows
 
 
 def test_target_notes_say_misses_and_losses() -> None:
