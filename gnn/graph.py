@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +37,16 @@ EDGE_TYPES: tuple[str, ...] = (
 )
 # Normalised values are clipped here: a sensor gone wild must not saturate every neighbour.
 CLIP = 10.0
+# How x is normalised. "global": one mean/std per sensor. "phase": per sensor and time step of
+# the window (a UCI window is one load cycle, so step t is the same moment of every cycle):
+# the deterministic cycle waveform is removed and what is left is how this cycle differs from
+# the typical one — the accumulator's only trace in pressures and flows, which a single
+# mean/std per sensor buries under the waveform. "global+phase": both, as 2F channels (global
+# slots first, so ``x[..., slot]`` keeps meaning the global value).
+Normalisation = Literal["global", "phase", "global+phase"]
+# Per-step std floor, as a share of the sensor's global std: some steps are constant in every
+# training cycle (PS2, SE at cycle start); dividing by ~0 would turn noise into ±CLIP.
+PHASE_STD_FLOOR = 1e-3
 # Name of the model the app uses when the user picked none (folder under resources/models).
 DEFAULT_MODEL_NAME = "zema-rig-gatv2-lstm"
 MODEL_FILE = "model.onnx"
@@ -61,13 +73,19 @@ class SlotSpec(_Frozen):
 
 
 class SensorSpec(_Frozen):
-    """Where a sensor's channel goes and how it is normalised: ``(value - mean) / std``."""
+    """Where a sensor's channel goes and how it is normalised: ``(value - mean) / std``.
+
+    With phase normalisation also ``(value[t] - phase_mean[t]) / phase_std[t]`` for windows of
+    exactly ``len(phase_mean)`` steps (other lengths fall back to the global statistics).
+    """
 
     id: str
     node: int = Field(ge=0)
     slot: int = Field(ge=0)
     mean: float = 0.0
     std: float = Field(default=1.0, gt=0.0)
+    phase_mean: tuple[float, ...] | None = None
+    phase_std: tuple[float, ...] | None = None
 
 
 class EdgeSpec(_Frozen):
@@ -94,6 +112,7 @@ class GraphSpec(_Frozen):
     slots: tuple[SlotSpec, ...]
     sensors: tuple[SensorSpec, ...]
     edges: tuple[EdgeSpec, ...]
+    normalisation: Normalisation = "global"
 
     @classmethod
     def from_profile(cls, profile: EquipmentProfile) -> GraphSpec:
@@ -152,9 +171,14 @@ class GraphSpec(_Frozen):
         return len(self.nodes)
 
     @property
-    def num_features(self) -> int:
-        """F: feature slots per node (at least 1 so that a sensorless profile still has a shape)."""
+    def num_slots(self) -> int:
+        """Feature slots per node (at least 1 so that a sensorless profile still has a shape)."""
         return max(len(self.slots), 1)
+
+    @property
+    def num_features(self) -> int:
+        """F: channels per node, the slots once (twice with "global+phase" normalisation)."""
+        return self.num_slots * (2 if self.normalisation == "global+phase" else 1)
 
     @property
     def num_edges(self) -> int:
@@ -215,6 +239,44 @@ class GraphSpec(_Frozen):
                 stats[sensor_id] = (float(a.mean()), float(a.std()))
         return self.with_normalisation(stats)
 
+    def fit_phase_normalisation(
+        self, values: Mapping[str, np.ndarray], mode: Normalisation = "phase"
+    ) -> GraphSpec:
+        """A copy with per-time-step statistics fitted on windows ``values`` (sensor -> [W, T]).
+
+        Call after :meth:`fit_normalisation` (the global std sets the floor of the per-step
+        std, and is the fallback for windows of another length). ``mode`` "global" clears them.
+        """
+        if mode == "global":
+            cleared = tuple(
+                s.model_copy(update={"phase_mean": None, "phase_std": None}) for s in self.sensors
+            )
+            return self.model_copy(update={"sensors": cleared, "normalisation": mode})
+        sensors = []
+        for s in self.sensors:
+            if s.id in values:
+                a = np.asarray(values[s.id], dtype=np.float64)
+                if a.ndim != 2:
+                    raise HydroDiagError(
+                        f"sensor {s.id!r}: phase normalisation needs windows shaped [W, T], "
+                        f"got {list(a.shape)}."
+                    )
+                a = np.where(np.isfinite(a), a, np.nan)
+                seen = np.isfinite(a).any(axis=0)
+                with warnings.catch_warnings():  # all-NaN steps: "mean of empty slice"
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean = np.where(seen, np.nanmean(a, axis=0), s.mean)
+                    std = np.where(seen, np.nanstd(a, axis=0), s.std)
+                std = np.maximum(np.nan_to_num(std, nan=s.std), PHASE_STD_FLOOR * s.std)
+                s = s.model_copy(
+                    update={
+                        "phase_mean": tuple(float(v) for v in mean),
+                        "phase_std": tuple(float(v) for v in std),
+                    }
+                )
+            sensors.append(s)
+        return self.model_copy(update={"sensors": tuple(sensors), "normalisation": mode})
+
     # -- serialisation --------------------------------------------------------------------
 
     def to_json(self) -> str:
@@ -226,11 +288,12 @@ class GraphSpec(_Frozen):
         return cls.model_validate_json(text)
 
     def structure_json(self) -> str:
-        """Canonical JSON without normalisation statistics: what identifies the graph."""
+        """Canonical JSON without normalisation (mode, statistics): what identifies the graph."""
         data = self.model_dump(mode="json")
+        data.pop("normalisation")
         for sensor in data["sensors"]:
-            sensor.pop("mean")
-            sensor.pop("std")
+            for key in ("mean", "std", "phase_mean", "phase_std"):
+                sensor.pop(key)
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -255,8 +318,9 @@ def build_inputs(
             Sensors of the spec that are absent are masked; ids not in the spec are ignored.
 
     Returns:
-        ``(x, mask)``, both float32 [B, N, T, F]: ``x`` normalised per sensor and clipped to
-        ±CLIP, 0 wherever ``mask`` is 0 (absent sensor, empty slot, NaN or inf).
+        ``(x, mask)``, both float32 [B, N, T, F]: ``x`` normalised per sensor (and per time
+        step with phase normalisation, see :data:`Normalisation`) and clipped to ±CLIP, 0
+        wherever ``mask`` is 0 (absent sensor, empty slot, NaN or inf).
 
     Raises:
         HydroDiagError: if the windows have different shapes or there are none.
@@ -291,12 +355,26 @@ def build_inputs(
     b, t = shape
     x = np.zeros((b, spec.num_nodes, t, spec.num_features), dtype=np.float32)
     mask = np.zeros_like(x)
+    mode = spec.normalisation
     for sensor_id, a in arrays.items():
         s = known[sensor_id]
         valid = np.isfinite(a)
         z = np.where(valid, (a - s.mean) / s.std, 0.0)
-        x[:, s.node, :, s.slot] = np.clip(z, -CLIP, CLIP)
+        # Windows of another length than the fitted cycle have no phase: global statistics.
+        zp = z
+        if (
+            mode != "global"
+            and s.phase_mean is not None
+            and s.phase_std is not None
+            and len(s.phase_mean) == t
+        ):
+            pm, ps = np.asarray(s.phase_mean), np.asarray(s.phase_std)
+            zp = np.where(valid, (a - pm) / ps, 0.0)
+        x[:, s.node, :, s.slot] = np.clip(zp if mode == "phase" else z, -CLIP, CLIP)
         mask[:, s.node, :, s.slot] = valid
+        if mode == "global+phase":
+            x[:, s.node, :, spec.num_slots + s.slot] = np.clip(zp, -CLIP, CLIP)
+            mask[:, s.node, :, spec.num_slots + s.slot] = valid
     return x, mask
 
 

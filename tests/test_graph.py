@@ -121,3 +121,39 @@ def test_default_model_path_env(monkeypatch: pytest.MonkeyPatch, tmp_path: objec
     assert default_model_path().name == "model.onnx"
     monkeypatch.setenv("HYDRODIAG_MODEL", "/x/y.onnx")
     assert str(default_model_path()) == "/x/y.onnx"
+
+
+def test_phase_normalisation(rig: GraphSpec) -> None:
+    # two "cycles" of 3 steps: a waveform (10, 20, 30) plus a per-cycle offset of -1 / +1
+    ps1 = np.array([[9.0, 19.0, 29.0], [11.0, 21.0, 31.0]])
+    ps2 = np.array([[5.0, 5.0, 5.0], [5.0, 5.0, np.nan]])  # constant step: std floored
+    glob = rig.fit_normalisation({"PS1": ps1, "PS2": ps2})
+    spec = glob.fit_phase_normalisation({"PS1": ps1, "PS2": ps2})
+    assert spec.normalisation == "phase" and spec.num_features == rig.num_features
+    s = spec.sensor("PS1")
+    assert s.phase_mean == pytest.approx((10.0, 20.0, 30.0))
+    assert s.phase_std == pytest.approx((1.0, 1.0, 1.0))
+    assert min(spec.sensor("PS2").phase_std or ()) > 0
+    # statistics travel as JSON; the profile hash ignores them and the mode
+    assert GraphSpec.from_json(spec.to_json()) == spec
+    assert profile_sha256(spec) == profile_sha256(rig)
+    x, mask = build_inputs(spec, {"PS1": ps1, "PS2": ps2})
+    assert x[:, s.node, :, s.slot] == pytest.approx(np.array([[-1.0] * 3, [1.0] * 3]))
+    p2 = spec.sensor("PS2")
+    assert np.all(x[:, p2.node, :, p2.slot] == 0) and mask[1, p2.node, 2, p2.slot] == 0
+    # a window of another length falls back to the global statistics
+    x5, _ = build_inputs(spec, {"PS1": np.full((1, 5), 20.0)})
+    x5g, _ = build_inputs(glob, {"PS1": np.full((1, 5), 20.0)})
+    assert np.array_equal(x5, x5g)
+    # both: the global slots first, the phase slots behind them
+    both = glob.fit_phase_normalisation({"PS1": ps1}, "global+phase")
+    assert both.num_features == 2 * rig.num_features
+    xb, mb = build_inputs(both, {"PS1": ps1})
+    xg, _ = build_inputs(glob, {"PS1": ps1})
+    f = rig.num_features
+    assert np.array_equal(xb[..., :f], xg)
+    assert xb[:, s.node, :, f + s.slot] == pytest.approx(x[:, s.node, :, s.slot])
+    assert mb[..., f:].sum() == mb[..., :f].sum() == 6
+    # "global" clears the tables
+    cleared = spec.fit_phase_normalisation({}, "global")
+    assert cleared.normalisation == "global" and cleared.sensor("PS1").phase_mean is None

@@ -167,6 +167,8 @@ def test_cli_train_export_evaluate(
             "32",
             "--seed",
             "3",
+            "--normalisation",
+            "global+phase",
         ]
     )
     assert rc == 0
@@ -176,6 +178,9 @@ def test_cli_train_export_evaluate(
     assert card["data"]["windows"] == 61
     assert card["profile"]["id"] == "zema-test-rig"
     assert card["normalisation"]["PS1"]["std"] > 0
+    # phase tables (one per cycle step) travel in the card and the ONNX metadata
+    assert card["normalisation_mode"] == "global+phase"
+    assert len(card["normalisation"]["PS1"]["phase_mean"]) == 60
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
     assert "Model card" in (out / "card.md").read_text()
 

@@ -77,7 +77,16 @@ def build_card(
         },
         "metrics": metrics,
         "cross_validation": cv_report,
-        "normalisation": {s.id: {"mean": s.mean, "std": s.std} for s in spec.sensors},
+        "normalisation_mode": spec.normalisation,
+        "normalisation": {
+            s.id: {"mean": s.mean, "std": s.std}
+            | (
+                {"phase_mean": list(s.phase_mean), "phase_std": list(s.phase_std)}
+                if s.phase_mean is not None and s.phase_std is not None
+                else {}
+            )
+            for s in spec.sensors
+        },
         "forecast_error_reference": result.forecast_reference,
         "notes": notes or [],
     }
@@ -145,7 +154,16 @@ def card_markdown(card: Mapping[str, Any]) -> str:
             cm = cv["methods"][methods[0]][c]["confusion"]
             lines.append(f"- {c}: `{cm}`")
         lines.append("")
-    lines += ["## Input normalisation (per sensor)", "", "| sensor | mean | std |", "|---|---|---|"]
+    mode = card.get("normalisation_mode", "global")
+    lines += ["## Input normalisation (per sensor)", ""]
+    if mode != "global":
+        lines += [
+            f"Mode `{mode}`: per sensor and time step of the cycle (mean/std tables of the "
+            "training cycles in card.json and the model metadata; windows of another length "
+            "use the global statistics below).",
+            "",
+        ]
+    lines += ["| sensor | mean | std |", "|---|---|---|"]
     for sid, st in card["normalisation"].items():
         lines.append(f"| {sid} | {st['mean']:.4g} | {st['std']:.4g} |")
     if card.get("notes"):

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from torch.nn import functional as F  # noqa: N812
 
-from gnn.graph import GraphSpec, build_inputs
+from gnn.graph import GraphSpec, Normalisation, build_inputs
 from gnn.model import TemporalGNN
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from training.datasets import (
@@ -64,6 +64,11 @@ class TrainConfig(BaseModel):
     forecast_weight: float = Field(default=0.1, ge=0)
     fault_weight: float = Field(default=0.2, ge=0)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    normalisation: Normalisation = Field(
+        default="global",
+        description="input normalisation: per sensor (global), per sensor and time step of "
+        "the cycle (phase), or both as two channels (global+phase); see gnn.graph",
+    )
     threads: int | None = Field(
         default=1,
         description="torch CPU threads (None: torch default); 1 is fastest on a busy small CPU",
@@ -272,7 +277,9 @@ def train_model(
     else:
         train_part, val_part = windows, None
 
-    spec = spec.fit_normalisation(train_part.values)
+    spec = spec.fit_normalisation(train_part.values).fit_phase_normalisation(
+        train_part.values, config.normalisation
+    )
     graded = tuple(c for c in spec.node_ids if c in train_part.grades)
     fault_types = tuple(
         sorted({train_part.fault_types[c] for c in graded if c in train_part.fault_types})

@@ -57,6 +57,7 @@ def _cv(args: argparse.Namespace) -> int:
             "threads": args.threads,
             "val_fraction": args.val_fraction,
             "readout_layers": args.readout_layers,
+            "normalisation": args.normalisation,
         }.items()
         if v is not None
     }
@@ -109,6 +110,11 @@ def register(subparsers: Any) -> None:
     cv.add_argument("--seed", type=int)
     cv.add_argument("--threads", type=int)
     cv.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
+    cv.add_argument(
+        "--normalisation",
+        choices=("global", "phase", "global+phase"),
+        help="input normalisation: per sensor, per sensor and cycle step, or both",
+    )
     cv.add_argument(
         "--val-fraction", type=float, help="inner early-stopping blocks (0: fixed epochs)"
     )

@@ -45,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
             "val_fraction": args.val_fraction,
             "patience": args.patience,
             "threads": args.threads,
+            "normalisation": args.normalisation,
         }.items()
         if v is not None
     }
@@ -100,6 +101,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--patience", type=int)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--normalisation",
+        choices=("global", "phase", "global+phase"),
+        help="input normalisation: per sensor, per sensor and cycle step, or both",
+    )
     parser.add_argument("--model-id", default="zema-rig-gatv2-lstm")
     parser.add_argument("--model-version", default="1.0.0")
     parser.add_argument(
