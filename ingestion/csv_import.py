@@ -907,18 +907,12 @@ def ingest_csv(
                 previous = find_source(con, equipment_id, digest)
             if previous is not None and not force:
                 assert digest is not None
-                return ImportSummary(
-                    source_id=previous.id,
-                    equipment_id=equipment_id,
+                return ImportSummary.already_imported(
+                    previous,
                     profile_id=profile.id,
                     kind="csv",
                     uri=uri,
                     sha256=digest,
-                    rows=previous.row_count,
-                    values=previous.value_count,
-                    first_ts=previous.first_ts,
-                    last_ts=previous.last_ts,
-                    skipped=True,
                     elapsed_s=time.perf_counter() - started,
                 )
             if previous is not None:

@@ -483,18 +483,12 @@ def ingest_uci(
     with store.transaction() as con:
         previous = find_source(con, equipment_id, digest)
         if previous is not None and not force:
-            return ImportSummary(
-                source_id=previous.id,
-                equipment_id=equipment_id,
+            return ImportSummary.already_imported(
+                previous,
                 profile_id=profile.id,
                 kind="uci",
                 uri=uri,
                 sha256=digest,
-                rows=previous.row_count,
-                values=previous.value_count,
-                first_ts=previous.first_ts,
-                last_ts=previous.last_ts,
-                skipped=True,
                 elapsed_s=time.perf_counter() - started,
             )
         if previous is not None:

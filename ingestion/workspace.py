@@ -316,6 +316,33 @@ class ImportSummary(_Frozen):
     replaced_source_id: int | None = None
     elapsed_s: float = 0.0
 
+    @classmethod
+    def already_imported(
+        cls,
+        previous: SourceRecord,
+        *,
+        profile_id: str,
+        kind: str,
+        uri: str,
+        sha256: str,
+        elapsed_s: float,
+    ) -> ImportSummary:
+        """The no-op result of importing a file whose sha256 matches ``previous``."""
+        return cls(
+            source_id=previous.id,
+            equipment_id=previous.equipment_id,
+            profile_id=profile_id,
+            kind=kind,
+            uri=uri,
+            sha256=sha256,
+            rows=previous.row_count,
+            values=previous.value_count,
+            first_ts=previous.first_ts,
+            last_ts=previous.last_ts,
+            skipped=True,
+            elapsed_s=elapsed_s,
+        )
+
     def describe(self) -> str:
         """A few lines for the terminal."""
         if self.skipped:
