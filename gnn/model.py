@@ -194,6 +194,11 @@ class TemporalGNN(nn.Module):
         time_frequencies: sine/cosine pairs encoding the position within the window
             (``t / T``), so that pooled states can tell when in a load cycle something
             happened; 0 for none.
+        moment_frequencies: K of the per-node Fourier moments of the inputs, the mean over
+            time of ``x[t] * sin/cos(2 pi k t / T)`` for k = 1..K plus the plain mean, per node
+            and channel; a linear layer maps them into the pooled temporal summary (a
+            T-agnostic linear functional of the whole window, which tells grades whose effect
+            is a slow change of shape within the cycle). 0 for none.
     """
 
     def __init__(
@@ -211,6 +216,7 @@ class TemporalGNN(nn.Module):
         num_grades: int = len(GRADES),
         time_frequencies: int = 0,
         readout_layers: int = 0,
+        moment_frequencies: int = 0,
     ) -> None:
         super().__init__()
         if hidden_channels % heads:
@@ -228,6 +234,7 @@ class TemporalGNN(nn.Module):
         self.num_grades = num_grades
         self.time_frequencies = time_frequencies
         self.readout_layers = readout_layers
+        self.moment_frequencies = moment_frequencies
 
         hc = hidden_channels
         self.node_type_emb = nn.Embedding(num_node_types, type_dim)
@@ -244,6 +251,13 @@ class TemporalGNN(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hc) for _ in range(num_layers))
         self.lstm = nn.LSTM(hc, hc, num_layers=lstm_layers, batch_first=True)
         readout = 3 * hc + type_dim
+        self.moments = (
+            nn.Linear(num_features * (2 * moment_frequencies + 1), hc)
+            if moment_frequencies > 0
+            else None
+        )
+        if self.moments is not None:
+            readout += hc
         self.summary = nn.Linear(readout, hc) if readout_layers > 0 else None
         self.readout_convs = nn.ModuleList(
             GATv2Layer(hc, hc // heads, heads=heads, dropout=dropout, edge_dim=type_dim)
@@ -335,6 +349,14 @@ class TemporalGNN(nn.Module):
             ],
             dim=-1,
         )
+        if self.moments is not None:
+            # Basis [T, 2K+1] built from T here, so T stays dynamic in ONNX.
+            position = torch.arange(t, device=x.device, dtype=x.dtype) / t
+            freqs = torch.arange(1, self.moment_frequencies + 1, device=x.device, dtype=x.dtype)
+            angle = 2 * torch.pi * position.unsqueeze(1) * freqs.unsqueeze(0)  # [T, K]
+            basis = torch.cat([torch.ones_like(position).unsqueeze(1), angle.sin(), angle.cos()], 1)
+            moments = torch.einsum("bntf,tk->bnfk", x, basis) / t  # [B, N, F, 2K+1]
+            pooled = torch.cat([pooled, self.moments(moments.reshape(b, n, -1))], dim=-1)
         if self.summary is not None:
             g = self.summary(pooled)  # [B, N, H]: one snapshot per window
             for conv, norm in zip(self.readout_convs, self.readout_norms, strict=True):
@@ -365,6 +387,7 @@ class TemporalGNN(nn.Module):
             "num_grades": self.num_grades,
             "time_frequencies": self.time_frequencies,
             "readout_layers": self.readout_layers,
+            "moment_frequencies": self.moment_frequencies,
         }
 
 

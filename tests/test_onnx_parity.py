@@ -109,3 +109,36 @@ def test_checkpoint_round_trip(
     assert meta2 == meta and extra == {"note": "x"}
     for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_parity_with_fourier_moments(tmp_path: Path) -> None:
+    """The moment pooling (basis built from T inside forward) exports with T dynamic."""
+    torch.manual_seed(1)
+    spec = GraphSpec.from_profile(load_profile("zema-test-rig"))
+    model = TemporalGNN(
+        spec.num_features,
+        num_fault_types=2,
+        hidden_channels=8,
+        heads=2,
+        readout_layers=1,
+        moment_frequencies=4,
+    ).eval()
+    meta = ModelMeta(
+        model_id="test-moments",
+        model_version="0.0.1",
+        graph_spec=spec,
+        fault_types=("a", "b"),
+        graded_components=("ACC",),
+        forecast_reference={},
+    )
+    path = export_onnx(model, meta, tmp_path / "model.onnx")
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(props["hydrodiag.hparams"])["moment_frequencies"] == 4
+    cases = default_parity_cases(spec)
+    cases.append(random_graph_inputs(6, 25, 90, spec.num_features, batch=5, seed=9))
+    assert len({c[0].shape[2] for c in cases}) >= 3
+    for case, report in zip(cases, parity_check(model, path, cases), strict=True):
+        assert max(report.values()) <= PARITY_TOLERANCE, (case[0].shape, report)
+    save_checkpoint(tmp_path / "m.pt", model, meta, {})
+    again, _, _ = load_checkpoint(tmp_path / "m.pt")
+    assert again.moment_frequencies == 4

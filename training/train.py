@@ -61,6 +61,9 @@ class TrainConfig(BaseModel):
     dropout: float = 0.1
     time_frequencies: int = 4
     readout_layers: int = 1
+    moment_frequencies: int = Field(
+        default=0, ge=0, description="Fourier moments of the inputs per node (0: off)"
+    )
     forecast_weight: float = Field(default=0.1, ge=0)
     fault_weight: float = Field(default=0.2, ge=0)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
@@ -297,6 +300,7 @@ def train_model(
         dropout=config.dropout,
         time_frequencies=config.time_frequencies,
         readout_layers=config.readout_layers,
+        moment_frequencies=config.moment_frequencies,
     ).to(device)
     net: torch.nn.Module = model
     if world > 1:

@@ -58,6 +58,7 @@ def _cv(args: argparse.Namespace) -> int:
             "val_fraction": args.val_fraction,
             "readout_layers": args.readout_layers,
             "normalisation": args.normalisation,
+            "moment_frequencies": args.moment_frequencies,
         }.items()
         if v is not None
     }
@@ -110,6 +111,11 @@ def register(subparsers: Any) -> None:
     cv.add_argument("--seed", type=int)
     cv.add_argument("--threads", type=int)
     cv.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
+    cv.add_argument(
+        "--moment-frequencies",
+        type=int,
+        help="K Fourier moments of each node's inputs added to the readout (0: off)",
+    )
     cv.add_argument(
         "--normalisation",
         choices=("global", "phase", "global+phase"),

@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
             "patience": args.patience,
             "threads": args.threads,
             "normalisation": args.normalisation,
+            "moment_frequencies": args.moment_frequencies,
         }.items()
         if v is not None
     }
@@ -101,6 +102,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--patience", type=int)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--moment-frequencies",
+        type=int,
+        help="K Fourier moments of each node's inputs added to the readout (0: off)",
+    )
     parser.add_argument(
         "--normalisation",
         choices=("global", "phase", "global+phase"),
