@@ -1,8 +1,9 @@
 """Degradation trends: a robust fit of a component's health against operating time.
 
 The rate is the Theil–Sen slope (median of pairwise slopes) of health over operating hours of
-the most recent windows, with Sen's rank-based 95 % band; the time to the warning and critical
-thresholds follows from the fitted current health and the slope band. With too few windows or
+the most recent windows, with Sen's rank-based 95 % band widened for the autocorrelation of
+consecutive windows (effective sample size from the residuals' lag-1 autocorrelation); the time
+to the warning and critical thresholds follows from the fitted current health and the band. With too few windows or
 too short a span the answer is "not enough history", with the numbers that were missing.
 
 Operating time counts only the time covered by windows (a machine standing idle overnight does
@@ -26,6 +27,7 @@ MIN_SPAN_HOURS = 2.0
 RECENT_POINTS = 600  # the trend describes the present, not the machine's whole life
 MAX_PAIRS_POINTS = 300  # Theil–Sen on more points thins them evenly: O(n²) pairs
 Z_95 = 1.959963984540054
+MAX_LAG1 = 0.98  # residuals this correlated: a step or a drift, not noise; n_eff = n / 99
 _FLAT = 1e-9  # |slope| below this (health per hour) is no measurable change
 
 
@@ -77,13 +79,53 @@ def make_history(
     return HealthHistory(component_id, s, e, h, operating_hours(s, e))
 
 
-def theil_sen(
-    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], *, z: float = Z_95
-) -> tuple[float, float, float, float]:
-    """(slope, intercept, slope_low, slope_high): Theil–Sen with Sen's confidence band.
+@dataclass(frozen=True)
+class SlopeFit:
+    """A Theil–Sen fit with its band and how much the band was widened for autocorrelation."""
 
-    The band comes from Kendall's S statistic's variance (as scipy.stats.theilslopes); windows
-    next to each other are correlated, so read it as a lower bound on the uncertainty.
+    slope: float
+    intercept: float
+    low: float
+    high: float
+    n: int  # points used (after thinning)
+    lag1: float  # lag-1 autocorrelation of the residuals used for the band (≥ 0)
+    n_eff: float  # effective number of independent points: n (1 - r1) / (1 + r1)
+
+
+def lag1_autocorrelation(residuals: npt.NDArray[np.float64]) -> float:
+    """Lag-1 autocorrelation of residuals in time order, corrected for its small-sample bias.
+
+    The sample value underestimates an AR(1) coefficient by about (1 + 4 r) / n (Kendall 1954,
+    mean estimated); adding it back keeps the band from being too narrow on short series.
+    Clipped to [0, MAX_LAG1]: negative correlation would narrow the band, which we never do.
+    """
+    n = residuals.size
+    if n < 3:
+        return 0.0
+    r = residuals - residuals.mean()
+    denom = float(np.dot(r, r))
+    if denom <= 0.0:
+        return 0.0
+    r1 = float(np.dot(r[:-1], r[1:])) / denom
+    r1 += (1.0 + 4.0 * r1) / n
+    return float(np.clip(r1, 0.0, MAX_LAG1))
+
+
+def fit_slope(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    *,
+    z: float = Z_95,
+    autocorrelation: bool = True,
+) -> SlopeFit:
+    """Theil–Sen slope with Sen's rank band, widened for autocorrelated residuals.
+
+    Sen's band takes the ranks median ± z·sqrt(Var S) of the sorted pairwise slopes, with Var S
+    Kendall's variance for independent points. Health of consecutive windows is not
+    independent: with lag-1 residual autocorrelation r1, Var S is inflated by
+    (1 + r1) / (1 - r1), i.e. the band is that of n_eff = n (1 - r1) / (1 + r1) independent
+    points (the AR(1) variance correction of Hamed & Rao 1998 / Yue & Wang 2004, applied to the
+    slope's band). ``autocorrelation=False`` gives the plain i.i.d. band.
     """
     n = len(x)
     if n > MAX_PAIRS_POINTS:
@@ -95,14 +137,36 @@ def theil_sen(
     valid = dx > 0
     slopes = np.sort((y[j][valid] - y[i][valid]) / dx[valid])
     if slopes.size == 0:
-        return 0.0, float(np.median(y)), 0.0, 0.0
+        return SlopeFit(0.0, float(np.median(y)), 0.0, 0.0, n, 0.0, float(n))
     slope = float(np.median(slopes))
     intercept = float(np.median(y - slope * x))
+    r1 = lag1_autocorrelation(y - (intercept + slope * x)) if autocorrelation else 0.0
+    inflation = (1.0 + r1) / (1.0 - r1)
     n_slopes = slopes.size
-    spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+    spread = z * math.sqrt(inflation * n * (n - 1) * (2 * n + 5) / 18.0)
     lo_rank = int(np.clip(math.floor((n_slopes - spread) / 2.0), 0, n_slopes - 1))
     hi_rank = int(np.clip(math.ceil((n_slopes + spread) / 2.0), 0, n_slopes - 1))
-    return slope, intercept, float(slopes[lo_rank]), float(slopes[hi_rank])
+    return SlopeFit(
+        slope,
+        intercept,
+        float(slopes[lo_rank]),
+        float(slopes[hi_rank]),
+        n,
+        r1,
+        n / inflation,
+    )
+
+
+def theil_sen(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    *,
+    z: float = Z_95,
+    autocorrelation: bool = True,
+) -> tuple[float, float, float, float]:
+    """(slope, intercept, slope_low, slope_high): Theil–Sen with Sen's band (see fit_slope)."""
+    fit = fit_slope(x, y, z=z, autocorrelation=autocorrelation)
+    return fit.slope, fit.intercept, fit.low, fit.high
 
 
 def _hours_to(level: float, current: float, slope: float) -> float | None:
@@ -137,7 +201,8 @@ def fit_trend(
             n_points=n,
             span_hours=span,
         )
-    slope, intercept, slope_low, slope_high = theil_sen(hours, health)
+    fit = fit_slope(hours, health)
+    slope, intercept, slope_low, slope_high = fit.slope, fit.intercept, fit.low, fit.high
     now = float(np.clip(intercept + slope * hours[-1], 0.0, 1.0))
     # Rates are "health lost per 100 h": the steepest decline is the high end of the band.
     rate, rate_high, rate_low = (-100.0 * s for s in (slope, slope_low, slope_high))
@@ -151,7 +216,7 @@ def fit_trend(
         message = (
             f"no significant trend over the last {span:.1f} operating hours "
             f"({rate:+.3f} health per 100 h, band {rate_low:+.3f} to {rate_high:+.3f} "
-            "includes zero)"
+            f"includes zero{_independent(fit)})"
         )
     elif slope > 0:
         message = (
@@ -161,7 +226,8 @@ def fit_trend(
     else:
         message = (
             f"losing {rate:.3f} health per 100 operating hours "
-            f"(band {rate_low:.3f} to {rate_high:.3f}, {n} windows over {span:.1f} h)"
+            f"(band {rate_low:.3f} to {rate_high:.3f}, {n} windows over {span:.1f} h"
+            f"{_independent(fit)})"
         )
         if to_critical is not None:
             message += f"; critical in about {_fmt_hours(to_critical)}"
@@ -180,6 +246,13 @@ def fit_trend(
         hours_to_critical_low=_hours_to(thresholds.critical, now, slope_low),
         hours_to_critical_high=_hours_to(thresholds.critical, now, slope_high),
     )
+
+
+def _independent(fit: SlopeFit) -> str:
+    """', worth ~N independent' when autocorrelation widened the band noticeably."""
+    if fit.n_eff >= 0.9 * fit.n:
+        return ""
+    return f"; correlated windows, worth ~{fit.n_eff:.0f} independent"
 
 
 def _fmt_hours(hours: float) -> str:

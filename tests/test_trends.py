@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gnn.results import StatusThresholds
-from gnn.trends import fit_trend, make_history, operating_hours, theil_sen
+from gnn.trends import fit_trend, lag1_autocorrelation, make_history, operating_hours, theil_sen
 
 T0 = datetime(2026, 1, 1)
 
@@ -108,3 +108,77 @@ def test_thresholds_are_configurable() -> None:
     assert strict.hours_to_critical == pytest.approx(
         (0.95 - 0.02 * hours[-1] - 0.8) / 0.02, rel=0.01
     )
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
+    """Stationary AR(1) noise: e[t] = phi e[t-1] + N(0, sd²)."""
+    shocks = rng.normal(0.0, sd, n)
+    out = np.empty(n)
+    out[0] = shocks[0] / np.sqrt(1.0 - phi**2)
+    for t in range(1, n):
+        out[t] = phi * out[t - 1] + shocks[t]
+    return out
+
+
+def _coverage(phi: float, *, reps: int = 200, n: int = 150) -> tuple[float, float, float, float]:
+    """(new coverage, old coverage, new median width, old median width) of the true rate.
+
+    Windows of 60 s, health falling 0.02 per operating hour (rate 2.0 per 100 h) plus AR(1)
+    noise; the same seeded series for both bands. New = fit_trend's band (autocorrelation
+    corrected), old = Sen's i.i.d. band of the same fit.
+    """
+    rng = np.random.default_rng(20261130)
+    starts, ends = _windows(n, length_s=60)
+    hours = operating_hours(starts, ends)
+    hit_new = hit_old = 0
+    widths_new, widths_old = [], []
+    for _ in range(reps):
+        health = 0.9 - 0.02 * hours + _ar1(rng, n, phi, 0.01)
+        trend = fit_trend(make_history("C1", starts, ends, health))
+        assert trend.enough_history
+        assert trend.rate_low_per_100h is not None and trend.rate_high_per_100h is not None
+        hit_new += trend.rate_low_per_100h <= 2.0 <= trend.rate_high_per_100h
+        widths_new.append(trend.rate_high_per_100h - trend.rate_low_per_100h)
+        _, _, lo, hi = theil_sen(hours, health, autocorrelation=False)
+        hit_old += lo <= -0.02 <= hi
+        widths_old.append(100.0 * (hi - lo))
+    return (
+        hit_new / reps,
+        hit_old / reps,
+        float(np.median(widths_new)),
+        float(np.median(widths_old)),
+    )
+
+
+def test_band_covers_the_true_rate_under_autocorrelated_noise() -> None:
+    """Nominal 95 %: with AR(1) phi = 0.7 the i.i.d. band covers ~60 %, the corrected one ≥ 88 %."""
+    new, old, width_new, width_old = _coverage(0.7)
+    assert new >= 0.88, new
+    assert old <= 0.70, old  # what the band did before: far too narrow for consecutive windows
+    assert width_new > 1.8 * width_old
+
+
+def test_band_stays_tight_for_independent_noise() -> None:
+    """The correction must not just widen everything: i.i.d. noise keeps (about) Sen's band."""
+    new, old, width_new, width_old = _coverage(0.0)
+    assert new >= 0.90 and old >= 0.90
+    assert width_new <= 1.15 * width_old
+
+
+def test_step_change_is_not_a_significant_trend() -> None:
+    """Health that jumps once (maintenance, a changed load) is correlated residuals, not a rate."""
+    starts, ends = _windows(300, length_s=60)
+    rng = np.random.default_rng(5)
+    health = np.where(np.arange(300) < 150, 0.9, 0.8) + rng.normal(0, 0.005, 300)
+    trend = fit_trend(make_history("ACC", starts, ends, health))
+    assert trend.enough_history
+    assert "no significant trend" in trend.message and "independent" in trend.message
+    assert trend.hours_to_critical is None
+
+
+def test_lag1_autocorrelation_estimate() -> None:
+    rng = np.random.default_rng(3)
+    assert lag1_autocorrelation(_ar1(rng, 2000, 0.7, 1.0)) == pytest.approx(0.7, abs=0.05)
+    assert lag1_autocorrelation(rng.normal(size=2000)) == pytest.approx(0.0, abs=0.05)
+    assert lag1_autocorrelation(-_ar1(rng, 2000, -0.6, 1.0)) == 0.0  # never narrows the band
+    assert lag1_autocorrelation(np.ones(50)) == 0.0
