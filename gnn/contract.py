@@ -55,3 +55,23 @@ META_PROFILE_SHA256: Final = "hydrodiag.profile_sha256"  # of the canonical grap
 META_GRAPH_SPEC: Final = "hydrodiag.graph_spec"  # JSON: nodes, slots, edges, normalisation
 META_FAULT_TYPES: Final = "hydrodiag.fault_types"  # JSON list of K fault type ids
 META_GRADED_COMPONENTS: Final = "hydrodiag.graded_components"  # JSON list of component ids
+REQUIRED_META: Final = (
+    META_CONTRACT_VERSION,
+    META_MODEL_ID,
+    META_MODEL_VERSION,
+    META_PROFILE_ID,
+    META_PROFILE_SHA256,
+    META_GRAPH_SPEC,
+    META_FAULT_TYPES,
+    META_GRADED_COMPONENTS,
+)
+
+# Optional keys: added within contract version 1, so models exported before them still load
+# (the engine falls back to what it did without them and says so). A reader must not require
+# them; a writer writes them whenever it knows their value.
+META_FAULT_COMPONENTS: Final = "hydrodiag.fault_components"
+"""JSON object {fault type: [component ids]}: the component(s) whose labels trained each of the
+K fault types (from the training labels' target -> component mapping). Every fault type of
+``META_FAULT_TYPES`` appears; a value may also be a single id string. Models without the key
+predate it."""
+OPTIONAL_META: Final = (META_FAULT_COMPONENTS,)

@@ -10,6 +10,7 @@ Any error before the final write leaves the workspace as it was.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from gnn import contract
 from gnn import postprocess as post
 from gnn.graph import build_inputs, default_model_path
 from gnn.persist import HealthRows, load_health_history, store_diagnosis
@@ -41,6 +43,8 @@ from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from ingestion.queries import Windows, cycle_windows, equipment_time_range, sliding_windows
 from ingestion.store import Store, utc_now
 from ingestion.workspace import equipment_profile
+
+log = logging.getLogger(__name__)
 
 RECENT_WINDOWS = 10  # "now" = the last this many assessed windows of the selection
 DEFAULT_RATE_HZ = 1.0
@@ -221,22 +225,44 @@ def cached_model(
 
 
 def fault_components(store: Store, equipment_id: str, model: LoadedModel) -> dict[str, list[str]]:
-    """Which fault types the model was trained on for which component.
+    """{component: fault types the model was trained on for it}, in the model's fault order.
 
-    From the model (metadata ``hydrodiag.fault_components`` or the card's
-    ``fault_components``) when it says so; else from the equipment's labels (the fault types
-    its labelled components carry); else every trained type on every graded component.
+    From the model's metadata ``hydrodiag.fault_components`` (written by the exporter, checked
+    by :func:`gnn.runtime.load_model` and against the profile). Only for a model exported
+    before that key existed is the mapping inferred (:func:`_inferred_fault_components`), with
+    a logged warning saying so.
     """
-    import json
+    if model.fault_components is not None:
+        out: dict[str, list[str]] = {}
+        for fault in model.fault_types:
+            for comp in model.fault_components.get(fault, ()):
+                out.setdefault(comp, []).append(fault)
+        return out
+    out, source = _inferred_fault_components(store, equipment_id, model)
+    key = (str(model.path), model.model_version, source)
+    if key not in _WARNED_INFERRED:  # once per model and source, not every live refresh
+        _WARNED_INFERRED.add(key)
+        log.warning(
+            "%s: model %s %s has no %s metadata (exported before it existed); which "
+            "component a fault type belongs to is inferred %s. Re-export it with `hydrodiag export-onnx` to "
+            "make the mapping explicit.",
+            model.path,
+            model.model_id,
+            model.model_version,
+            contract.META_FAULT_COMPONENTS,
+            source,
+        )
+    return out
 
-    raw: Any = None
-    if "hydrodiag.fault_components" in model.metadata:
-        try:
-            raw = json.loads(model.metadata["hydrodiag.fault_components"])
-        except json.JSONDecodeError:
-            raw = None
-    if raw is None and model.card:
-        raw = model.card.get("fault_components")
+
+_WARNED_INFERRED: set[tuple[str, str, str]] = set()
+
+
+def _inferred_fault_components(
+    store: Store, equipment_id: str, model: LoadedModel
+) -> tuple[dict[str, list[str]], str]:
+    """The pre-metadata inference: model card, else the equipment's labels, else everything."""
+    raw = model.card.get("fault_components") if model.card else None
     trained = set(model.fault_types)
     out: dict[str, list[str]] = {}
     if isinstance(raw, Mapping):
@@ -248,7 +274,7 @@ def fault_components(store: Store, equipment_id: str, model: LoadedModel) -> dic
                     out.setdefault(str(comp), []).append(str(key))
             else:
                 out.setdefault(str(key), []).extend(str(v) for v in items if v in trained)
-        return out
+        return out, "from the model card's fault_components"
     rows = (
         store.cursor()
         .execute(
@@ -262,8 +288,9 @@ def fault_components(store: Store, equipment_id: str, model: LoadedModel) -> dic
         if fault in trained and comp in model.graded_components:
             out.setdefault(comp, []).append(fault)
     if out:
-        return out
-    return {c: list(model.fault_types) for c in model.graded_components}
+        return out, f"from equipment {equipment_id!r}'s labels"
+    everything = {c: list(model.fault_types) for c in model.graded_components}
+    return everything, "from nothing (no labels): every fault type on every graded component"
 
 
 def _has_cycles(store: Store, equipment_id: str) -> bool:

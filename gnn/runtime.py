@@ -37,16 +37,7 @@ CARD_FILE = "card.json"
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_THREADS = 1  # see _open_session
 
-_REQUIRED_META = (
-    contract.META_CONTRACT_VERSION,
-    contract.META_MODEL_ID,
-    contract.META_MODEL_VERSION,
-    contract.META_PROFILE_ID,
-    contract.META_PROFILE_SHA256,
-    contract.META_GRAPH_SPEC,
-    contract.META_FAULT_TYPES,
-    contract.META_GRADED_COMPONENTS,
-)
+_REQUIRED_META = contract.REQUIRED_META
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -88,6 +79,9 @@ class LoadedModel:
     graded_components: tuple[str, ...]
     card: dict[str, Any] | None
     load_ms: float
+    # fault type -> the components it was trained on (metadata hydrodiag.fault_components);
+    # None for a model exported before the key existed: the engine then infers it, and says so.
+    fault_components: dict[str, tuple[str, ...]] | None = None
     _spec: GraphSpec | None = field(default=None, repr=False)
     _static: dict[str, npt.NDArray[Any]] | None = field(default=None, repr=False)
 
@@ -214,6 +208,17 @@ class LoadedModel:
                 "components, sensors or connections changed. Retrain or export the model for "
                 "this profile."
             )
+        known = set(profile.component_ids)
+        for fault, comps in (self.fault_components or {}).items():
+            unknown = [c for c in comps if c not in known]
+            if unknown:
+                raise ModelError(
+                    f"{self.path}: metadata {contract.META_FAULT_COMPONENTS} maps fault type "
+                    f"{fault!r} to {', '.join(repr(c) for c in unknown)}, not a component of "
+                    f"profile {profile.id!r} ({', '.join(profile.component_ids)}). The model "
+                    "file was edited or exported wrongly: re-export it with `hydrodiag "
+                    "export-onnx` from its checkpoint."
+                )
 
 
 def _flatten_numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -318,6 +323,7 @@ def load_model(
     graph_spec = _json_meta(file, meta, contract.META_GRAPH_SPEC, dict)
     fault_types = tuple(str(v) for v in _json_meta(file, meta, contract.META_FAULT_TYPES, list))
     graded = tuple(str(v) for v in _json_meta(file, meta, contract.META_GRADED_COMPONENTS, list))
+    fault_components = _fault_components(file, meta, fault_types)
     model = LoadedModel(
         path=file,
         session=session,
@@ -331,6 +337,7 @@ def load_model(
         graded_components=graded,
         card=_read_card(file),
         load_ms=load_ms,
+        fault_components=fault_components,
     )
     _check_outputs_shape(model)
     if profile is not None:
@@ -372,6 +379,47 @@ def _json_meta(file: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
             f"{type(value).__name__}. Re-export the model."
         )
     return value
+
+
+def _fault_components(
+    file: Path, meta: Mapping[str, str], fault_types: tuple[str, ...]
+) -> dict[str, tuple[str, ...]] | None:
+    """The optional {fault type: [component ids]} key, checked against the fault types.
+
+    None when the key is absent (a model exported before it existed). Component ids are
+    checked against the profile in :meth:`LoadedModel.check_profile`.
+    """
+    key = contract.META_FAULT_COMPONENTS
+    if key not in meta:
+        return None
+    raw = _json_meta(file, meta, key, dict)
+    where = f"{file}: metadata {key}"
+    out: dict[str, tuple[str, ...]] = {}
+    for fault, value in raw.items():
+        if fault not in fault_types:
+            raise ModelError(
+                f"{where} names fault type {fault!r}, which is not one of the model's fault "
+                f"types ({', '.join(fault_types) or 'none'}, {contract.META_FAULT_TYPES}). "
+                "Re-export the model."
+            )
+        comps = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(comps, list)
+            or not comps
+            or not all(isinstance(c, str) and c for c in comps)
+        ):
+            raise ModelError(
+                f"{where}: fault type {fault!r} maps to {json.dumps(value)}; expected a "
+                "component id or a non-empty list of them. Re-export the model."
+            )
+        out[fault] = tuple(comps)
+    missing = [f for f in fault_types if f not in out]
+    if missing:
+        raise ModelError(
+            f"{where} gives no component for fault type(s) {', '.join(missing)}. "
+            "Re-export the model."
+        )
+    return out
 
 
 def _check_io(file: Path, session: ort.InferenceSession) -> None:

@@ -345,3 +345,70 @@ def test_grade_share_and_recent_condition(store: Store, model_path: Path) -> Non
     last = d.windows[-10:]
     assert c1.recent_health == pytest.approx(np.mean([w.health["C1"] for w in last]), abs=1e-3)
     assert d.component("V10").grade_share == (1.0, 0.0, 0.0, 0.0)
+
+
+def _with_metadata(model_path: Path, target: Path, extra: dict[str, str]) -> Path:
+    """A copy of the test model (and its card) with metadata entries added."""
+    import onnx
+
+    target.mkdir(parents=True)
+    shutil.copy(model_path.with_name("card.json"), target / "card.json")
+    proto = onnx.load(str(model_path))
+    for key, value in extra.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(target / "model.onnx"))
+    return target / "model.onnx"
+
+
+def test_fault_components_come_from_the_model_metadata(
+    store: Store, model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The model's own mapping decides which fault types a component shows, not the labels."""
+    from gnn import contract
+
+    mapping = {
+        "cooler_efficiency_loss": ["C1"],
+        "valve_switching_lag": ["V10", "C1"],  # unlike the labels: also on the cooler
+        "pump_internal_leakage": ["MP1"],
+        "accumulator_precharge_loss": ["ACC"],
+    }
+    path = _with_metadata(
+        model_path, tmp_path / "explicit", {contract.META_FAULT_COMPONENTS: json.dumps(mapping)}
+    )
+    with caplog.at_level("WARNING", logger="gnn.engine"):
+        d = diagnose(store, "rig", model_path=path, save=False)
+    assert list(d.component("C1").fault_probs) == [
+        "cooler_efficiency_loss",
+        "valve_switching_lag",
+    ]  # in the model's fault order
+    assert list(d.component("V10").fault_probs) == ["valve_switching_lag"]
+    assert contract.META_FAULT_COMPONENTS not in caplog.text  # nothing inferred
+
+
+def test_older_model_without_the_key_is_inferred_from_labels_with_a_warning(
+    store: Store, model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _with_metadata(model_path, tmp_path / "old", {})  # a fresh path: warned once per model
+    with caplog.at_level("WARNING", logger="gnn.engine"):
+        d = diagnose(store, "rig", model_path=path, save=False)
+        diagnose(store, "rig", model_path=path, save=False)
+    assert set(d.component("C1").fault_probs) == {"cooler_efficiency_loss"}
+    warnings = [r.getMessage() for r in caplog.records if "fault_components" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert str(path) in warnings[0] and "inferred from equipment 'rig''s labels" in warnings[0]
+
+
+def test_model_mapping_a_fault_to_an_unknown_component_is_refused(
+    store: Store, model_path: Path, tmp_path: Path
+) -> None:
+    from gnn import contract
+
+    mapping = {f: ["C1"] for f in UCI_FAULTS} | {"valve_switching_lag": ["V99"]}
+    path = _with_metadata(
+        model_path, tmp_path / "bad", {contract.META_FAULT_COMPONENTS: json.dumps(mapping)}
+    )
+    before = _count(store, "diagnoses")
+    with pytest.raises(ModelError, match=r"fault_components maps fault type 'valve_switching_lag'"):
+        diagnose(store, "rig", model_path=path)
+    assert _count(store, "diagnoses") == before

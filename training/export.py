@@ -9,13 +9,15 @@ compares ONNX Runtime against torch on the training graph and on random graphs o
 from __future__ import annotations
 
 import json
+import logging
 import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gnn import contract
 from gnn.graph import EDGE_TYPES, NODE_TYPES, GraphSpec, profile_sha256
@@ -27,6 +29,45 @@ META_FORECAST_REFERENCE = "hydrodiag.forecast_error_reference"  # JSON {node id:
 META_HPARAMS = "hydrodiag.hparams"  # JSON constructor arguments of the network
 META_NODE_TYPES = "hydrodiag.node_types"  # JSON vocabulary behind node_type ids
 META_EDGE_TYPES = "hydrodiag.edge_types"  # JSON vocabulary behind edge_type ids
+
+log = logging.getLogger(__name__)
+
+
+def fault_components_from_targets(
+    targets: Mapping[str, str], fault_types: Iterable[str], graded_components: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """{fault type: components} from the training labels' {component: fault type} mapping.
+
+    The same rule training uses to build the fault targets (``training.datasets.fault_matrix``):
+    a graded component labelled with a grade > 0 has its own fault type; only the model's
+    ``fault_types`` are kept.
+    """
+    graded = set(graded_components)
+    out: dict[str, tuple[str, ...]] = {}
+    for fault in fault_types:
+        comps = sorted(c for c, f in targets.items() if f == fault and c in graded)
+        if comps:
+            out[fault] = tuple(comps)
+    return out
+
+
+def legacy_fault_components(
+    fault_types: Iterable[str], graded_components: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """The mapping for a checkpoint saved before ModelMeta carried it, or {} if not knowable.
+
+    Such checkpoints were trained on UCI-layout labels, whose target -> component table is
+    ``ingestion.uci.UCI_TARGETS`` (the workspace importer writes the same pairs into
+    ``labels``). It is used only when it explains every fault type of the checkpoint with one
+    of its graded components; otherwise nothing is written and the engine says it infers.
+    """
+    from ingestion.uci import UCI_TARGETS
+
+    faults = tuple(fault_types)
+    mapping = fault_components_from_targets(
+        {t.component_id: t.fault_type for t in UCI_TARGETS}, faults, graded_components
+    )
+    return mapping if set(mapping) == set(faults) else {}
 
 
 class ModelMeta(BaseModel):
@@ -40,10 +81,58 @@ class ModelMeta(BaseModel):
     fault_types: tuple[str, ...]
     graded_components: tuple[str, ...]
     forecast_reference: dict[str, float] = Field(default_factory=dict)
+    # fault type -> the component(s) it was trained on; {} in checkpoints saved before it existed
+    fault_components: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fault_components_fit(self) -> ModelMeta:
+        if not self.fault_components:
+            return self
+        nodes = set(self.graph_spec.node_ids)
+        for fault, comps in self.fault_components.items():
+            if fault not in self.fault_types:
+                raise ValueError(f"fault_components: {fault!r} is not one of {self.fault_types}")
+            unknown = [c for c in comps if c not in nodes]
+            if unknown or not comps:
+                raise ValueError(
+                    f"fault_components: {fault!r} -> {list(comps)}: components must be nodes "
+                    f"of the graph ({', '.join(sorted(nodes))})"
+                )
+        missing = [f for f in self.fault_types if f not in self.fault_components]
+        if missing:
+            raise ValueError(f"fault_components: no component for fault types {missing}")
+        return self
+
+    def resolved_fault_components(self) -> dict[str, tuple[str, ...]] | None:
+        """The mapping to export: this meta's own, or for an older checkpoint the legacy one.
+
+        None when neither is known (the key is then left out of the ONNX metadata).
+        """
+        if self.fault_components or not self.fault_types:
+            return dict(self.fault_components)
+        legacy = legacy_fault_components(self.fault_types, self.graded_components)
+        if legacy:
+            log.warning(
+                "checkpoint of %s %s predates %s; writing the UCI label table's mapping %s",
+                self.model_id,
+                self.model_version,
+                contract.META_FAULT_COMPONENTS,
+                json.dumps(legacy, sort_keys=True),
+            )
+        else:
+            log.warning(
+                "checkpoint of %s %s predates %s and its fault types %s are not all UCI "
+                "targets: the key is not written, the engine will infer the mapping",
+                self.model_id,
+                self.model_version,
+                contract.META_FAULT_COMPONENTS,
+                list(self.fault_types),
+            )
+        return legacy or None
 
     def metadata_props(self, model: TemporalGNN) -> dict[str, str]:
         spec = self.graph_spec
-        return {
+        props = {
             contract.META_CONTRACT_VERSION: str(contract.CONTRACT_VERSION),
             contract.META_MODEL_ID: self.model_id,
             contract.META_MODEL_VERSION: self.model_version,
@@ -57,6 +146,12 @@ class ModelMeta(BaseModel):
             META_NODE_TYPES: json.dumps(list(NODE_TYPES)),
             META_EDGE_TYPES: json.dumps(list(EDGE_TYPES)),
         }
+        mapping = self.resolved_fault_components()
+        if mapping is not None:
+            props[contract.META_FAULT_COMPONENTS] = json.dumps(
+                {f: list(c) for f, c in mapping.items()}, sort_keys=True
+            )
+        return props
 
 
 def save_checkpoint(

@@ -39,6 +39,7 @@ def train_and_save(
         ModelMeta,
         default_parity_cases,
         export_onnx,
+        fault_components_from_targets,
         parity_check,
         save_checkpoint,
     )
@@ -67,6 +68,9 @@ def train_and_save(
         fault_types=result.fault_types,
         graded_components=result.graded_components,
         forecast_reference=result.forecast_reference,
+        fault_components=fault_components_from_targets(
+            windows.fault_types, result.fault_types, result.graded_components
+        ),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_dir / CHECKPOINT_FILE, result.model, meta, {"config": config.model_dump()})
