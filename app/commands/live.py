@@ -300,16 +300,108 @@ def run_live_csv(args: argparse.Namespace) -> int:
 
 
 def rolling_diagnosis(store: Any, equipment_id: str, window_s: float) -> str:
-    """Diagnose the last ``window_s`` seconds through the diagnosis engine; one-line summary."""
+    """Diagnose the last ``window_s`` seconds (in whole detected load cycles where the machine
+    has them) through the diagnosis engine, store it, and return a one-line summary."""
+    diagnosis = diagnose_recent(store, equipment_id, window_s)
+    health = "n/a" if diagnosis.overall_health is None else f"{diagnosis.overall_health:.2f}"
+    aligned = (
+        "windows not aligned to load cycles"
+        if any(w.kind == UNALIGNED_WARNING for w in diagnosis.data_quality)
+        else diagnosis.selection
+    )
+    return (
+        f"{diagnosis.window_end:%H:%M:%S} health {health} "
+        f"({diagnosis.overall_status.value}): {diagnosis.verdict} [{aligned}]"
+    )
+
+
+UNALIGNED_WARNING = "unaligned_windows"  # DataQualityWarning.kind when no cycle was detected
+
+
+def diagnose_recent(
+    store: Any,
+    equipment_id: str,
+    window_s: float,
+    *,
+    save: bool = True,
+    model: Any = None,
+    align: bool = True,
+) -> Any:
+    """The rolling diagnosis of a live feed: the last ``window_s`` seconds, cut into the model's
+    windows at the machine's detected load-cycle starts (``ingestion.cycles``).
+
+    The model was trained on whole cycles; fixed-clock windows that start mid-cycle cost it
+    most of its pump accuracy. When no cycle is detected (or ``align`` is False) the engine's
+    fixed windows over the last ``window_s`` are used and the diagnosis carries an
+    ``unaligned_windows`` data-quality warning saying why. Equipment with a cycle table is
+    diagnosed by those cycles, as the engine does. Returns the :class:`gnn.results.Diagnosis`
+    (stored when ``save``).
+    """
     from datetime import timedelta
+
+    from ingestion.cycles import align_recent_window, equipment_has_cycles
 
     try:
         from gnn.engine import Selection, diagnose
+        from gnn.results import DataQualityWarning
     except ImportError:
         raise HydroDiagError("the diagnosis engine is not available in this build.") from None
-    diagnosis = diagnose(store, equipment_id, selection=Selection(last=timedelta(seconds=window_s)))
-    health = "n/a" if diagnosis.overall_health is None else f"{diagnosis.overall_health:.2f}"
-    return (
-        f"{diagnosis.window_end:%H:%M:%S} health {health} "
-        f"({diagnosis.overall_status.value}): {diagnosis.verdict}"
+    recent = Selection(last=timedelta(seconds=window_s))
+    if equipment_has_cycles(store, equipment_id):
+        return diagnose(store, equipment_id, selection=recent, save=save, model=model)
+    if align:
+        alignment = align_recent_window(store, equipment_id, window_s=window_s)
+        reason = alignment.message
+    else:
+        alignment = None
+        reason = "cycle alignment switched off"
+    if alignment is not None and alignment.aligned:
+        assert alignment.start is not None and alignment.end is not None
+        diagnosis = diagnose(
+            store,
+            equipment_id,
+            selection=Selection(start=alignment.start, end=alignment.end),
+            save=False,
+            model=model,
+        )
+        length = (diagnosis.windows[0].end - diagnosis.windows[0].start).total_seconds()
+        if abs(length - (alignment.period_s or 0.0)) < 0.5:
+            selection = f"{recent.describe()}, {alignment.cycles} detected load cycles"
+            return _store(store, diagnosis.model_copy(update={"selection": selection}), save)
+        reason = (
+            f"the model's {length:g} s windows differ from the detected {alignment.period_s:g} s "
+            "load cycle"
+        )
+    diagnosis = diagnose(store, equipment_id, selection=recent, save=False, model=model)
+    warning = DataQualityWarning(
+        kind=UNALIGNED_WARNING,
+        message=f"windows cut on a fixed clock, not at the machine's load-cycle starts: {reason}. "
+        "Cycle-sensitive grades (the pump's) may be wrong.",
+        start=diagnosis.window_start,
+        end=diagnosis.window_end,
     )
+    diagnosis = diagnosis.model_copy(update={"data_quality": (*diagnosis.data_quality, warning)})
+    return _store(store, diagnosis, save)
+
+
+def _store(store: Any, diagnosis: Any, save: bool) -> Any:
+    """Store a diagnosis made with ``save=False`` (and amended) the way the engine would."""
+    if not save:
+        return diagnosis
+    from gnn.persist import HealthRows, store_diagnosis
+
+    comp: list[str] = []
+    starts: list[Any] = []
+    ends: list[Any] = []
+    health: list[float] = []
+    grade: list[int] = []
+    anomaly: list[float | None] = []
+    for window in diagnosis.windows:
+        for component, value in window.health.items():
+            comp.append(component)
+            starts.append(window.start)
+            ends.append(window.end)
+            health.append(value)
+            grade.append(window.grade[component])
+            anomaly.append(window.anomaly.get(component))
+    return store_diagnosis(store, diagnosis, HealthRows(comp, starts, ends, health, grade, anomaly))
