@@ -56,6 +56,10 @@ class CycleTemplate:
     shape: FloatArray  # [C, P]
     rate_hz: float
     source: str
+    # [C, P] how much each sample counts in the match (None = all alike): samples whose value
+    # depends on the machine's condition (the valve's switching edge) count less, so that a
+    # lagging valve is not mistaken for a shifted cycle
+    weight: FloatArray | None = None
 
     @property
     def length(self) -> int:
@@ -70,7 +74,11 @@ class CycleTemplate:
         """The template for only those of its sensors in ``sensors`` (order kept)."""
         keep = [i for i, s in enumerate(self.sensors) if s in set(sensors)]
         return CycleTemplate(
-            tuple(self.sensors[i] for i in keep), self.shape[keep], self.rate_hz, self.source
+            tuple(self.sensors[i] for i in keep),
+            self.shape[keep],
+            self.rate_hz,
+            self.source,
+            None if self.weight is None else self.weight[keep],
         )
 
 
@@ -126,10 +134,10 @@ def profile_template(
         return None
     params = load_simulator_params(profile_id)
     grid = itertools.product(*([level for level, _ in GRADE_LEVELS[f]] for f in FACTORS))
-    mean = np.mean(
-        [params.mean_cycle(Conditions(**dict(zip(FACTORS, c, strict=True)))) for c in grid],
-        axis=0,
+    cells = np.array(
+        [params.mean_cycle(Conditions(**dict(zip(FACTORS, c, strict=True)))) for c in grid]
     )
+    mean = cells.mean(axis=0)
     noise = np.sqrt(np.mean(params.scale**2, axis=1))
     contrast = mean.std(axis=1) / np.maximum(noise, 1e-12)
     allowed = set(sensors) if sensors is not None else set(params.sensors)
@@ -140,11 +148,16 @@ def profile_template(
     ][:max_sensors]
     if not ranked:
         return None
+    # inverse variance per sample: spread over the conditions + the rig's own variation, with
+    # a floor (2 % of the sensor's cycle range) so that exactly flat phases do not dominate
+    floor = 0.02 * np.ptp(mean, axis=1, keepdims=True)
+    variance = cells.var(axis=0) + params.scale**2 + floor**2
     return CycleTemplate(
         sensors=tuple(params.sensors[i] for i in ranked),
         shape=np.asarray(mean[ranked], dtype=np.float64),
         rate_hz=1.0,
         source=f"mean cycle of the {profile_id} simulator parameters",
+        weight=np.asarray(1.0 / variance[ranked], dtype=np.float64),
     )
 
 
@@ -289,7 +302,7 @@ def detect_cycles(
                 f"{template.period_s:g} s cycle."
             }
         )
-    r = _sliding_correlation(x, tpl.shape)  # [n - period + 1]
+    r = _sliding_correlation(x, tpl.shape, tpl.weight)  # [n - period + 1]
     offsets = r.size
     phase_scores = np.full(period, np.nan)
     for phase in range(min(period, offsets)):
@@ -557,22 +570,27 @@ def _fill_short_holes(x: FloatArray | None, longest: int) -> FloatArray | None:
     return out
 
 
-def _sliding_correlation(x: FloatArray, template: FloatArray) -> FloatArray:
-    """Pearson correlation of every whole-cycle window of ``x`` [C, N] with ``template``
-    [C, P], averaged over the sensors; NaN where a window has a hole. A flat window or flat
-    template sensor counts as 0 (no evidence of a cycle)."""
+def _sliding_correlation(
+    x: FloatArray, template: FloatArray, weight: FloatArray | None = None
+) -> FloatArray:
+    """Weighted Pearson correlation of every whole-cycle window of ``x`` [C, N] with
+    ``template`` [C, P] (weights [C, P], per sensor normalised), averaged over the sensors;
+    NaN where a window has a hole. A flat window or flat template sensor counts as 0 (no
+    evidence of a cycle)."""
     period = template.shape[1]
-    t = template - template.mean(axis=1, keepdims=True)
-    t_norm = np.sqrt((t**2).sum(axis=1))
+    w = np.ones_like(template) if weight is None else np.asarray(weight, dtype=np.float64)
+    w = w / w.sum(axis=1, keepdims=True)
+    t = template - (w * template).sum(axis=1, keepdims=True)
+    t_norm = np.sqrt((w * t**2).sum(axis=1))
     windows = np.lib.stride_tricks.sliding_window_view(x, period, axis=1)  # [C, W, P]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = windows.mean(axis=2)
-        centred_sq = (windows**2).sum(axis=2) - period * mean**2
+        mean = np.einsum("cwp,cp->cw", windows, w)
+        centred_sq = np.einsum("cwp,cp->cw", windows**2, w) - mean**2
         w_norm = np.sqrt(np.maximum(centred_sq, 0.0))
-        dot = np.einsum("cwp,cp->cw", windows, t)  # Σ (x - mean) t = Σ x t, as Σ t = 0
+        dot = np.einsum("cwp,cp->cw", windows, w * t)  # Σ w (x - mean) t = Σ w x t: Σ w t = 0
         denom = w_norm * t_norm[:, None]
         scale = np.maximum(np.abs(mean), 1.0)
-        flat = (w_norm <= 1e-9 * scale * math.sqrt(period)) | (t_norm[:, None] <= 1e-12)
+        flat = (w_norm <= 1e-9 * scale) | (t_norm[:, None] <= 1e-12)
         corr = np.where(flat, 0.0, dot / np.where(denom > 0, denom, 1.0))
         corr = np.where(np.isfinite(mean), corr, np.nan)
     with _quiet_nan_warnings():

@@ -268,3 +268,29 @@ def test_rolling_diagnosis_of_noise_is_unaligned_and_says_so(tmp_path: Path) -> 
     assert len(warnings) == 1 and "no cycle detected" in warnings[0].message
     assert UNALIGNED_WARNING in body
     assert diagnosis.n_windows == 10
+
+
+def test_cli_live_csv_diagnoses_a_mid_cycle_log_in_whole_cycles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hydrodiag live csv --diagnose-every`: a logger file that begins 30 s into a cycle."""
+    from app.cli import main
+    from gnn.graph import default_model_path
+
+    if not default_model_path().exists():
+        pytest.skip("no shipped model")
+    full = tmp_path / "full.csv"
+    assert main(["simulate", "--conditions", "pump=2", "--duration", "15m", "--rate", "1",
+                 "--out", str(full), "--seed", "3"]) == 0  # fmt: skip
+    lines = full.read_text().splitlines(keepends=True)
+    log = tmp_path / "mid.csv"
+    log.write_text(lines[0] + "".join(lines[31:]))  # from 30 s into the first cycle
+    capsys.readouterr()
+    argv = ["--workspace", str(tmp_path / "ws.duckdb"), "live", "csv", "--equipment", "rig",
+            "--profile", "zema-test-rig", "--file", str(log), "--duration", "2",
+            "--diagnose-every", "1", "--quiet", "--poll", "0.1"]  # fmt: skip
+    assert main(argv) == 0
+    aligned = capsys.readouterr().out
+    assert "[last 10 min, 9 detected load cycles]" in aligned and "MP1 critical" in aligned
+    assert main([*argv, "--no-cycle-alignment"]) == 0
+    assert "[windows not aligned to load cycles]" in capsys.readouterr().out

@@ -104,6 +104,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="how much recent data each rolling diagnosis covers (default: %(default)s)",
     )
     parser.add_argument(
+        "--no-cycle-alignment",
+        dest="align_cycles",
+        action="store_false",
+        help="cut the rolling diagnosis on a fixed clock instead of at the detected load-cycle "
+        "starts (what the model was trained on)",
+    )
+    parser.add_argument(
         "--flush-interval",
         type=float,
         default=1.0,
@@ -170,10 +177,11 @@ def _diagnose_fn(args: argparse.Namespace, store: Any, path: Path) -> Any:
     def run() -> str:
         from ingestion.store import open_workspace
 
+        align = getattr(args, "align_cycles", True)
         if store is not None:
-            return rolling_diagnosis(store, args.equipment, window_s)
+            return rolling_diagnosis(store, args.equipment, window_s, align=align)
         with open_workspace(path) as own:
-            return rolling_diagnosis(own, args.equipment, window_s)
+            return rolling_diagnosis(own, args.equipment, window_s, align=align)
 
     return run
 
@@ -299,10 +307,10 @@ def run_live_csv(args: argparse.Namespace) -> int:
     return 0
 
 
-def rolling_diagnosis(store: Any, equipment_id: str, window_s: float) -> str:
+def rolling_diagnosis(store: Any, equipment_id: str, window_s: float, *, align: bool = True) -> str:
     """Diagnose the last ``window_s`` seconds (in whole detected load cycles where the machine
     has them) through the diagnosis engine, store it, and return a one-line summary."""
-    diagnosis = diagnose_recent(store, equipment_id, window_s)
+    diagnosis = diagnose_recent(store, equipment_id, window_s, align=align)
     health = "n/a" if diagnosis.overall_health is None else f"{diagnosis.overall_health:.2f}"
     aligned = (
         "windows not aligned to load cycles"
