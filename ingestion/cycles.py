@@ -507,7 +507,7 @@ def align_recent_window(
         )
     return CycleAlignment(
         aligned=True,
-        message=f"{cycles} whole load cycles from {detection.reason}",
+        message=f"{cycles} whole load cycles in the window; {detection.reason}",
         start=_us_to_datetime(first_us),
         end=_us_to_datetime(first_us + cycles * period_us),
         cycles=cycles,

@@ -35,6 +35,7 @@ if str(REPO) not in sys.path:
 from app.commands.live import UNALIGNED_WARNING, diagnose_recent  # noqa: E402
 from gnn.engine import cached_model  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
+from ingestion.cycles import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
 from ingestion.live import LiveWriter, StoreSink, open_live_source  # noqa: E402
 from ingestion.profiles import load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
@@ -49,6 +50,7 @@ from ingestion.store import open_workspace  # noqa: E402
 from ingestion.workspace import ensure_equipment  # noqa: E402
 
 T0_US = 1_767_600_000_000_000  # 2026-01-05 00:00 UTC: the first simulated cycle starts here
+UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
 
 
 def simulated_feed(
@@ -115,7 +117,9 @@ def run_condition(
             if end - feed_start < window_s * 1e6:
                 continue
             for kind, align in (("fixed", False), ("aligned", True)):
+                t = time.perf_counter()
                 d = diagnose_recent(store, "rig", window_s, save=False, model=model, align=align)
+                out.setdefault(f"{kind}_ms", []).append((time.perf_counter() - t) * 1000)
                 grades = [w.grade[component] for w in d.windows if component in w.grade]
                 unaligned = any(w.kind == UNALIGNED_WARNING for w in d.data_quality)
                 out[kind].append(
@@ -132,6 +136,25 @@ def run_condition(
         out[f"{kind}_windows"] = len(grades)
         out[f"{kind}_unaligned_diagnoses"] = sum(d["unaligned"] for d in out[kind])
     return out
+
+
+def real_cycle_scores(uci_dir: Path = UCI_DIR) -> dict[str, float] | None:
+    """How well every whole real rig cycle matches the profile's template (what "a cycle"
+    scores), if the shared data is here."""
+    template = profile_template("zema-test-rig")
+    if template is None or not uci_dir.exists():
+        return None
+    x = np.stack([np.loadtxt(uci_dir / f"{s}.txt") for s in template.sensors])  # [C, B, 60]
+    scores = np.array(
+        [detect_cycles(dict(zip(template.sensors, x[:, b], strict=True)), template).score
+         for b in range(x.shape[1])]
+    )  # fmt: skip
+    return {
+        "cycles": int(scores.size),
+        "min": float(scores.min()),
+        "p1": float(np.percentile(scores, 1)),
+        "median": float(np.median(scores)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{row['aligned_windows']} (unaligned diagnoses: "
                     f"{row['aligned_unaligned_diagnoses']})"
                 )
+    for kind in ("fixed", "aligned"):
+        ms = [v for row in results["conditions"].values() for v in row[f"{kind}_ms"]]
+        results[f"{kind}_diagnosis_ms_p50"] = float(np.median(ms))
     summary = {c: {k: float(np.mean(v)) for k, v in kinds.items()} for c, kinds in totals.items()}
     results["per_component"] = summary
     err = np.asarray(errors)
@@ -213,6 +239,18 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"aligned window starts vs simulated cycle starts: {err.size} windows, max error "
             f"{err.max():.2f} s, within 1 s {(err <= 1.0).mean():.1%}"
+        )
+    print(
+        f"rolling diagnosis p50: fixed {results['fixed_diagnosis_ms_p50']:.0f} ms, aligned "
+        f"{results['aligned_diagnosis_ms_p50']:.0f} ms (detection included)"
+    )
+    real = real_cycle_scores()
+    if real is not None:
+        results["real_cycle_scores"] = real
+        print(
+            f"template match of the {real['cycles']} real rig cycles (UCI, whole cycles): min "
+            f"{real['min']:.3f}, 1st percentile {real['p1']:.3f}, median {real['median']:.3f} "
+            f"(a cycle needs {MIN_SCORE})"
         )
     print(f"{results['seconds']} s")
     out = (
