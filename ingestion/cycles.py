@@ -376,6 +376,7 @@ class CycleAlignment(BaseModel):
     start: datetime | None = None
     end: datetime | None = None
     cycles: int = 0
+    unmatched: int = 0  # of those windows, how many begin where no cycle start was detected
     period_s: float | None = None
     detection: CycleDetection | None = None
     starts: tuple[datetime, ...] = ()  # every detected cycle start in the look-back
@@ -505,12 +506,22 @@ def align_recent_window(
             period_s=template.period_s,
             starts=starts,
         )
+    # The windows are laid at the phase most cycles agree on; those without a detected cycle
+    # start within a second of their own start (a restart shifted the phase, an outage) are
+    # counted, so that the caller can say so.
+    laid = first_us + np.arange(cycles) * period_us
+    detected_us = grid_start_us + np.round(
+        (j / SUB_BUCKETS + np.asarray(detection.starts)) * bucket_us
+    ).astype(np.int64)
+    nearest = np.abs(laid[:, None] - detected_us[None, :]).min(axis=1)
+    unmatched = int((nearest > 1e6 * max(1.0, 1.0 / rate)).sum())
     return CycleAlignment(
         aligned=True,
         message=f"{cycles} whole load cycles in the window; {detection.reason}",
         start=_us_to_datetime(first_us),
         end=_us_to_datetime(first_us + cycles * period_us),
         cycles=cycles,
+        unmatched=unmatched,
         period_s=template.period_s,
         detection=detection,
         starts=starts,

@@ -210,6 +210,31 @@ def test_align_recent_window_on_a_live_feed(tmp_path: Path) -> None:
     assert (alignment.end - alignment.start).total_seconds() == 9 * 60
 
 
+def test_a_restart_mid_window_is_reported(tmp_path: Path) -> None:
+    """The rig restarts its program 25 s late 4 cycles before the end: the windows follow the
+    phase most cycles agree on, and the ones that no longer begin at a cycle start are counted
+    and stated in the diagnosis."""
+    from app.commands.live import PARTLY_ALIGNED_WARNING, diagnose_recent
+    from gnn.graph import default_model_path
+
+    simulator = RigSimulator(8, rate_hz=1.0)
+    before = simulated_feed(simulator, Conditions(), 11, 30.0, 600)
+    after = simulated_feed(simulator, Conditions(), 5, 0.0)
+    restart_us = T0_US + 630_000_000 + 25_000_000
+    feed = [
+        (sensors, np.concatenate([ts_a, ts_b - T0_US + restart_us]), np.concatenate([v_a, v_b]))
+        for (sensors, ts_a, v_a), (_, ts_b, v_b) in zip(before, after, strict=True)
+    ]
+    with _live_workspace(tmp_path / "ws.duckdb", feed) as store:
+        alignment = align_recent_window(store, "rig", window_s=600)
+        assert alignment.aligned and alignment.cycles >= 8
+        assert 3 <= alignment.unmatched <= 5, alignment
+        if default_model_path().exists():
+            diagnosis = diagnose_recent(store, "rig", 600)
+            warnings = [w for w in diagnosis.data_quality if w.kind == PARTLY_ALIGNED_WARNING]
+            assert len(warnings) == 1 and f"{alignment.unmatched} of" in warnings[0].message
+
+
 def test_align_recent_window_learns_the_cycle_without_a_profile_template(tmp_path: Path) -> None:
     """A profile the simulator does not know: the period and shape are learnt from its pressure
     and power signals; the start convention (after the steepest rise of the first pressure)
@@ -293,6 +318,10 @@ def test_rolling_diagnosis_of_noise_is_unaligned_and_says_so(tmp_path: Path) -> 
     with _live_workspace(tmp_path / "ws.duckdb", [(sensors, ts, values)]) as store:
         diagnosis = diagnose_recent(store, "rig", 600)
         body = store.query("SELECT body FROM diagnoses")[0][0]
+        history = store.query("SELECT count(*) FROM health_history")[0][0]
+    # the amended diagnosis is stored as the engine stores one: a health row per window and
+    # assessed component
+    assert history == sum(len(w.health) for w in diagnosis.windows) > 0
     warnings = [w for w in diagnosis.data_quality if w.kind == UNALIGNED_WARNING]
     assert len(warnings) == 1 and "no cycle detected" in warnings[0].message
     assert UNALIGNED_WARNING in body

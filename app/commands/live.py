@@ -324,6 +324,7 @@ def rolling_diagnosis(store: Any, equipment_id: str, window_s: float, *, align: 
 
 
 UNALIGNED_WARNING = "unaligned_windows"  # DataQualityWarning.kind when no cycle was detected
+PARTLY_ALIGNED_WARNING = "partly_aligned_windows"  # some windows not at a detected cycle start
 
 
 def diagnose_recent(
@@ -375,7 +376,23 @@ def diagnose_recent(
         length = (diagnosis.windows[0].end - diagnosis.windows[0].start).total_seconds()
         if abs(length - (alignment.period_s or 0.0)) < 0.5:
             selection = f"{recent.describe()}, {alignment.cycles} detected load cycles"
-            return _store(store, diagnosis.model_copy(update={"selection": selection}), save)
+            update: dict[str, Any] = {"selection": selection}
+            if alignment.unmatched:
+                # most windows begin at a cycle start, these do not (restart, outage)
+                update["data_quality"] = (
+                    *diagnosis.data_quality,
+                    DataQualityWarning(
+                        kind=PARTLY_ALIGNED_WARNING,
+                        message=f"{alignment.unmatched} of {alignment.cycles} windows do not "
+                        "begin at a detected load-cycle start (the machine restarted its "
+                        "cycle, or data is missing there); their grades are less reliable.",
+                        start=diagnosis.window_start,
+                        end=diagnosis.window_end,
+                    ),
+                )
+                selection += f" ({alignment.unmatched} not at a detected start)"
+                update["selection"] = selection
+            return _store(store, diagnosis.model_copy(update=update), save)
         reason = (
             f"the model's {length:g} s windows differ from the detected {alignment.period_s:g} s "
             "load cycle"
