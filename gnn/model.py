@@ -113,41 +113,75 @@ class GATv2Layer(nn.Module):
         s, n = x.shape[0], x.shape[1]
         h, c = self.heads, self.out_channels
         src, dst = edge_index[0], edge_index[1]
-        # One-hot [E, N] incidence matrices: gathers and segment sums along the node axis
-        # become small dense matmuls, which export to ONNX with every size dynamic and are
-        # faster than index_add on CPU for equipment-sized graphs.
-        nodes = torch.arange(n, device=x.device).unsqueeze(0)
-        src_hot = (src.unsqueeze(1) == nodes).to(x.dtype)
-        incidence = dst.unsqueeze(1) == nodes
-        dst_hot = incidence.to(x.dtype)
-        x_l = self.lin_l(x)  # [S, N, H*C]
-        x_r = self.lin_r(x)
-        x_j = torch.matmul(src_hot, x_l)  # [S, E, H*C] message senders
-        x_i = torch.matmul(dst_hot, x_r)  # [S, E, H*C] receivers
+        table = self.incoming_table(edge_index, n).reshape(-1)  # [N * Dmax], padding E
+        # Per-head weights as matrices, so that per-head products are MatMuls (ONNX Runtime's
+        # broadcasting over a small inner axis is slow): ``attend`` [H*C, H] is block-diagonal
+        # with each head's attention vector, ``spread`` [H, H*C] repeats a head's value over
+        # its C channels. Constants after export (constant folding).
+        eye = torch.eye(h, dtype=x.dtype, device=x.device)
+        attend = (self.att.view(h, c, 1) * eye.view(h, 1, h)).reshape(h * c, h)
+        spread = eye.repeat_interleave(c, dim=1)
+        # Node- and edge-major layout ([N, S, ...], [E, S, ...]): every gather along the node
+        # or edge axis moves whole contiguous rows of S * H * C values, and every reduction
+        # over a node's incoming edges adds such rows.
+        xt = x.transpose(0, 1)  # [N, S, in]
+        x_j = self.lin_l(xt).index_select(0, src)  # [E, S, H*C] message senders
+        x_i = self.lin_r(xt).index_select(0, dst)  # [E, S, H*C] receivers
         m = x_j + x_i
         if self.lin_edge is not None and edge_attr is not None:
-            m = m + self.lin_edge(edge_attr).unsqueeze(0)
-        m = F.leaky_relu(m, self.negative_slope)
-        e = m.shape[1]
-        logit = (m.view(s, e, h, c) * self.att.unsqueeze(0)).sum(-1)  # [S, E, H]
+            m = m + self.lin_edge(edge_attr).unsqueeze(1)
+        logit = torch.matmul(F.leaky_relu(m, self.negative_slope), attend)  # [E, S, H]
 
         # Segment softmax over each node's incoming edges, shifted by the per-node maximum
-        # (no gradient flows through a softmax shift).
+        # (no gradient flows through a softmax shift). Per-node reductions gather a node's
+        # edges through the table and reduce over its Dmax axis; the padding id E points at
+        # an appended row, -inf for the maximum and 0 for the sums. A node without incoming
+        # edges gets -inf and 0 there, which no edge reads.
         with torch.no_grad():
-            masked = logit.unsqueeze(2).masked_fill(~incidence.view(1, -1, n, 1), float("-inf"))
-            node_max = masked.amax(dim=1)  # [S, N, H]
-            node_max = torch.where(torch.isfinite(node_max), node_max, torch.zeros_like(node_max))
-        ex = torch.exp(logit - torch.matmul(dst_hot, node_max))
-        denom = torch.matmul(dst_hot.t(), ex) + 1e-16  # [S, N, H]
-        alpha = ex / torch.matmul(dst_hot, denom)
-        alpha_used = F.dropout(alpha, p=self.dropout, training=self.training)
-
-        weighted = (x_j.view(s, e, h, c) * alpha_used.unsqueeze(-1)).view(s, e, h * c)
-        out = torch.matmul(dst_hot.t(), weighted).view(s, n, h, c)
-        out = out.reshape(s, n, h * c) if self.concat else out.mean(dim=2)
+            padded = F.pad(logit, (0, 0, 0, 0, 0, 1), value=float("-inf"))
+            node_max = padded.index_select(0, table).view(n, -1, s, h).amax(dim=1)  # [N, S, H]
+        ex = torch.exp(logit - node_max.index_select(0, dst))  # [E, S, H]
+        denom = F.pad(ex, (0, 0, 0, 0, 0, 1)).index_select(0, table).view(n, -1, s, h).sum(1)
+        denom = denom + 1e-16  # [N, S, H]
+        alpha = ex / denom.index_select(0, dst)
+        # out_i = sum_j alpha_ij x_j = (sum_j ex_ij x_j) / denom_i; dropout on ex in the
+        # numerator only is dropout on alpha.
+        ex_used = F.dropout(ex, p=self.dropout, training=self.training)
+        weighted = F.pad(x_j * torch.matmul(ex_used, spread), (0, 0, 0, 0, 0, 1))
+        numer = weighted.index_select(0, table).view(n, -1, s, h * c).sum(1)  # [N, S, H*C]
+        out = (numer / torch.matmul(denom, spread)).transpose(0, 1)  # [S, N, H*C]
+        if not self.concat:
+            out = out.reshape(s, n, h, c).mean(dim=2)
         if self.bias is not None:
             out = out + self.bias
-        return out, alpha
+        return out, alpha.transpose(0, 1)
+
+    @staticmethod
+    def incoming_table(edge_index: Tensor, num_nodes: int) -> Tensor:
+        """Ids of the edges entering each node, padded with ``E`` to the largest in-degree.
+
+        Built from ``edge_index`` and the node count alone with a cumulative sum and one
+        non-reducing scatter, so every size stays dynamic in ONNX. Costs O(E * N) once per
+        call, independent of the number of snapshots.
+
+        Shapes:
+            - edge_index: [2, E] int64
+            - returns: [N, Dmax] int64, ``Dmax = max(1, largest in-degree)``; row ``i`` lists
+              the edges with target ``i`` in edge order, then ``E`` (padding)
+        """
+        dst = edge_index[1]
+        e = dst.shape[0]
+        nodes = torch.arange(num_nodes, device=dst.device)
+        incidence = (dst.unsqueeze(1) == nodes.unsqueeze(0)).long()  # [E, N]
+        # rank of each edge among the edges entering the same node (0, 1, ...)
+        rank = torch.cumsum(incidence, dim=0).gather(1, dst.unsqueeze(1)).squeeze(1) - 1
+        dmax = incidence.sum(0).max().clamp(min=1)
+        # a tensor end (not int(dmax)) keeps Dmax a computed, dynamic size in the ONNX trace
+        slots: Tensor = torch.arange(dmax, device=dst.device)  # type: ignore[call-overload]
+        table = (nodes.unsqueeze(1) + slots.unsqueeze(0)) * 0 + e  # [N, Dmax] filled with E
+        ids = torch.arange(e, device=dst.device)
+        table = table.view(-1).scatter(0, dst * dmax + rank, ids)
+        return table.view(num_nodes, -1)
 
     def __repr__(self) -> str:
         return (
