@@ -39,7 +39,13 @@ def build_card(
         "model_version": model_version,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "architecture": "GATv2 (per time step, edge-type embeddings) x L + LSTM per node; "
-        "heads: condition grade, fault types, one-step forecast",
+        "heads: condition grade, fault types, one-step forecast"
+        + (
+            "; components without sensors graded by a closed-form linear discriminant of "
+            "their graph neighbourhood's Fourier moments"
+            if result.discriminants
+            else ""
+        ),
         "hparams": result.model.hparams(),
         "profile": {"id": spec.profile_id, "sha256": profile_sha256(spec)},
         "graded_components": list(result.graded_components),
@@ -88,6 +94,16 @@ def build_card(
             for s in spec.sensors
         },
         "forecast_error_reference": result.forecast_reference,
+        "discriminants": [
+            {
+                "component": d.component,
+                "neighbourhood": list(d.neighbourhood),
+                "features": d.features,
+                "grades": list(d.grades),
+                "train_accuracy": round(d.train_accuracy, 4),
+            }
+            for d in result.discriminants
+        ],
         "notes": notes or [],
     }
 
@@ -123,6 +139,15 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- Config: `{json.dumps(card['training']['config'])}`",
         "",
     ]
+    for d in card.get("discriminants", []):
+        lines += [
+            f"- Grade of {d['component']} (no sensors): linear discriminant (pooled within-class "
+            f"covariance, fitted in closed form after training) over {d['features']} Fourier "
+            f"moments of {', '.join(d['neighbourhood'])}; training accuracy "
+            f"{100 * d['train_accuracy']:.1f} %",
+        ]
+    if card.get("discriminants"):
+        lines.append("")
     cv = card.get("cross_validation")
     if cv:
         methods = list(cv["methods"])

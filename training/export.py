@@ -311,12 +311,24 @@ def parity_check(
     return report
 
 
-def default_parity_cases(spec: GraphSpec) -> list[tuple[np.ndarray, ...]]:
-    """The training graph at two lengths plus random graphs of other sizes and lengths."""
+def default_parity_cases(
+    spec: GraphSpec, *, graph_agnostic: bool = True
+) -> list[tuple[np.ndarray, ...]]:
+    """The training graph at several lengths plus, for a model that works on any graph,
+    random graphs of other sizes and lengths.
+
+    A model with a neighbourhood discriminant (``TemporalGNN.discriminant_frequencies``)
+    holds per-node buffers of its profile, so only its own graph (any B and T) applies.
+    """
     f = spec.num_features
-    return [
+    own = [
         example_inputs(spec, batch=3, length=60, seed=1),
         example_inputs(spec, batch=1, length=7, seed=2),
+    ]
+    if not graph_agnostic:
+        return [*own, example_inputs(spec, batch=2, length=90, seed=3)]
+    return [
+        *own,
         random_graph_inputs(4, 6, 15, f, batch=2, seed=3),
         random_graph_inputs(17, 40, 33, f, batch=3, seed=4),
         random_graph_inputs(1, 0, 2, f, batch=1, seed=5),

@@ -36,6 +36,7 @@ from training.datasets import (
     grade_matrix,
     validation_blocks,
 )
+from training.discriminant import FittedDiscriminant, fit_discriminants
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,15 @@ class TrainConfig(BaseModel):
     readout_layers: int = 1
     moment_frequencies: int = Field(
         default=0, ge=0, description="Fourier moments of the inputs per node (0: off)"
+    )
+    discriminant_frequencies: int = Field(
+        default=16,
+        ge=0,
+        description="Fourier moments read by the closed-form grade discriminant of graded "
+        "components without sensors (0: their grade comes from the neural head)",
+    )
+    discriminant_hops: int = Field(
+        default=2, ge=1, description="graph radius of the signals that discriminant reads"
     )
     forecast_weight: float = Field(default=0.1, ge=0)
     fault_weight: float = Field(default=0.2, ge=0)
@@ -103,6 +113,7 @@ class TrainResult:
     n_val: int
     hardware: dict[str, Any]
     forecast_reference: dict[str, float] = field(default_factory=dict)
+    discriminants: list[FittedDiscriminant] = field(default_factory=list)
 
 
 def _cpu_name() -> str:
@@ -301,6 +312,8 @@ def train_model(
         time_frequencies=config.time_frequencies,
         readout_layers=config.readout_layers,
         moment_frequencies=config.moment_frequencies,
+        num_nodes=spec.num_nodes if config.discriminant_frequencies else 0,
+        discriminant_frequencies=config.discriminant_frequencies,
     ).to(device)
     net: torch.nn.Module = model
     if world > 1:
@@ -367,6 +380,18 @@ def train_model(
     model.load_state_dict(best_state)
     model.eval()
     all_idx = np.arange(train_part.n_windows)
+    discriminants: list[FittedDiscriminant] = []
+    if config.discriminant_frequencies:
+        discriminants = fit_discriminants(
+            model.cpu(),
+            spec,
+            train_data.x,
+            train_data.mask,
+            train_data.grades.numpy(),
+            fault_types,
+            train_part.fault_types,
+            hops=config.discriminant_hops,
+        )
     reference = forecast_reference(model.cpu(), spec, train_data, all_idx)
     return TrainResult(
         model=model.cpu(),
@@ -381,6 +406,7 @@ def train_model(
         n_val=val_part.n_windows if val_part is not None else 0,
         hardware=hardware_info(device),
         forecast_reference=reference,
+        discriminants=discriminants,
     )
 
 

@@ -59,6 +59,8 @@ def _cv(args: argparse.Namespace) -> int:
             "readout_layers": args.readout_layers,
             "normalisation": args.normalisation,
             "moment_frequencies": args.moment_frequencies,
+            "discriminant_frequencies": args.discriminant_frequencies,
+            "discriminant_hops": args.discriminant_hops,
         }.items()
         if v is not None
     }
@@ -111,6 +113,17 @@ def register(subparsers: Any) -> None:
     cv.add_argument("--seed", type=int)
     cv.add_argument("--threads", type=int)
     cv.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
+    cv.add_argument(
+        "--discriminant-frequencies",
+        type=int,
+        help="K Fourier moments read by the closed-form grade discriminant of graded "
+        "components without sensors (default 16; 0: neural head only)",
+    )
+    cv.add_argument(
+        "--discriminant-hops",
+        type=int,
+        help="graph radius of the signals that discriminant reads (default 2)",
+    )
     cv.add_argument(
         "--moment-frequencies",
         type=int,

@@ -47,6 +47,8 @@ def _run(args: argparse.Namespace) -> int:
             "threads": args.threads,
             "normalisation": args.normalisation,
             "moment_frequencies": args.moment_frequencies,
+            "discriminant_frequencies": args.discriminant_frequencies,
+            "discriminant_hops": args.discriminant_hops,
         }.items()
         if v is not None
     }
@@ -102,6 +104,17 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--patience", type=int)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--discriminant-frequencies",
+        type=int,
+        help="K Fourier moments read by the closed-form grade discriminant of graded "
+        "components without sensors (default 16; 0: neural head only)",
+    )
+    parser.add_argument(
+        "--discriminant-hops",
+        type=int,
+        help="graph radius of the signals that discriminant reads (default 2)",
+    )
     parser.add_argument(
         "--moment-frequencies",
         type=int,

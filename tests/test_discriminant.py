@@ -1,0 +1,166 @@
+"""The closed-form neighbourhood discriminant for components without sensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from gnn.graph import GraphSpec, build_inputs
+from gnn.model import TemporalGNN
+from ingestion.profiles import load_profile
+from training.discriminant import fit_discriminants, neighbourhood, sensorless_nodes
+from training.export import (
+    PARITY_TOLERANCE,
+    ModelMeta,
+    default_parity_cases,
+    export_onnx,
+    load_checkpoint,
+    parity_check,
+    save_checkpoint,
+)
+
+T = 30
+FAULTS = ("accumulator_precharge_loss", "valve_switching_lag")
+
+
+@pytest.fixture(scope="module")
+def rig() -> GraphSpec:
+    return GraphSpec.from_profile(load_profile("zema-test-rig"))
+
+
+def _windows(n: int, seed: int, nuisance_scale: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Sensor windows where the (sensorless) accumulator grade bends PS2's waveform a little
+    while a nuisance condition moves PS2 and PS1 a lot — LDA's case, not a classifier's."""
+    rng = np.random.default_rng(seed)
+    grade = rng.integers(0, 4, n)
+    nuisance = rng.normal(0, nuisance_scale, n)
+    t = np.arange(T) / T
+    shape = np.sin(2 * np.pi * t)
+    values = {
+        "PS2": 120
+        + 8 * nuisance[:, None]
+        + 0.6 * grade[:, None] * shape
+        + rng.normal(0, 0.3, (n, T)),
+        "PS1": 150 + 5 * nuisance[:, None] + rng.normal(0, 0.5, (n, T)),
+        "PS3": 2 + rng.normal(0, 0.1, (n, T)),
+        "TS1": 45 + rng.normal(0, 1, (n, T)),
+    }
+    return values, grade
+
+
+def _model(spec: GraphSpec, **kw: int) -> TemporalGNN:
+    torch.manual_seed(0)
+    return TemporalGNN(
+        spec.num_features, num_fault_types=len(FAULTS), hidden_channels=8, heads=2, **kw
+    ).eval()
+
+
+def _fitted(rig: GraphSpec) -> tuple[TemporalGNN, GraphSpec]:
+    values, grade = _windows(400, seed=0, nuisance_scale=1.0)
+    spec = rig.fit_normalisation(values)
+    x, mask = build_inputs(spec, values)
+    grades = np.full((len(grade), spec.num_nodes), -1, dtype=np.int64)
+    grades[:, spec.node_ids.index("ACC")] = grade
+    model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=6)
+    fitted = fit_discriminants(
+        model,
+        spec,
+        torch.from_numpy(x),
+        torch.from_numpy(mask),
+        grades,
+        FAULTS,
+        {"ACC": "accumulator_precharge_loss", "V10": "valve_switching_lag"},
+        hops=1,
+    )
+    assert [f.component for f in fitted] == ["ACC"]
+    assert fitted[0].neighbourhood == ("V10", "ACC", "LV")
+    return model, spec
+
+
+def test_neighbourhood_of_the_accumulator_follows_the_graph(rig: GraphSpec) -> None:
+    acc = rig.node_ids.index("ACC")
+    assert [rig.node_ids[k] for k in sensorless_nodes(rig)] == ["ACC"]
+    assert {rig.node_ids[k] for k in neighbourhood(rig, acc, 1)} == {"ACC", "V10", "LV"}
+    assert {rig.node_ids[k] for k in neighbourhood(rig, acc, 2)} == {
+        "ACC",
+        "V10",
+        "LV",
+        "MP1",
+        "T",
+    }
+
+
+def test_discriminant_grades_a_sensorless_node_across_nuisance_shifts(rig: GraphSpec) -> None:
+    model, spec = _fitted(rig)
+    acc = spec.node_ids.index("ACC")
+    # Held-out windows with a wider nuisance spread than training: the grade must still hold.
+    values, grade = _windows(300, seed=1, nuisance_scale=1.5)
+    x, mask = (torch.from_numpy(a) for a in build_inputs(spec, values))
+    with torch.no_grad():
+        out = model(x, mask, *(torch.from_numpy(a) for a in _static(spec)))
+    pred = out.grade_logits[:, acc].argmax(-1).numpy()
+    assert (pred == grade).mean() >= 0.9
+    # The node's own fault follows its grade: P(fault) = 1 - P(grade 0); other types untouched.
+    p0 = torch.softmax(out.grade_logits[:, acc], -1)[:, 0]
+    torch.testing.assert_close(torch.sigmoid(out.fault_logits[:, acc, 0]), 1 - p0)
+    # Every other node is exactly the neural model's (same weights, gate 0).
+    plain = _model(spec)
+    plain.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if not k.startswith("disc_")}
+    )
+    with torch.no_grad():
+        ref = plain(x, mask, *(torch.from_numpy(a) for a in _static(spec)))
+    others = [k for k in range(spec.num_nodes) if k != acc]
+    torch.testing.assert_close(out.grade_logits[:, others], ref.grade_logits[:, others])
+    torch.testing.assert_close(out.fault_logits[:, acc, 1], ref.fault_logits[:, acc, 1])
+
+
+def test_a_plain_classifier_head_is_what_the_discriminant_replaces(rig: GraphSpec) -> None:
+    """Sanity of the fixture: the accumulator's neural head (untrained) is near chance."""
+    model, spec = _fitted(rig)
+    values, grade = _windows(300, seed=1, nuisance_scale=1.5)
+    x, mask = (torch.from_numpy(a) for a in build_inputs(spec, values))
+    model.disc_gate.zero_()
+    with torch.no_grad():
+        out = model(x, mask, *(torch.from_numpy(a) for a in _static(spec)))
+    assert (
+        out.grade_logits[:, spec.node_ids.index("ACC")].argmax(-1).numpy() == grade
+    ).mean() < 0.5
+
+
+def test_export_parity_and_checkpoint_keep_the_discriminant(rig: GraphSpec, tmp_path: Path) -> None:
+    model, spec = _fitted(rig)
+    meta = ModelMeta(
+        model_id="test-disc",
+        model_version="0.0.1",
+        graph_spec=spec,
+        fault_types=FAULTS,
+        graded_components=("ACC",),
+        forecast_reference={},
+    )
+    path = export_onnx(model, meta, tmp_path / "model.onnx")
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    cases = default_parity_cases(spec, graph_agnostic=False)
+    values, _ = _windows(5, seed=2, nuisance_scale=1.0)
+    cases.append((*build_inputs(spec, values), *_static(spec)))
+    assert len({c[0].shape[2] for c in cases}) >= 3
+    for case, report in zip(cases, parity_check(model, path, cases), strict=True):
+        assert max(report.values()) <= PARITY_TOLERANCE, (case[0].shape, report)
+    save_checkpoint(tmp_path / "m.pt", model, meta, {})
+    again, _, _ = load_checkpoint(tmp_path / "m.pt")
+    assert again.discriminant_frequencies == 6
+    torch.testing.assert_close(again.disc_weight, model.disc_weight)
+    assert again.disc_gate.tolist() == model.disc_gate.tolist()
+
+
+def test_discriminant_needs_the_node_count() -> None:
+    with pytest.raises(ValueError, match="num_nodes"):
+        TemporalGNN(8, num_fault_types=1, discriminant_frequencies=4)
+
+
+def _static(spec: GraphSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return spec.node_type(), spec.edge_index(), spec.edge_type()
