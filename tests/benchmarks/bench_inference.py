@@ -53,6 +53,16 @@ T = 60
 TARGET_P50_MS = 5.0
 TARGET_SPEEDUP = 2.0
 TARGET_E2E_S = 10.0
+ARCHITECTURE_HPARAMS = (
+    "hidden_channels",
+    "heads",
+    "num_layers",
+    "lstm_layers",
+    "type_dim",
+    "time_frequencies",
+    "readout_layers",
+    "moment_frequencies",
+)
 
 
 def synthetic_profile(n_components: int = 40, seed: int = 0) -> EquipmentProfile:
@@ -127,11 +137,8 @@ def build_pair(
     """A random-weight network (the shipped model's hyper-parameters when given) and its export."""
     torch.manual_seed(0)
     spec = GraphSpec.from_profile(profile)
-    kwargs = {
-        k: v
-        for k, v in (hparams or {}).items()
-        if k in ("hidden_channels", "heads", "num_layers", "lstm_layers", "type_dim")
-    }
+    # the architecture of the shipped model (not its profile-specific sizes)
+    kwargs = {k: v for k, v in (hparams or {}).items() if k in ARCHITECTURE_HPARAMS}
     net = TemporalGNN(spec.num_features, num_fault_types=4, **kwargs).eval()
     meta = ModelMeta(
         model_id=f"bench-{profile.id}",
