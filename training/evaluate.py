@@ -26,7 +26,11 @@ def confusion(truth: np.ndarray, pred: np.ndarray, n: int = N_GRADES) -> np.ndar
 
 def scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """Accuracy, macro-F1 over the grades present in ``truth``, confusion matrix."""
-    cm = confusion(truth, pred)
+    return confusion_scores(confusion(truth, pred))
+
+
+def confusion_scores(cm: np.ndarray) -> dict[str, Any]:
+    """:func:`scores` of a confusion matrix (rows = true grade)."""
     total = int(cm.sum())
     present = [g for g in range(N_GRADES) if cm[g].sum() > 0]
     f1s = []
@@ -104,6 +108,50 @@ def cross_validate(
         "methods": results,
         "seconds": seconds,
     }
+
+
+def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One report from :func:`cross_validate` runs over disjoint folds of the same data
+    (``evaluate cv --only-folds``, e.g. one process per core): confusion matrices add up,
+    per-fold accuracies are listed in fold order.
+
+    Raises:
+        ValueError: if the runs share a fold, or differ in scheme, methods or components.
+    """
+    if not reports:
+        raise ValueError("no reports to merge")
+    first = reports[0]
+    folds = [k for r in reports for k in r["folds_run"]]
+    if len(set(folds)) != len(folds):
+        raise ValueError(f"the reports share folds: {sorted(folds)}")
+    for r in reports[1:]:
+        if r["scheme"] != first["scheme"]:
+            raise ValueError(f"different schemes: {first['scheme']!r} and {r['scheme']!r}")
+        if {m: list(v) for m, v in r["methods"].items()} != {
+            m: list(v) for m, v in first["methods"].items()
+        }:
+            raise ValueError("the reports score different methods or components")
+    order = sorted(range(len(folds)), key=folds.__getitem__)
+    methods: dict[str, Any] = {}
+    for name, comps in first["methods"].items():
+        methods[name] = {}
+        for c in comps:
+            cm = sum(np.asarray(r["methods"][name][c]["confusion"]) for r in reports)
+            fold_acc = [a for r in reports for a in r["methods"][name][c]["per_fold_accuracy"]]
+            methods[name][c] = {
+                **confusion_scores(np.asarray(cm)),
+                "per_fold_accuracy": [fold_acc[i] for i in order],
+            }
+    merged = {k: v for k, v in first.items() if k not in ("methods", "seconds")}
+    merged.update(
+        folds_run=sorted(folds),
+        n_windows_evaluated=sum(int(r["n_windows_evaluated"]) for r in reports),
+        methods=methods,
+        seconds={m: sum(r["seconds"][m] for r in reports) for m in first["seconds"]},
+    )
+    if all("command" in r for r in reports):
+        merged["command"] = " && ".join(r["command"] for r in reports)
+    return merged
 
 
 def table(report: Mapping[str, Any]) -> str:

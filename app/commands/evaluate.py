@@ -5,6 +5,8 @@
   accuracy, macro-F1 and confusion matrices.
 - ``evaluate cv DIR [--folds K] [--json OUT]``: blocked K-fold cross-validation of the model
   and the LDA baselines on the same folds (blocks of 100 contiguous cycles).
+- ``evaluate merge A.json B.json ... [--json OUT] [--attach-to DIR]``: one report from ``cv``
+  runs over disjoint ``--only-folds`` (one process per core halves the wall time).
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ def _cv(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")
+    _write(report, args)
+    return 0
+
+
+def _write(report: dict[str, Any], args: argparse.Namespace) -> None:
     if args.attach_to is not None:
         from training.card import attach_cross_validation
 
@@ -87,6 +94,35 @@ def _cv(args: argparse.Namespace) -> int:
         print(f"added the table to {args.attach_to}/card.json and card.md:")
         for note in card["notes"]:
             print(f"  {note}")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from ingestion.errors import HydroDiagError
+    from training.evaluate import merge_reports, table
+
+    reports = []
+    for path in args.reports:
+        try:
+            reports.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise HydroDiagError(
+                f"{path}: cannot read a cross-validation report ({exc}); give the --json "
+                "files written by `hydrodiag evaluate cv`."
+            ) from exc
+    try:
+        report = merge_reports(reports)
+    except (ValueError, KeyError) as exc:
+        raise HydroDiagError(
+            f"cannot merge {', '.join(map(str, args.reports))}: {exc}. Merge runs of the "
+            "same command over disjoint --only-folds."
+        ) from exc
+    print(f"folds {report['folds_run']}, {report['n_windows_evaluated']} windows")
+    print(table(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
+    _write(report, args)
     return 0
 
 
@@ -143,3 +179,12 @@ def register(subparsers: Any) -> None:
         "--attach-to", type=Path, help="model folder whose card gets this cross-validation"
     )
     cv.set_defaults(handler=_cv)
+    merge = sub.add_parser(
+        "merge", help="one cross-validation report from runs over disjoint --only-folds"
+    )
+    merge.add_argument("reports", type=Path, nargs="+", help="--json files of `evaluate cv`")
+    merge.add_argument("--json", type=Path, help="write the merged report here")
+    merge.add_argument(
+        "--attach-to", type=Path, help="model folder whose card gets this cross-validation"
+    )
+    merge.set_defaults(handler=_merge)

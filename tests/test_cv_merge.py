@@ -1,0 +1,51 @@
+"""Cross-validation runs over disjoint folds merge into the report of one full run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from ingestion.uci import UCI_SENSORS
+from training.datasets import from_uci_folder
+from training.evaluate import cross_validate, merge_reports
+from training.pipeline import baseline_predictor
+
+
+def test_merged_folds_equal_one_full_run(uci_dir: Path) -> None:
+    windows = from_uci_folder(uci_dir).subset(np.arange(700))  # 7 blocks: quick
+    methods = {"lda-stats": baseline_predictor("lda-stats", list(UCI_SENSORS))}
+    quiet = {"log": lambda _: None}
+    full = cross_validate(windows, methods, **quiet)  # type: ignore[arg-type]
+    parts = [
+        cross_validate(windows, methods, folds=[3, 0], **quiet),  # type: ignore[arg-type]
+        cross_validate(windows, methods, folds=[4, 1, 2], **quiet),  # type: ignore[arg-type]
+    ]
+    merged = merge_reports(parts)
+    assert merged["folds_run"] == [1, 2, 3, 4, 5]
+    assert merged["n_windows_evaluated"] == full["n_windows_evaluated"] == windows.n_windows
+    for c, want in full["methods"]["lda-stats"].items():
+        got = merged["methods"]["lda-stats"][c]
+        assert got["confusion"] == want["confusion"]
+        assert got["accuracy"] == pytest.approx(want["accuracy"])
+        assert got["macro_f1"] == pytest.approx(want["macro_f1"])
+        assert got["per_fold_accuracy"] == pytest.approx(want["per_fold_accuracy"])
+    with pytest.raises(ValueError, match="share folds"):
+        merge_reports([parts[0], parts[0]])
+
+
+def test_merge_command_refuses_what_is_not_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "a.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert main(["evaluate", "merge", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and "evaluate cv" in err
+    other = tmp_path / "b.json"
+    other.write_text(json.dumps({"folds_run": [1]}), encoding="utf-8")
+    assert main(["evaluate", "merge", str(other)]) == 1
+    assert "cannot merge" in capsys.readouterr().err
