@@ -268,7 +268,7 @@ class TemporalGNN(nn.Module):
 
     disc_weight: Tensor  # [N, D, G]
     disc_bias: Tensor  # [N, G]
-    disc_gate: Tensor  # [N], 1 where the discriminant gives the node's grade
+    disc_gate: Tensor  # [N]: 0 neural grade, 1 discriminant's, 2 their sum
     disc_fault: Tensor  # [N, K], 1 at the node's own fault type
 
     def __init__(
@@ -465,39 +465,57 @@ class TemporalGNN(nn.Module):
     def _discriminant(
         self, x: Tensor, grade_logits: Tensor, fault_logits: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Replace the logits of gated nodes by their neighbourhood discriminant's."""
+        """Combine gated nodes' logits with their neighbourhood discriminant's.
+
+        Gate 1 (a node without sensors): the discriminant's logits replace the neural head's.
+        Gate 2 (a node with sensors): they are added — a product of the two experts, so the
+        more certain one decides where they disagree.
+        """
         u = self.discriminant_features(x)  # [B, D]
         disc = torch.einsum("bd,ndg->bng", u, self.disc_weight) + self.disc_bias  # [B, N, G]
-        gate = self.disc_gate.view(1, -1, 1) > 0.5
-        grade_logits = torch.where(gate, disc, grade_logits)
+        gate = self.disc_gate.view(1, -1, 1)
+        replace = (gate > 0.5) & (gate < 1.5)
+        add = gate > 1.5
+        grade_logits = torch.where(
+            replace, disc, grade_logits + torch.where(add, disc, torch.zeros_like(disc))
+        )
         # The node's own fault ("grade above 0") follows its grade: log P(g > 0) / P(g = 0).
-        faulty = torch.logsumexp(disc[..., 1:], dim=-1) - disc[..., 0]  # [B, N]
+        faulty = torch.logsumexp(grade_logits[..., 1:], dim=-1) - grade_logits[..., 0]  # [B, N]
         own = self.disc_fault[:, : fault_logits.shape[-1]].unsqueeze(0) > 0.5  # [1, N, K]
         fault_logits = torch.where(own, faulty.unsqueeze(-1), fault_logits)
         return grade_logits, fault_logits
 
     @torch.no_grad()
     def set_discriminant(
-        self, node: int, weight: Tensor, bias: Tensor, fault_index: int | None
+        self,
+        node: int,
+        weight: Tensor,
+        bias: Tensor,
+        fault_index: int | None,
+        *,
+        combine: bool = False,
     ) -> None:
-        """Hand node ``node``'s grade to a linear discriminant of :meth:`discriminant_features`.
+        """Give node ``node``'s grade a linear discriminant of :meth:`discriminant_features`.
 
-        For components without sensors, a discriminant fitted in closed form (pooled
-        within-class covariance, ``training.discriminant``) on the moments of their graph
-        neighbourhood generalises across blocks of cycles where the gradient-trained head
-        does not (it separates training runs along directions that drift between runs).
+        A discriminant fitted in closed form (pooled within-class covariance,
+        ``training.discriminant``) on the moments of a node's graph neighbourhood generalises
+        across blocks of cycles where a gradient-trained head can latch onto directions that
+        drift between runs of the same condition.
 
         Args:
             node: node index.
             weight: [D, G] logit weights (zero outside the node's neighbourhood).
             bias: [G] logit offsets (very negative for grades never seen in training).
-            fault_index: the node's own fault type, whose logit becomes ``log P(g>0)/P(g=0)``.
+            fault_index: the node's own fault type, whose logit becomes ``log P(g>0)/P(g=0)``
+                of the node's final grade.
+            combine: add to the neural head's logits (nodes with sensors) instead of
+                replacing them (nodes without sensors, whose neural head sees no own signal).
         """
         if self.discriminant_frequencies == 0:
             raise ValueError("model built without discriminant_frequencies")
         self.disc_weight[node] = weight
         self.disc_bias[node] = bias
-        self.disc_gate[node] = 1.0
+        self.disc_gate[node] = 2.0 if combine else 1.0
         self.disc_fault[node] = 0.0
         if fault_index is not None:
             self.disc_fault[node, fault_index] = 1.0

@@ -164,3 +164,43 @@ def test_discriminant_needs_the_node_count() -> None:
 
 def _static(spec: GraphSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return spec.node_type(), spec.edge_index(), spec.edge_type()
+
+
+def test_graded_mode_adds_a_discriminant_to_nodes_with_sensors(rig: GraphSpec) -> None:
+    values, grade = _windows(400, seed=0, nuisance_scale=1.0)
+    spec = rig.fit_normalisation(values)
+    x, mask = (torch.from_numpy(a) for a in build_inputs(spec, values))
+    acc, v10 = spec.node_ids.index("ACC"), spec.node_ids.index("V10")
+    grades = np.full((len(grade), spec.num_nodes), -1, dtype=np.int64)
+    grades[:, acc] = grade
+    grades[:, v10] = (values["PS1"].mean(1) > 150).astype(np.int64)  # the nuisance, seen by PS1
+    model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=6)
+    plain = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=6)
+    fitted = fit_discriminants(
+        model,
+        spec,
+        x,
+        mask,
+        grades,
+        FAULTS,
+        {"V10": "valve_switching_lag"},
+        hops=2,
+        nodes="graded",
+    )
+    assert {f.component: f.combined for f in fitted} == {"V10": True, "ACC": False}
+    v10_fit = next(f for f in fitted if f.component == "V10")
+    assert set(v10_fit.neighbourhood) == {"MP1", "V10", "ACC", "LV"}  # hops - 1 = 1
+    assert model.disc_gate[v10] == 2.0 and model.disc_gate[acc] == 1.0
+    static = [torch.from_numpy(a) for a in _static(spec)]
+    with torch.no_grad():
+        both = model(x, mask, *static)
+        neural = plain(x, mask, *static)
+        disc = (
+            torch.einsum("bd,dg->bg", model.discriminant_features(x * mask), model.disc_weight[v10])
+            + model.disc_bias[v10]
+        )
+    torch.testing.assert_close(both.grade_logits[:, v10], neural.grade_logits[:, v10] + disc)
+    assert (both.grade_logits[:, v10].argmax(-1).numpy() == grades[:, v10]).mean() > 0.95
+    # The valve's own fault follows the combined grade.
+    p0 = torch.softmax(both.grade_logits[:, v10], -1)[:, 0]
+    torch.testing.assert_close(torch.sigmoid(both.fault_logits[:, v10, 1]), 1 - p0)

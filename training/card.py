@@ -41,8 +41,9 @@ def build_card(
         "architecture": "GATv2 (per time step, edge-type embeddings) x L + LSTM per node; "
         "heads: condition grade, fault types, one-step forecast"
         + (
-            "; components without sensors graded by a closed-form linear discriminant of "
-            "their graph neighbourhood's Fourier moments"
+            "; closed-form linear discriminants of graph neighbourhoods' Fourier moments "
+            "grade components without sensors (and add to the neural grade of the others "
+            "when configured)"
             if result.discriminants
             else ""
         ),
@@ -101,6 +102,7 @@ def build_card(
                 "features": d.features,
                 "grades": list(d.grades),
                 "train_accuracy": round(d.train_accuracy, 4),
+                "combined": d.combined,
             }
             for d in result.discriminants
         ],
@@ -140,10 +142,15 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
     ]
     for d in card.get("discriminants", []):
+        how = (
+            "neural head + linear discriminant (logits added)"
+            if d.get("combined")
+            else "linear discriminant (no sensors of its own)"
+        )
         lines += [
-            f"- Grade of {d['component']} (no sensors): linear discriminant (pooled within-class "
-            f"covariance, fitted in closed form after training) over {d['features']} Fourier "
-            f"moments of {', '.join(d['neighbourhood'])}; training accuracy "
+            f"- Grade of {d['component']}: {how}; the discriminant (pooled within-class "
+            f"covariance, fitted in closed form after training) reads {d['features']} Fourier "
+            f"moments of {', '.join(d['neighbourhood'])}; its training accuracy "
             f"{100 * d['train_accuracy']:.1f} %",
         ]
     if card.get("discriminants"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from gnn.model import TemporalGNN
 
 log = logging.getLogger(__name__)
 
+DiscriminantNodes = Literal["sensorless", "graded"]
 # Logit of a grade never seen in training: exp() of it is 0 in float32, so it is never chosen.
 UNSEEN_GRADE_LOGIT = -1.0e4
 
@@ -43,6 +45,7 @@ class FittedDiscriminant:
     features: int  # moment features used (non-constant in training)
     grades: tuple[int, ...]  # grades seen in training
     train_accuracy: float
+    combined: bool = False  # added to the neural head (node with sensors) or replacing it
 
 
 def neighbourhood(spec: GraphSpec, node: int, hops: int) -> list[int]:
@@ -73,9 +76,11 @@ def fit_discriminants(
     node_faults: dict[str, str],
     *,
     hops: int,
+    nodes: DiscriminantNodes = "sensorless",
     batch_size: int = 256,
 ) -> list[FittedDiscriminant]:
-    """Fit and install a discriminant for every graded node without sensors.
+    """Fit and install a discriminant for every graded node without sensors (and, with
+    ``nodes="graded"``, one added to the neural head of every graded node with sensors).
 
     Args:
         model: built with ``discriminant_frequencies`` > 0; its buffers are written.
@@ -85,7 +90,10 @@ def fit_discriminants(
         grades: int64 ``[W, N]`` training grades, -1 where unlabelled.
         fault_types: the model's fault types (order of its fault outputs).
         node_faults: component id -> its fault type in the labels.
-        hops: neighbourhood radius in the component graph.
+        hops: neighbourhood radius in the component graph for a node without sensors;
+            a node with sensors uses ``hops - 1`` (its nearest evidence is itself, not a
+            neighbour, so both reach one hop beyond their nearest sensors).
+        nodes: which graded nodes get one.
         batch_size: windows per feature batch.
 
     Returns:
@@ -93,7 +101,9 @@ def fit_discriminants(
     """
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    targets = [k for k in sensorless_nodes(spec) if (grades[:, k] >= 0).any()]
+    blind = set(sensorless_nodes(spec))
+    candidates = range(spec.num_nodes) if nodes == "graded" else sorted(blind)
+    targets = [k for k in candidates if (grades[:, k] >= 0).any()]
     if not targets:
         return []
     model.eval()
@@ -107,7 +117,8 @@ def fit_discriminants(
     fitted = []
     for node in targets:
         component = spec.node_ids[node]
-        hood = neighbourhood(spec, node, hops)
+        combine = node not in blind
+        hood = neighbourhood(spec, node, max(hops - 1, 0) if combine else hops)
         columns = np.concatenate([np.arange(k * per_node, (k + 1) * per_node) for k in hood])
         known = grades[:, node] >= 0
         u = features[known][:, columns].numpy()
@@ -135,7 +146,7 @@ def fit_discriminants(
         fault_index = (
             list(fault_types).index(fault) if fault is not None and fault in fault_types else None
         )
-        model.set_discriminant(node, weight.float(), bias.float(), fault_index)
+        model.set_discriminant(node, weight.float(), bias.float(), fault_index, combine=combine)
         accuracy = float((lda.predict((u[:, used] - mean) / std) == y).mean())
         fitted.append(
             FittedDiscriminant(
@@ -144,6 +155,7 @@ def fit_discriminants(
                 features=int(used.sum()),
                 grades=tuple(int(g) for g in classes),
                 train_accuracy=accuracy,
+                combined=combine,
             )
         )
         log.info(

@@ -36,7 +36,7 @@ from training.datasets import (
     grade_matrix,
     validation_blocks,
 )
-from training.discriminant import FittedDiscriminant, fit_discriminants
+from training.discriminant import DiscriminantNodes, FittedDiscriminant, fit_discriminants
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,12 @@ class TrainConfig(BaseModel):
     )
     discriminant_hops: int = Field(
         default=2, ge=1, description="graph radius of the signals that discriminant reads"
+    )
+    discriminant_nodes: DiscriminantNodes = Field(
+        default="sensorless",
+        description="graded nodes with a discriminant: those without sensors (it replaces "
+        "their neural head) or every graded node (added to the neural head where it has "
+        "sensors)",
     )
     forecast_weight: float = Field(default=0.1, ge=0)
     fault_weight: float = Field(default=0.2, ge=0)
@@ -391,6 +397,7 @@ def train_model(
             fault_types,
             train_part.fault_types,
             hops=config.discriminant_hops,
+            nodes=config.discriminant_nodes,
         )
     reference = forecast_reference(model.cpu(), spec, train_data, all_idx)
     return TrainResult(

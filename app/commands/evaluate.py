@@ -63,6 +63,7 @@ def _cv(args: argparse.Namespace) -> int:
             "moment_frequencies": args.moment_frequencies,
             "discriminant_frequencies": args.discriminant_frequencies,
             "discriminant_hops": args.discriminant_hops,
+            "discriminant_nodes": args.discriminant_nodes,
         }.items()
         if v is not None
     }
@@ -154,6 +155,12 @@ def register(subparsers: Any) -> None:
         type=int,
         help="K Fourier moments read by the closed-form grade discriminant of graded "
         "components without sensors (default 16; 0: neural head only)",
+    )
+    cv.add_argument(
+        "--discriminant-nodes",
+        choices=("sensorless", "graded"),
+        help="graded nodes given a discriminant: without sensors (replacing their neural "
+        "head; default) or all (added to the neural head where there are sensors)",
     )
     cv.add_argument(
         "--discriminant-hops",
