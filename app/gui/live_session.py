@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -404,12 +404,12 @@ class LiveSession:
 
 
 def rolling_diagnosis(store: Store, equipment_id: str, window_s: float) -> Diagnosis:
-    """Diagnose the last ``window_s`` seconds (not stored: the live view only shows it)."""
-    from gnn.engine import Selection, diagnose
+    """Diagnose the last ``window_s`` seconds in whole detected load cycles, as ``hydrodiag
+    live`` does (not stored: the live view only shows it)."""
+    from app.commands.live import diagnose_recent
 
-    return diagnose(
-        store, equipment_id, selection=Selection(last=timedelta(seconds=window_s)), save=False
-    )
+    diagnosis: Diagnosis = diagnose_recent(store, equipment_id, window_s, save=False)
+    return diagnosis
 
 
 def epoch_to_datetime(seconds: float) -> datetime:
