@@ -204,3 +204,19 @@ def test_graded_mode_adds_a_discriminant_to_nodes_with_sensors(rig: GraphSpec) -
     # The valve's own fault follows the combined grade.
     p0 = torch.softmax(both.grade_logits[:, v10], -1)[:, 0]
     torch.testing.assert_close(torch.sigmoid(both.fault_logits[:, v10, 1]), 1 - p0)
+
+
+def test_temperature_tames_an_overconfident_discriminant() -> None:
+    """Many noise features and few windows: raw LDA logits claim near-certainty on held-out
+    blocks where it is often wrong; the calibrated temperature must soften them."""
+    from training.discriminant import _fit_lda, _temperature
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 600)
+    u = np.column_stack([y + rng.normal(0, 0.8, 600), rng.normal(size=(600, 150))])
+    temperature, held_out = _temperature(u, y, n_grades=4)
+    assert 0.6 < held_out < 0.95  # informative but far from perfect
+    assert temperature > 1.5
+    w, b, used = _fit_lda(u, y, n_grades=4)
+    assert used.all() and w.shape == (151, 4)
+    assert b[2] == b[3] == -1.0e4  # grades never seen cannot win

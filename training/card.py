@@ -103,6 +103,10 @@ def build_card(
                 "grades": list(d.grades),
                 "train_accuracy": round(d.train_accuracy, 4),
                 "combined": d.combined,
+                "temperature": round(d.temperature, 4),
+                "held_out_accuracy": None
+                if d.held_out_accuracy != d.held_out_accuracy  # NaN: too few blocks
+                else round(d.held_out_accuracy, 4),
             }
             for d in result.discriminants
         ],
@@ -151,7 +155,13 @@ def card_markdown(card: Mapping[str, Any]) -> str:
             f"- Grade of {d['component']}: {how}; the discriminant (pooled within-class "
             f"covariance, fitted in closed form after training) reads {d['features']} Fourier "
             f"moments of {', '.join(d['neighbourhood'])}; its training accuracy "
-            f"{100 * d['train_accuracy']:.1f} %",
+            f"{100 * d['train_accuracy']:.1f} %"
+            + (
+                f", {100 * d['held_out_accuracy']:.1f} % on held-out training blocks; logits "
+                f"divided by {d['temperature']:.3g} (temperature fitted on those blocks)"
+                if d.get("held_out_accuracy") is not None
+                else ""
+            ),
         ]
     if card.get("discriminants"):
         lines.append("")
