@@ -220,3 +220,17 @@ def test_temperature_tames_an_overconfident_discriminant() -> None:
     w, b, used = _fit_lda(u, y, n_grades=4)
     assert used.all() and w.shape == (151, 4)
     assert b[2] == b[3] == -1.0e4  # grades never seen cannot win
+
+
+def test_seen_grades_always_outscore_unseen_ones() -> None:
+    """Raw LDA logits can all be far below zero; centred, an unseen grade never wins."""
+    from training.discriminant import _fit_lda
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 500)
+    u = np.column_stack([1e3 + y + rng.normal(0, 0.3, 500), rng.normal(size=(500, 20)) + 5e2])
+    w, b, used = _fit_lda(u, y, n_grades=4)
+    far = np.vstack([u * 3, -u, u + 1e4])  # far outside the training range
+    logits = far[:, used] @ w + b
+    assert (logits.argmax(axis=1) != 3).all()
+    np.testing.assert_allclose(logits[:, :3].sum(axis=1), 0.0, atol=1e-6 * np.abs(logits).max())

@@ -132,7 +132,8 @@ def fit_discriminants(
         temperature, held_out = _temperature(u, y, model.num_grades)
         weight = torch.zeros(features.shape[1], model.num_grades, dtype=torch.float64)
         weight[torch.from_numpy(columns[used])] = torch.from_numpy(w / temperature)
-        bias = torch.from_numpy(np.where(b <= UNSEEN_GRADE_LOGIT, b, b / temperature))
+        unseen = ~np.isin(np.arange(model.num_grades), classes)
+        bias = torch.from_numpy(np.where(unseen, UNSEEN_GRADE_LOGIT, b / temperature))
         accuracy = float((np.argmax(u[:, used] @ w + b, axis=1) == y).mean())
         fault = node_faults.get(component)
         fault_index = (
@@ -186,6 +187,10 @@ def _fit_lda(
         intercept = np.array([0.0, intercept[0]])
     weight = np.zeros((int(used.sum()), n_grades))
     bias = np.full(n_grades, UNSEEN_GRADE_LOGIT)
+    # Centred over the seen grades (softmax is unchanged): their logits then sum to 0 for
+    # every window, so the largest is >= 0 and an unseen grade's constant can never win.
+    coef = coef - coef.mean(axis=0)
+    intercept = intercept - intercept.mean()
     for row, grade in enumerate(classes):
         # The standardisation folds into the weights: (u - mean) / std . c
         weight[:, int(grade)] = coef[row] / std
@@ -221,7 +226,6 @@ def _temperature(
         return 1.0, float("nan")
     z, t = np.concatenate(logits), np.concatenate(truth)
     accuracy = float((z.argmax(axis=1) == t).mean())
-    z = np.maximum(z, UNSEEN_GRADE_LOGIT)
     best, best_loss = 1.0, np.inf
     for temperature in np.logspace(-1, 4, 101):
         scaled = z / temperature
