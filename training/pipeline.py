@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,5 +141,16 @@ def baseline_predictor(
     return predict
 
 
-def command_line() -> str:
-    return "hydrodiag " + " ".join(sys.argv[1:]) if sys.argv else "hydrodiag"
+def command_line(omit: Sequence[str] = ()) -> str:
+    """The running ``hydrodiag`` command, without the options in ``omit`` (and their values):
+    what a card records is the command that reproduces the model, not its decorations."""
+    args, kept = list(sys.argv[1:]), []
+    while args:
+        arg = args.pop(0)
+        name = arg.split("=", 1)[0]
+        if name in omit:
+            if "=" not in arg and args:
+                args.pop(0)
+            continue
+        kept.append(shlex.quote(arg))
+    return " ".join(["hydrodiag", *kept])

@@ -75,7 +75,7 @@ class TrainConfig(BaseModel):
         default=2, ge=1, description="graph radius of the signals that discriminant reads"
     )
     discriminant_nodes: DiscriminantNodes = Field(
-        default="sensorless",
+        default="graded",
         description="graded nodes with a discriminant: those without sensors (it replaces "
         "their neural head) or every graded node (added to the neural head where it has "
         "sensors)",

@@ -159,8 +159,8 @@ def register(subparsers: Any) -> None:
     cv.add_argument(
         "--discriminant-nodes",
         choices=("sensorless", "graded"),
-        help="graded nodes given a discriminant: without sensors (replacing their neural "
-        "head; default) or all (added to the neural head where there are sensors)",
+        help="graded nodes given a discriminant: without sensors only (replacing their neural "
+        "head) or all (default; added to the neural head where there are sensors)",
     )
     cv.add_argument(
         "--discriminant-hops",

@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         config,
         model_id=args.model_id,
         model_version=args.model_version,
-        command=command_line(),
+        command=command_line(omit=("--note", "--cv-report")),
         cv_report=cv_report,
         notes=notes,
         progress=TerminalProgress(),
@@ -114,8 +114,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--discriminant-nodes",
         choices=("sensorless", "graded"),
-        help="graded nodes given a discriminant: without sensors (replacing their neural "
-        "head; default) or all (added to the neural head where there are sensors)",
+        help="graded nodes given a discriminant: without sensors only (replacing their neural "
+        "head) or all (default; added to the neural head where there are sensors)",
     )
     parser.add_argument(
         "--discriminant-hops",
