@@ -1,6 +1,7 @@
 """Inference benchmark: ONNX Runtime vs torch eager on the same model, and end-to-end diagnose.
 
     .venv/bin/python tests/benchmarks/bench_inference.py [--quick] [--model resources/models/X/model.onnx]
+        [--ort-threads N] [--torch-threads N] [--skip-e2e]
 
 1. single-window latency p50/p95 (B=1, T=60) through ONNX Runtime (gnn.runtime.LoadedModel.run)
    and through the same weights in torch eager (gnn.model.InferenceModel, no_grad), for the
@@ -281,7 +282,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="ONNX Runtime intra-op threads (default: gnn.runtime's default, 1; 0 = one per core)",
     )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's, one per core); give the same number as "
+        "--ort-threads to compare the back ends on the same CPU budget",
+    )
     args = parser.parse_args(argv)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     iters = 30 if args.quick else 200
     n_windows = 2000
     results: dict[str, Any] = {
