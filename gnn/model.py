@@ -214,7 +214,8 @@ def fourier_moments(x: Tensor, frequencies: int) -> Tensor:
     freqs = torch.arange(1, frequencies + 1, device=x.device, dtype=x.dtype)
     angle = 2 * torch.pi * position.unsqueeze(1) * freqs.unsqueeze(0)  # [T, K]
     basis = torch.cat([torch.ones_like(position).unsqueeze(1), angle.sin(), angle.cos()], 1)
-    return torch.einsum("bntf,tk->bnfk", x, basis) / t
+    # A MatMul rather than an einsum: ONNX Runtime runs it several times faster.
+    return torch.matmul(x.transpose(2, 3), basis) / t
 
 
 class ModelOutput(NamedTuple):
@@ -448,7 +449,9 @@ class TemporalGNN(nn.Module):
         pooled = F.dropout(pooled, p=self.dropout, training=self.training)
         grade_logits = self.grade_head(pooled)
         fault_logits = self.fault_head(pooled)[..., : self.num_fault_types]
-        if self.discriminant_frequencies > 0:
+        if self.discriminant_frequencies > 0 and not self.training:
+            # Gradient training (and fine-tuning) fits the neural heads alone; the
+            # discriminants are refitted in closed form afterwards.
             grade_logits, fault_logits = self._discriminant(x, grade_logits, fault_logits)
         forecast = self.forecast_head(states)
         return ModelOutput(grade_logits, fault_logits, forecast, attention)
@@ -472,7 +475,10 @@ class TemporalGNN(nn.Module):
         more certain one decides where they disagree.
         """
         u = self.discriminant_features(x)  # [B, D]
-        disc = torch.einsum("bd,ndg->bng", u, self.disc_weight) + self.disc_bias  # [B, N, G]
+        n, d, g = self.disc_weight.shape
+        # One [B, D] x [D, N*G] MatMul (the permuted weights are constant-folded in ONNX).
+        weight = self.disc_weight.permute(1, 0, 2).reshape(d, n * g)
+        disc = torch.matmul(u, weight).view(-1, n, g) + self.disc_bias  # [B, N, G]
         gate = self.disc_gate.view(1, -1, 1)
         replace = (gate > 0.5) & (gate < 1.5)
         add = gate > 1.5
