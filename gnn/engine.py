@@ -30,6 +30,7 @@ from gnn.quality import MIN_NODE_SUPPORT, MIN_WINDOW_VALID, check_quality
 from gnn.recommend import load_rules, recommend
 from gnn.results import (
     ComponentResult,
+    DataQualityWarning,
     Diagnosis,
     ModelInfo,
     Status,
@@ -38,6 +39,7 @@ from gnn.results import (
 )
 from gnn.runtime import LoadedModel, ModelError, ModelOutputs, ProviderChoice, load_model
 from gnn.trends import fit_trend, make_history
+from ingestion.cycles import PARTLY_ALIGNED_WARNING, UNALIGNED_WARNING, align_range
 from ingestion.errors import HydroDiagError
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from ingestion.queries import Windows, cycle_windows, equipment_time_range, sliding_windows
@@ -50,6 +52,8 @@ RECENT_WINDOWS = 10  # "now" = the last this many assessed windows of the select
 DEFAULT_RATE_HZ = 1.0
 DEFAULT_WINDOW_S = 60.0
 BATCH = 256
+ALIGN_SEGMENT_S = 3600.0  # cycle phase detected per hour of a long log: the machine's clock drifts
+PERIOD_TOLERANCE_S = 0.5  # detected cycle vs the model's window length
 
 
 class EngineError(HydroDiagError):
@@ -364,6 +368,138 @@ def query_windows(
     return windows
 
 
+class WindowAlignment(BaseModel):
+    """How the windows of a diagnosis were laid on continuous data: what to add to its
+    selection text and the data-quality warning to add (kind, message), if any."""
+
+    model_config = ConfigDict(frozen=True)
+
+    selection_suffix: str = ""
+    warning: tuple[str, str] | None = None
+
+
+def _unaligned(reason: str) -> WindowAlignment:
+    return WindowAlignment(
+        warning=(
+            UNALIGNED_WARNING,
+            f"windows cut on a fixed clock, not at the machine's load-cycle starts: {reason}. "
+            "Cycle-sensitive grades (the pump's) may be wrong.",
+        )
+    )
+
+
+def aligned_windows(
+    store: Store,
+    equipment_id: str,
+    sensor_ids: Sequence[str],
+    selection: Selection,
+    *,
+    rate_hz: float,
+    window_s: float,
+    align_cycles: bool = True,
+) -> tuple[Windows, WindowAlignment | None]:
+    """:func:`query_windows`, but on continuous data (no cycle table) the windows begin at the
+    machine's detected load-cycle starts (:func:`ingestion.cycles.align_range`), as the model
+    was trained on whole cycles: a fixed clock that starts mid-cycle costs it most of its
+    valve, pump and accumulator accuracy.
+
+    Long ranges are aligned an hour (``ALIGN_SEGMENT_S``) at a time, each at the phase its
+    cycles agree on. Where no cycle is found, or its period differs from the model's window
+    length by more than ``PERIOD_TOLERANCE_S``, the windows are the fixed ones of
+    :func:`query_windows` and the returned alignment carries an ``unaligned_windows`` warning
+    saying why; windows that miss a detected start (restart, outage, an hour without cycles)
+    give a ``partly_aligned_windows`` warning. Equipment with a cycle table: its cycles, None.
+    """
+    if selection.cycles is not None or _has_cycles(store, equipment_id):
+        return (
+            query_windows(
+                store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
+            ),
+            None,
+        )
+    fixed = query_windows(
+        store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
+    )  # raises the engine's errors (no data, ...) before any detection
+    if not align_cycles:
+        return fixed, _unaligned("cycle alignment switched off")
+    span = equipment_time_range(store, equipment_id)
+    assert span is not None  # query_windows found data
+    first, last = (v.astype("datetime64[us]").tolist() for v in span)
+    data_end = last + timedelta(seconds=1.0 / rate_hz)
+    start, end = selection.start, selection.end
+    if selection.last is not None:
+        end = data_end
+        start = end - selection.last
+    cursor = max(start or first, first)
+    range_end = min(end or data_end, data_end)
+    window = timedelta(seconds=window_s)
+    segment = timedelta(seconds=ALIGN_SEGMENT_S)
+    pieces: list[tuple[datetime, datetime]] = []
+    cycles = missed = 0
+    reason = ""
+    while range_end - cursor >= window:
+        seg_end = cursor + segment if range_end - cursor >= 1.5 * segment else range_end
+        alignment = align_range(store, equipment_id, start=cursor, end=seg_end)
+        period = alignment.period_s
+        matches = period is not None and abs(period - window_s) <= PERIOD_TOLERANCE_S
+        if alignment.aligned and matches:
+            assert alignment.start is not None and alignment.end is not None
+            pieces.append((alignment.start, alignment.end))
+            cycles += alignment.cycles
+            missed += alignment.unmatched
+            cursor = alignment.end
+            continue
+        if alignment.aligned:
+            reason = reason or (
+                f"the model's {window_s:g} s windows differ from the detected {period or 0:g} s "
+                "load cycle"
+            )
+            if not pieces:
+                break  # the machine's cycle is not the model's: fixed windows throughout
+        reason = reason or alignment.message
+        n = int((seg_end - cursor) / window)
+        if n:
+            pieces.append((cursor, cursor + n * window))
+            missed += n
+        cursor = seg_end
+    if not cycles:
+        return fixed, _unaligned(reason or "no load cycle detected")
+    parts = [
+        sliding_windows(
+            store,
+            equipment_id,
+            sensor_ids,
+            start=a,
+            end=b,
+            length_s=window_s,
+            stride_s=window_s,
+            rate_hz=rate_hz,
+        )
+        for a, b in pieces
+    ]
+    parts = [w for w in parts if w.count]
+    windows = Windows(
+        starts=np.concatenate([w.starts for w in parts]),
+        ends=np.concatenate([w.ends for w in parts]),
+        cycle_numbers=None,
+        values={k: np.concatenate([w.values[k] for w in parts]) for k in parts[0].values},
+        rate_hz=rate_hz,
+    )
+    suffix = f", {cycles} detected load cycles"
+    if not missed:
+        return windows, WindowAlignment(selection_suffix=suffix)
+    return windows, WindowAlignment(
+        selection_suffix=f"{suffix} ({missed} not at a detected start)",
+        # most windows begin at a cycle start, these do not
+        warning=(
+            PARTLY_ALIGNED_WARNING,
+            f"{missed} of {windows.count} windows do not begin at a detected load-cycle "
+            "start (the machine restarted its cycle, or data is missing there); their grades "
+            "are less reliable.",
+        ),
+    )
+
+
 def _cycle_span(store: Store, equipment_id: str) -> str:
     row = (
         store.cursor()
@@ -414,6 +550,7 @@ def diagnose(
     inspection_id: int | None = None,
     save: bool = True,
     threads: int | None = None,
+    align_cycles: bool = True,
 ) -> Diagnosis:
     """Diagnose ``equipment_id`` over ``selection`` and store the result (unless ``save=False``).
 
@@ -421,6 +558,10 @@ def diagnose(
     the shipped default is loaded with ``provider``. Raises :class:`HydroDiagError` subclasses
     for unknown equipment, a model for another profile, a corrupt model or no data — with
     nothing written.
+
+    On continuous data (no cycle table) the windows begin at the detected load-cycle starts
+    unless ``align_cycles`` is False (see :func:`aligned_windows`); where they do not, the
+    diagnosis says so in a data-quality warning.
     """
     t_total = time.perf_counter()
     timings: dict[str, float] = {}
@@ -452,8 +593,14 @@ def diagnose(
     rules = load_rules()  # a broken rule table fails here, before any work
 
     t = time.perf_counter()
-    windows = query_windows(
-        store, equipment_id, spec.sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
+    windows, alignment = aligned_windows(
+        store,
+        equipment_id,
+        spec.sensor_ids,
+        selection,
+        rate_hz=rate_hz,
+        window_s=window_s,
+        align_cycles=align_cycles,
     )
     starts, ends = _py_times(windows.starts), _py_times(windows.ends)
     cycles = windows.cycle_numbers
@@ -664,10 +811,24 @@ def diagnose(
         windows=window_results,
         findings=found,
         recommendations=recommendations,
-        data_quality=tuple(quality.warnings),
+        data_quality=(
+            *quality.warnings,
+            *(
+                [
+                    DataQualityWarning(
+                        kind=alignment.warning[0],
+                        message=alignment.warning[1],
+                        start=starts[0],
+                        end=ends[-1],
+                    )
+                ]
+                if alignment is not None and alignment.warning is not None
+                else []
+            ),
+        ),
         thresholds=thresholds,
         inspection_id=inspection_id,
-        selection=selection.describe(),
+        selection=selection.describe() + (alignment.selection_suffix if alignment else ""),
         rate_hz=rate_hz,
     )
     check_cancelled(progress)

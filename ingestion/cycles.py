@@ -25,7 +25,7 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import numpy as np
@@ -43,6 +43,11 @@ MIN_CONTRAST: Final = 2.0
 MAX_TEMPLATE_SENSORS: Final = 6
 SUB_BUCKETS: Final = 10  # sub-second shifts tried when aligning to a workspace's data
 MAX_FILL_S: Final = 3.0  # interpolate holes up to this long (polling jitter leaves empty buckets)
+
+UNALIGNED_WARNING: Final = "unaligned_windows"
+"""DataQualityWarning.kind of a diagnosis on windows not cut at detected load-cycle starts."""
+PARTLY_ALIGNED_WARNING: Final = "partly_aligned_windows"
+"""DataQualityWarning.kind when some of the aligned windows miss a detected cycle start."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -410,12 +415,58 @@ def align_recent_window(
     phase. Reads through :func:`ingestion.queries.sliding_windows`, on the same 1 s buckets the
     engine's windows will use: the detected start is a bucket edge of its grid.
     """
+    if window_s <= 0:
+        raise HydroDiagError(f"the diagnosis window must be positive, not {window_s:g} s.")
+    return _align(
+        store,
+        equipment_id,
+        window_s=window_s,
+        template=template,
+        min_lookback_cycles=min_lookback_cycles,
+    )
+
+
+def align_range(
+    store: Store,
+    equipment_id: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    template: CycleTemplate | None = None,
+    min_lookback_cycles: int = 5,
+) -> CycleAlignment:
+    """Like :func:`align_recent_window`, for an explicit range ``[start, end)`` of the
+    equipment's data (None: from its first sample / to the end of its last). The windows laid
+    begin at the first detected cycle start at or after ``start`` and end by ``end``; when the
+    range is shorter than ``min_lookback_cycles`` cycles, detection looks back before
+    ``start`` (never after ``end``), as the rolling diagnosis does."""
+    if start is not None and end is not None and start >= end:
+        raise HydroDiagError(f"cycle alignment: the range start {start} is not before {end}.")
+    return _align(
+        store,
+        equipment_id,
+        start=start,
+        end=end,
+        template=template,
+        min_lookback_cycles=min_lookback_cycles,
+    )
+
+
+def _align(
+    store: Store,
+    equipment_id: str,
+    *,
+    window_s: float | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    template: CycleTemplate | None,
+    min_lookback_cycles: int,
+) -> CycleAlignment:
+    """Both: the last ``window_s`` seconds of the data, or ``[start, end)`` clipped to it."""
     from ingestion.profiles import Quantity
     from ingestion.queries import equipment_time_range, sliding_windows
     from ingestion.workspace import equipment_profile
 
-    if window_s <= 0:
-        raise HydroDiagError(f"the diagnosis window must be positive, not {window_s:g} s.")
     profile = equipment_profile(store.cursor(), equipment_id)
     span = equipment_time_range(store, equipment_id)
     if span is None:
@@ -425,12 +476,29 @@ def align_recent_window(
     rate = template.rate_hz if template is not None else 1.0
     bucket_us = round(1e6 / rate)
     last_us = int(span[1].astype("datetime64[us]").astype(np.int64))
-    first_us = int(span[0].astype("datetime64[us]").astype(np.int64))
+    data_first_us = int(span[0].astype("datetime64[us]").astype(np.int64))
     end_us = last_us + bucket_us  # the last sample stands for [last, last + 1/rate), as the engine
+    if end is not None:
+        end_us = min(end_us, _datetime_to_us(end))
+    if window_s is not None:
+        recent = True
+        window_start_us = end_us - round(window_s * 1e6)
+        where = f"the last {window_s:g} s"
+    else:
+        recent = False
+        window_start_us = data_first_us
+        if start is not None:
+            window_start_us = max(data_first_us, _datetime_to_us(start))
+        window_s = (end_us - window_start_us) / 1e6
+        where = (
+            f"the {max(window_s, 0):g} s from {_us_to_datetime(window_start_us):%Y-%m-%d %H:%M:%S}"
+        )
+        if window_s <= 0:
+            return CycleAlignment(aligned=False, message=f"no data in {where}.")
     period_guess = template.period_s if template is not None else 60.0
     lookback = max(window_s, min_lookback_cycles * period_guess)
     samples = math.ceil(lookback * rate)
-    samples = min(samples, max(1, math.ceil((end_us - first_us) / bucket_us)))
+    samples = min(samples, max(1, math.ceil((end_us - data_first_us) / bucket_us)))
     grid_start_us = end_us - samples * bucket_us
     if template is not None:
         sensors = list(template.sensors)
@@ -467,7 +535,7 @@ def align_recent_window(
         if template is None:
             return CycleAlignment(
                 aligned=False,
-                message=f"no load cycle detected in the last {samples / rate:g} s: profile "
+                message=f"no load cycle detected in {_lookback(samples / rate, end_us, recent)}: profile "
                 f"{profile.id!r} has no cycle template and no period repeats in its pressure "
                 "and power signals.",
             )
@@ -476,7 +544,7 @@ def align_recent_window(
     if not found:
         return CycleAlignment(
             aligned=False,
-            message=f"{detections[0].reason} (last {samples / rate:g} s)",
+            message=f"{detections[0].reason} ({_lookback(samples / rate, end_us, recent)})",
             detection=detections[0],
         )
     period_us = template.length * bucket_us
@@ -494,13 +562,19 @@ def align_recent_window(
         _us_to_datetime(grid_start_us + round((j / SUB_BUCKETS + st) * bucket_us))
         for st in detection.starts
     )
-    window_start_us = end_us - round(window_s * 1e6)
-    first_us = origin_us + max(0, math.ceil((window_start_us - origin_us) / period_us)) * period_us
+    # The first window: the earliest start on the detected phase (cycles before the detected
+    # phase too) in the range. At the data's first sample it may begin a little (under a
+    # bucket) early: on 1 Hz data the chosen phase sits about half a second before the cycle's
+    # first sample, and a log that starts at a cycle start must not lose that cycle.
+    earliest_us = window_start_us
+    if window_start_us <= data_first_us:
+        earliest_us = data_first_us - (bucket_us // 2 + bucket_us // SUB_BUCKETS)
+    first_us = origin_us + math.ceil((earliest_us - origin_us) / period_us) * period_us
     cycles = (end_us - first_us) // period_us
     if cycles < 1:
         return CycleAlignment(
             aligned=False,
-            message=f"{detection.reason}, but the last {window_s:g} s hold no whole cycle; "
+            message=f"{detection.reason}, but {where} hold no whole cycle; "
             "diagnose a longer window.",
             detection=detection,
             period_s=template.period_s,
@@ -514,7 +588,10 @@ def align_recent_window(
         (j / SUB_BUCKETS + np.asarray(detection.starts)) * bucket_us
     ).astype(np.int64)
     nearest = np.abs(laid[:, None] - detected_us[None, :]).min(axis=1)
-    unmatched = int((nearest > 1e6 * max(1.0, 1.0 / rate)).sum())
+    # (a window laid just before the detection's grid, at a log's very first sample, could not
+    # have been detected: it is not counted)
+    checkable = laid >= grid_start_us
+    unmatched = int(((nearest > 1e6 * max(1.0, 1.0 / rate)) & checkable).sum())
     return CycleAlignment(
         aligned=True,
         message=f"{cycles} whole load cycles in the window; {detection.reason}",
@@ -537,6 +614,20 @@ def _offset_us(shift: int, detection: CycleDetection, bucket_us: int) -> int:
 
 def _us_to_datetime(us: int) -> datetime:
     return datetime(1970, 1, 1) + timedelta(microseconds=us)
+
+
+def _datetime_to_us(t: datetime) -> int:
+    """Naive UTC (the workspace's convention) to µs since the epoch."""
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC).replace(tzinfo=None)
+    return (t - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+
+
+def _lookback(seconds: float, end_us: int, recent: bool) -> str:
+    """Where detection looked, for messages (the rolling diagnosis's wording: "last N s")."""
+    if recent:
+        return f"last {seconds:g} s"
+    return f"{seconds:g} s up to {_us_to_datetime(end_us):%Y-%m-%d %H:%M:%S}"
 
 
 def _stack(values: Mapping[str, npt.ArrayLike]) -> FloatArray | None:

@@ -88,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=TerminalProgress(),
             save=not args.dry_run,
             threads=args.threads,
+            align_cycles=args.align_cycles,
         )
     agreement = None
     if args.labels:
@@ -265,6 +266,14 @@ def register(subparsers: Any) -> None:
         help="also compare the window grades with the workspace's condition labels",
     )
     parser.add_argument("--dry-run", action="store_true", help="diagnose without storing")
+    parser.add_argument(
+        "--no-cycle-alignment",
+        dest="align_cycles",
+        action="store_false",
+        help="on continuous data (no cycle table), cut windows on a fixed clock from the "
+        "selection start instead of at the detected load-cycle starts (what the model was "
+        "trained on)",
+    )
     parser.add_argument("--list", action="store_true", help="list stored diagnoses")
     parser.add_argument("--show", type=int, metavar="ID", help="print a stored diagnosis")
     parser.set_defaults(handler=_run)

@@ -323,8 +323,11 @@ def rolling_diagnosis(store: Any, equipment_id: str, window_s: float, *, align: 
     )
 
 
-UNALIGNED_WARNING = "unaligned_windows"  # DataQualityWarning.kind when no cycle was detected
-PARTLY_ALIGNED_WARNING = "partly_aligned_windows"  # some windows not at a detected cycle start
+# DataQualityWarning kinds of a diagnosis on windows not (all) at detected load-cycle starts;
+# the engine adds them (``gnn.engine.aligned_windows``)
+# (the strings of ingestion.cycles, not imported: the CLI starts without numpy)
+UNALIGNED_WARNING = "unaligned_windows"
+PARTLY_ALIGNED_WARNING = "partly_aligned_windows"
 
 
 def diagnose_recent(
@@ -340,93 +343,21 @@ def diagnose_recent(
     windows at the machine's detected load-cycle starts (``ingestion.cycles``).
 
     The model was trained on whole cycles; fixed-clock windows that start mid-cycle cost it
-    most of its pump accuracy. When no cycle is detected (or ``align`` is False) the engine's
+    most of its pump accuracy. The engine aligns continuous data itself
+    (:func:`gnn.engine.aligned_windows`): when no cycle is detected (or ``align`` is False) its
     fixed windows over the last ``window_s`` are used and the diagnosis carries an
     ``unaligned_windows`` data-quality warning saying why. Equipment with a cycle table is
-    diagnosed by those cycles, as the engine does. Returns the :class:`gnn.results.Diagnosis`
-    (stored when ``save``).
+    diagnosed by those cycles. Returns the :class:`gnn.results.Diagnosis` (stored when ``save``).
     """
     from datetime import timedelta
 
-    from ingestion.cycles import align_recent_window, equipment_has_cycles
-
+    if window_s <= 0:
+        raise HydroDiagError(f"the diagnosis window must be positive, not {window_s:g} s.")
     try:
         from gnn.engine import Selection, diagnose
-        from gnn.results import DataQualityWarning
     except ImportError:
         raise HydroDiagError("the diagnosis engine is not available in this build.") from None
     recent = Selection(last=timedelta(seconds=window_s))
-    if equipment_has_cycles(store, equipment_id):
-        return diagnose(store, equipment_id, selection=recent, save=save, model=model)
-    if align:
-        alignment = align_recent_window(store, equipment_id, window_s=window_s)
-        reason = alignment.message
-    else:
-        alignment = None
-        reason = "cycle alignment switched off"
-    if alignment is not None and alignment.aligned:
-        assert alignment.start is not None and alignment.end is not None
-        diagnosis = diagnose(
-            store,
-            equipment_id,
-            selection=Selection(start=alignment.start, end=alignment.end),
-            save=False,
-            model=model,
-        )
-        length = (diagnosis.windows[0].end - diagnosis.windows[0].start).total_seconds()
-        if abs(length - (alignment.period_s or 0.0)) < 0.5:
-            selection = f"{recent.describe()}, {alignment.cycles} detected load cycles"
-            update: dict[str, Any] = {"selection": selection}
-            if alignment.unmatched:
-                # most windows begin at a cycle start, these do not (restart, outage)
-                update["data_quality"] = (
-                    *diagnosis.data_quality,
-                    DataQualityWarning(
-                        kind=PARTLY_ALIGNED_WARNING,
-                        message=f"{alignment.unmatched} of {alignment.cycles} windows do not "
-                        "begin at a detected load-cycle start (the machine restarted its "
-                        "cycle, or data is missing there); their grades are less reliable.",
-                        start=diagnosis.window_start,
-                        end=diagnosis.window_end,
-                    ),
-                )
-                selection += f" ({alignment.unmatched} not at a detected start)"
-                update["selection"] = selection
-            return _store(store, diagnosis.model_copy(update=update), save)
-        reason = (
-            f"the model's {length:g} s windows differ from the detected {alignment.period_s:g} s "
-            "load cycle"
-        )
-    diagnosis = diagnose(store, equipment_id, selection=recent, save=False, model=model)
-    warning = DataQualityWarning(
-        kind=UNALIGNED_WARNING,
-        message=f"windows cut on a fixed clock, not at the machine's load-cycle starts: {reason}. "
-        "Cycle-sensitive grades (the pump's) may be wrong.",
-        start=diagnosis.window_start,
-        end=diagnosis.window_end,
+    return diagnose(
+        store, equipment_id, selection=recent, save=save, model=model, align_cycles=align
     )
-    diagnosis = diagnosis.model_copy(update={"data_quality": (*diagnosis.data_quality, warning)})
-    return _store(store, diagnosis, save)
-
-
-def _store(store: Any, diagnosis: Any, save: bool) -> Any:
-    """Store a diagnosis made with ``save=False`` (and amended) the way the engine would."""
-    if not save:
-        return diagnosis
-    from gnn.persist import HealthRows, store_diagnosis
-
-    comp: list[str] = []
-    starts: list[Any] = []
-    ends: list[Any] = []
-    health: list[float] = []
-    grade: list[int] = []
-    anomaly: list[float | None] = []
-    for window in diagnosis.windows:
-        for component, value in window.health.items():
-            comp.append(component)
-            starts.append(window.start)
-            ends.append(window.end)
-            health.append(value)
-            grade.append(window.grade[component])
-            anomaly.append(window.anomaly.get(component))
-    return store_diagnosis(store, diagnosis, HealthRows(comp, starts, ends, health, grade, anomaly))
