@@ -234,3 +234,41 @@ def test_seen_grades_always_outscore_unseen_ones() -> None:
     logits = far[:, used] @ w + b
     assert (logits.argmax(axis=1) != 3).all()
     np.testing.assert_allclose(logits[:, :3].sum(axis=1), 0.0, atol=1e-6 * np.abs(logits).max())
+
+
+def test_noise_floor_keeps_the_accumulator_grade_through_a_small_sensor_offset(
+    uci_dir: Path,
+) -> None:
+    """Real rig cycles: without a floor, a 0.05 l/min flow offset (1.7 % of FS1's spread, well
+    inside a flow meter's tolerance) moves many accumulator grades; with it, almost none."""
+    from training.datasets import from_uci_folder, grade_matrix
+
+    windows = from_uci_folder(uci_dir).subset(np.arange(0, 1800, 2))
+    base = GraphSpec.from_profile(load_profile("zema-test-rig"))
+    spec = base.fit_normalisation(windows.values)
+    x, mask = build_inputs(spec, windows.values)
+    shifted = {**windows.values, "FS1": windows.values["FS1"] + 0.05}
+    xs, ms = build_inputs(spec, shifted)
+    acc = spec.node_ids.index("ACC")
+    static = [torch.from_numpy(a) for a in _static(spec)]
+    changed = {}
+    for floor in (0.0, 1.0):
+        model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=16)
+        fit_discriminants(
+            model,
+            spec,
+            torch.from_numpy(x),
+            torch.from_numpy(mask),
+            grade_matrix(windows, spec.node_ids),
+            FAULTS,
+            {},
+            hops=2,
+            offset_floor=0.01 * floor,
+            noise_floor=0.005 * floor,
+        )
+        with torch.no_grad():
+            a = model(torch.from_numpy(x), torch.from_numpy(mask), *static).grade_logits
+            b = model(torch.from_numpy(xs), torch.from_numpy(ms), *static).grade_logits
+        changed[floor] = float((a[:, acc].argmax(-1) != b[:, acc].argmax(-1)).float().mean())
+    assert changed[0.0] > 0.05, changed  # the brittleness the floor is for
+    assert changed[1.0] < 0.01, changed

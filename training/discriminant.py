@@ -80,6 +80,8 @@ def fit_discriminants(
     *,
     hops: int,
     nodes: DiscriminantNodes = "sensorless",
+    offset_floor: float = 0.0,
+    noise_floor: float = 0.0,
     batch_size: int = 256,
 ) -> list[FittedDiscriminant]:
     """Fit and install a discriminant for every graded node without sensors (and, with
@@ -97,6 +99,9 @@ def fit_discriminants(
             a node with sensors uses ``hops - 1`` (its nearest evidence is itself, not a
             neighbour, so both reach one hop beyond their nearest sensors).
         nodes: which graded nodes get one.
+        offset_floor: std of a per-window sensor offset the discriminant must tolerate, in
+            normalised units (a share of each sensor's std); see :func:`moment_floor`.
+        noise_floor: std of per-sample sensor noise it must tolerate, likewise.
         batch_size: windows per feature batch.
 
     Returns:
@@ -115,6 +120,13 @@ def fit_discriminants(
         ]
     ).double()  # [W, N * per_node]
     per_node = features.shape[1] // spec.num_nodes
+    all_floor = moment_floor(
+        spec.num_nodes * spec.num_features,
+        model.discriminant_frequencies,
+        x.shape[2],
+        offset_floor,
+        noise_floor,
+    )
     fitted = []
     for node in targets:
         component = spec.node_ids[node]
@@ -128,8 +140,9 @@ def fit_discriminants(
         if classes.size < 2:
             log.warning("%s: one grade in training, no discriminant fitted", component)
             continue
-        w, b, used = _fit_lda(u, y, model.num_grades)
-        temperature, held_out = _temperature(u, y, model.num_grades)
+        floor = all_floor[columns]
+        w, b, used = _fit_lda(u, y, model.num_grades, floor)
+        temperature, held_out = _temperature(u, y, model.num_grades, floor)
         weight = torch.zeros(features.shape[1], model.num_grades, dtype=torch.float64)
         weight[torch.from_numpy(columns[used])] = torch.from_numpy(w / temperature)
         unseen = ~np.isin(np.arange(model.num_grades), classes)
@@ -166,40 +179,66 @@ def fit_discriminants(
 
 
 def _fit_lda(
-    u: np.ndarray, y: np.ndarray, n_grades: int
+    u: np.ndarray, y: np.ndarray, n_grades: int, floor: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LDA logits as ``u[:, used] @ weight + bias`` for all ``n_grades`` grades.
+
+    Gaussian classes with one shared covariance: the pooled within-class covariance of ``u``
+    plus ``diag(floor)``, the variance that sensor errors the training data does not show
+    (offsets, noise; see :func:`moment_floor`) would add. Without a floor, LDA leans on
+    directions that are almost constant in training — a 0.05 l/min flow offset then moved
+    an accumulator grade.
 
     Returns ``(weight [d_used, G], bias [G], used)``: ``used`` drops features constant in
     training (absent slots); grades not in ``y`` get :data:`UNSEEN_GRADE_LOGIT`.
     """
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-    mean, std = u.mean(axis=0), u.std(axis=0)
-    used = std > 1e-9 * max(float(std.max()), 1e-30)
-    mean, std = mean[used], std[used]
-    classes = np.unique(y)
-    lda = LinearDiscriminantAnalysis().fit((u[:, used] - mean) / std, y)
-    coef = np.atleast_2d(lda.coef_)
-    intercept = np.atleast_1d(lda.intercept_)
-    if classes.size == 2:  # sklearn's binary form: one row for class 1 against class 0
-        coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
-        intercept = np.array([0.0, intercept[0]])
-    weight = np.zeros((int(used.sum()), n_grades))
-    bias = np.full(n_grades, UNSEEN_GRADE_LOGIT)
+    used = u.std(axis=0) > 1e-9 * max(float(u.std(axis=0).max()), 1e-30)
+    z = u[:, used]
+    classes, counts = np.unique(y, return_counts=True)
+    means = np.stack([z[y == c].mean(axis=0) for c in classes])  # [C, d]
+    centred = z - means[np.searchsorted(classes, y)]
+    cov = centred.T @ centred / len(z)
+    cov[np.diag_indices_from(cov)] += (floor[used] if floor is not None else 0.0) + 1e-9 * float(
+        np.trace(cov)
+    ) / len(cov)  # a whisker of ridge keeps it invertible
+    coef = np.linalg.solve(cov, means.T).T  # [C, d]
+    intercept = -0.5 * (coef * means).sum(axis=1) + np.log(counts / counts.sum())
     # Centred over the seen grades (softmax is unchanged): their logits then sum to 0 for
     # every window, so the largest is >= 0 and an unseen grade's constant can never win.
     coef = coef - coef.mean(axis=0)
     intercept = intercept - intercept.mean()
+    weight = np.zeros((int(used.sum()), n_grades))
+    bias = np.full(n_grades, UNSEEN_GRADE_LOGIT)
     for row, grade in enumerate(classes):
-        # The standardisation folds into the weights: (u - mean) / std . c
-        weight[:, int(grade)] = coef[row] / std
-        bias[int(grade)] = float(intercept[row] - (coef[row] * mean / std).sum())
+        weight[:, int(grade)] = coef[row]
+        bias[int(grade)] = float(intercept[row])
     return weight, bias, used
 
 
+def moment_floor(
+    n_channels: int, frequencies: int, length: int, offset: float, noise: float
+) -> np.ndarray:
+    """Variance a sensor offset (std ``offset``) and white noise (std ``noise`` per sample)
+    add to each Fourier moment of ``TemporalGNN.discriminant_features``, in normalised units.
+
+    An offset moves only the plain mean (a constant has no sin/cos moment over a whole
+    window); noise adds ``noise² / T`` to the mean and about half of that to sin/cos moments.
+
+    Returns:
+        ``[n_channels * (2K + 1)]``, laid out like the features (channel-major).
+    """
+    per_channel = np.full(2 * frequencies + 1, noise**2 / (2 * length))
+    per_channel[0] = offset**2 + noise**2 / length
+    return np.tile(per_channel, n_channels)
+
+
 def _temperature(
-    u: np.ndarray, y: np.ndarray, n_grades: int, n_folds: int = 5, block: int = 100
+    u: np.ndarray,
+    y: np.ndarray,
+    n_grades: int,
+    floor: np.ndarray | None = None,
+    n_folds: int = 5,
+    block: int = 100,
 ) -> tuple[float, float]:
     """Temperature of the LDA logits from blocked cross-validation on the training windows.
 
@@ -218,7 +257,7 @@ def _temperature(
     for train, val in blocked_folds(len(y), n_folds, block):
         if np.unique(y[train]).size < 2 or not len(val):
             continue
-        w, b, used = _fit_lda(u[train], y[train], n_grades)
+        w, b, used = _fit_lda(u[train], y[train], n_grades, floor)
         seen = np.isin(y[val], np.unique(y[train]))  # an unseen grade cannot be learnt
         logits.append(u[val][seen][:, used] @ w + b)
         truth.append(y[val][seen])

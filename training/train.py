@@ -74,6 +74,18 @@ class TrainConfig(BaseModel):
     discriminant_hops: int = Field(
         default=2, ge=1, description="graph radius of the signals that discriminant reads"
     )
+    discriminant_offset: float = Field(
+        default=0.01,
+        ge=0,
+        description="sensor offset the discriminants must tolerate (std, share of each "
+        "sensor's std)",
+    )
+    discriminant_noise: float = Field(
+        default=0.005,
+        ge=0,
+        description="per-sample sensor noise the discriminants must tolerate (std, share of "
+        "each sensor's std)",
+    )
     discriminant_nodes: DiscriminantNodes = Field(
         default="graded",
         description="graded nodes with a discriminant: those without sensors (it replaces "
@@ -398,6 +410,8 @@ def train_model(
             train_part.fault_types,
             hops=config.discriminant_hops,
             nodes=config.discriminant_nodes,
+            offset_floor=config.discriminant_offset,
+            noise_floor=config.discriminant_noise,
         )
     reference = forecast_reference(model.cpu(), spec, train_data, all_idx)
     return TrainResult(
