@@ -50,6 +50,8 @@ def _run(args: argparse.Namespace) -> int:
             "discriminant_frequencies": args.discriminant_frequencies,
             "discriminant_hops": args.discriminant_hops,
             "discriminant_nodes": args.discriminant_nodes,
+            "discriminant_offset": args.discriminant_offset,
+            "discriminant_noise": args.discriminant_noise,
         }.items()
         if v is not None
     }
@@ -116,6 +118,17 @@ def register(subparsers: Any) -> None:
         choices=("sensorless", "graded"),
         help="graded nodes given a discriminant: without sensors only (replacing their neural "
         "head) or all (default; added to the neural head where there are sensors)",
+    )
+    parser.add_argument(
+        "--discriminant-offset",
+        type=float,
+        help="sensor offset the discriminants must tolerate, as a share of each sensor's "
+        "std (default 0.01)",
+    )
+    parser.add_argument(
+        "--discriminant-noise",
+        type=float,
+        help="per-sample sensor noise they must tolerate, likewise (default 0.005)",
     )
     parser.add_argument(
         "--discriminant-hops",
