@@ -374,9 +374,17 @@ class RigSimulator:
                 noise = self.rng.standard_normal(fine.shape) * self.params.hf_noise[i]
                 noise -= noise.mean(axis=1, keepdims=True)
                 fine = fine + noise * self.noise_scale
-                # within a second the rig's extremes are not known (the data is 1 Hz): only
-                # the physical floor is enforced, a pressure or flow never reads below zero
-                out[sensor] = np.maximum(fine, self._floor[i]).ravel()
+                # Within a second the rig's extremes are not known (the data is 1 Hz): only the
+                # physical floor is enforced — a pressure or flow never reads below zero. The
+                # second's spread is shrunk until it fits above the floor instead of clipping
+                # it, so every second's mean stays the 1 Hz value (clipping biased PS2's
+                # zero-pressure seconds upwards, up to 6 bar in second 8, which a model reads).
+                dev = fine - y[:, None]
+                room = y - self._floor[i]
+                lowest = dev.min(axis=1)
+                safe = np.where(lowest < 0, lowest, -1.0)
+                shrink = np.where(lowest < -room, np.clip(room, 0.0, None) / -safe, 1.0)
+                out[sensor] = (y[:, None] + dev * shrink[:, None]).ravel()
         return out
 
 
