@@ -397,6 +397,7 @@ def aligned_windows(
     rate_hz: float,
     window_s: float,
     align_cycles: bool = True,
+    progress: Progress = NO_PROGRESS,
 ) -> tuple[Windows, WindowAlignment | None]:
     """:func:`query_windows`, but on continuous data (no cycle table) the windows begin at the
     machine's detected load-cycle starts (:func:`ingestion.cycles.align_range`), as the model
@@ -417,13 +418,17 @@ def aligned_windows(
             ),
             None,
         )
-    fixed = query_windows(
-        store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
-    )  # raises the engine's errors (no data, ...) before any detection
+
+    def fixed() -> Windows:  # raises the engine's errors (no data in the range, ...)
+        return query_windows(
+            store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
+        )
+
     if not align_cycles:
-        return fixed, _unaligned("cycle alignment switched off")
+        return fixed(), _unaligned("cycle alignment switched off")
     span = equipment_time_range(store, equipment_id)
-    assert span is not None  # query_windows found data
+    if span is None:
+        return fixed(), None  # raises: no measurements
     first, last = (v.astype("datetime64[us]").tolist() for v in span)
     data_end = last + timedelta(seconds=1.0 / rate_hz)
     start, end = selection.start, selection.end
@@ -438,6 +443,7 @@ def aligned_windows(
     cycles = missed = 0
     reason = ""
     while range_end - cursor >= window:
+        check_cancelled(progress)
         seg_end = cursor + segment if range_end - cursor >= 1.5 * segment else range_end
         alignment = align_range(store, equipment_id, start=cursor, end=seg_end)
         period = alignment.period_s
@@ -463,7 +469,7 @@ def aligned_windows(
             missed += n
         cursor = seg_end
     if not cycles:
-        return fixed, _unaligned(reason or "no load cycle detected")
+        return fixed(), _unaligned(reason or "no load cycle detected")
     parts = [
         sliding_windows(
             store,
@@ -601,6 +607,7 @@ def diagnose(
         rate_hz=rate_hz,
         window_s=window_s,
         align_cycles=align_cycles,
+        progress=progress,
     )
     starts, ends = _py_times(windows.starts), _py_times(windows.ends)
     cycles = windows.cycle_numbers

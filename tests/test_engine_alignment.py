@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gnn.engine import Selection, cached_model, diagnose
+from gnn.engine import EngineError, Selection, cached_model, diagnose
 from gnn.graph import default_model_path
 from gnn.results import Diagnosis
 from ingestion.cycles import PARTLY_ALIGNED_WARNING, UNALIGNED_WARNING, align_range
@@ -115,6 +115,9 @@ def test_explicit_range_and_last_are_aligned_inside_the_selection(
         last = diagnose(
             store, "rig", model=model, save=False, selection=Selection(last=timedelta(minutes=10))
         )
+        later = Selection(start=T0 + timedelta(days=1), end=T0 + timedelta(days=2))
+        with pytest.raises(EngineError, match="no data for equipment 'rig'"):
+            diagnose(store, "rig", model=model, save=False, selection=later)
     # whole cycles 240-300 ... 600-660 s after T0
     assert len(ranged.windows) == 7
     assert abs((ranged.windows[0].start - T0).total_seconds() - 240) <= 1.0
