@@ -445,7 +445,12 @@ def aligned_windows(
     while range_end - cursor >= window:
         check_cancelled(progress)
         seg_end = cursor + segment if range_end - cursor >= 1.5 * segment else range_end
-        alignment = align_range(store, equipment_id, start=cursor, end=seg_end)
+        # after an aligned hour, the next may begin up to a second early: its phase, picked on
+        # its own sub-second grid, can sit a tenth of a second before the previous hour's end
+        lead = timedelta(seconds=1) if pieces and cursor == pieces[-1][1] and cycles else None
+        alignment = align_range(
+            store, equipment_id, start=cursor - lead if lead else cursor, end=seg_end
+        )
         period = alignment.period_s
         matches = period is not None and abs(period - window_s) <= PERIOD_TOLERANCE_S
         if alignment.aligned and matches:

@@ -588,9 +588,12 @@ def _align(
         (j / SUB_BUCKETS + np.asarray(detection.starts)) * bucket_us
     ).astype(np.int64)
     nearest = np.abs(laid[:, None] - detected_us[None, :]).min(axis=1)
-    # (a window laid just before the detection's grid, at a log's very first sample, could not
-    # have been detected: it is not counted)
-    checkable = laid >= grid_start_us
+    # Only windows whose whole cycle lies on the detection's (shifted) grid could have been
+    # detected: one laid half a second before a log's first sample, or one ending exactly at
+    # the range's end (the shifted grid is a bucket shorter), is not counted.
+    grid_lo = grid_start_us + round(j * bucket_us / SUB_BUCKETS)
+    grid_hi = grid_lo + n * bucket_us
+    checkable = (laid >= grid_lo) & (laid + period_us <= grid_hi)
     unmatched = int(((nearest > 1e6 * max(1.0, 1.0 / rate)) & checkable).sum())
     return CycleAlignment(
         aligned=True,
