@@ -9,6 +9,7 @@ shipped ONNX model, simulated logs (``ingestion.simulator``) starting 30 s into 
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -146,6 +147,22 @@ def test_white_noise_is_diagnosed_on_fixed_windows_with_a_warning(
     warnings = [w for w in diagnosis.data_quality if w.kind == UNALIGNED_WARNING]
     assert len(warnings) == 1 and "no cycle detected" in warnings[0].message
     assert UNALIGNED_WARNING in body
+
+
+def test_a_steady_long_log_is_aligned_hour_by_hour_without_losses(
+    tmp_path: Path, model: Any
+) -> None:
+    """Two hours of steady cycles: aligned an hour at a time, no cycle lost at the hour's
+    boundary beyond the first (cut) one, and no window reported as missing a start."""
+    feed = simulated_feed(RigSimulator(2, rate_hz=1.0), Conditions(valve=80), 121, 30.0, 7200)
+    with _workspace(tmp_path / "ws.duckdb", feed) as store:
+        diagnosis = diagnose(store, "rig", model=model, save=False)
+    assert diagnosis.selection == "all data, 119 detected load cycles"
+    assert not _kinds(diagnosis)
+    assert all(_off_cycle_s(w.start) <= 1.0 for w in diagnosis.windows)
+    gaps = [(b.start - a.end).total_seconds() for a, b in itertools.pairwise(diagnosis.windows)]
+    assert max(abs(g) for g in gaps) <= 1.0
+    assert _accuracy(diagnosis, "V10", 2) >= 0.9
 
 
 def test_a_long_log_follows_a_restart_of_the_cycle(tmp_path: Path, model: Any) -> None:
