@@ -74,12 +74,17 @@ def _off_cycle_s(t: datetime) -> float:
 
 
 @pytest.mark.parametrize(
-    ("conditions", "component", "grade"),
-    [(Conditions(pump=2), "MP1", 2), (Conditions(valve=80), "V10", 2)],
+    ("conditions", "component", "grade", "fixed_at_most"),
+    [(Conditions(pump=2), "MP1", 2, None), (Conditions(valve=80), "V10", 2, 0.5)],
     ids=["severe-pump-leak", "valve-lag"],
 )
 def test_mid_cycle_log_is_diagnosed_in_whole_cycles(
-    tmp_path: Path, model: Any, conditions: Conditions, component: str, grade: int
+    tmp_path: Path,
+    model: Any,
+    conditions: Conditions,
+    component: str,
+    grade: int,
+    fixed_at_most: float | None,
 ) -> None:
     # 20 cycles logged from 30 s into the first one: a fixed clock cuts every window mid-cycle
     feed = simulated_feed(RigSimulator(9, rate_hz=1.0), conditions, 21, 30.0, 1200)
@@ -87,9 +92,11 @@ def test_mid_cycle_log_is_diagnosed_in_whole_cycles(
         aligned = diagnose(store, "rig", model=model)
         fixed = diagnose(store, "rig", model=model, save=False, align_cycles=False)
         stored = store.query("SELECT body FROM diagnoses")
-    # measured: 100 % aligned, 0 % fixed (shipped model 1.2.0)
+    # measured with the shipped model 1.3.0: 100 % aligned; fixed windows 0 % for the valve
+    # lag, while the severe pump leak is read right even mid-cycle (1.2.0: 0 %)
     assert _accuracy(aligned, component, grade) >= 0.9
-    assert _accuracy(fixed, component, grade) <= 0.5
+    if fixed_at_most is not None:
+        assert _accuracy(fixed, component, grade) <= fixed_at_most
     assert len(aligned.windows) == 19 and len(fixed.windows) == 20
     assert all(_off_cycle_s(w.start) <= 1.0 for w in aligned.windows)
     assert all(_off_cycle_s(w.start) >= 29.0 for w in fixed.windows)
@@ -222,7 +229,7 @@ def test_cli_diagnose_aligns_an_imported_csv_log(
     if not default_model_path().exists():
         pytest.skip("no shipped model")
     full = tmp_path / "full.csv"
-    assert main(["simulate", "--conditions", "pump=2", "--duration", "12m", "--rate", "1",
+    assert main(["simulate", "--conditions", "valve=80", "--duration", "12m", "--rate", "1",
                  "--out", str(full), "--seed", "4"]) == 0  # fmt: skip
     lines = full.read_text().splitlines(keepends=True)
     log = tmp_path / "mid.csv"
@@ -237,10 +244,10 @@ def test_cli_diagnose_aligns_an_imported_csv_log(
     assert main([*argv, "--no-cycle-alignment"]) == 0
     fixed = json.loads(capsys.readouterr().out)
 
-    def mp1(body: dict[str, Any]) -> float:
-        return float(np.mean([w["grade"].get("MP1") == 2 for w in body["windows"]]))
+    def v10(body: dict[str, Any]) -> float:
+        return float(np.mean([w["grade"].get("V10") == 2 for w in body["windows"]]))
 
     assert aligned["selection"] == "all data, 11 detected load cycles"
-    assert mp1(aligned) >= 0.9 and mp1(fixed) <= 0.5
+    assert v10(aligned) >= 0.9 and v10(fixed) <= 0.5
     assert UNALIGNED_WARNING not in [w["kind"] for w in aligned["data_quality"]]
     assert UNALIGNED_WARNING in [w["kind"] for w in fixed["data_quality"]]
