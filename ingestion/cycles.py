@@ -41,7 +41,7 @@ On the real rig's 1805 cycles a whole cycle scores about 0.9; white noise about 
 MIN_CONTRAST: Final = 2.0
 """Template sensors: cycle-program variation at least this many times the cycle-to-cycle noise."""
 MAX_TEMPLATE_SENSORS: Final = 6
-SUB_BUCKETS: Final = 10  # sub-second shifts tried when aligning to a workspace's data
+SUB_BUCKETS: Final = 50  # sub-second shifts tried when aligning to a workspace's data
 MAX_FILL_S: Final = 3.0  # interpolate holes up to this long (polling jitter leaves empty buckets)
 
 UNALIGNED_WARNING: Final = "unaligned_windows"
