@@ -81,15 +81,16 @@ def _cv(args: argparse.Namespace) -> int:
     report["config"] = config.model_dump()
     report["data"] = [s.__dict__ for s in windows.sources]
     print(table(report))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        print(f"wrote {args.json}")
     _write(report, args)
     return 0
 
 
 def _write(report: dict[str, Any], args: argparse.Namespace) -> None:
+    """The report to ``--json`` and into the card of ``--attach-to``, when given."""
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
     if args.attach_to is not None:
         from training.card import attach_cross_validation
 
@@ -121,10 +122,6 @@ def _merge(args: argparse.Namespace) -> int:
         ) from exc
     print(f"folds {report['folds_run']}, {report['n_windows_evaluated']} windows")
     print(table(report))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        print(f"wrote {args.json}")
     _write(report, args)
     return 0
 
