@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ingestion.resources import default_workspace_path
 from ingestion.store import Store, open_workspace
@@ -16,3 +17,85 @@ def workspace_path(args: argparse.Namespace) -> Path:
 
 def open_store(args: argparse.Namespace, *, read_only: bool = False) -> Store:
     return open_workspace(workspace_path(args), read_only=read_only)
+
+
+# `train` and `evaluate cv` take the same training-config options: the CV must be able to score
+# exactly the configuration `train` ships. Option dest -> TrainConfig field.
+CONFIG_OPTIONS: dict[str, str] = {
+    "seed": "seed",
+    "epochs": "epochs",
+    "threads": "threads",
+    "val_fraction": "val_fraction",
+    "readout_layers": "readout_layers",
+    "normalisation": "normalisation",
+    "moment_frequencies": "moment_frequencies",
+    "discriminant_frequencies": "discriminant_frequencies",
+    "discriminant_hops": "discriminant_hops",
+    "discriminant_nodes": "discriminant_nodes",
+    "discriminant_offset": "discriminant_offset",
+    "discriminant_noise": "discriminant_noise",
+}
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The training-config options of :data:`CONFIG_OPTIONS` (unset: TrainConfig's default)."""
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        help="share of 100-window blocks held out for early stopping (0: train on all)",
+    )
+    parser.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
+    parser.add_argument(
+        "--normalisation",
+        choices=("global", "phase", "global+phase"),
+        help="input normalisation: per sensor, per sensor and cycle step, or both",
+    )
+    parser.add_argument(
+        "--moment-frequencies",
+        type=int,
+        help="K Fourier moments of each node's inputs added to the readout (0: off)",
+    )
+    parser.add_argument(
+        "--discriminant-frequencies",
+        type=int,
+        help="K Fourier moments read by the closed-form grade discriminants (default 16; "
+        "0: neural heads only)",
+    )
+    parser.add_argument(
+        "--discriminant-nodes",
+        choices=("sensorless", "graded"),
+        help="graded nodes given a discriminant: without sensors only (replacing their neural "
+        "head) or all (default; added to the neural head where there are sensors)",
+    )
+    parser.add_argument(
+        "--discriminant-hops",
+        type=int,
+        help="graph radius of the signals a sensorless node's discriminant reads (default 2; "
+        "one less for nodes with sensors)",
+    )
+    parser.add_argument(
+        "--discriminant-offset",
+        type=float,
+        help="sensor offset the discriminants must tolerate, as a share of each sensor's "
+        "std (default 0.01)",
+    )
+    parser.add_argument(
+        "--discriminant-noise",
+        type=float,
+        help="per-sample sensor noise they must tolerate, likewise (default 0.005)",
+    )
+
+
+def config_overrides(
+    args: argparse.Namespace, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """TrainConfig fields the user set: :data:`CONFIG_OPTIONS` plus ``extra`` (dest -> field)."""
+    names = {**CONFIG_OPTIONS, **(extra or {})}
+    return {
+        field: getattr(args, dest)
+        for dest, field in names.items()
+        if getattr(args, dest, None) is not None
+    }

@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.commands._common import add_config_options, config_overrides
+
 
 def _uci(args: argparse.Namespace) -> int:
     from gnn.graph import default_model_path
@@ -51,24 +53,7 @@ def _cv(args: argparse.Namespace) -> int:
 
     windows = from_uci_folder(args.dir)
     profile = load_profile(args.profile)
-    overrides = {
-        k: v
-        for k, v in {
-            "epochs": args.epochs,
-            "seed": args.seed,
-            "threads": args.threads,
-            "val_fraction": args.val_fraction,
-            "readout_layers": args.readout_layers,
-            "normalisation": args.normalisation,
-            "moment_frequencies": args.moment_frequencies,
-            "discriminant_frequencies": args.discriminant_frequencies,
-            "discriminant_hops": args.discriminant_hops,
-            "discriminant_nodes": args.discriminant_nodes,
-            "discriminant_offset": args.discriminant_offset,
-            "discriminant_noise": args.discriminant_noise,
-        }.items()
-        if v is not None
-    }
+    overrides = config_overrides(args)
     config = TrainConfig(**overrides)
     methods: dict[str, Any] = {}
     if not args.baselines_only:
@@ -145,51 +130,7 @@ def register(subparsers: Any) -> None:
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--only-folds", help="run only these folds, e.g. 1,3 (quick experiments)")
     cv.add_argument("--profile", default="zema-test-rig")
-    cv.add_argument("--epochs", type=int)
-    cv.add_argument("--seed", type=int)
-    cv.add_argument("--threads", type=int)
-    cv.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
-    cv.add_argument(
-        "--discriminant-frequencies",
-        type=int,
-        help="K Fourier moments read by the closed-form grade discriminant of graded "
-        "components without sensors (default 16; 0: neural head only)",
-    )
-    cv.add_argument(
-        "--discriminant-nodes",
-        choices=("sensorless", "graded"),
-        help="graded nodes given a discriminant: without sensors only (replacing their neural "
-        "head) or all (default; added to the neural head where there are sensors)",
-    )
-    cv.add_argument(
-        "--discriminant-offset",
-        type=float,
-        help="sensor offset the discriminants must tolerate, as a share of each sensor's "
-        "std (default 0.01)",
-    )
-    cv.add_argument(
-        "--discriminant-noise",
-        type=float,
-        help="per-sample sensor noise they must tolerate, likewise (default 0.005)",
-    )
-    cv.add_argument(
-        "--discriminant-hops",
-        type=int,
-        help="graph radius of the signals that discriminant reads (default 2)",
-    )
-    cv.add_argument(
-        "--moment-frequencies",
-        type=int,
-        help="K Fourier moments of each node's inputs added to the readout (0: off)",
-    )
-    cv.add_argument(
-        "--normalisation",
-        choices=("global", "phase", "global+phase"),
-        help="input normalisation: per sensor, per sensor and cycle step, or both",
-    )
-    cv.add_argument(
-        "--val-fraction", type=float, help="inner early-stopping blocks (0: fixed epochs)"
-    )
+    add_config_options(cv)
     cv.add_argument("--baselines-only", action="store_true")
     cv.add_argument("--json", type=Path, help="write the report here")
     cv.add_argument(

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.commands._common import add_config_options, config_overrides
 from ingestion.errors import HydroDiagError
 
 
@@ -31,30 +32,17 @@ def _run(args: argparse.Namespace) -> int:
             raise HydroDiagError("give --equipment ID (train from the workspace) or --uci DIR.")
         windows, profile = from_workspace(workspace_path(args), args.equipment)
         source = f"equipment {args.equipment} of {workspace_path(args)}"
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "seed": args.seed,
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "hidden_channels": args.hidden,
-            "heads": args.heads,
-            "readout_layers": args.readout_layers,
-            "num_layers": args.layers,
-            "val_fraction": args.val_fraction,
-            "patience": args.patience,
-            "threads": args.threads,
-            "normalisation": args.normalisation,
-            "moment_frequencies": args.moment_frequencies,
-            "discriminant_frequencies": args.discriminant_frequencies,
-            "discriminant_hops": args.discriminant_hops,
-            "discriminant_nodes": args.discriminant_nodes,
-            "discriminant_offset": args.discriminant_offset,
-            "discriminant_noise": args.discriminant_noise,
-        }.items()
-        if v is not None
-    }
+    overrides = config_overrides(
+        args,
+        {
+            "batch_size": "batch_size",
+            "lr": "lr",
+            "hidden": "hidden_channels",
+            "heads": "heads",
+            "layers": "num_layers",
+            "patience": "patience",
+        },
+    )
     config = TrainConfig(**overrides)
     cv_report = None
     if args.cv_report is not None:
@@ -92,59 +80,13 @@ def register(subparsers: Any) -> None:
         "--profile", default="zema-test-rig", help="profile for --uci (default zema-test-rig)"
     )
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--hidden", type=int, help="hidden channels")
     parser.add_argument("--heads", type=int, help="attention heads")
     parser.add_argument("--layers", type=int, help="GATv2 layers")
-    parser.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
-    parser.add_argument(
-        "--val-fraction",
-        type=float,
-        help="share of 100-window blocks held out for early stopping (0: train on all)",
-    )
     parser.add_argument("--patience", type=int)
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument(
-        "--discriminant-frequencies",
-        type=int,
-        help="K Fourier moments read by the closed-form grade discriminant of graded "
-        "components without sensors (default 16; 0: neural head only)",
-    )
-    parser.add_argument(
-        "--discriminant-nodes",
-        choices=("sensorless", "graded"),
-        help="graded nodes given a discriminant: without sensors only (replacing their neural "
-        "head) or all (default; added to the neural head where there are sensors)",
-    )
-    parser.add_argument(
-        "--discriminant-offset",
-        type=float,
-        help="sensor offset the discriminants must tolerate, as a share of each sensor's "
-        "std (default 0.01)",
-    )
-    parser.add_argument(
-        "--discriminant-noise",
-        type=float,
-        help="per-sample sensor noise they must tolerate, likewise (default 0.005)",
-    )
-    parser.add_argument(
-        "--discriminant-hops",
-        type=int,
-        help="graph radius of the signals that discriminant reads (default 2)",
-    )
-    parser.add_argument(
-        "--moment-frequencies",
-        type=int,
-        help="K Fourier moments of each node's inputs added to the readout (0: off)",
-    )
-    parser.add_argument(
-        "--normalisation",
-        choices=("global", "phase", "global+phase"),
-        help="input normalisation: per sensor, per sensor and cycle step, or both",
-    )
+    add_config_options(parser)
     parser.add_argument("--model-id", default="zema-rig-gatv2-lstm")
     parser.add_argument("--model-version", default="1.0.0")
     parser.add_argument(
