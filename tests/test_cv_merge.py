@@ -49,3 +49,20 @@ def test_merge_command_refuses_what_is_not_a_report(
     other.write_text(json.dumps({"folds_run": [1]}), encoding="utf-8")
     assert main(["evaluate", "merge", str(other)]) == 1
     assert "cannot merge" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_a_refused_config_option_is_named_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], uci_dir: Path, command: str
+) -> None:
+    out = tmp_path / "model"
+    argv = (
+        ["train", "--uci", str(uci_dir), "--out", str(out)]
+        if command == "train"
+        else ["evaluate", "cv", str(uci_dir), "--json", str(out / "cv.json")]
+    )
+    assert main([*argv, "--discriminant-offset", "-1", "--epochs", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "--discriminant-offset -1.0" in err and "--epochs 0" in err
+    assert "greater than or equal to" in err
+    assert not out.exists()

@@ -89,13 +89,31 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def config_overrides(
-    args: argparse.Namespace, extra: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """TrainConfig fields the user set: :data:`CONFIG_OPTIONS` plus ``extra`` (dest -> field)."""
+def train_config(args: argparse.Namespace, extra: dict[str, str] | None = None) -> Any:
+    """The ``TrainConfig`` of the options the user set: :data:`CONFIG_OPTIONS` plus ``extra``
+    (dest -> field); the rest keep their defaults.
+
+    Raises:
+        HydroDiagError: naming the option and what it accepts, for a value the config refuses.
+    """
+    from pydantic import ValidationError
+
+    from ingestion.errors import HydroDiagError
+    from training.train import TrainConfig
+
     names = {**CONFIG_OPTIONS, **(extra or {})}
-    return {
+    option = {field: "--" + dest.replace("_", "-") for dest, field in names.items()}
+    values = {
         field: getattr(args, dest)
         for dest, field in names.items()
         if getattr(args, dest, None) is not None
     }
+    try:
+        return TrainConfig(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{option.get(str(e['loc'][0]), e['loc'][0])} {values.get(str(e['loc'][0]))!r}: "
+            f"{e['msg']}"
+            for e in exc.errors()
+        )
+        raise HydroDiagError(f"invalid option value — {problems}.") from None

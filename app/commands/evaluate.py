@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.commands._common import add_config_options, config_overrides
+from app.commands._common import add_config_options, train_config
 
 
 def _uci(args: argparse.Namespace) -> int:
@@ -49,12 +49,10 @@ def _cv(args: argparse.Namespace) -> int:
     from training.datasets import from_uci_folder
     from training.evaluate import cross_validate, table
     from training.pipeline import baseline_predictor, command_line, gnn_predictor
-    from training.train import TrainConfig
 
     windows = from_uci_folder(args.dir)
     profile = load_profile(args.profile)
-    overrides = config_overrides(args)
-    config = TrainConfig(**overrides)
+    config = train_config(args)
     methods: dict[str, Any] = {}
     if not args.baselines_only:
         methods["gnn"] = gnn_predictor(profile, config)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.commands._common import add_config_options, config_overrides
+from app.commands._common import add_config_options, train_config
 from ingestion.errors import HydroDiagError
 
 
@@ -21,7 +21,6 @@ def _run(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
     from training.datasets import from_uci_folder, from_workspace
     from training.pipeline import command_line, train_and_save
-    from training.train import TrainConfig
 
     if args.uci is not None:
         windows = from_uci_folder(args.uci)
@@ -32,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
             raise HydroDiagError("give --equipment ID (train from the workspace) or --uci DIR.")
         windows, profile = from_workspace(workspace_path(args), args.equipment)
         source = f"equipment {args.equipment} of {workspace_path(args)}"
-    overrides = config_overrides(
+    config = train_config(
         args,
         {
             "batch_size": "batch_size",
@@ -43,7 +42,6 @@ def _run(args: argparse.Namespace) -> int:
             "patience": "patience",
         },
     )
-    config = TrainConfig(**overrides)
     cv_report = None
     if args.cv_report is not None:
         cv_report = json.loads(Path(args.cv_report).read_text(encoding="utf-8"))
