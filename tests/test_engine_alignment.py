@@ -251,3 +251,29 @@ def test_cli_diagnose_aligns_an_imported_csv_log(
     assert v10(aligned) >= 0.9 and v10(fixed) <= 0.5
     assert UNALIGNED_WARNING not in [w["kind"] for w in aligned["data_quality"]]
     assert UNALIGNED_WARNING in [w["kind"] for w in fixed["data_quality"]]
+
+
+def test_a_model_window_unlike_the_machine_cycle_falls_back_to_fixed_windows(
+    tmp_path: Path,
+) -> None:
+    """A model trained on 45 s windows on a machine with a 60 s program: the cycles are found
+    but are not the model's, so the windows stay on the fixed clock and the warning says why."""
+    from gnn.engine import aligned_windows
+
+    feed = simulated_feed(RigSimulator(4, rate_hz=1.0), Conditions(), 11, 30.0, 600)
+    sensors = tuple(load_profile("zema-test-rig").sensor_ids)
+    with _workspace(tmp_path / "ws.duckdb", feed) as store:
+        own, own_alignment = aligned_windows(
+            store, "rig", sensors, Selection(), rate_hz=1.0, window_s=60.0
+        )
+        other, alignment = aligned_windows(
+            store, "rig", sensors, Selection(), rate_hz=1.0, window_s=45.0
+        )
+    assert own_alignment is not None and own_alignment.warning is None
+    assert all(_off_cycle_s(s.astype(datetime)) <= 1.0 for s in own.starts.astype("M8[us]"))
+    assert alignment is not None and alignment.warning is not None
+    kind, message = alignment.warning
+    assert kind == UNALIGNED_WARNING
+    assert "the model's 45 s windows differ from the detected 60 s load cycle" in message
+    assert other.count == 600 // 45
+    assert other.starts[0].astype("M8[us]").astype(datetime) == T0 + timedelta(seconds=30)
