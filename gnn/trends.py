@@ -2,9 +2,11 @@
 
 The rate is the Theil–Sen slope (median of pairwise slopes) of health over operating hours of
 the most recent windows, with Sen's rank-based 95 % band widened for the autocorrelation of
-consecutive windows (effective sample size from the residuals' lag-1 autocorrelation); the time
-to the warning and critical thresholds follows from the fitted current health and the band. With too few windows or
-too short a span the answer is "not enough history", with the numbers that were missing.
+consecutive windows (effective sample size from the residuals' lag-1 autocorrelation). The time
+to the warning and critical thresholds follows from the fitted current health and rate; its band
+from the band's extreme lines drawn through the middle of the data (a steeper line through the
+same data also puts the present health lower), not pivoted at the present. With too few windows
+or too short a span the answer is "not enough history", with the numbers that were missing.
 
 Operating time counts only the time covered by windows (a machine standing idle overnight does
 not age its components in this model), so it is the cumulative window duration, not wall time.
@@ -240,12 +242,32 @@ def fit_trend(
         rate_low_per_100h=rate_low,
         rate_high_per_100h=rate_high,
         hours_to_warning=to_warning,
-        hours_to_warning_low=_hours_to(thresholds.healthy, now, slope_low),
-        hours_to_warning_high=_hours_to(thresholds.healthy, now, slope_high),
+        hours_to_warning_low=_band_hours(thresholds.healthy, fit, hours, slope_low),
+        hours_to_warning_high=_band_hours(thresholds.healthy, fit, hours, slope_high),
         hours_to_critical=to_critical,
-        hours_to_critical_low=_hours_to(thresholds.critical, now, slope_low),
-        hours_to_critical_high=_hours_to(thresholds.critical, now, slope_high),
+        hours_to_critical_low=_band_hours(thresholds.critical, fit, hours, slope_low),
+        hours_to_critical_high=_band_hours(thresholds.critical, fit, hours, slope_high),
     )
+
+
+def present_level(fit: SlopeFit, hours: npt.NDArray[np.float64], slope: float) -> float:
+    """Health now on the line of ``slope`` through the fit's value at the median hour.
+
+    The band's lines pivot on the middle of the data, where the fit is best determined: the
+    further the present lies from it, the more a steeper rate also lowers the present health.
+    Pivoting at the present instead treats the current level as exact and gives a time band
+    too narrow to contain the true crossing (``tests/benchmarks/bench_trends.py``).
+    """
+    middle = float(np.median(hours))
+    level = fit.intercept + fit.slope * middle + slope * (float(hours[-1]) - middle)
+    return float(np.clip(level, 0.0, 1.0))
+
+
+def _band_hours(
+    level: float, fit: SlopeFit, hours: npt.NDArray[np.float64], slope: float
+) -> float | None:
+    """Hours to ``level`` on one of the band's extreme lines (see :func:`present_level`)."""
+    return _hours_to(level, present_level(fit, hours, slope), slope)
 
 
 def _independent(fit: SlopeFit) -> str:

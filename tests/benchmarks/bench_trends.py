@@ -7,7 +7,11 @@
    95 % band contains the true rate, for the band fit_trend reports now (widened with the
    residuals' lag-1 autocorrelation) and for Sen's i.i.d. band of the same fit (before);
    median band widths in health per 100 h.
-2. Cost: fit_trend per component (the engine calls it once per graded component per
+2. Time to the critical threshold: the fraction of the same replications whose reported band
+   (low, high) contains the true time to the critical threshold on the noise-free line, for the
+   band fit_trend reports now (the band's lines pivot on the middle of the data) and for the
+   same slopes pivoted at the present health (before: treats the current level as exact).
+3. Cost: fit_trend per component (the engine calls it once per graded component per
    diagnosis) at 150, 300 and 600 windows (600 = RECENT_POINTS, thinned to 300 for the pairs),
    corrected vs i.i.d. band.
 
@@ -79,6 +83,43 @@ def coverage(n: int, phi: float, reps: int) -> dict[str, Any]:
     }
 
 
+def time_coverage(n: int, phi: float, reps: int) -> dict[str, Any]:
+    rng = np.random.default_rng(20261201)
+    starts = [T0 + timedelta(minutes=i) for i in range(n)]
+    ends = [s + timedelta(minutes=1) for s in starts]
+    hours = trends.operating_hours(starts, ends)
+    critical = trends.StatusThresholds().critical
+    truth = (0.9 + SLOPE * hours[-1] - critical) / -SLOPE
+    hit = {"centre": 0, "present": 0}
+    width: dict[str, list[float]] = {"centre": [], "present": []}
+    for _ in range(reps):
+        y = 0.9 + SLOPE * hours + _ar1(rng, n, phi, 0.01)
+        trend = trends.fit_trend(trends.make_history("C1", starts, ends, y))
+        fit = trends.fit_slope(hours, y)
+        now = float(np.clip(fit.intercept + fit.slope * hours[-1], 0.0, 1.0))
+        bands = {
+            "centre": (trend.hours_to_critical_low, trend.hours_to_critical_high),
+            "present": (
+                trends._hours_to(critical, now, fit.low),
+                trends._hours_to(critical, now, fit.high),
+            ),
+        }
+        for kind, (low, high) in bands.items():
+            upper = np.inf if high is None else high
+            hit[kind] += (low if low is not None else np.inf) <= truth <= upper
+            width[kind].append(upper - (low if low is not None else np.inf))
+    return {
+        "n": n,
+        "phi": phi,
+        "reps": reps,
+        "true_hours_to_critical": float(truth),
+        "coverage_centre_pivot": hit["centre"] / reps,
+        "coverage_present_pivot": hit["present"] / reps,
+        "median_width_centre_h": float(np.median(width["centre"])),
+        "median_width_present_h": float(np.median(width["present"])),
+    }
+
+
 def cost(n: int, repeat: int) -> dict[str, Any]:
     rng = np.random.default_rng(1)
     history = _history(n, 0.9 + SLOPE * np.arange(n) / 60 + _ar1(rng, n, 0.7, 0.01))
@@ -118,6 +159,15 @@ def main() -> None:
             f" {r['median_width_corrected_per_100h']:>8.3f} {r['median_width_iid_per_100h']:>8.3f}"
             f" {r['median_n_eff']:.0f}"
         )
+    times = [time_coverage(n, phi, args.reps) for n in (150, 600) for phi in (0.0, 0.5, 0.7)]
+    print("\ncoverage of the true time to critical by the reported band")
+    print(f"{'n':>5} {'phi':>4} {'true h':>7} {'centre':>7} {'present':>8} {'width c':>8} width p")
+    for r in times:
+        print(
+            f"{r['n']:>5} {r['phi']:>4} {r['true_hours_to_critical']:>7.1f}"
+            f" {r['coverage_centre_pivot']:>7.3f} {r['coverage_present_pivot']:>8.3f}"
+            f" {r['median_width_centre_h']:>8.1f} {r['median_width_present_h']:.1f}"
+        )
     costs = [cost(n, args.repeat) for n in (150, 300, 600)]
     print("\nfit_trend per component (ms)")
     print(f"{'n':>5} {'corrected p50':>14} {'p95':>7} {'iid p50':>8} {'p95':>7}")
@@ -129,7 +179,10 @@ def main() -> None:
     results = REPO / "tests" / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     path = results / "bench_trends.json"
-    path.write_text(json.dumps({"coverage": rows, "cost": costs}, indent=2), encoding="utf-8")
+    path.write_text(
+        json.dumps({"coverage": rows, "time_to_critical": times, "cost": costs}, indent=2),
+        encoding="utf-8",
+    )
     print(f"\nwrote {path}")
 
 
