@@ -158,14 +158,20 @@ class GATv2Layer(nn.Module):
         # Node- and edge-major layout ([N, S, ...], [E, S, ...]): every gather along the node
         # or edge axis moves whole contiguous rows of S * H * C values, and every reduction
         # over a node's incoming edges adds such rows.
-        x_j = linear(self.lin_l, xt).index_select(0, src)  # [E, S, H*C] message senders
-        x_i = linear(self.lin_r, xt).index_select(0, dst)  # [E, S, H*C] receivers
+        # Edge tensors of H*C channels carry one extra row E (a dummy edge from and to node
+        # 0): it is the zero row the per-node sums read through the table's padding (its
+        # weight ``ex`` is a padded 0 below), so no E-row tensor of H*C channels is copied
+        # just to append a row. Rows 0..E-1 are exactly the edges' values.
+        e = src.shape[0]
+        src_p, dst_p = F.pad(src, (0, 1)), F.pad(dst, (0, 1))  # [E + 1]
+        x_j = linear(self.lin_l, xt).index_select(0, src_p)  # [E+1, S, H*C] message senders
+        x_i = linear(self.lin_r, xt).index_select(0, dst_p)  # [E+1, S, H*C] receivers
         m = x_j + x_i
         if self.lin_edge is not None and edge_attr is not None:
             # expanded first: ONNX Runtime adds equal shapes far faster than it broadcasts
             # over the middle axis (47 vs 118 us at E=158, S=60, H*C=16)
-            m = m + self.lin_edge(edge_attr).unsqueeze(1).expand_as(m)
-        logit = torch.matmul(F.leaky_relu(m, self.negative_slope), attend)  # [E, S, H]
+            m = m + F.pad(self.lin_edge(edge_attr), (0, 0, 0, 1)).unsqueeze(1).expand_as(m)
+        logit = torch.matmul(F.leaky_relu(m, self.negative_slope), attend)[:e]  # [E, S, H]
 
         # Segment softmax over each node's incoming edges, shifted by the per-node maximum
         # (no gradient flows through a softmax shift). Per-node reductions gather a node's
@@ -181,8 +187,8 @@ class GATv2Layer(nn.Module):
         alpha = ex / denom.index_select(0, dst)
         # out_i = sum_j alpha_ij x_j = (sum_j ex_ij x_j) / denom_i; dropout on ex in the
         # numerator only is dropout on alpha.
-        ex_used = F.dropout(ex, p=self.dropout, training=self.training)
-        weighted = F.pad(x_j * torch.matmul(ex_used, spread), (0, 0, 0, 0, 0, 1))
+        ex_used = F.pad(F.dropout(ex, p=self.dropout, training=self.training), (0, 0, 0, 0, 0, 1))
+        weighted = x_j * torch.matmul(ex_used, spread)  # [E+1, S, H*C], row E = 0
         out = weighted.index_select(0, table).view(n, -1, s, h * c).sum(1)  # [N, S, H*C]
         out = out / torch.matmul(denom, spread)
         if not self.concat:
@@ -210,7 +216,8 @@ class GATv2Layer(nn.Module):
         incidence = (dst.unsqueeze(1) == nodes.unsqueeze(0)).long()  # [E, N]
         # rank of each edge among the edges entering the same node (0, 1, ...)
         rank = torch.cumsum(incidence, dim=0).gather(1, dst.unsqueeze(1)).squeeze(1) - 1
-        dmax = incidence.sum(0).max().clamp(min=1)
+        # the largest in-degree from the ranks (ONNX Runtime sums int64 columns slowly)
+        dmax = F.pad(rank, (0, 1)).max() + 1
         # a tensor end (not int(dmax)) keeps Dmax a computed, dynamic size in the ONNX trace
         slots: Tensor = torch.arange(dmax, device=dst.device)  # type: ignore[call-overload]
         table = (nodes.unsqueeze(1) + slots.unsqueeze(0)) * 0 + e  # [N, Dmax] filled with E
