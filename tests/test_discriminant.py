@@ -236,8 +236,9 @@ def test_seen_grades_always_outscore_unseen_ones() -> None:
     np.testing.assert_allclose(logits[:, :3].sum(axis=1), 0.0, atol=1e-6 * np.abs(logits).max())
 
 
+@pytest.mark.parametrize("scale", ["nominal", "ordinal"])
 def test_noise_floor_keeps_the_accumulator_grade_through_a_small_sensor_offset(
-    uci_dir: Path,
+    uci_dir: Path, scale: str
 ) -> None:
     """Real rig cycles: without a floor, a 0.05 l/min flow offset (1.7 % of FS1's spread, well
     inside a flow meter's tolerance) moves many accumulator grades; with it, almost none."""
@@ -265,6 +266,7 @@ def test_noise_floor_keeps_the_accumulator_grade_through_a_small_sensor_offset(
             hops=2,
             offset_floor=0.01 * floor,
             noise_floor=0.005 * floor,
+            scale=scale,  # type: ignore[arg-type]
         )
         with torch.no_grad():
             a = model(torch.from_numpy(x), torch.from_numpy(mask), *static).grade_logits
@@ -272,3 +274,67 @@ def test_noise_floor_keeps_the_accumulator_grade_through_a_small_sensor_offset(
         changed[floor] = float((a[:, acc].argmax(-1) != b[:, acc].argmax(-1)).float().mean())
     assert changed[0.0] > 0.05, changed  # the brittleness the floor is for
     assert changed[1.0] < 0.01, changed
+
+
+def test_ordinal_discriminant_picks_the_nearest_grade_mean_on_one_score() -> None:
+    """Its logits are linear in the features (the model's buffers) and rank the grades by the
+    distance of the window's score to each grade's mean — the nearest wins; unseen never."""
+    from training.discriminant import _fit_ordinal
+
+    rng = np.random.default_rng(5)
+    y = rng.choice([0, 1, 3], 900)
+    u = np.column_stack([y + rng.normal(0, 0.2, 900), rng.normal(size=(900, 8)), np.full(900, 4.0)])
+    w, b, used = _fit_ordinal(u, y, n_grades=4)
+    assert not used[-1] and w.shape == (9, 4)  # a constant column carries nothing
+    assert b[2] == -1.0e4 and (w[:, 2] == 0).all()  # grade 2 was never seen
+    logits = u[:, used] @ w + b
+    assert (logits.argmax(axis=1) != 2).all()
+    np.testing.assert_allclose(logits[:, [0, 1, 3]].sum(axis=1), 0.0, atol=1e-8)
+    # All seen grades' weights are one direction times their mean: the logits are rank one.
+    assert np.linalg.matrix_rank(w[:, [0, 1, 3]] - w[:, [0, 1, 3]].mean(axis=1, keepdims=True)) <= 1
+    assert (logits.argmax(axis=1) == y).mean() > 0.95
+
+
+def test_ordinal_scale_grades_the_accumulator_in_a_regime_that_grade_was_never_seen_in(
+    uci_dir: Path,
+) -> None:
+    """Real rig cycles: cycles 1801-1900 (row block 15) are the only accumulator grade 1
+    (115 bar) with a healthy cooler. Held out, the nominal LDA has no mean for that grade in
+    that regime and mistakes many; the ordinal score places them between the grades around
+    it, which it saw there."""
+    from training.datasets import from_uci_folder, grade_matrix
+
+    windows = from_uci_folder(uci_dir)
+    held_out = np.arange(1500, 1600)
+    train = windows.subset(np.setdiff1d(np.arange(windows.n_windows), held_out))
+    test = windows.subset(held_out)
+    spec = GraphSpec.from_profile(load_profile("zema-test-rig")).fit_normalisation(train.values)
+    acc = spec.node_ids.index("ACC")
+    truth = grade_matrix(test, spec.node_ids)[:, acc]
+    assert set(truth) == {1}
+    x, mask = (torch.from_numpy(a) for a in build_inputs(spec, train.values))
+    xt, mt = (torch.from_numpy(a) for a in build_inputs(spec, test.values))
+    static = [torch.from_numpy(a) for a in _static(spec)]
+    accuracy = {}
+    for scale in ("nominal", "ordinal"):
+        model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=16)
+        (fitted,) = fit_discriminants(
+            model,
+            spec,
+            x,
+            mask,
+            grade_matrix(train, spec.node_ids),
+            FAULTS,
+            {},
+            hops=2,
+            nodes="sensorless",
+            offset_floor=0.01,
+            noise_floor=0.005,
+            scale=scale,  # type: ignore[arg-type]
+        )
+        assert fitted.scale == scale
+        with torch.no_grad():
+            logits = model(xt, mt, *static).grade_logits[:, acc]
+        accuracy[scale] = float((logits.argmax(-1).numpy() == truth).mean())
+    assert accuracy["ordinal"] >= 0.9, accuracy
+    assert accuracy["nominal"] <= accuracy["ordinal"] - 0.1, accuracy

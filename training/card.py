@@ -103,6 +103,7 @@ def build_card(
                 "grades": list(d.grades),
                 "train_accuracy": round(d.train_accuracy, 4),
                 "combined": d.combined,
+                "scale": d.scale,
                 "temperature": round(d.temperature, 4),
                 "held_out_accuracy": None
                 if d.held_out_accuracy != d.held_out_accuracy  # NaN: too few blocks
@@ -146,14 +147,20 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
     ]
     for d in card.get("discriminants", []):
+        ordinal = d.get("scale") == "ordinal"
         how = (
             "neural head + linear discriminant (logits added)"
             if d.get("combined")
-            else "linear discriminant (no sensors of its own)"
+            else f"{'ordinal' if ordinal else 'linear'} discriminant (no sensors of its own)"
+        )
+        fitted = (
+            "a least-squares severity score, nearest grade mean on it"
+            if ordinal
+            else "pooled within-class covariance"
         )
         lines += [
-            f"- Grade of {d['component']}: {how}; the discriminant (pooled within-class "
-            f"covariance, fitted in closed form after training) reads {d['features']} Fourier "
+            f"- Grade of {d['component']}: {how}; the discriminant ({fitted}, fitted in closed "
+            f"form after training) reads {d['features']} Fourier "
             f"moments of {', '.join(d['neighbourhood'])}; its training accuracy "
             f"{100 * d['train_accuracy']:.1f} %"
             + (

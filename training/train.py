@@ -36,7 +36,12 @@ from training.datasets import (
     grade_matrix,
     validation_blocks,
 )
-from training.discriminant import DiscriminantNodes, FittedDiscriminant, fit_discriminants
+from training.discriminant import (
+    DiscriminantNodes,
+    DiscriminantScale,
+    FittedDiscriminant,
+    fit_discriminants,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,11 @@ class TrainConfig(BaseModel):
         description="graded nodes with a discriminant: those without sensors (it replaces "
         "their neural head) or every graded node (added to the neural head where it has "
         "sensors)",
+    )
+    discriminant_scale: DiscriminantScale = Field(
+        default="ordinal",
+        description="how a component without sensors is graded from its neighbourhood: one "
+        "severity score with the nearest grade on it (ordinal), or a mean per grade (nominal)",
     )
     forecast_weight: float = Field(default=0.1, ge=0)
     fault_weight: float = Field(default=0.2, ge=0)
@@ -412,6 +422,7 @@ def train_model(
             nodes=config.discriminant_nodes,
             offset_floor=config.discriminant_offset,
             noise_floor=config.discriminant_noise,
+            scale=config.discriminant_scale,
         )
     reference = forecast_reference(model.cpu(), spec, train_data, all_idx)
     return TrainResult(

@@ -34,6 +34,7 @@ CONFIG_OPTIONS: dict[str, str] = {
     "discriminant_nodes": "discriminant_nodes",
     "discriminant_offset": "discriminant_offset",
     "discriminant_noise": "discriminant_noise",
+    "discriminant_scale": "discriminant_scale",
 }
 
 
@@ -86,6 +87,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         "--discriminant-noise",
         type=float,
         help="per-sample sensor noise they must tolerate, likewise (default 0.005)",
+    )
+    parser.add_argument(
+        "--discriminant-scale",
+        choices=("ordinal", "nominal"),
+        help="grading a component without sensors: one severity score, nearest grade on it "
+        "(ordinal, default), or one mean per grade (nominal LDA)",
     )
 
 
