@@ -330,7 +330,7 @@ def test_ordinal_scale_grades_the_accumulator_in_a_regime_that_grade_was_never_s
             nodes="sensorless",
             offset_floor=0.01,
             noise_floor=0.005,
-            scale=scale,  # type: ignore[arg-type]
+            scale=scale,
         )
         assert fitted.scale == scale
         with torch.no_grad():
