@@ -77,7 +77,7 @@ class TrainConfig(BaseModel):
         "components without sensors (0: their grade comes from the neural head)",
     )
     discriminant_hops: int = Field(
-        default=2, ge=1, description="graph radius of the signals that discriminant reads"
+        default=3, ge=1, description="graph radius of the signals that discriminant reads"
     )
     discriminant_offset: float = Field(
         default=0.01,

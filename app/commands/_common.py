@@ -74,7 +74,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--discriminant-hops",
         type=int,
-        help="graph radius of the signals a sensorless node's discriminant reads (default 2; "
+        help="graph radius of the signals a sensorless node's discriminant reads (default 3; "
         "one less for nodes with sensors)",
     )
     parser.add_argument(
