@@ -158,20 +158,14 @@ class GATv2Layer(nn.Module):
         # Node- and edge-major layout ([N, S, ...], [E, S, ...]): every gather along the node
         # or edge axis moves whole contiguous rows of S * H * C values, and every reduction
         # over a node's incoming edges adds such rows.
-        # Edge tensors of H*C channels carry one extra row E (a dummy edge from and to node
-        # 0): it is the zero row the per-node sums read through the table's padding (its
-        # weight ``ex`` is a padded 0 below), so no E-row tensor of H*C channels is copied
-        # just to append a row. Rows 0..E-1 are exactly the edges' values.
-        e = src.shape[0]
-        src_p, dst_p = F.pad(src, (0, 1)), F.pad(dst, (0, 1))  # [E + 1]
-        x_j = linear(self.lin_l, xt).index_select(0, src_p)  # [E+1, S, H*C] message senders
-        x_i = linear(self.lin_r, xt).index_select(0, dst_p)  # [E+1, S, H*C] receivers
+        x_j = linear(self.lin_l, xt).index_select(0, src)  # [E, S, H*C] message senders
+        x_i = linear(self.lin_r, xt).index_select(0, dst)  # [E, S, H*C] receivers
         m = x_j + x_i
         if self.lin_edge is not None and edge_attr is not None:
             # expanded first: ONNX Runtime adds equal shapes far faster than it broadcasts
             # over the middle axis (47 vs 118 us at E=158, S=60, H*C=16)
-            m = m + F.pad(self.lin_edge(edge_attr), (0, 0, 0, 1)).unsqueeze(1).expand_as(m)
-        logit = torch.matmul(F.leaky_relu(m, self.negative_slope), attend)[:e]  # [E, S, H]
+            m = m + self.lin_edge(edge_attr).unsqueeze(1).expand_as(m)
+        logit = torch.matmul(F.leaky_relu(m, self.negative_slope), attend)  # [E, S, H]
 
         # Segment softmax over each node's incoming edges, shifted by the per-node maximum
         # (no gradient flows through a softmax shift). Per-node reductions gather a node's
@@ -187,8 +181,11 @@ class GATv2Layer(nn.Module):
         alpha = ex / denom.index_select(0, dst)
         # out_i = sum_j alpha_ij x_j = (sum_j ex_ij x_j) / denom_i; dropout on ex in the
         # numerator only is dropout on alpha.
-        ex_used = F.pad(F.dropout(ex, p=self.dropout, training=self.training), (0, 0, 0, 0, 0, 1))
-        weighted = x_j * torch.matmul(ex_used, spread)  # [E+1, S, H*C], row E = 0
+        # (An extra dummy edge row carrying the padding's zeros, instead of this Pad, saved
+        # ONNX Runtime ~20 us per layer but made torch eager up to 2x slower: its [E+1, S, H*C]
+        # tensors fell on the wrong side of glibc's malloc mmap/trim thresholds here.)
+        ex_used = F.dropout(ex, p=self.dropout, training=self.training)
+        weighted = F.pad(x_j * torch.matmul(ex_used, spread), (0, 0, 0, 0, 0, 1))
         out = weighted.index_select(0, table).view(n, -1, s, h * c).sum(1)  # [N, S, H*C]
         out = out / torch.matmul(denom, spread)
         if not self.concat:
