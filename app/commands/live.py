@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,7 @@ def _finish(
 
 
 def run_live_modbus(args: argparse.Namespace) -> int:
-    from ingestion.live import LiveSummary, ModbusPoller, run_live_session
+    from ingestion.live import ModbusPoller
     from ingestion.modbus.client import ReadOnlyModbusClient, RtuEndpoint, TcpEndpoint
     from ingestion.modbus.registermap import load_register_map
     from ingestion.simulator import parse_duration
@@ -247,23 +248,22 @@ def run_live_modbus(args: argparse.Namespace) -> int:
         poller.stop = stop
         poller.run()
 
-    stop_on_signals()
-    seconds, diagnoses = run_live_session(
+    _record(
+        args,
+        store,
+        path,
+        source_id,
         writer,
         feed,
-        duration_s=duration,
-        flush_interval_s=args.flush_interval,
-        diagnose_every_s=args.diagnose_every,
-        diagnose=_diagnose_fn(args, store, path),
-        progress=_progress(args),
+        duration,
+        poller.stats,
+        lambda: poller.stats.reads,
     )
-    summary = LiveSummary.from_run(source_id, seconds, writer, diagnoses, poller.stats)
-    _finish(args, store, path, source_id, poller.stats.reads, summary)
     return 0
 
 
 def run_live_csv(args: argparse.Namespace) -> int:
-    from ingestion.live import CsvFollower, LiveSummary, run_live_session
+    from ingestion.live import CsvFollower
     from ingestion.simulator import parse_duration
 
     duration = parse_duration(args.duration) if args.duration else None
@@ -292,19 +292,37 @@ def run_live_csv(args: argparse.Namespace) -> int:
         follower.close()
 
     print(f"following {args.file} into equipment {args.equipment!r}; Ctrl-C stops", file=sys.stderr)
+    _record(args, store, path, source_id, writer, feed, duration, None, lambda: rows)
+    return 0
+
+
+def _record(
+    args: argparse.Namespace,
+    store: Any,
+    path: Any,
+    source_id: int,
+    writer: Any,
+    feed: Callable[[threading.Event], None],
+    duration_s: float | None,
+    poll_stats: Any,
+    acquisitions: Callable[[], int],
+) -> None:
+    """Run the live session of either feed until its duration, Ctrl-C or the feed's end, then
+    close the source with its summary (``acquisitions`` is read after the session)."""
+    from ingestion.live import LiveSummary, run_live_session
+
     stop_on_signals()
     seconds, diagnoses = run_live_session(
         writer,
         feed,
-        duration_s=duration,
+        duration_s=duration_s,
         flush_interval_s=args.flush_interval,
         diagnose_every_s=args.diagnose_every,
         diagnose=_diagnose_fn(args, store, path),
         progress=_progress(args),
     )
-    summary = LiveSummary.from_run(source_id, seconds, writer, diagnoses, None)
-    _finish(args, store, path, source_id, rows, summary)
-    return 0
+    summary = LiveSummary.from_run(source_id, seconds, writer, diagnoses, poll_stats)
+    _finish(args, store, path, source_id, acquisitions(), summary)
 
 
 def rolling_diagnosis(store: Any, equipment_id: str, window_s: float, *, align: bool = True) -> str:
