@@ -33,6 +33,14 @@ def test_merged_folds_equal_one_full_run(uci_dir: Path) -> None:
         assert got["accuracy"] == pytest.approx(want["accuracy"])
         assert got["macro_f1"] == pytest.approx(want["macro_f1"])
         assert got["per_fold_accuracy"] == pytest.approx(want["per_fold_accuracy"])
+        assert got["errors"] == want["errors"]
+        # every wrong window is listed once, with the grades the confusion matrix counts
+        wrong = sum(want["confusion"][t][p] for t in range(4) for p in range(4) if t != p)
+        assert len(want["errors"]) == wrong
+        assert all(t != p for _, t, p in want["errors"])
+        assert [e[0] for e in want["errors"]] == sorted({e[0] for e in want["errors"]})
+    acc_errors = full["methods"]["lda-stats"]["ACC"]["errors"]
+    assert acc_errors and set(np.asarray(acc_errors)[:, 0]) <= set(windows.window_ids.tolist())
     with pytest.raises(ValueError, match="share folds"):
         merge_reports([parts[0], parts[0]])
 

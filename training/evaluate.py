@@ -97,6 +97,7 @@ def cross_validate(
             c: {
                 **scores(windows.grades[c][evaluated], preds[name][c][evaluated]),
                 "per_fold_accuracy": per_fold[name][c],
+                "errors": _errors(windows, windows.grades[c], preds[name][c], evaluated),
             }
             for c in components
         }
@@ -108,6 +109,15 @@ def cross_validate(
         "methods": results,
         "seconds": seconds,
     }
+
+
+def _errors(
+    windows: LabelledWindows, truth: np.ndarray, pred: np.ndarray, evaluated: np.ndarray
+) -> list[list[int]]:
+    """``[window id, true grade, predicted grade]`` of every wrong validation window: which
+    cycles a method gets wrong says more than its accuracy (runs, regimes, transitions)."""
+    wrong = np.flatnonzero(evaluated & (truth >= 0) & (pred != truth))
+    return [[int(windows.window_ids[i]), int(truth[i]), int(pred[i])] for i in wrong]
 
 
 def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -142,6 +152,10 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 **confusion_scores(np.asarray(cm)),
                 "per_fold_accuracy": [fold_acc[i] for i in order],
             }
+            if all("errors" in r["methods"][name][c] for r in reports):
+                methods[name][c]["errors"] = sorted(
+                    e for r in reports for e in r["methods"][name][c]["errors"]
+                )
     merged = {k: v for k, v in first.items() if k not in ("methods", "seconds")}
     merged.update(
         folds_run=sorted(folds),
