@@ -338,3 +338,26 @@ def test_ordinal_scale_grades_the_accumulator_in_a_regime_that_grade_was_never_s
         accuracy[scale] = float((logits.argmax(-1).numpy() == truth).mean())
     assert accuracy["ordinal"] >= 0.9, accuracy
     assert accuracy["nominal"] <= accuracy["ordinal"] - 0.1, accuracy
+
+
+def test_held_out_cut_points_stop_pulling_the_extreme_grades_to_the_middle() -> None:
+    """Few windows, many features: the fit's own scores spread the grades wider than new
+    windows' scores, so in-sample cut points read new extreme grades as the next one in.
+    Cut points from blocked inner folds recover them without costing the rest."""
+    from training.discriminant import _fit_ordinal
+
+    def windows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 4, n)
+        return np.column_stack([y + rng.normal(0, 0.9, n), rng.normal(size=(n, 250))]), y
+
+    for seed in range(3):
+        u, y = windows(600, seed)
+        new, truth = windows(3000, 100 + seed)
+        extreme = (truth == 0) | (truth == 3)
+        right = {}
+        for held_out in (False, True):
+            w, b, used = _fit_ordinal(u, y, 4, held_out_means=held_out)
+            right[held_out] = (new[:, used] @ w + b).argmax(axis=1) == truth
+        assert right[True][extreme].mean() >= right[False][extreme].mean() + 0.04
+        assert right[True].mean() >= right[False].mean() - 0.01

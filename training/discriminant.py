@@ -231,8 +231,28 @@ def _fit_lda(
     return weight, bias, used
 
 
+def _severity_score(
+    z: np.ndarray, y: np.ndarray, floor: np.ndarray | None
+) -> tuple[np.ndarray, float]:
+    """Least-squares score of the grade index: ``(direction [d], offset)``, covariance floored."""
+    target = y.astype(np.float64)
+    mean = z.mean(axis=0)
+    centred = z - mean
+    cov = centred.T @ centred / len(z)
+    cov[np.diag_indices_from(cov)] += (floor if floor is not None else 0.0) + 1e-9 * float(
+        np.trace(cov)
+    ) / len(cov)
+    direction = np.linalg.solve(cov, centred.T @ (target - target.mean()) / len(z))
+    return direction, float(target.mean() - mean @ direction)
+
+
 def _fit_ordinal(
-    u: np.ndarray, y: np.ndarray, n_grades: int, floor: np.ndarray | None = None
+    u: np.ndarray,
+    y: np.ndarray,
+    n_grades: int,
+    floor: np.ndarray | None = None,
+    *,
+    held_out_means: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ordinal discriminant: one severity score, then the nearest grade on it.
 
@@ -244,30 +264,41 @@ def _fit_ordinal(
     with an unrelated mean per grade, has nothing to go on. On the reference rig's
     accumulator this took blocked-CV grade accuracy from 86.5 % to 93.7 %.
 
-    Each seen grade ``g`` gets the mean ``m_g`` of the training scores; the grade
+    Each seen grade ``g`` gets the mean ``m_g`` of its windows' scores; the grade
     likelihood is Gaussian in the score with the pooled within-grade variance ``v``, so the
     logits ``(m_g s - m_g² / 2) / v`` are linear in ``u`` — the same form as LDA's and the
     same model buffers. Grades are equally likely a priori (the nearest mean wins).
+
+    With ``held_out_means`` (default) those means and the variance come from scores of
+    blocked inner folds — each window scored by a fit that did not see its block — rather
+    than from the fit's own scores. A fit spreads the grades it was fitted on further apart
+    than it will spread new windows, so cut points between in-sample means read the extreme
+    grades of new windows one grade towards the middle: on the rig's accumulator that was 89
+    of 104 blocked-CV errors, and held-out cut points took it from 94.2 % to 95.6 %.
 
     Returns:
         ``(weight [d_used, G], bias [G], used)`` as :func:`_fit_lda`.
     """
     used = u.std(axis=0) > 1e-9 * max(float(u.std(axis=0).max()), 1e-30)
     z = u[:, used]
-    target = y.astype(np.float64)
-    centred = z - z.mean(axis=0)
-    cov = centred.T @ centred / len(z)
-    cov[np.diag_indices_from(cov)] += (floor[used] if floor is not None else 0.0) + 1e-9 * float(
-        np.trace(cov)
-    ) / len(cov)
-    direction = np.linalg.solve(cov, centred.T @ (target - target.mean()) / len(z))  # [d]
-    score = z @ direction
+    floor_used = floor[used] if floor is not None else None
+    direction, offset = _severity_score(z, y, floor_used)
+    score = z @ direction + offset
+    if held_out_means:
+        # Where the windows of each grade score on blocks the score was not fitted on: fitted
+        # scores spread the grades further apart than new windows do (the fit has seen their
+        # noise), so cut points from them leave the extreme grades pulled towards the middle.
+        n_folds = min(5, -(-len(y) // 100))
+        if n_folds >= 2:
+            for train, val in blocked_folds(len(y), n_folds, 100):
+                w, c = _severity_score(z[train], y[train], floor_used)
+                score[val] = z[val] @ w + c
     classes = np.unique(y)
     means = np.array([score[y == c].mean() for c in classes])
     variance = float(np.mean((score - means[np.searchsorted(classes, y)]) ** 2))
     variance = max(variance, 1e-12 * float(np.var(score)) + 1e-30)
     coef = np.outer(direction, means) / variance  # [d, C]
-    intercept = -0.5 * means**2 / variance
+    intercept = (means * offset - 0.5 * means**2) / variance
     coef = coef - coef.mean(axis=1, keepdims=True)  # centred over the seen grades, as LDA's
     intercept = intercept - intercept.mean()
     weight = np.zeros((int(used.sum()), n_grades))
