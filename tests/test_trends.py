@@ -9,6 +9,7 @@ import pytest
 
 from gnn.results import StatusThresholds
 from gnn.trends import fit_trend, lag1_autocorrelation, make_history, operating_hours, theil_sen
+from tests.benchmarks.bench_trends import ar1
 
 T0 = datetime(2026, 1, 1)
 
@@ -110,16 +111,6 @@ def test_thresholds_are_configurable() -> None:
     )
 
 
-def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
-    """Stationary AR(1) noise: e[t] = phi e[t-1] + N(0, sd²)."""
-    shocks = rng.normal(0.0, sd, n)
-    out = np.empty(n)
-    out[0] = shocks[0] / np.sqrt(1.0 - phi**2)
-    for t in range(1, n):
-        out[t] = phi * out[t - 1] + shocks[t]
-    return out
-
-
 def _coverage(phi: float, *, reps: int = 200, n: int = 150) -> tuple[float, float, float, float]:
     """(new coverage, old coverage, new median width, old median width) of the true rate.
 
@@ -133,7 +124,7 @@ def _coverage(phi: float, *, reps: int = 200, n: int = 150) -> tuple[float, floa
     hit_new = hit_old = 0
     widths_new, widths_old = [], []
     for _ in range(reps):
-        health = 0.9 - 0.02 * hours + _ar1(rng, n, phi, 0.01)
+        health = 0.9 - 0.02 * hours + ar1(rng, n, phi, 0.01)
         trend = fit_trend(make_history("C1", starts, ends, health))
         assert trend.enough_history
         assert trend.rate_low_per_100h is not None and trend.rate_high_per_100h is not None
@@ -178,9 +169,9 @@ def test_step_change_is_not_a_significant_trend() -> None:
 
 def test_lag1_autocorrelation_estimate() -> None:
     rng = np.random.default_rng(3)
-    assert lag1_autocorrelation(_ar1(rng, 2000, 0.7, 1.0)) == pytest.approx(0.7, abs=0.05)
+    assert lag1_autocorrelation(ar1(rng, 2000, 0.7, 1.0)) == pytest.approx(0.7, abs=0.05)
     assert lag1_autocorrelation(rng.normal(size=2000)) == pytest.approx(0.0, abs=0.05)
-    assert lag1_autocorrelation(-_ar1(rng, 2000, -0.6, 1.0)) == 0.0  # never narrows the band
+    assert lag1_autocorrelation(-ar1(rng, 2000, -0.6, 1.0)) == 0.0  # never narrows the band
     assert lag1_autocorrelation(np.ones(50)) == 0.0
 
 
@@ -196,11 +187,8 @@ def test_time_to_critical_band_contains_the_true_crossing_under_autocorrelated_n
     hits = 0
     reps = 60
     for _ in range(reps):
-        noise = np.zeros(hours.size)
-        shocks = rng.normal(0, 0.01, hours.size)
-        for t in range(1, hours.size):
-            noise[t] = 0.5 * noise[t - 1] + shocks[t]
-        trend = fit_trend(make_history("ACC", starts, ends, 0.9 - 0.02 * hours + noise))
+        health = 0.9 - 0.02 * hours + ar1(rng, hours.size, 0.5, 0.01)
+        trend = fit_trend(make_history("ACC", starts, ends, health))
         assert trend.hours_to_critical_low is not None
         high = trend.hours_to_critical_high
         hits += trend.hours_to_critical_low <= truth <= (np.inf if high is None else high)

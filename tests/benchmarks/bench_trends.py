@@ -34,12 +34,14 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import gnn.trends as trends  # noqa: E402
+from gnn.results import StatusThresholds  # noqa: E402
 
 T0 = datetime(2026, 1, 1)
 SLOPE = -0.02  # health per operating hour
 
 
-def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
+def ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
+    """Stationary AR(1) noise: e[t] = phi e[t-1] + N(0, sd²) (also used by tests/test_trends.py)."""
     shocks = rng.normal(0.0, sd, n)
     out = np.empty(n)
     out[0] = shocks[0] / np.sqrt(1.0 - phi**2)
@@ -64,7 +66,7 @@ def coverage(n: int, phi: float, reps: int) -> dict[str, Any]:
     width: dict[str, list[float]] = {"corrected": [], "iid": []}
     n_eff = []
     for _ in range(reps):
-        y = 0.9 + SLOPE * hours + _ar1(rng, n, phi, 0.01)
+        y = 0.9 + SLOPE * hours + ar1(rng, n, phi, 0.01)
         for kind, flag in (("corrected", True), ("iid", False)):
             fit = trends.fit_slope(hours, y, autocorrelation=flag)
             hit[kind] += fit.low <= SLOPE <= fit.high
@@ -88,12 +90,12 @@ def time_coverage(n: int, phi: float, reps: int) -> dict[str, Any]:
     starts = [T0 + timedelta(minutes=i) for i in range(n)]
     ends = [s + timedelta(minutes=1) for s in starts]
     hours = trends.operating_hours(starts, ends)
-    critical = trends.StatusThresholds().critical
+    critical = StatusThresholds().critical
     truth = (0.9 + SLOPE * hours[-1] - critical) / -SLOPE
     hit = {"centre": 0, "present": 0}
     width: dict[str, list[float]] = {"centre": [], "present": []}
     for _ in range(reps):
-        y = 0.9 + SLOPE * hours + _ar1(rng, n, phi, 0.01)
+        y = 0.9 + SLOPE * hours + ar1(rng, n, phi, 0.01)
         trend = trends.fit_trend(trends.make_history("C1", starts, ends, y))
         fit = trends.fit_slope(hours, y)
         now = float(np.clip(fit.intercept + fit.slope * hours[-1], 0.0, 1.0))
@@ -122,7 +124,7 @@ def time_coverage(n: int, phi: float, reps: int) -> dict[str, Any]:
 
 def cost(n: int, repeat: int) -> dict[str, Any]:
     rng = np.random.default_rng(1)
-    history = _history(n, 0.9 + SLOPE * np.arange(n) / 60 + _ar1(rng, n, 0.7, 0.01))
+    history = _history(n, 0.9 + SLOPE * np.arange(n) / 60 + ar1(rng, n, 0.7, 0.01))
     out: dict[str, Any] = {"n": n}
     original = trends.fit_slope
     for kind, flag in (("corrected", True), ("iid", False)):
