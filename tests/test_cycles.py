@@ -24,12 +24,14 @@ from ingestion.cycles import (
     learn_template,
     profile_template,
 )
-from ingestion.live import LiveWriter, StoreSink, open_live_source
 from ingestion.profiles import load_profile
 from ingestion.simulator import FACTORS, GRADE_LEVELS, Conditions, RigSimulator
-from ingestion.store import Store, open_workspace
-from ingestion.workspace import ensure_equipment
-from tests.benchmarks.bench_live_alignment import T0_US, real_cycle_scores, simulated_feed
+from tests.benchmarks.bench_live_alignment import (
+    T0_US,
+    live_workspace,
+    real_cycle_scores,
+    simulated_feed,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -182,24 +184,10 @@ def test_learnt_template_finds_period_and_the_pressure_step() -> None:
 # -- the live path ----------------------------------------------------------------------------
 
 
-def _live_workspace(
-    path: Path, feed: list[tuple[tuple[str, ...], np.ndarray, np.ndarray]]
-) -> Store:
-    store = open_workspace(path)
-    with store.transaction() as con:
-        ensure_equipment(con, "rig", load_profile("zema-test-rig"))
-    source = open_live_source(store, equipment_id="rig", kind="test", uri="sim", options={})
-    writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
-    for sensors, ts, values in feed:
-        writer.add_many(sensors, ts, values)
-    assert writer.flush()
-    return store
-
-
 def test_align_recent_window_on_a_live_feed(tmp_path: Path) -> None:
     simulator = RigSimulator(2)  # profile rates: pressures at 100 Hz, flows 10 Hz, rest 1 Hz
     feed = simulated_feed(simulator, Conditions(pump=1), 13, 30.25)
-    with _live_workspace(tmp_path / "ws.duckdb", feed) as store:
+    with live_workspace(tmp_path / "ws.duckdb", feed) as store:
         alignment = align_recent_window(store, "rig", window_s=600)
     assert alignment.aligned, alignment.message
     assert alignment.start is not None and alignment.end is not None
@@ -225,7 +213,7 @@ def test_a_restart_mid_window_is_reported(tmp_path: Path) -> None:
         (sensors, np.concatenate([ts_a, ts_b - T0_US + restart_us]), np.concatenate([v_a, v_b]))
         for (sensors, ts_a, v_a), (_, ts_b, v_b) in zip(before, after, strict=True)
     ]
-    with _live_workspace(tmp_path / "ws.duckdb", feed) as store:
+    with live_workspace(tmp_path / "ws.duckdb", feed) as store:
         alignment = align_recent_window(store, "rig", window_s=600)
         assert alignment.aligned and alignment.cycles >= 8
         assert 3 <= alignment.unmatched <= 5, alignment
@@ -242,15 +230,7 @@ def test_align_recent_window_learns_the_cycle_without_a_profile_template(tmp_pat
     profile = load_profile("zema-test-rig").model_copy(update={"id": "own-rig"})
     assert profile_template(profile.id) is None
     feed = simulated_feed(RigSimulator(6, rate_hz=1.0), Conditions(cooler=20), 21, 30.0, 1200)
-    store = open_workspace(tmp_path / "ws.duckdb")
-    with store.transaction() as con:
-        ensure_equipment(con, "rig", profile)
-    source = open_live_source(store, equipment_id="rig", kind="test", uri="sim", options={})
-    writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
-    for sensors, ts, values in feed:
-        writer.add_many(sensors, ts, values)
-    assert writer.flush()
-    with store:
+    with live_workspace(tmp_path / "ws.duckdb", feed, profile=profile) as store:
         alignment = align_recent_window(store, "rig", window_s=600)
     assert alignment.aligned, alignment.message
     assert alignment.detection is not None
@@ -264,7 +244,7 @@ def test_align_recent_window_without_cycles(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     ts = T0_US + np.arange(900) * 1_000_000
     values = 150 + 5 * rng.standard_normal((900, 3))
-    with _live_workspace(tmp_path / "ws.duckdb", [(("PS1", "PS2", "EPS1"), ts, values)]) as store:
+    with live_workspace(tmp_path / "ws.duckdb", [(("PS1", "PS2", "EPS1"), ts, values)]) as store:
         alignment = align_recent_window(store, "rig", window_s=600)
     assert not alignment.aligned and alignment.start is None
     assert alignment.message.startswith("no cycle detected")
@@ -284,7 +264,7 @@ def test_rolling_diagnosis_mid_cycle_feed_recovers_valve_grade(tmp_path: Path) -
     # starts and ends 30 s into a cycle, so the engine's fixed windows (laid back from the
     # end of the data) start mid-cycle
     feed = simulated_feed(RigSimulator(9, rate_hz=1.0), Conditions(valve=80), 21, 30.0, 1200)
-    with _live_workspace(tmp_path / "ws.duckdb", feed) as store:
+    with live_workspace(tmp_path / "ws.duckdb", feed) as store:
         fixed = diagnose_recent(store, "rig", 1200, save=False, align=False)
         aligned = diagnose_recent(store, "rig", 1200, save=False)
         line = rolling_diagnosis(store, "rig", 1200)
@@ -316,7 +296,7 @@ def test_rolling_diagnosis_of_noise_is_unaligned_and_says_so(tmp_path: Path) -> 
     lo = np.array([profile.sensor(s).min for s in sensors])
     hi = np.array([profile.sensor(s).max for s in sensors])
     values = lo + (hi - lo) * (0.4 + 0.05 * rng.standard_normal((900, len(sensors))))
-    with _live_workspace(tmp_path / "ws.duckdb", [(sensors, ts, values)]) as store:
+    with live_workspace(tmp_path / "ws.duckdb", [(sensors, ts, values)]) as store:
         diagnosis = diagnose_recent(store, "rig", 600)
         body = store.query("SELECT body FROM diagnoses")[0][0]
         history = store.query("SELECT count(*) FROM health_history")[0][0]

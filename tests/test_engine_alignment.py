@@ -22,19 +22,15 @@ from gnn.engine import EngineError, Selection, cached_model, diagnose
 from gnn.graph import default_model_path
 from gnn.results import Diagnosis
 from ingestion.cycles import PARTLY_ALIGNED_WARNING, UNALIGNED_WARNING, align_range
-from ingestion.live import LiveWriter, StoreSink, open_live_source
 from ingestion.profiles import load_profile
 from ingestion.simulator import CYCLE_SECONDS, Conditions, RigSimulator
 from ingestion.store import Store, open_workspace
-from ingestion.workspace import ensure_equipment
-from tests.benchmarks.bench_live_alignment import T0_US, simulated_feed
+from tests.benchmarks.bench_live_alignment import T0_US, Feed, live_workspace, simulated_feed
 
 pytestmark = pytest.mark.timeout(60)
 
 EPOCH = datetime(1970, 1, 1)
 T0 = EPOCH + timedelta(microseconds=T0_US)  # the simulated cycles start at T0 + k minutes
-
-Feed = list[tuple[tuple[str, ...], np.ndarray, np.ndarray]]
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +43,7 @@ def model() -> Any:
 
 def _workspace(path: Path, feed: Feed) -> Store:
     """A workspace with the feed as measurements and no cycle table (a continuous log)."""
-    store = open_workspace(path)
-    with store.transaction() as con:
-        ensure_equipment(con, "rig", load_profile("zema-test-rig"))
-    source = open_live_source(store, equipment_id="rig", kind="test", uri="sim", options={})
-    writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
-    for sensors, ts, values in feed:
-        writer.add_many(sensors, ts, values)
-    assert writer.flush()
+    store = live_workspace(path, feed)
     assert store.query("SELECT count(*) FROM cycles")[0][0] == 0
     return store
 

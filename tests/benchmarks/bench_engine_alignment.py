@@ -32,8 +32,6 @@ if str(REPO) not in sys.path:
 from gnn.engine import cached_model, diagnose  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
 from ingestion.cycles import UNALIGNED_WARNING  # noqa: E402
-from ingestion.live import LiveWriter, StoreSink, open_live_source  # noqa: E402
-from ingestion.profiles import load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
     CYCLE_SECONDS,
     FACTOR_COMPONENT,
@@ -42,9 +40,7 @@ from ingestion.simulator import (  # noqa: E402
     Conditions,
     RigSimulator,
 )
-from ingestion.store import open_workspace  # noqa: E402
-from ingestion.workspace import ensure_equipment  # noqa: E402
-from tests.benchmarks.bench_live_alignment import simulated_feed  # noqa: E402
+from tests.benchmarks.bench_live_alignment import live_workspace, simulated_feed  # noqa: E402
 
 
 def run_condition(
@@ -60,14 +56,7 @@ def run_condition(
         args.cycles * CYCLE_SECONDS,
     )
     out: dict[str, Any] = {"grade": truth}
-    with open_workspace(path) as store:
-        with store.transaction() as con:
-            ensure_equipment(con, "rig", load_profile("zema-test-rig"))
-        source = open_live_source(store, equipment_id="rig", kind="bench", uri="sim", options={})
-        writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
-        for sensors, ts, values in feed:
-            writer.add_many(sensors, ts, values)
-        writer.flush()
+    with live_workspace(path, feed, kind="bench") as store:
         for kind, align in (("fixed", False), ("aligned", True)):
             t = time.perf_counter()
             d = diagnose(store, "rig", model=model, save=False, align_cycles=align)

@@ -37,7 +37,7 @@ from gnn.engine import cached_model  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
 from ingestion.cycles import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
 from ingestion.live import LiveWriter, StoreSink, open_live_source  # noqa: E402
-from ingestion.profiles import load_profile  # noqa: E402
+from ingestion.profiles import EquipmentProfile, load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
     CYCLE_SECONDS,
     FACTOR_COMPONENT,
@@ -46,11 +46,13 @@ from ingestion.simulator import (  # noqa: E402
     Conditions,
     RigSimulator,
 )
-from ingestion.store import open_workspace  # noqa: E402
+from ingestion.store import Store, open_workspace  # noqa: E402
 from ingestion.workspace import ensure_equipment  # noqa: E402
 
 T0_US = 1_767_600_000_000_000  # 2026-01-05 00:00 UTC: the first simulated cycle starts here
 UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
+
+Feed = list[tuple[tuple[str, ...], np.ndarray, np.ndarray]]  # (sensors, ts_us [n], values [n, k])
 
 
 def simulated_feed(
@@ -59,7 +61,7 @@ def simulated_feed(
     cycles: int,
     offset_s: float,
     duration_s: float | None = None,
-) -> list[tuple[tuple[str, ...], np.ndarray, np.ndarray]]:
+) -> Feed:
     """``cycles`` consecutive cycles starting at T0, as a live feed that begins ``offset_s``
     into the first (and lasts ``duration_s`` if given): (sensors, ts_us [n], values [n, k])
     per sampling rate, in time order."""
@@ -77,6 +79,31 @@ def simulated_feed(
             keep &= ts < T0_US + round((offset_s + duration_s) * 1e6)
         out.append((tuple(sensors), ts[keep], values[keep]))
     return out
+
+
+def live_rig_writer(
+    store: Store, *, kind: str = "bench", profile: EquipmentProfile | None = None
+) -> LiveWriter:
+    """Equipment ``rig`` in ``store`` (the reference rig's profile unless ``profile``) and a
+    live writer into it, through a live source of ``kind``: the path ``hydrodiag live`` takes."""
+    with store.transaction() as con:
+        ensure_equipment(con, "rig", profile or load_profile("zema-test-rig"))
+    source = open_live_source(store, equipment_id="rig", kind=kind, uri="sim", options={})
+    return LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
+
+
+def live_workspace(
+    path: Path, feed: Feed, *, kind: str = "test", profile: EquipmentProfile | None = None
+) -> Store:
+    """A workspace at ``path`` holding ``feed`` as equipment ``rig``, written through the live
+    path (so without a cycle table: a continuous log)."""
+    store = open_workspace(path)
+    writer = live_rig_writer(store, kind=kind, profile=profile)
+    for sensors, ts, values in feed:
+        writer.add_many(sensors, ts, values)
+    if not writer.flush():
+        raise RuntimeError(f"{path}: the live writer could not flush the feed")
+    return store
 
 
 def run_condition(
@@ -101,10 +128,7 @@ def run_condition(
     true_starts = T0_US + np.arange(1, cycles + 1) * CYCLE_SECONDS * 1_000_000
     out: dict[str, Any] = {"grade": truth_grade, "fixed": [], "aligned": [], "start_errors_s": []}
     with open_workspace(path) as store:
-        with store.transaction() as con:
-            ensure_equipment(con, "rig", load_profile("zema-test-rig"))
-        source = open_live_source(store, equipment_id="rig", kind="bench", uri="sim", options={})
-        writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
+        writer = live_rig_writer(store)
         end = feed_start
         last = max(ts[-1] for _, ts, _ in feed)
         while end < last:
