@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -306,6 +306,34 @@ def _has_cycles(store: Store, equipment_id: str) -> bool:
     return bool(row and row[0])
 
 
+class _Span(NamedTuple):
+    """An equipment's data and the part of it a selection asks for."""
+
+    first: datetime  # first measurement
+    last: datetime  # last measurement
+    data_end: datetime  # the data end where the last sample's bucket does: last + 1/rate
+    start: datetime | None  # the selection's start (None: from the first measurement)
+    end: datetime | None  # its end (None: to the data's end)
+
+
+def _selected_span(
+    store: Store, equipment_id: str, selection: Selection, rate_hz: float
+) -> _Span | None:
+    """The data span of the equipment and the selection's start and end in it (``--last``
+    counts back from the data's end); None when it has no measurements."""
+    span = equipment_time_range(store, equipment_id)
+    if span is None:
+        return None
+    first, last = (v.astype("datetime64[us]").tolist() for v in span)
+    # The last sample stands for the bucket [last, last + 1/rate): the data end there.
+    data_end = last + timedelta(seconds=1.0 / rate_hz)
+    start, end = selection.start, selection.end
+    if selection.last is not None:
+        end = data_end
+        start = end - selection.last
+    return _Span(first, last, data_end, start, end)
+
+
 def query_windows(
     store: Store,
     equipment_id: str,
@@ -316,19 +344,13 @@ def query_windows(
     window_s: float,
 ) -> Windows:
     """The selected windows: one per cycle when the equipment has cycles, else sliding."""
-    span = equipment_time_range(store, equipment_id)
+    span = _selected_span(store, equipment_id, selection, rate_hz)
     if span is None:
         raise EngineError(
             f"equipment {equipment_id!r} has no measurements in this workspace; import data "
             "first (`hydrodiag ingest ...`)."
         )
-    first, last = (v.astype("datetime64[us]").tolist() for v in span)
-    # The last sample stands for the bucket [last, last + 1/rate): the data end there.
-    data_end = last + timedelta(seconds=1.0 / rate_hz)
-    start, end = selection.start, selection.end
-    if selection.last is not None:
-        end = data_end
-        start = end - selection.last
+    first, last, data_end, start, end = span
     if _has_cycles(store, equipment_id):
         windows = cycle_windows(
             store,
@@ -411,30 +433,20 @@ def aligned_windows(
     saying why; windows that miss a detected start (restart, outage, an hour without cycles)
     give a ``partly_aligned_windows`` warning. Equipment with a cycle table: its cycles, None.
     """
-    if selection.cycles is not None or _has_cycles(store, equipment_id):
-        return (
-            query_windows(
-                store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
-            ),
-            None,
-        )
 
     def fixed() -> Windows:  # raises the engine's errors (no data in the range, ...)
         return query_windows(
             store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
         )
 
+    if selection.cycles is not None or _has_cycles(store, equipment_id):
+        return fixed(), None
     if not align_cycles:
         return fixed(), _unaligned("cycle alignment switched off")
-    span = equipment_time_range(store, equipment_id)
+    span = _selected_span(store, equipment_id, selection, rate_hz)
     if span is None:
         return fixed(), None  # raises: no measurements
-    first, last = (v.astype("datetime64[us]").tolist() for v in span)
-    data_end = last + timedelta(seconds=1.0 / rate_hz)
-    start, end = selection.start, selection.end
-    if selection.last is not None:
-        end = data_end
-        start = end - selection.last
+    first, _, data_end, start, end = span
     cursor = max(start or first, first)
     range_end = min(end or data_end, data_end)
     window = timedelta(seconds=window_s)
