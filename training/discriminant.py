@@ -208,27 +208,49 @@ def _fit_lda(
     Returns ``(weight [d_used, G], bias [G], used)``: ``used`` drops features constant in
     training (absent slots); grades not in ``y`` get :data:`UNSEEN_GRADE_LOGIT`.
     """
-    used = u.std(axis=0) > 1e-9 * max(float(u.std(axis=0).max()), 1e-30)
+    used = _varying(u)
     z = u[:, used]
     classes, counts = np.unique(y, return_counts=True)
     means = np.stack([z[y == c].mean(axis=0) for c in classes])  # [C, d]
     centred = z - means[np.searchsorted(classes, y)]
-    cov = centred.T @ centred / len(z)
-    cov[np.diag_indices_from(cov)] += (floor[used] if floor is not None else 0.0) + 1e-9 * float(
-        np.trace(cov)
-    ) / len(cov)  # a whisker of ridge keeps it invertible
+    cov = _floored(centred.T @ centred / len(z), floor[used] if floor is not None else None)
     coef = np.linalg.solve(cov, means.T).T  # [C, d]
     intercept = -0.5 * (coef * means).sum(axis=1) + np.log(counts / counts.sum())
-    # Centred over the seen grades (softmax is unchanged): their logits then sum to 0 for
-    # every window, so the largest is >= 0 and an unseen grade's constant can never win.
+    return (*_grade_logits(coef, intercept, classes, n_grades), used)
+
+
+def _varying(u: np.ndarray) -> np.ndarray:
+    """Mask of the features not constant in training (absent slots carry nothing)."""
+    spread = u.std(axis=0)
+    return np.asarray(spread > 1e-9 * max(float(spread.max()), 1e-30))
+
+
+def _floored(cov: np.ndarray, floor: np.ndarray | None) -> np.ndarray:
+    """``cov`` plus ``diag(floor)`` (see :func:`moment_floor`) and a whisker of ridge that
+    keeps it invertible."""
+    cov[np.diag_indices_from(cov)] += (floor if floor is not None else 0.0) + 1e-9 * float(
+        np.trace(cov)
+    ) / len(cov)
+    return cov
+
+
+def _grade_logits(
+    coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray, n_grades: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(weight [d, G], bias [G])`` from per-seen-grade ``coef [C, d]`` and ``intercept [C]``.
+
+    Centred over the seen grades (softmax is unchanged): their logits then sum to 0 for every
+    window, so the largest is >= 0 and an unseen grade's :data:`UNSEEN_GRADE_LOGIT` can never
+    win.
+    """
     coef = coef - coef.mean(axis=0)
     intercept = intercept - intercept.mean()
-    weight = np.zeros((int(used.sum()), n_grades))
+    weight = np.zeros((coef.shape[1], n_grades))
     bias = np.full(n_grades, UNSEEN_GRADE_LOGIT)
     for row, grade in enumerate(classes):
         weight[:, int(grade)] = coef[row]
         bias[int(grade)] = float(intercept[row])
-    return weight, bias, used
+    return weight, bias
 
 
 def _severity_score(
@@ -238,10 +260,7 @@ def _severity_score(
     target = y.astype(np.float64)
     mean = z.mean(axis=0)
     centred = z - mean
-    cov = centred.T @ centred / len(z)
-    cov[np.diag_indices_from(cov)] += (floor if floor is not None else 0.0) + 1e-9 * float(
-        np.trace(cov)
-    ) / len(cov)
+    cov = _floored(centred.T @ centred / len(z), floor)
     direction = np.linalg.solve(cov, centred.T @ (target - target.mean()) / len(z))
     return direction, float(target.mean() - mean @ direction)
 
@@ -279,7 +298,7 @@ def _fit_ordinal(
     Returns:
         ``(weight [d_used, G], bias [G], used)`` as :func:`_fit_lda`.
     """
-    used = u.std(axis=0) > 1e-9 * max(float(u.std(axis=0).max()), 1e-30)
+    used = _varying(u)
     z = u[:, used]
     floor_used = floor[used] if floor is not None else None
     direction, offset = _severity_score(z, y, floor_used)
@@ -297,16 +316,9 @@ def _fit_ordinal(
     means = np.array([score[y == c].mean() for c in classes])
     variance = float(np.mean((score - means[np.searchsorted(classes, y)]) ** 2))
     variance = max(variance, 1e-12 * float(np.var(score)) + 1e-30)
-    coef = np.outer(direction, means) / variance  # [d, C]
+    coef = np.outer(means, direction) / variance  # [C, d]
     intercept = (means * offset - 0.5 * means**2) / variance
-    coef = coef - coef.mean(axis=1, keepdims=True)  # centred over the seen grades, as LDA's
-    intercept = intercept - intercept.mean()
-    weight = np.zeros((int(used.sum()), n_grades))
-    bias = np.full(n_grades, UNSEEN_GRADE_LOGIT)
-    for column, grade in enumerate(classes):
-        weight[:, int(grade)] = coef[:, column]
-        bias[int(grade)] = float(intercept[column])
-    return weight, bias, used
+    return (*_grade_logits(coef, intercept, classes, n_grades), used)
 
 
 def moment_floor(
