@@ -489,9 +489,12 @@ class TemporalGNN(nn.Module):
             h = h + F.dropout(elu(norm(out)), p=self.dropout, training=self.training)
             attentions.append(alpha.view(-1, b, t * conv.heads).mean(dim=2).transpose(0, 1))
 
-        seq = h.view(n, b, t, hc).transpose(0, 1).reshape(b * n, t, hc)
-        states, _ = self.lstm(seq)  # [B*N, T, H]
-        states = states.reshape(b, n, t, hc)
+        if torch.onnx.is_in_onnx_export():
+            states = self._lstm_time_major(h.view(n, b, t, hc))
+        else:
+            seq = h.view(n, b, t, hc).transpose(0, 1).reshape(b * n, t, hc)
+            states, _ = self.lstm(seq)  # [B*N, T, H]
+            states = states.reshape(b, n, t, hc)
         pooled = torch.cat(
             [
                 states[:, :, -1],
@@ -524,6 +527,29 @@ class TemporalGNN(nn.Module):
             grade_logits, fault_logits = self._discriminant(x, grade_logits, fault_logits)
         forecast = linear(self.forecast_head, states)
         return ModelOutput(grade_logits, fault_logits, forecast, attention)
+
+    def _lstm_time_major(self, h: Tensor) -> Tensor:
+        """The LSTM over node-major states, fed time-major: what an ONNX export runs.
+
+        ONNX Runtime's CPU LSTM takes only the sequence-first layout, so a batch-first LSTM is
+        exported between two [B*N, T, H] <-> [T, B*N, H] Transposes (25 us each at N = 40,
+        T = 60). Permuting [N, B, T, H] to [T, B, N, H] and back is one 4-D Transpose each way,
+        which ONNX Runtime runs faster; the sequences are the same, in another batch order.
+
+        Shapes:
+            - h: [N, B, T, H]
+            - returns: [B, N, T, H]
+        """
+        n, b, t, hc = h.shape
+        seq = h.permute(2, 1, 0, 3).reshape(t, b * n, hc)  # [T, B*N, H], sequence b*N + n
+        self.lstm.batch_first = False  # the same weights and recurrence, sequence-first
+        try:
+            out: Tensor = self.lstm(seq)[0]  # [T, B*N, H]
+        finally:
+            self.lstm.batch_first = True
+        # [T, 1, B*N, H] -> [B*N, 1, T, H]; the Reshape after it keeps ONNX Runtime from
+        # pushing the Transpose into the pooling (a ReduceMax over the leading axis: 48 us)
+        return out.unsqueeze(1).permute(2, 1, 0, 3).reshape(b, n, t, hc)
 
     def discriminant_features(self, x: Tensor) -> Tensor:
         """What the neighbourhood discriminant reads: every node's Fourier moments, flattened.
