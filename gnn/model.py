@@ -327,6 +327,10 @@ class TemporalGNN(nn.Module):
             ``discriminant_frequencies`` (its buffers are per node).
         discriminant_frequencies: K of the Fourier moments read by the neighbourhood
             discriminant (see :meth:`set_discriminant`); 0 for none.
+        discriminant_variation: the discriminant also reads the Fourier moments of each
+            channel's absolute step-to-step change ``|x[t] - x[t-1]|`` (see
+            :meth:`discriminant_features`). Off by default, so that checkpoints saved
+            before it existed load unchanged.
     """
 
     disc_weight: Tensor  # [N, D, G]
@@ -352,6 +356,7 @@ class TemporalGNN(nn.Module):
         moment_frequencies: int = 0,
         num_nodes: int = 0,
         discriminant_frequencies: int = 0,
+        discriminant_variation: bool = False,
     ) -> None:
         super().__init__()
         if hidden_channels % heads:
@@ -372,6 +377,7 @@ class TemporalGNN(nn.Module):
         self.moment_frequencies = moment_frequencies
         self.num_nodes = num_nodes
         self.discriminant_frequencies = discriminant_frequencies
+        self.discriminant_variation = discriminant_variation
         if discriminant_frequencies > 0 and num_nodes < 1:
             raise ValueError("a neighbourhood discriminant needs num_nodes")
 
@@ -414,7 +420,7 @@ class TemporalGNN(nn.Module):
         # parameters — gradient training never touches them, and with the gate at 0 (the
         # state after construction) the model is exactly the neural one.
         if discriminant_frequencies > 0:
-            d = num_nodes * num_features * (2 * discriminant_frequencies + 1)
+            d = num_nodes * self.discriminant_channels * (2 * discriminant_frequencies + 1)
             self.register_buffer("disc_weight", torch.zeros(num_nodes, d, num_grades))
             self.register_buffer("disc_bias", torch.zeros(num_nodes, num_grades))
             self.register_buffer("disc_gate", torch.zeros(num_nodes))
@@ -530,7 +536,7 @@ class TemporalGNN(nn.Module):
         if self.discriminant_frequencies > 0 and not self.training:
             # Gradient training (and fine-tuning) fits the neural heads alone; the
             # discriminants are refitted in closed form afterwards.
-            grade_logits, fault_logits = self._discriminant(x, grade_logits, fault_logits)
+            grade_logits, fault_logits = self._discriminant(x, mask, grade_logits, fault_logits)
         forecast = linear(self.forecast_head, states)
         return ModelOutput(grade_logits, fault_logits, forecast, attention)
 
@@ -585,17 +591,35 @@ class TemporalGNN(nn.Module):
         # pushing the Transpose into the pooling (a ReduceMax over the leading axis: 48 us)
         return out.unsqueeze(1).permute(2, 1, 0, 3).reshape(b, n, t, hc)
 
-    def discriminant_features(self, x: Tensor) -> Tensor:
+    @property
+    def discriminant_channels(self) -> int:
+        """Channels per node whose Fourier moments the discriminant reads."""
+        return self.num_features * (2 if self.discriminant_variation else 1)
+
+    def discriminant_features(self, x: Tensor, mask: Tensor) -> Tensor:
         """What the neighbourhood discriminant reads: every node's Fourier moments, flattened.
 
+        Per node, the moments of its F channels, then (with ``discriminant_variation``) those
+        of each channel's absolute change since the previous step, 0 where either sample is
+        missing. The first are linear in the window; the second measure how hard and when
+        in the cycle a signal moves — on the reference rig, how sharply the pressures step
+        when the load switches, which the accumulator's precharge damps (blocked-CV grade
+        accuracy of its discriminant 95.6 % -> 97.3 %, docs/model.md).
+
         Shapes:
-            - x: [B, N, T, F] (already masked)
-            - output: [B, N * F * (2K + 1)]
+            - x, mask: [B, N, T, F]
+            - output: [B, N * C * (2K + 1)], C = :attr:`discriminant_channels`, node-major
         """
-        return fourier_moments(x, self.discriminant_frequencies).reshape(x.shape[0], -1)
+        x = x * mask
+        channels = x
+        if self.discriminant_variation:
+            prev = torch.cat([x[:, :, :1], x[:, :, :-1]], dim=2)
+            prev_mask = torch.cat([mask[:, :, :1], mask[:, :, :-1]], dim=2)
+            channels = torch.cat([x, (x - prev).abs() * mask * prev_mask], dim=3)
+        return fourier_moments(channels, self.discriminant_frequencies).reshape(x.shape[0], -1)
 
     def _discriminant(
-        self, x: Tensor, grade_logits: Tensor, fault_logits: Tensor
+        self, x: Tensor, mask: Tensor, grade_logits: Tensor, fault_logits: Tensor
     ) -> tuple[Tensor, Tensor]:
         """Combine gated nodes' logits with their neighbourhood discriminant's.
 
@@ -603,7 +627,7 @@ class TemporalGNN(nn.Module):
         Gate 2 (a node with sensors): they are added — a product of the two experts, so the
         more certain one decides where they disagree.
         """
-        u = self.discriminant_features(x)  # [B, D]
+        u = self.discriminant_features(x, mask)  # [B, D]
         n, d, g = self.disc_weight.shape
         # One [B, D] x [D, N*G] MatMul (the permuted weights are constant-folded in ONNX).
         weight = self.disc_weight.permute(1, 0, 2).reshape(d, n * g)
@@ -674,6 +698,7 @@ class TemporalGNN(nn.Module):
             "moment_frequencies": self.moment_frequencies,
             "num_nodes": self.num_nodes,
             "discriminant_frequencies": self.discriminant_frequencies,
+            "discriminant_variation": self.discriminant_variation,
         }
 
 

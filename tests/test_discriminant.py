@@ -196,7 +196,7 @@ def test_graded_mode_adds_a_discriminant_to_nodes_with_sensors(rig: GraphSpec) -
         both = model(x, mask, *static)
         neural = plain(x, mask, *static)
         disc = (
-            torch.einsum("bd,dg->bg", model.discriminant_features(x * mask), model.disc_weight[v10])
+            torch.einsum("bd,dg->bg", model.discriminant_features(x, mask), model.disc_weight[v10])
             + model.disc_bias[v10]
         )
     torch.testing.assert_close(both.grade_logits[:, v10], neural.grade_logits[:, v10] + disc)
@@ -236,9 +236,11 @@ def test_seen_grades_always_outscore_unseen_ones() -> None:
     np.testing.assert_allclose(logits[:, :3].sum(axis=1), 0.0, atol=1e-6 * np.abs(logits).max())
 
 
-@pytest.mark.parametrize("scale", ["nominal", "ordinal"])
+@pytest.mark.parametrize(
+    ("scale", "variation"), [("nominal", False), ("ordinal", False), ("ordinal", True)]
+)
 def test_noise_floor_keeps_the_accumulator_grade_through_a_small_sensor_offset(
-    uci_dir: Path, scale: str
+    uci_dir: Path, scale: str, variation: bool
 ) -> None:
     """Real rig cycles: without a floor, a 0.05 l/min flow offset (1.7 % of FS1's spread, well
     inside a flow meter's tolerance) moves many accumulator grades; with it, almost none."""
@@ -254,7 +256,12 @@ def test_noise_floor_keeps_the_accumulator_grade_through_a_small_sensor_offset(
     static = [torch.from_numpy(a) for a in _static(spec)]
     changed = {}
     for floor in (0.0, 1.0):
-        model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=16)
+        model = _model(
+            spec,
+            num_nodes=spec.num_nodes,
+            discriminant_frequencies=16,
+            discriminant_variation=variation,
+        )
         fit_discriminants(
             model,
             spec,
@@ -361,3 +368,75 @@ def test_held_out_cut_points_stop_pulling_the_extreme_grades_to_the_middle() -> 
             right[held_out] = (new[:, used] @ w + b).argmax(axis=1) == truth
         assert right[True][extreme].mean() >= right[False][extreme].mean() + 0.04
         assert right[True].mean() >= right[False].mean() - 0.01
+
+
+def _fluctuating(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The accumulator grade shows only in how hard PS2 fluctuates, at a phase that differs
+    from window to window: every linear moment of the window averages to zero over phases."""
+    rng = np.random.default_rng(seed)
+    grade = rng.integers(0, 4, n)
+    t = np.arange(T) / T
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    swing = (1 + grade[:, None]) * np.sin(2 * np.pi * 3 * t + phase)
+    values = {
+        "PS2": 120 + swing + rng.normal(0, 0.3, (n, T)),
+        "PS1": 150 + rng.normal(0, 0.5, (n, T)),
+        "PS3": 2 + rng.normal(0, 0.1, (n, T)),
+        "TS1": 45 + rng.normal(0, 1, (n, T)),
+    }
+    return values, grade
+
+
+def test_variation_moments_grade_what_linear_moments_cannot(rig: GraphSpec, tmp_path: Path) -> None:
+    train, grade = _fluctuating(400, seed=0)
+    test, truth = _fluctuating(400, seed=1)
+    spec = rig.fit_normalisation(train)
+    acc = spec.node_ids.index("ACC")
+    grades = np.full((len(grade), spec.num_nodes), -1, dtype=np.int64)
+    grades[:, acc] = grade
+    static = [torch.from_numpy(a) for a in _static(spec)]
+    accuracy = {}
+    for variation in (False, True):
+        model = _model(
+            spec,
+            num_nodes=spec.num_nodes,
+            discriminant_frequencies=6,
+            discriminant_variation=variation,
+        )
+        x, mask = (torch.from_numpy(a) for a in build_inputs(spec, train))
+        fit_discriminants(
+            model, spec, x, mask, grades, FAULTS, {}, hops=1, scale="ordinal", offset_floor=0.01
+        )
+        xt, mt = build_inputs(spec, test)
+        with torch.no_grad():
+            out = model(torch.from_numpy(xt), torch.from_numpy(mt), *static)
+        accuracy[variation] = float((out.grade_logits[:, acc].argmax(-1).numpy() == truth).mean())
+    assert accuracy[False] < 0.5 < 0.9 < accuracy[True], accuracy
+    # The shipped configuration exports with parity and survives a checkpoint.
+    assert model.discriminant_variation
+    meta = ModelMeta(
+        model_id="test-variation",
+        model_version="0.0.1",
+        graph_spec=spec,
+        fault_types=FAULTS,
+        graded_components=("ACC",),
+        forecast_reference={},
+    )
+    path = export_onnx(model, meta, tmp_path / "model.onnx")
+    cases = default_parity_cases(spec, graph_agnostic=False)
+    cases.append((xt[:5], mt[:5], *_static(spec)))
+    for case, report in zip(cases, parity_check(model, path, cases), strict=True):
+        assert max(report.values()) <= PARITY_TOLERANCE, (case[0].shape, report)
+    save_checkpoint(tmp_path / "m.pt", model, meta, {})
+    again, _, _ = load_checkpoint(tmp_path / "m.pt")
+    assert again.discriminant_variation
+    torch.testing.assert_close(again.disc_weight, model.disc_weight)
+
+
+def test_checkpoints_from_before_the_variation_moments_load_without_them(rig: GraphSpec) -> None:
+    model = _model(rig, num_nodes=rig.num_nodes, discriminant_frequencies=6)
+    old = {k: v for k, v in model.hparams().items() if k != "discriminant_variation"}
+    again = TemporalGNN(**old)  # type: ignore[arg-type]
+    assert not again.discriminant_variation
+    assert again.disc_weight.shape == (rig.num_nodes, rig.num_nodes * rig.num_features * 13, 4)
+    again.load_state_dict(model.state_dict())

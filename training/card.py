@@ -146,6 +146,11 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- Config: `{json.dumps(card['training']['config'])}`",
         "",
     ]
+    of_what = (
+        "Fourier moments of the signals and of their absolute step-to-step changes"
+        if card["training"]["config"].get("discriminant_variation")
+        else "Fourier moments"
+    )
     for d in card.get("discriminants", []):
         ordinal = d.get("scale") == "ordinal"
         how = (
@@ -160,8 +165,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         )
         lines += [
             f"- Grade of {d['component']}: {how}; the discriminant ({fitted}, fitted in closed "
-            f"form after training) reads {d['features']} Fourier "
-            f"moments of {', '.join(d['neighbourhood'])}; its training accuracy "
+            f"form after training) reads {d['features']} {of_what} of "
+            f"{', '.join(d['neighbourhood'])}; its training accuracy "
             f"{100 * d['train_accuracy']:.1f} %"
             + (
                 f", {100 * d['held_out_accuracy']:.1f} % on held-out training blocks; logits "

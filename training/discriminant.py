@@ -128,18 +128,24 @@ def fit_discriminants(
     model.eval()
     features = torch.cat(
         [
-            model.discriminant_features(x[lo : lo + batch_size] * mask[lo : lo + batch_size])
+            model.discriminant_features(x[lo : lo + batch_size], mask[lo : lo + batch_size])
             for lo in range(0, x.shape[0], batch_size)
         ]
     ).double()  # [W, N * per_node]
     per_node = features.shape[1] // spec.num_nodes
-    all_floor = moment_floor(
-        spec.num_nodes * spec.num_features,
-        model.discriminant_frequencies,
-        x.shape[2],
-        offset_floor,
-        noise_floor,
+    node_floor = moment_floor(
+        spec.num_features, model.discriminant_frequencies, x.shape[2], offset_floor, noise_floor
     )
+    if model.discriminant_variation:
+        node_floor = np.concatenate(
+            [
+                node_floor,
+                variation_floor(
+                    spec.num_features, model.discriminant_frequencies, x.shape[2], noise_floor
+                ),
+            ]
+        )
+    all_floor = np.tile(node_floor, spec.num_nodes)
     fitted = []
     for node in targets:
         component = spec.node_ids[node]
@@ -335,6 +341,24 @@ def moment_floor(
     """
     per_channel = np.full(2 * frequencies + 1, noise**2 / (2 * length))
     per_channel[0] = offset**2 + noise**2 / length
+    return np.tile(per_channel, n_channels)
+
+
+def variation_floor(n_channels: int, frequencies: int, length: int, noise: float) -> np.ndarray:
+    """Like :func:`moment_floor`, for the moments of ``|x[t] - x[t-1]|``
+    (``TemporalGNN.discriminant_features`` with ``discriminant_variation``).
+
+    An offset cancels in a difference. White noise of std ``noise`` per sample makes the
+    difference noisy with variance ``2 noise²``, which adds about that to each step's absolute
+    value where the signal moves (``2 noise² / T`` to the plain mean, half of that to sin/cos
+    moments) and, where it rests, a bias of ``E|N(0, 2 noise²)| = 2 noise / sqrt(pi)`` to the
+    mean — which differs between installations as their noise does, so it counts as an offset.
+
+    Returns:
+        ``[n_channels * (2K + 1)]``, laid out like :func:`moment_floor`.
+    """
+    per_channel = np.full(2 * frequencies + 1, noise**2 / length)
+    per_channel[0] = (2 * noise / np.sqrt(np.pi)) ** 2 + 2 * noise**2 / length
     return np.tile(per_channel, n_channels)
 
 

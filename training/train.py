@@ -97,6 +97,11 @@ class TrainConfig(BaseModel):
         "their neural head) or every graded node (added to the neural head where it has "
         "sensors)",
     )
+    discriminant_variation: bool = Field(
+        default=True,
+        description="the discriminants also read the Fourier moments of each channel's "
+        "absolute step-to-step change (how sharply and when in the cycle signals move)",
+    )
     discriminant_scale: DiscriminantScale = Field(
         default="ordinal",
         description="how a component without sensors is graded from its neighbourhood: one "
@@ -342,6 +347,7 @@ def train_model(
         moment_frequencies=config.moment_frequencies,
         num_nodes=spec.num_nodes if config.discriminant_frequencies else 0,
         discriminant_frequencies=config.discriminant_frequencies,
+        discriminant_variation=config.discriminant_variation,
     ).to(device)
     net: torch.nn.Module = model
     if world > 1:

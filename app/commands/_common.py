@@ -35,6 +35,7 @@ CONFIG_OPTIONS: dict[str, str] = {
     "discriminant_offset": "discriminant_offset",
     "discriminant_noise": "discriminant_noise",
     "discriminant_scale": "discriminant_scale",
+    "discriminant_variation": "discriminant_variation",
 }
 
 
@@ -93,6 +94,13 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         choices=("ordinal", "nominal"),
         help="grading a component without sensors: one severity score, nearest grade on it "
         "(ordinal, default), or one mean per grade (nominal LDA)",
+    )
+    parser.add_argument(
+        "--discriminant-variation",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the discriminants also read how sharply each signal changes from step to "
+        "step (default on; --no-discriminant-variation: the signals' moments alone)",
     )
 
 
