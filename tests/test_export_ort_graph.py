@@ -176,3 +176,58 @@ def test_exported_graph_parity(exported: tuple[TemporalGNN, GraphSpec, Path]) ->
     assert len({c[0].shape[1] for c in cases}) >= 3  # several N (and E, T)
     for case, report in zip(cases, parity_check(model, path, cases), strict=True):
         assert max(report.values()) <= PARITY_TOLERANCE, (case[0].shape, report)
+
+
+def _constant_shapes(proto: onnx.ModelProto) -> dict[str, list[int]]:
+    shapes = {i.name: list(i.dims) for i in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Constant":
+            shapes[node.output[0]] = list(onnx.numpy_helper.to_array(node.attribute[0].t).shape)
+    return shapes
+
+
+def test_export_only_layouts(exported: tuple[TemporalGNN, GraphSpec, Path]) -> None:
+    """The export-only rewrites of gnn/model.py are what the ONNX file contains."""
+    model, spec, path = exported
+    proto = onnx.load(str(path))
+    nodes = list(proto.graph.node)
+    producer = {out: node for node in nodes for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in nodes:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    constant = _constant_shapes(proto)
+
+    # The LSTM is fed and read time-major through 4-D Transposes, not between the two 3-D
+    # [B*N, T, H] <-> [T, B*N, H] Transposes a batch-first LSTM exports with.
+    (lstm,) = [n for n in nodes if n.op_type == "LSTM"]
+    before = producer[lstm.input[0]]
+    while before.op_type in ("Reshape", "Squeeze", "Unsqueeze"):
+        before = producer[before.input[0]]
+    after = consumers[lstm.output[0]][0]
+    while after.op_type in ("Reshape", "Squeeze", "Unsqueeze"):
+        after = consumers[after.output[0]][0]
+    for transpose in (before, after):
+        assert transpose.op_type == "Transpose"
+        (perm,) = [list(a.ints) for a in transpose.attribute if a.name == "perm"]
+        assert perm == [2, 1, 0, 3]
+    assert [a.i for a in lstm.attribute if a.name == "layout"] in ([], [0])
+
+    # Attention logits: [H, H*C] x act^T (E*S output columns), never act x [H*C, H].
+    h, hc = model.heads, model.hidden_channels
+    products = [n for n in nodes if n.op_type in ("MatMul", "Gemm")]
+    logits = [n for n in products if constant.get(n.input[0]) == [h, hc]]
+    assert len(logits) == model.num_layers + model.readout_layers
+    heads = ("grade_head", "fault_head")  # their [hc, G or K] weights may have that shape
+    assert not [
+        n
+        for n in products
+        if constant.get(n.input[1]) == [hc, h] and not any(k in n.name for k in heads)
+    ]
+
+    # Encoder: only the window pieces (x, mask, delta: 3F values) go through a product per
+    # node and step; node type and clock are added as a table.
+    f = spec.num_features
+    assert [n for n in products if constant.get(n.input[1]) == [3 * f, hc]]
+    wide = 3 * f + model.type_dim + 2 * model.time_frequencies
+    assert not [n for n in products if wide in (constant.get(n.input[1]) or [])]
