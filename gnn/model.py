@@ -165,16 +165,17 @@ class GATv2Layer(nn.Module):
             # expanded first: ONNX Runtime adds equal shapes far faster than it broadcasts
             # over the middle axis (47 vs 118 us at E=158, S=60, H*C=16)
             m = m + self.lin_edge(edge_attr).unsqueeze(1).expand_as(m)
-        act = F.leaky_relu(m, self.negative_slope)
         if torch.onnx.is_in_onnx_export():
             # (attend^T act^T)^T: MLAS computes a product in panels of 16 output columns, so
             # [E*S, 16] x [16, 2] costs what [E*S, 16] x [16, 16] does (51 us at E = 158,
             # S = 60); with E*S as the output columns (ONNX Runtime fuses the Transpose into
             # the MatMul) it takes 27 us, plus 10 us to transpose the [H, E*S] result back.
-            logit = torch.matmul(attend.t(), act.view(-1, h * c).t()).t().contiguous()
-            logit = logit.view(-1, s, h)
+            act = F.leaky_relu(m, self.negative_slope).view(-1, h * c)
+            logit = torch.matmul(attend.t(), act.t()).t().contiguous().view(-1, s, h)
         else:
-            logit = torch.matmul(act, attend)  # [E, S, H]
+            # (no named temporary: torch eager's speed here hangs on which [E, S, H*C]
+            # buffers are alive at once, through glibc's malloc thresholds)
+            logit = torch.matmul(F.leaky_relu(m, self.negative_slope), attend)  # [E, S, H]
 
         # Segment softmax over each node's incoming edges, shifted by the per-node maximum
         # (no gradient flows through a softmax shift). Per-node reductions gather a node's
@@ -480,13 +481,13 @@ class TemporalGNN(nn.Module):
             clock = torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)  # [T, 2K]
         if torch.onnx.is_in_onnx_export():
             h = self._encoder_input_export([x, mask, delta], type_emb, clock)
+            h = linear(self.encoder[2], elu(h))
         else:
             type_bt = type_emb.view(1, n, 1, -1).expand(b, n, t, -1)
             parts = [x, mask, delta, type_bt]
             if clock is not None:
                 parts.append(clock.view(1, 1, t, -1).expand(b, n, t, -1))
-            h = linear(self.encoder[0], torch.cat(parts, dim=-1))
-        h = linear(self.encoder[2], elu(h))
+            h = linear(self.encoder[2], elu(linear(self.encoder[0], torch.cat(parts, dim=-1))))
 
         # Snapshots (b, t) share the graph; node-major between layers: [B, N, T, H] ->
         # [N, B*T, H] (snapshot s = b*T + t), the layout GATv2Layer.propagate gathers in.
