@@ -440,3 +440,33 @@ def test_checkpoints_from_before_the_variation_moments_load_without_them(rig: Gr
     assert not again.discriminant_variation
     assert again.disc_weight.shape == (rig.num_nodes, rig.num_nodes * rig.num_features * 13, 4)
     again.load_state_dict(model.state_dict())
+
+
+def test_variation_floor_is_what_sensor_noise_does_to_the_variation_moments() -> None:
+    """Monte Carlo against :func:`variation_floor` (noise std s): white sample noise biases
+    a resting signal's mean |x[t] - x[t-1]| by E|N(0, 2 s²)| = 2 s / sqrt(pi), the floor's
+    mean term, and jitters a moving signal's moments by at most the floor; an error that
+    wanders (white changes of variance 2 s²) jitters them by the floor at every frequency."""
+    from gnn.model import fourier_moments
+    from training.discriminant import variation_floor
+
+    t, k, s = 60, 16, 0.005
+    floor = variation_floor(1, k, t, s)
+    rng = np.random.default_rng(0)
+    white = torch.from_numpy(rng.normal(0, s, (4000, 1, t, 1)))
+    wandering = torch.from_numpy(np.cumsum(rng.normal(0, np.sqrt(2) * s, (4000, 1, t, 1)), 2))
+    ramp = torch.linspace(0, 3, t, dtype=torch.float64).view(1, 1, t, 1)
+
+    def moments(x: torch.Tensor) -> np.ndarray:
+        dx = (x[:, :, 1:] - x[:, :, :-1]).abs()
+        dx = torch.cat([torch.zeros_like(dx[:, :, :1]), dx], dim=2)
+        return fourier_moments(dx, k).reshape(len(x), -1).numpy()
+
+    np.testing.assert_allclose(moments(white)[:, 0].mean() ** 2, floor[0], rtol=0.1)
+    jitter = (moments(ramp + white) - moments(ramp)).var(axis=0)
+    assert (jitter <= 1.1 * floor).all()
+    assert jitter[1] < 0.01 * floor[1]  # differenced white noise: little at low frequencies
+    jitter = (moments(ramp + wandering) - moments(ramp)).var(axis=0)
+    np.testing.assert_allclose(jitter[1:], floor[1:], rtol=0.15)
+    # the plain mean: a moving signal's changes average out; the floor's bias term dominates
+    assert jitter[0] <= floor[0]

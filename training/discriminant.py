@@ -348,11 +348,14 @@ def variation_floor(n_channels: int, frequencies: int, length: int, noise: float
     """Like :func:`moment_floor`, for the moments of ``|x[t] - x[t-1]|``
     (``TemporalGNN.discriminant_features`` with ``discriminant_variation``).
 
-    An offset cancels in a difference. White noise of std ``noise`` per sample makes the
-    difference noisy with variance ``2 noise²``, which adds about that to each step's absolute
-    value where the signal moves (``2 noise² / T`` to the plain mean, half of that to sin/cos
-    moments) and, where it rests, a bias of ``E|N(0, 2 noise²)| = 2 noise / sqrt(pi)`` to the
-    mean — which differs between installations as their noise does, so it counts as an offset.
+    An offset cancels in a difference. The floor models the sensor's error on each step's
+    change as white with variance ``2 noise²`` — what white sample noise of std ``noise``
+    gives at the highest moments (its differences are anti-correlated, so less at the low
+    ones), and what a slowly wandering sensor gives at all of them. Where the signal moves,
+    that adds ``2 noise²`` to each step's absolute change (``2 noise² / T`` to the plain mean,
+    half of that to each sin/cos moment); where it rests, it biases the mean by
+    ``E|N(0, 2 noise²)| = 2 noise / sqrt(pi)`` — which differs between installations as
+    their noise does, so it counts as an offset.
 
     Returns:
         ``[n_channels * (2K + 1)]``, laid out like :func:`moment_floor`.
