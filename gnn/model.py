@@ -194,10 +194,16 @@ class GATv2Layer(nn.Module):
         # (An extra dummy edge row carrying the padding's zeros, instead of this Pad, saved
         # ONNX Runtime ~20 us per layer but made torch eager up to 2x slower: its [E+1, S, H*C]
         # tensors fell on the wrong side of glibc's malloc mmap/trim thresholds here.)
-        ex_used = F.dropout(ex, p=self.dropout, training=self.training)
-        weighted = F.pad(x_j * torch.matmul(ex_used, spread), (0, 0, 0, 0, 0, 1))
-        out = weighted.index_select(0, table).view(n, -1, s, h * c).sum(1)  # [N, S, H*C]
-        out = out / torch.matmul(denom, spread)
+        if torch.onnx.is_in_onnx_export():
+            # sum_j alpha_ij x_j: alpha is computed anyway (an output), so the export skips
+            # the [N, S, H*C] division by the denominators (within float rounding)
+            weighted = F.pad(x_j * torch.matmul(alpha, spread), (0, 0, 0, 0, 0, 1))
+            out = weighted.index_select(0, table).view(n, -1, s, h * c).sum(1)
+        else:
+            ex_used = F.dropout(ex, p=self.dropout, training=self.training)
+            weighted = F.pad(x_j * torch.matmul(ex_used, spread), (0, 0, 0, 0, 0, 1))
+            out = weighted.index_select(0, table).view(n, -1, s, h * c).sum(1)  # [N, S, H*C]
+            out = out / torch.matmul(denom, spread)
         if not self.concat:
             out = out.reshape(n, s, h, c).mean(dim=2)
         if self.bias is not None:
