@@ -141,7 +141,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- Command: `{card['training']['command']}`",
         f"- Epochs run: {card['training']['epochs_run']} (kept: {card['training']['best_epoch']})",
         f"- Time: {card['training']['seconds']:.0f} s on {card['training']['hardware']['processor']} "
-        f"({card['training']['hardware']['threads']} torch threads, "
+        f"({card['training']['hardware']['threads']} torch "
+        f"thread{'' if card['training']['hardware']['threads'] == 1 else 's'}, "
         f"device {card['training']['hardware']['device']})",
         f"- Config: `{json.dumps(card['training']['config'])}`",
         "",
