@@ -3,8 +3,10 @@
 ONNX Runtime (CPU) runs Elu with a scalar kernel and an Add that broadcasts a short vector over
 many rows row by row; the export therefore writes ELU from vectorised ops and every linear as a
 2-D Gemm (bias inside), and builds the incoming-edge table once for all GATv2 layers
-(docs/diagnosis.md, "ONNX Runtime export graph"). These tests pin both the speed-relevant shape
-of the graph and that torch and ONNX Runtime still agree.
+(docs/diagnosis.md, "ONNX Runtime export graph"); the second pass feeds the LSTM time-major,
+computes the attention logits with E*S as the product's output columns and puts only the
+window pieces through the encoder's first product. These tests pin both the speed-relevant
+shape of the graph and that torch and ONNX Runtime still agree.
 """
 
 from __future__ import annotations
