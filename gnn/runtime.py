@@ -174,10 +174,16 @@ class LoadedModel:
                 **feeds_static,
             }
             parts.append(self.session.run(list(contract.OUTPUTS), feeds))
-        merged = [
-            np.concatenate([p[i] for p in parts], axis=0) for i in range(len(contract.OUTPUTS))
-        ]
-        return ModelOutputs(*(m.astype(np.float32, copy=False) for m in merged))
+        # One batch (every single-window call) needs no copy: concatenating its five outputs
+        # cost ~25 us a window, 1.5 % of a 40-component window's inference.
+        merged = (
+            parts[0]
+            if len(parts) == 1
+            else [
+                np.concatenate([p[i] for p in parts], axis=0) for i in range(len(contract.OUTPUTS))
+            ]
+        )
+        return ModelOutputs(*(np.asarray(m, dtype=np.float32) for m in merged))
 
     # -- compatibility ----------------------------------------------------------------------
     def check_profile(self, profile: EquipmentProfile, *, equipment: str | None = None) -> None:
