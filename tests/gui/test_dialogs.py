@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from app.gui.dialogs.live_connect import LiveConnectDialog
 from app.gui.dialogs.new_equipment import NewEquipmentDialog
 from app.gui.dialogs.settings_dialog import SettingsDialog
 from app.gui.settings import Settings, load_settings, save_settings, settings_path
+from gnn.graph import default_model_path
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.store import open_workspace
@@ -109,7 +111,14 @@ def test_about_dialog_names_versions_and_providers(qtbot) -> None:  # type: igno
     dialog = AboutDialog(model_text="zema-rig-gatv2-lstm v1.0.0", provider="CPUExecutionProvider")
     qtbot.addWidget(dialog)
     facts = dict(dialog.facts)
-    assert facts["Model"] == "zema-rig-gatv2-lstm v1.0.0"
+    assert facts["Model of this diagnosis"] == "zema-rig-gatv2-lstm v1.0.0"
+    # the installed model, by its card: version and blocked-CV accuracy per component
+    card = json.loads(default_model_path().with_name("card.json").read_text(encoding="utf-8"))
+    assert facts["Default model"].startswith(f"zema-rig-gatv2-lstm {card['model_version']} — ")
+    assert (
+        f"ACC {100 * card['metrics']['blocked_cv']['ACC']['accuracy']:.1f} %"
+        in facts["Default model"]
+    )
     assert facts["ONNX Runtime"][0].isdigit()
     assert "CPUExecutionProvider" in facts["Providers available"]
     save_screenshot(dialog, "about-dialog")

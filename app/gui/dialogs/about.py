@@ -38,12 +38,31 @@ def _model_file() -> str:
     return f"{path}" if path.exists() else f"{path} (missing: train and export one)"
 
 
+def _default_model() -> str:
+    """The installed default model by its card: id, version and blocked-CV grade accuracy —
+    what an engineer should know before trusting a grade (reads card.json, not the model)."""
+    import json
+
+    from gnn.graph import default_model_path
+
+    card_path = default_model_path().with_name("card.json")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        text = f"{card['model_id']} {card['model_version']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no readable model card ({card_path})"
+    cv = card.get("metrics", {}).get("blocked_cv", {})
+    scores = ", ".join(f"{c} {100 * v['accuracy']:.1f} %" for c, v in cv.items() if "accuracy" in v)
+    return f"{text} — blocked-CV grade accuracy {scores}" if scores else text
+
+
 def about_facts(model_text: str = "", provider: str = "") -> list[tuple[str, str]]:
     providers = ort_providers()
     cuda = "CUDAExecutionProvider" in providers
     return [
         ("HydroDiag", __version__),
-        ("Model", model_text or "none used yet (run a diagnosis)"),
+        ("Default model", _default_model()),
+        ("Model of this diagnosis", model_text or "none run yet"),
         ("Model file", _model_file()),
         ("Last inference provider", provider or "—"),
         ("ONNX Runtime", _dist_version("onnxruntime-gpu", "onnxruntime")),
