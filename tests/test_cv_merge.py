@@ -74,3 +74,16 @@ def test_a_refused_config_option_is_named_and_nothing_is_written(
     assert "--discriminant-offset -1.0" in err and "--epochs 0" in err
     assert "greater than or equal to" in err
     assert not out.exists()
+
+
+def test_step_change_moments_are_on_unless_switched_off() -> None:
+    import argparse
+
+    from app.commands._common import add_config_options, train_config
+
+    parser = argparse.ArgumentParser()
+    add_config_options(parser)
+    assert train_config(parser.parse_args([])).discriminant_variation is True
+    off = train_config(parser.parse_args(["--no-discriminant-variation"]))
+    assert off.discriminant_variation is False
+    assert train_config(parser.parse_args(["--discriminant-variation"])).discriminant_variation
