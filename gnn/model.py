@@ -288,6 +288,18 @@ def fourier_moments(x: Tensor, frequencies: int) -> Tensor:
     return torch.matmul(x.transpose(2, 3), basis) / t
 
 
+def step_change(x: Tensor, mask: Tensor) -> Tensor:
+    """``x[t] - x[t-1]`` where both samples are present, 0 elsewhere and at ``t = 0``.
+
+    Shapes:
+        - x, mask: [B, N, T, F] (``x`` 0 where absent)
+        - output: [B, N, T, F]
+    """
+    prev = torch.cat([x[:, :, :1], x[:, :, :-1]], dim=2)
+    prev_mask = torch.cat([mask[:, :, :1], mask[:, :, :-1]], dim=2)
+    return (x - prev) * mask * prev_mask
+
+
 class ModelOutput(NamedTuple):
     """Raw outputs of :class:`TemporalGNN` (logits; the export wrapper turns them into probabilities)."""
 
@@ -477,9 +489,7 @@ class TemporalGNN(nn.Module):
         hc = self.hidden_channels
         exporting = torch.onnx.is_in_onnx_export()  # 1.4 us a call: asked once
         x = x * mask
-        prev = torch.cat([x[:, :, :1], x[:, :, :-1]], dim=2)
-        prev_mask = torch.cat([mask[:, :, :1], mask[:, :, :-1]], dim=2)
-        delta = (x - prev) * mask * prev_mask
+        delta = step_change(x, mask)
         type_emb = self.node_type_emb(node_type)  # [N, D]
         clock = None
         if self.time_frequencies > 0:
@@ -545,7 +555,9 @@ class TemporalGNN(nn.Module):
         if self.discriminant_frequencies > 0 and not self.training:
             # Gradient training (and fine-tuning) fits the neural heads alone; the
             # discriminants are refitted in closed form afterwards.
-            grade_logits, fault_logits = self._discriminant(x, mask, grade_logits, fault_logits)
+            grade_logits, fault_logits = self._discriminant(
+                self.discriminant_features(x, mask, delta), grade_logits, fault_logits
+            )
         forecast = linear(self.forecast_head, states)
         return ModelOutput(grade_logits, fault_logits, forecast, attention)
 
@@ -605,7 +617,7 @@ class TemporalGNN(nn.Module):
         """Channels per node whose Fourier moments the discriminant reads."""
         return self.num_features * (2 if self.discriminant_variation else 1)
 
-    def discriminant_features(self, x: Tensor, mask: Tensor) -> Tensor:
+    def discriminant_features(self, x: Tensor, mask: Tensor, delta: Tensor | None = None) -> Tensor:
         """What the neighbourhood discriminant reads: every node's Fourier moments, flattened.
 
         Per node, the moments of its F channels, then (with ``discriminant_variation``) those
@@ -615,28 +627,35 @@ class TemporalGNN(nn.Module):
         when the load switches, which the accumulator's precharge damps (blocked-CV grade
         accuracy of its discriminant 95.6 % -> 97.3 %, docs/model.md).
 
+        Args:
+            x: channel values; masked here.
+            mask: their presence mask.
+            delta: :func:`step_change` of the masked ``x``, when the caller has it already
+                (:meth:`forward` does).
+
         Shapes:
-            - x, mask: [B, N, T, F]
+            - x, mask, delta: [B, N, T, F]
             - output: [B, N * C * (2K + 1)], C = :attr:`discriminant_channels`, node-major
         """
         x = x * mask
         channels = x
         if self.discriminant_variation:
-            prev = torch.cat([x[:, :, :1], x[:, :, :-1]], dim=2)
-            prev_mask = torch.cat([mask[:, :, :1], mask[:, :, :-1]], dim=2)
-            channels = torch.cat([x, (x - prev).abs() * mask * prev_mask], dim=3)
+            change = delta if delta is not None else step_change(x, mask)
+            channels = torch.cat([x, change.abs()], dim=3)
         return fourier_moments(channels, self.discriminant_frequencies).reshape(x.shape[0], -1)
 
     def _discriminant(
-        self, x: Tensor, mask: Tensor, grade_logits: Tensor, fault_logits: Tensor
+        self, u: Tensor, grade_logits: Tensor, fault_logits: Tensor
     ) -> tuple[Tensor, Tensor]:
         """Combine gated nodes' logits with their neighbourhood discriminant's.
 
         Gate 1 (a node without sensors): the discriminant's logits replace the neural head's.
         Gate 2 (a node with sensors): they are added — a product of the two experts, so the
         more certain one decides where they disagree.
+
+        Shapes:
+            - u: [B, D], :meth:`discriminant_features`
         """
-        u = self.discriminant_features(x, mask)  # [B, D]
         n, d, g = self.disc_weight.shape
         # One [B, D] x [D, N*G] MatMul (the permuted weights are constant-folded in ONNX).
         weight = self.disc_weight.permute(1, 0, 2).reshape(d, n * g)
