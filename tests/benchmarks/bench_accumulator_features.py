@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -45,16 +46,18 @@ FOLDS = 5
 
 
 def fourier(x: np.ndarray, k: int) -> np.ndarray:
-    """``gnn.model.fourier_moments`` in numpy, flattened: [W, N, T, F] -> [W, N * F * (2k + 1)]."""
-    t = x.shape[2]
-    angle = 2 * np.pi * (np.arange(t) / t)[:, None] * np.arange(1, k + 1)[None]
-    basis = np.concatenate([np.ones((t, 1)), np.sin(angle), np.cos(angle)], 1) / t
-    return np.asarray(np.einsum("wntf,tk->wnfk", x, basis)).reshape(len(x), -1)
+    """The model's ``fourier_moments``, flattened: [W, N, T, F] -> [W, N * F * (2k + 1)]."""
+    from gnn.model import fourier_moments
+
+    return fourier_moments(torch.from_numpy(x).double(), k).reshape(len(x), -1).numpy()
 
 
 def change(x: np.ndarray) -> np.ndarray:
-    """x[t] - x[t-1], 0 at the first step (no gaps in the UCI cycles)."""
-    return np.diff(x, axis=2, prepend=x[:, :, :1])
+    """The model's ``step_change`` (no gaps in the UCI cycles: the mask is all ones)."""
+    from gnn.model import step_change
+
+    t = torch.from_numpy(x).double()
+    return step_change(t, torch.ones_like(t)).numpy()
 
 
 def variants() -> dict[str, Features]:
@@ -127,8 +130,6 @@ def main() -> None:
     )
     parser.add_argument("--skip-nested", action="store_true")
     args = parser.parse_args()
-
-    import torch
 
     from gnn.graph import GraphSpec, build_inputs
     from gnn.model import TemporalGNN
