@@ -341,7 +341,7 @@ def load_model(
         graph_spec_json=graph_spec,
         fault_types=fault_types,
         graded_components=graded,
-        card=_read_card(file),
+        card=read_model_card(file),
         load_ms=load_ms,
         fault_components=fault_components,
     )
@@ -461,7 +461,8 @@ def _check_outputs_shape(model: LoadedModel) -> None:
                 )
 
 
-def _read_card(file: Path) -> dict[str, Any] | None:
+def read_model_card(file: Path) -> dict[str, Any] | None:
+    """The model card (card.json) beside model file ``file``; None if missing or unreadable."""
     card = file.with_name(CARD_FILE)
     if not card.is_file():
         return None

@@ -41,17 +41,16 @@ def _model_file() -> str:
 def _default_model() -> str:
     """The installed default model by its card: id, version and blocked-CV grade accuracy —
     what an engineer should know before trusting a grade (reads card.json, not the model)."""
-    import json
-
     from gnn.graph import default_model_path
+    from gnn.runtime import read_model_card
 
-    card_path = default_model_path().with_name("card.json")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        text = f"{card['model_id']} {card['model_version']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"no readable model card ({card_path})"
-    cv = card.get("metrics", {}).get("blocked_cv", {})
+    model = default_model_path()
+    card = read_model_card(model)
+    if card is None or "model_id" not in card or "model_version" not in card:
+        return f"no readable model card beside {model}"
+    text = f"{card['model_id']} {card['model_version']}"
+    metrics = card.get("metrics")
+    cv = metrics.get("blocked_cv", {}) if isinstance(metrics, dict) else {}
     scores = ", ".join(f"{c} {100 * v['accuracy']:.1f} %" for c, v in cv.items() if "accuracy" in v)
     return f"{text} — blocked-CV grade accuracy {scores}" if scores else text
 
