@@ -25,12 +25,10 @@ from torch.nn import functional as F  # noqa: N812
 
 from gnn.graph import GraphSpec
 from gnn.model import TemporalGNN, elu, linear
-from ingestion.profiles import load_profile
+from tests.onnx_models import export_small_model
 from training.export import (
     PARITY_TOLERANCE,
-    ModelMeta,
     default_parity_cases,
-    export_onnx,
     parity_check,
 )
 
@@ -99,27 +97,18 @@ def test_linear_is_the_layer_exactly_and_exports_as_gemm(tmp_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemporalGNN, GraphSpec, Path]:
-    torch.manual_seed(3)
-    spec = GraphSpec.from_profile(load_profile("zema-test-rig"))
-    model = TemporalGNN(
-        spec.num_features,
-        num_fault_types=2,
-        hidden_channels=8,
-        heads=2,
+    model, meta, path = export_small_model(
+        tmp_path_factory.mktemp("ort-graph") / "model.onnx",
+        seed=3,
+        model_id="test-ort-graph",
+        model_version="0",
+        fault_types=("a", "b"),
+        meta={"graded_components": ("C1",), "fault_components": {"a": ("C1",), "b": ("C1",)}},
         num_layers=2,
         time_frequencies=2,
         readout_layers=1,
-    ).eval()
-    meta = ModelMeta(
-        model_id="test-ort-graph",
-        model_version="0",
-        graph_spec=spec,
-        fault_types=("a", "b"),
-        graded_components=("C1",),
-        fault_components={"a": ("C1",), "b": ("C1",)},
     )
-    path = export_onnx(model, meta, tmp_path_factory.mktemp("ort-graph") / "model.onnx")
-    return model, spec, path
+    return model, meta.graph_spec, path
 
 
 def _static_shapes(

@@ -14,11 +14,11 @@ from gnn import contract
 from gnn.graph import GraphSpec, profile_sha256
 from gnn.model import TemporalGNN
 from ingestion.profiles import load_profile
+from tests.onnx_models import export_small_model
 from training.export import (
     PARITY_TOLERANCE,
     ModelMeta,
     default_parity_cases,
-    export_onnx,
     load_checkpoint,
     parity_check,
     random_graph_inputs,
@@ -28,29 +28,19 @@ from training.export import (
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemporalGNN, ModelMeta, Path]:
-    torch.manual_seed(0)
-    spec = GraphSpec.from_profile(load_profile("zema-test-rig")).with_normalisation(
-        {"PS1": (150.0, 5.0)}
-    )
-    model = TemporalGNN(
-        spec.num_features,
-        num_fault_types=3,
-        hidden_channels=8,
-        heads=2,
+    return export_small_model(
+        tmp_path_factory.mktemp("onnx") / "model.onnx",
+        seed=0,
+        model_id="test-model",
+        fault_types=("a", "b", "c"),
+        spec=GraphSpec.from_profile(load_profile("zema-test-rig")).with_normalisation(
+            {"PS1": (150.0, 5.0)}
+        ),
+        meta={"graded_components": ("C1", "ACC"), "forecast_reference": {"MP1": 0.5}},
         num_layers=2,
         time_frequencies=3,
         readout_layers=1,
-    ).eval()
-    meta = ModelMeta(
-        model_id="test-model",
-        model_version="0.0.1",
-        graph_spec=spec,
-        fault_types=("a", "b", "c"),
-        graded_components=("C1", "ACC"),
-        forecast_reference={"MP1": 0.5},
     )
-    path = export_onnx(model, meta, tmp_path_factory.mktemp("onnx") / "model.onnx")
-    return model, meta, path
 
 
 def test_checker_names_opset_and_metadata(exported: tuple[TemporalGNN, ModelMeta, Path]) -> None:
@@ -113,25 +103,16 @@ def test_checkpoint_round_trip(
 
 def test_parity_with_fourier_moments(tmp_path: Path) -> None:
     """The moment pooling (basis built from T inside forward) exports with T dynamic."""
-    torch.manual_seed(1)
-    spec = GraphSpec.from_profile(load_profile("zema-test-rig"))
-    model = TemporalGNN(
-        spec.num_features,
-        num_fault_types=2,
-        hidden_channels=8,
-        heads=2,
+    model, meta, path = export_small_model(
+        tmp_path / "model.onnx",
+        seed=1,
+        model_id="test-moments",
+        fault_types=("a", "b"),
+        meta={"graded_components": ("ACC",), "forecast_reference": {}},
         readout_layers=1,
         moment_frequencies=4,
-    ).eval()
-    meta = ModelMeta(
-        model_id="test-moments",
-        model_version="0.0.1",
-        graph_spec=spec,
-        fault_types=("a", "b"),
-        graded_components=("ACC",),
-        forecast_reference={},
     )
-    path = export_onnx(model, meta, tmp_path / "model.onnx")
+    spec = meta.graph_spec
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert json.loads(props["hydrodiag.hparams"])["moment_frequencies"] == 4
     cases = default_parity_cases(spec)
