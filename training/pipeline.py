@@ -32,8 +32,12 @@ def train_and_save(
     notes: list[str] | None = None,
     progress: Progress = NO_PROGRESS,
     log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Train on ``windows``, write model.pt, model.onnx (parity-checked), card.json and card.md."""
+) -> dict[str, Any] | None:
+    """Train on ``windows``, write model.pt, model.onnx (parity-checked), card.json and card.md.
+
+    Under ``torchrun`` only rank 0 writes the folder and returns the card; the other ranks
+    return None once training is done.
+    """
     from training.card import build_card, write_card
     from training.export import (
         PARITY_TOLERANCE,
@@ -44,7 +48,7 @@ def train_and_save(
         parity_check,
         save_checkpoint,
     )
-    from training.train import train_model
+    from training.train import distributed_rank, train_model
 
     spec = GraphSpec.from_profile(profile)
     log = log or _print
@@ -62,6 +66,8 @@ def train_and_save(
         on_epoch=on_epoch,
         checkpoint_dir=out_dir / "checkpoints",
     )
+    if distributed_rank()[0] != 0:
+        return None
     meta = ModelMeta(
         model_id=model_id,
         model_version=model_version,

@@ -4,7 +4,10 @@ Deterministic on CPU for a given seed (one seeded generator for initialisation, 
 and dropout; deterministic algorithms on). Early stopping watches the grade loss on whole
 held-out blocks of windows; the best epoch's weights are kept. Several processes started by
 ``torchrun`` (env ``RANK``/``WORLD_SIZE``) train data-parallel through
-``torch.nn.parallel.DistributedDataParallel`` — untested here, this machine has no GPU.
+``torch.nn.parallel.DistributedDataParallel``: NCCL on GPUs, gloo on CPU. Each rank takes an
+equal share of every epoch's permutation, so ``world`` ranks with batch ``b`` take the same
+steps as one process with batch ``world * b`` (tests/test_distributed.py checks this on CPU
+with gloo; the GPU path has not run here, this machine has none).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class TrainConfig(BaseModel):
     heads: int = 2
     num_layers: int = 2
     lstm_layers: int = 1
-    dropout: float = 0.1
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     time_frequencies: int = 4
     readout_layers: int = 1
     moment_frequencies: int = Field(
@@ -277,9 +280,36 @@ def forecast_reference(
     }
 
 
-def _distributed() -> tuple[int, int]:
+def distributed_rank() -> tuple[int, int]:
     """(rank, world size) when started by torchrun, else (0, 1)."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank_share(order: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This rank's equal share of an epoch's ``order`` of windows.
+
+    Padded by wrapping around (as torch's ``DistributedSampler`` does) so that every rank runs
+    the same number of batches: DDP's gradient all-reduce would otherwise wait forever for the
+    rank that ran out first.
+    """
+    padded = np.resize(order, len(order) + (-len(order)) % world)  # np.resize repeats
+    return padded[rank::world]
+
+
+def _sum_over_ranks(*values: float) -> list[float]:
+    """Element-wise sum of ``values`` over all ranks (float64, so counts stay exact)."""
+    t = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return [float(v) for v in t]
+
+
+def _from_rank0(value: float | None) -> float | None:
+    """Rank 0's value on every rank, so that all ranks stop at the same epoch."""
+    if value is None:
+        return None
+    t = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.broadcast(t, src=0)
+    return float(t[0])
 
 
 def train_model(
@@ -309,12 +339,15 @@ def train_model(
     if config.threads:
         torch.set_num_threads(config.threads)
     _seed_everything(config.seed)
-    rank, world = _distributed()
+    rank, world = distributed_rank()
     device = torch.device("cpu")
     if torch.cuda.is_available():
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if world > 1 and not torch.distributed.is_initialized():
+    own_group = world > 1 and not torch.distributed.is_initialized()
+    if own_group:
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if rank != 0:
+        progress = NO_PROGRESS  # one progress bar, rank 0's
 
     if val_windows is not None:
         train_part, val_part = windows, val_windows
@@ -351,6 +384,8 @@ def train_model(
     ).to(device)
     net: torch.nn.Module = model
     if world > 1:
+        # DDP copies rank 0's initial weights to every rank; dropout differs per rank
+        torch.manual_seed(config.seed + rank)
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
@@ -369,9 +404,8 @@ def train_model(
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
         net.train()
-        order = rng.permutation(train_part.n_windows)
-        # every rank sees the same permutation and takes its own stride of it
-        order = order[rank::world]
+        # every rank draws the same permutation and takes its own share of it
+        order = rank_share(rng.permutation(train_part.n_windows), rank, world)
         running, seen = 0.0, 0
         for lo in range(0, len(order), config.batch_size):
             check_cancelled(progress)
@@ -391,6 +425,10 @@ def train_model(
         val_acc: dict[str, float] = {}
         if val_data is not None and val_part is not None and val_part.n_windows:
             val_loss, val_acc = _validate(model, val_data, spec, graded, config, device)
+        if world > 1:
+            running, seen_all = _sum_over_ranks(running, seen)
+            seen = int(seen_all)
+            val_loss = _from_rank0(val_loss)
         record = EpochRecord(
             epoch, running / max(seen, 1), val_loss, val_acc, time.perf_counter() - t0
         )
@@ -411,6 +449,8 @@ def train_model(
             log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             break
     progress.finish()
+    if own_group:
+        torch.distributed.destroy_process_group()
     model.load_state_dict(best_state)
     model.eval()
     all_idx = np.arange(train_part.n_windows)

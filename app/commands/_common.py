@@ -25,6 +25,7 @@ CONFIG_OPTIONS: dict[str, str] = {
     "seed": "seed",
     "epochs": "epochs",
     "threads": "threads",
+    "dropout": "dropout",
     "val_fraction": "val_fraction",
     "readout_layers": "readout_layers",
     "normalisation": "normalisation",
@@ -44,6 +45,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--dropout", type=float, help="dropout probability (default 0.1)")
     parser.add_argument(
         "--val-fraction",
         type=float,

@@ -21,6 +21,7 @@ def _run(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
     from training.datasets import from_uci_folder, from_workspace
     from training.pipeline import command_line, train_and_save
+    from training.train import distributed_rank
 
     if args.uci is not None:
         windows = from_uci_folder(args.uci)
@@ -46,7 +47,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.cv_report is not None:
         cv_report = json.loads(Path(args.cv_report).read_text(encoding="utf-8"))
     notes = list(args.note or [])
-    print(f"training on {windows.n_windows} windows from {source}; config {config.model_dump()}")
+    if distributed_rank()[0] == 0:
+        print(
+            f"training on {windows.n_windows} windows from {source}; config {config.model_dump()}"
+        )
     card = train_and_save(
         windows,
         profile,
@@ -59,10 +63,11 @@ def _run(args: argparse.Namespace) -> int:
         notes=notes,
         progress=TerminalProgress(),
     )
-    print(
-        f"wrote {args.out}/model.onnx, model.pt, card.json, card.md "
-        f"({card['training']['seconds']:.0f} s)"
-    )
+    if card is not None:
+        print(
+            f"wrote {args.out}/model.onnx, model.pt, card.json, card.md "
+            f"({card['training']['seconds']:.0f} s)"
+        )
     return 0
 
 
