@@ -42,7 +42,13 @@ from gnn.trends import fit_trend, make_history
 from ingestion.cycles import PARTLY_ALIGNED_WARNING, UNALIGNED_WARNING, align_range
 from ingestion.errors import HydroDiagError
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
-from ingestion.queries import Windows, cycle_windows, equipment_time_range, sliding_windows
+from ingestion.queries import (
+    Windows,
+    cycle_windows,
+    equipment_time_range,
+    has_cycles,
+    sliding_windows,
+)
 from ingestion.store import Store, utc_now
 from ingestion.workspace import equipment_profile
 
@@ -297,15 +303,6 @@ def _inferred_fault_components(
     return everything, "from nothing (no labels): every fault type on every graded component"
 
 
-def _has_cycles(store: Store, equipment_id: str) -> bool:
-    row = (
-        store.cursor()
-        .execute("SELECT count(*) FROM cycles WHERE equipment_id = ?", [equipment_id])
-        .fetchone()
-    )
-    return bool(row and row[0])
-
-
 class _Span(NamedTuple):
     """An equipment's data and the part of it a selection asks for."""
 
@@ -351,7 +348,7 @@ def query_windows(
             "first (`hydrodiag ingest ...`)."
         )
     first, last, data_end, start, end = span
-    if _has_cycles(store, equipment_id):
+    if has_cycles(store, equipment_id):
         windows = cycle_windows(
             store,
             equipment_id,
@@ -439,7 +436,7 @@ def aligned_windows(
             store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
         )
 
-    if selection.cycles is not None or _has_cycles(store, equipment_id):
+    if selection.cycles is not None or has_cycles(store, equipment_id):
         return fixed(), None
     if not align_cycles:
         return fixed(), _unaligned("cycle alignment switched off")

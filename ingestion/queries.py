@@ -407,6 +407,33 @@ def sensor_series(
     return t, v
 
 
+def has_cycles(store: Store, equipment_id: str) -> bool:
+    """Whether the equipment's data comes in load cycles (else it is a continuous log)."""
+    row = (
+        store.cursor()
+        .execute("SELECT count(*) FROM cycles WHERE equipment_id = ?", [equipment_id])
+        .fetchone()
+    )
+    return bool(row and row[0])
+
+
+def labelled_time_range(
+    store: Store, equipment_id: str
+) -> tuple[np.datetime64, np.datetime64] | None:
+    """Start of the earliest and end of the latest condition label (None without labels)."""
+    row = (
+        store.cursor()
+        .execute(
+            "SELECT min(start_ts), max(end_ts) FROM labels WHERE equipment_id = ?",
+            [equipment_id],
+        )
+        .fetchone()
+    )
+    if row is None or row[0] is None:
+        return None
+    return np.datetime64(row[0], "us"), np.datetime64(row[1], "us")
+
+
 def equipment_time_range(
     store: Store, equipment_id: str
 ) -> tuple[np.datetime64, np.datetime64] | None:

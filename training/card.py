@@ -49,6 +49,13 @@ def build_card(
         ),
         "hparams": result.model.hparams(),
         "profile": {"id": spec.profile_id, "sha256": profile_sha256(spec)},
+        # what the engine cuts continuous logs into for this model (gnn.engine reads it)
+        "window": {
+            "kind": "cycle" if windows.stride_s is None else "sliding",
+            "rate_hz": windows.rate_hz,
+            "length_s": windows.length / windows.rate_hz,
+            "stride_s": windows.stride_s,
+        },
         "graded_components": list(result.graded_components),
         "fault_types": list(result.fault_types),
         "data": {
@@ -133,7 +140,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         lines.append(f"- {s['kind']}: `{s['path']}` — {s['detail']}, sha256 `{s['sha256']}`")
     lines += [
         f"- Windows: {data['windows']} × {data['window_length']} samples "
-        f"(ids {data['first_window_id']}–{data['last_window_id']})",
+        f"(ids {data['first_window_id']}–{data['last_window_id']})"
+        + _window_line(card.get("window")),
         f"- Split: {data['split']}",
         "",
         "## Training",
@@ -278,3 +286,15 @@ def attach_cross_validation(
     card["notes"] = target_notes(cv_report) + notes + list(extra_notes or [])
     write_card(model_dir, card)
     return card
+
+
+def _window_line(window: Mapping[str, Any] | None) -> str:
+    """How the windows were cut, for the Markdown card (older cards have no entry)."""
+    if not window:
+        return ""
+    how = (
+        "one per load cycle"
+        if window["kind"] == "cycle"
+        else f"sliding, every {window['stride_s']:g} s"
+    )
+    return f", {window['length_s']:g} s at {window['rate_hz']:g} Hz, {how}"

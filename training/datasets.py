@@ -21,6 +21,12 @@ from ingestion.profiles import EquipmentProfile
 # Neighbouring cycles are strongly correlated (slow oil temperature drift, conditions change in
 # runs): validation folds are made of whole contiguous blocks of this many windows.
 BLOCK_SIZE = 100
+# Sliding windows of a continuous log: the reference rig's cycle length by default.
+DEFAULT_WINDOW_S = 60.0
+# A training window needs at least this share of its samples present.
+MIN_VALID_FRACTION = 0.5
+# float64 values [windows, T] per sensor held for training: 2**28 are 2 GiB.
+MAX_TRAINING_VALUES = 2**28
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class LabelledWindows:
     window_ids: np.ndarray  # int64 [W]: cycle numbers (UCI: original numbering)
     sources: tuple[DataSource, ...] = field(default=())
     stable: np.ndarray | None = None  # bool [W] where known
+    rate_hz: float = 1.0  # samples per second of every window
+    stride_s: float | None = None  # seconds between sliding windows; None: one per cycle
 
     @property
     def n_windows(self) -> int:
@@ -64,6 +72,8 @@ class LabelledWindows:
             window_ids=self.window_ids[index],
             sources=self.sources,
             stable=None if self.stable is None else self.stable[index],
+            rate_hz=self.rate_hz,
+            stride_s=self.stride_s,
         )
 
 
@@ -197,18 +207,44 @@ def concat_values(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.nda
 
 
 def from_workspace(
-    workspace: Path, equipment_id: str, *, rate_hz: float = 1.0
+    workspace: Path,
+    equipment_id: str,
+    *,
+    rate_hz: float = 1.0,
+    window_s: float | None = None,
+    stride_s: float | None = None,
+    min_valid: float = MIN_VALID_FRACTION,
 ) -> tuple[LabelledWindows, EquipmentProfile]:
-    """Every labelled cycle of ``equipment_id`` in a workspace, plus the equipment's profile.
+    """The labelled windows of ``equipment_id`` in a workspace, plus the equipment's profile.
 
-    Windows come from ``ingestion.queries.cycle_windows`` (one per cycle, resampled to
-    ``rate_hz``); grades from the workspace's labels (the label range holding each window's
-    midpoint). Fault types are read from the labels too.
+    An equipment whose data comes in load cycles gives one window per cycle
+    (``ingestion.queries.cycle_windows``) unless ``window_s`` is given. A continuous log (or
+    any equipment with ``window_s``) gives sliding windows of ``window_s`` seconds (default
+    60) every ``stride_s`` seconds (default ``window_s``: back to back) over the labelled part
+    of its data (``ingestion.queries.sliding_windows``). Either way every sensor is resampled
+    to ``rate_hz``, and a window takes the grade of the label range holding its midpoint.
+
+    Windows without any label, or with less than ``min_valid`` of their samples present
+    (counting the sensors that have data at all; a sensor the equipment never logged is
+    masked everywhere), are left out. Fault types are read from the labels too.
+
+    Raises:
+        HydroDiagError: unknown equipment, no labels, no data under the labels, or a window /
+            stride that is not a whole number of samples at ``rate_hz``.
     """
-    from ingestion.queries import cycle_labels, cycle_windows
+    from ingestion.queries import (
+        cycle_labels,
+        cycle_windows,
+        equipment_time_range,
+        has_cycles,
+        labelled_time_range,
+        sliding_windows,
+    )
     from ingestion.store import open_workspace
     from ingestion.workspace import equipment_exists, equipment_profile
 
+    if window_s is None and stride_s is not None:
+        raise HydroDiagError("a stride needs a window length: give --window SECONDS too.")
     store = open_workspace(workspace, read_only=True)
     try:
         con = store.cursor()
@@ -218,11 +254,40 @@ def from_workspace(
                 "(`hydrodiag ingest uci DIR --equipment ...`) or pick another --equipment."
             )
         profile = equipment_profile(con, equipment_id)
-        windows = cycle_windows(store, equipment_id, profile.sensor_ids, rate_hz=rate_hz)
-        if windows.count == 0:
+        labelled = labelled_time_range(store, equipment_id)
+        if labelled is None:
             raise HydroDiagError(
-                f"{workspace}: equipment {equipment_id!r} has no cycles to train on."
+                f"{workspace}: equipment {equipment_id!r} has no condition labels; training "
+                "needs them (a data set's profile.txt, or `hydrodiag ingest labels FILE`)."
             )
+        stride: float | None = None  # sliding windows only
+        if window_s is None and has_cycles(store, equipment_id):
+            windows = cycle_windows(store, equipment_id, profile.sensor_ids, rate_hz=rate_hz)
+            kind = "cycles"
+        else:
+            span = equipment_time_range(store, equipment_id)
+            if span is None:
+                raise HydroDiagError(
+                    f"{workspace}: equipment {equipment_id!r} has no measurements to train on."
+                )
+            length = DEFAULT_WINDOW_S if window_s is None else window_s
+            stride = length if stride_s is None else stride_s
+            _check_whole_samples(length, stride, rate_hz)
+            start = max(labelled[0], span[0])
+            # the last sample's bucket ends 1/rate after it
+            end = min(labelled[1], span[1] + np.timedelta64(round(1e6 / rate_hz), "us"))
+            _check_window_budget(start, end, length, stride, rate_hz, len(profile.sensor_ids))
+            windows = sliding_windows(
+                store,
+                equipment_id,
+                profile.sensor_ids,
+                start=start,
+                end=max(start, end),
+                length_s=length,
+                stride_s=stride,
+                rate_hz=rate_hz,
+            )
+            kind = f"sliding windows of {length:g} s every {stride:g} s"
         grades = cycle_labels(store, equipment_id, windows)
         faults = dict(
             con.execute(
@@ -233,30 +298,79 @@ def from_workspace(
         )
     finally:
         store.close()
-    if not any((g >= 0).any() for g in grades.values()):
+    keep = _usable_windows(windows.values, grades, min_valid)
+    if not keep.any():
         raise HydroDiagError(
-            f"{workspace}: equipment {equipment_id!r} has no labelled cycles; training needs "
-            "condition labels (from a data set's profile.txt or from inspections)."
+            f"{workspace}: none of equipment {equipment_id!r}'s {windows.count} "
+            f"{'cycles' if kind == 'cycles' else 'windows'} has both a condition label and at least {min_valid:.0%} of its samples; check "
+            "that the labels' time ranges cover the measurements (`hydrodiag workspace info`)."
         )
-    order = np.argsort(
-        windows.cycle_numbers if windows.cycle_numbers is not None else windows.starts
-    )
+    order = np.flatnonzero(keep)
+    ids = windows.cycle_numbers if windows.cycle_numbers is not None else np.arange(windows.count)
+    order = order[np.argsort(ids[order], kind="stable")]
+    dropped = windows.count - len(order)
     source = DataSource(
         kind="workspace",
         path=str(Path(workspace).resolve()),
         sha256=sha256_of_files([Path(workspace)]),
-        detail=f"equipment {equipment_id}, {windows.count} cycles at {rate_hz:g} Hz",
+        detail=f"equipment {equipment_id}, {len(order)} {kind} at {rate_hz:g} Hz"
+        + (f" ({dropped} without a label or with too little data left out)" if dropped else ""),
     )
     data = LabelledWindows(
         values={k: np.asarray(v, dtype=np.float64) for k, v in windows.values.items()},
         grades=grades,
         fault_types={str(k): str(v) for k, v in faults.items()},
-        window_ids=np.asarray(
-            windows.cycle_numbers
-            if windows.cycle_numbers is not None
-            else np.arange(windows.count),
-            dtype=np.int64,
-        ),
+        window_ids=np.asarray(ids, dtype=np.int64),
         sources=(source,),
+        rate_hz=rate_hz,
+        stride_s=stride,
     )
     return data.subset(order), profile
+
+
+def _usable_windows(
+    values: Mapping[str, np.ndarray], grades: Mapping[str, np.ndarray], min_valid: float
+) -> np.ndarray:
+    """bool [W]: windows with a label for some component and enough samples present."""
+    n = len(next(iter(values.values()))) if values else 0
+    labelled = np.zeros(n, dtype=bool)
+    for g in grades.values():
+        labelled |= g >= 0
+    logged = [v for v in values.values() if np.isfinite(v).any()]
+    if not logged:
+        return np.zeros(n, dtype=bool)
+    present = sum(np.isfinite(v).mean(axis=1) for v in logged) / len(logged)
+    return np.asarray(labelled & (present >= min_valid))
+
+
+def _check_whole_samples(length_s: float, stride_s: float, rate_hz: float) -> None:
+    if not rate_hz > 0:
+        raise HydroDiagError(f"--rate {rate_hz:g}: give a sampling rate above 0 Hz.")
+    for option, seconds in (("--window", length_s), ("--stride", stride_s)):
+        n = seconds * rate_hz
+        if n < 1 or abs(n - round(n)) > 1e-9:
+            raise HydroDiagError(
+                f"{option} {seconds:g}: at {rate_hz:g} Hz that is {n:g} samples; give a "
+                f"whole number of samples (a multiple of {1 / rate_hz:g} s)."
+            )
+
+
+def _check_window_budget(
+    start: np.datetime64,
+    end: np.datetime64,
+    length_s: float,
+    stride_s: float,
+    rate_hz: float,
+    n_sensors: int,
+) -> None:
+    """Refuse, before querying, a window set too large to hold in memory."""
+    span_s = max(0.0, float((end - start) / np.timedelta64(1, "s")))
+    n_windows = 0 if span_s < length_s or stride_s <= 0 else (span_s - length_s) // stride_s + 1
+    values = n_windows * length_s * rate_hz * n_sensors
+    if values > MAX_TRAINING_VALUES:
+        raise HydroDiagError(
+            f"{int(n_windows):,} windows of {length_s:g} s at {rate_hz:g} Hz over "
+            f"{span_s / 3600:.1f} labelled hours would hold {values / 1e6:,.0f} M values "
+            f"(at most {MAX_TRAINING_VALUES / 1e6:,.0f} M fit in memory): use a longer "
+            "--stride or a lower --rate."
+        )

@@ -24,13 +24,33 @@ def _run(args: argparse.Namespace) -> int:
     from training.train import distributed_rank
 
     if args.uci is not None:
+        windowing = [
+            o
+            for o, v in (
+                ("--window", args.window),
+                ("--stride", args.stride),
+                ("--rate", args.rate),
+            )
+            if v is not None
+        ]
+        if windowing:
+            raise HydroDiagError(
+                f"{', '.join(windowing)}: a UCI folder is one window per 60 s cycle at 1 Hz; "
+                "these options cut a workspace's logs (--equipment)."
+            )
         windows = from_uci_folder(args.uci)
         profile = load_profile(args.profile)
         source = f"UCI folder {args.uci}"
     else:
         if args.equipment is None:
             raise HydroDiagError("give --equipment ID (train from the workspace) or --uci DIR.")
-        windows, profile = from_workspace(workspace_path(args), args.equipment)
+        windows, profile = from_workspace(
+            workspace_path(args),
+            args.equipment,
+            rate_hz=1.0 if args.rate is None else args.rate,
+            window_s=args.window,
+            stride_s=args.stride,
+        )
         source = f"equipment {args.equipment} of {workspace_path(args)}"
     config = train_config(
         args,
@@ -83,6 +103,25 @@ def register(subparsers: Any) -> None:
         "--profile", default="zema-test-rig", help="profile for --uci (default zema-test-rig)"
     )
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="with --equipment: train on sliding windows this long (default for a continuous "
+        "log: 60; an equipment with load cycles: one window per cycle unless given)",
+    )
+    parser.add_argument(
+        "--stride",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between sliding windows' starts (default: --window, back to back)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        metavar="HZ",
+        help="resample every sensor to this rate (default 1 Hz)",
+    )
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--hidden", type=int, help="hidden channels")
