@@ -1,4 +1,4 @@
-"""`hydrodiag ingest uci|csv`: import logs into the workspace (one transaction per file)."""
+"""`hydrodiag ingest uci|csv|labels`: import logs and condition labels (one transaction per file)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,39 @@ def _csv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labels(args: argparse.Namespace) -> int:
+    from ingestion.labels import import_labels
+
+    with open_store(args) as store:
+        summary = import_labels(
+            store,
+            Path(args.file),
+            equipment_id=args.equipment,
+            inspection_id=args.inspection,
+            replace=args.replace,
+            tz=args.tz,
+        )
+    return _report(summary)
+
+
+_LABELS_HELP = """\
+Import condition labels for an equipment whose data is already in the workspace: one row per
+range of one component at one grade (0 optimal, 1 slightly degraded, 2 severely degraded,
+3 near failure). Header row required; columns in any order, case-insensitive; ',' or ';'.
+
+  component,start,end,grade,fault_type,raw_value,note
+  ACC,2026-03-03T08:00:00,2026-03-03T14:00:00,2,accumulator_precharge_loss,100,precharge 100 bar
+  MP1,2026-03-03 08:00,2026-03-03 20:00,0,,,
+
+component: a component id of the equipment's profile (`hydrodiag profile show ID`).
+start, end: ISO 8601, range [start, end); naive stamps are UTC unless --tz, 'Z'/offsets honoured.
+fault_type, raw_value, note: optional (note is not stored; fault_type is a snake_case id).
+Nothing is written when a row is wrong; the error names the line and column.
+
+example: hydrodiag ingest labels acc-check.csv --equipment exc-07 --inspection 3
+"""
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "ingest", help="import UCI-layout folders or CSV logs", description=__doc__
@@ -164,3 +197,24 @@ def register(subparsers: Any) -> None:
         "--dry-run", action="store_true", help="show how the file would be read; import nothing"
     )
     p_csv.set_defaults(handler=_csv)
+
+    p_labels = sub.add_parser(
+        "labels",
+        help="condition labels (component, start, end, grade) from a CSV file",
+        description=_LABELS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p_labels.add_argument("file", help="CSV file of label ranges")
+    p_labels.add_argument("--equipment", required=True, help="equipment id the labels are for")
+    p_labels.add_argument(
+        "--inspection", type=int, metavar="N", help="inspection the labels come from"
+    )
+    p_labels.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete the labels an earlier import of this file brought, then import it",
+    )
+    p_labels.add_argument(
+        "--tz", help="zone of naive time stamps, e.g. Europe/Berlin (default UTC)"
+    )
+    p_labels.set_defaults(handler=_labels)
