@@ -20,6 +20,7 @@ LABELS = [
     ("ACC", "08:00", "08:30", 0, None),
     ("ACC", "08:30", "08:50", 2, "accumulator_precharge_loss"),
     ("C1", "08:00", "08:50", 0, None),
+    ("V10", "08:00", "08:20", 0, None),  # checked only for the first 20 minutes
 ]
 
 
@@ -152,3 +153,33 @@ def test_uci_folders_refuse_window_options(
     assert main([*args, "--rate", "2"]) == 1
     assert "--window, --rate: a UCI folder is one window per 60 s cycle" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_blocked_cv_on_a_workspaces_windows(
+    labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "cv.json"
+    args = ["--workspace", str(labelled), "evaluate", "cv", "--equipment", EQUIPMENT]
+    args += ["--window", "30", "--block-size", "20", "--epochs", "1", "--hidden", "4"]
+    assert main([*args, "--heads", "1", "--json", str(report_path)]) == 0
+    printed = capsys.readouterr().out
+    assert f"100 windows from equipment {EQUIPMENT}" in printed
+    report = json.loads(report_path.read_text())
+    assert "contiguous blocks of 20 windows" in report["scheme"]
+    assert report["n_windows_evaluated"] == 100
+    # every method scored on the same windows: the accumulator's 0 and 2 appear in the matrices
+    for method in ("gnn", "lda-stats", "lda-raw"):
+        confusion = np.array(report["methods"][method]["ACC"]["confusion"])
+        assert confusion.sum() == 100 and confusion[0].sum() == 60 and confusion[2].sum() == 40
+        # the valve is scored on its 40 labelled windows only, fold by fold too
+        assert np.array(report["methods"][method]["V10"]["confusion"]).sum() == 40
+        per_fold = report["methods"][method]["V10"]["per_fold_accuracy"]
+        assert per_fold[:2] == [1.0, 1.0] and all(np.isnan(per_fold[2:]))  # blocks 0, 1 only
+
+
+def test_cv_needs_one_source_of_data(labelled: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = ["--workspace", str(labelled), "evaluate", "cv"]
+    assert main(ws) == 1
+    assert "give --equipment ID" in capsys.readouterr().err
+    assert main([*ws, "somewhere", "--equipment", EQUIPMENT]) == 1
+    assert "not both" in capsys.readouterr().err

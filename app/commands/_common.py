@@ -24,6 +24,12 @@ def open_store(args: argparse.Namespace, *, read_only: bool = False) -> Store:
 CONFIG_OPTIONS: dict[str, str] = {
     "seed": "seed",
     "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "hidden": "hidden_channels",
+    "heads": "heads",
+    "layers": "num_layers",
+    "patience": "patience",
     "threads": "threads",
     "dropout": "dropout",
     "val_fraction": "val_fraction",
@@ -44,6 +50,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     """The training-config options of :data:`CONFIG_OPTIONS` (unset: TrainConfig's default)."""
     parser.add_argument("--seed", type=int)
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--hidden", type=int, help="hidden channels")
+    parser.add_argument("--heads", type=int, help="attention heads")
+    parser.add_argument("--layers", type=int, help="GATv2 layers per time step")
+    parser.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--dropout", type=float, help="dropout probability (default 0.1)")
     parser.add_argument(
@@ -106,9 +118,9 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def train_config(args: argparse.Namespace, extra: dict[str, str] | None = None) -> Any:
-    """The ``TrainConfig`` of the options the user set: :data:`CONFIG_OPTIONS` plus ``extra``
-    (dest -> field); the rest keep their defaults.
+def train_config(args: argparse.Namespace) -> Any:
+    """The ``TrainConfig`` of the :data:`CONFIG_OPTIONS` the user set; the rest keep their
+    defaults.
 
     Raises:
         HydroDiagError: naming the option and what it accepts, for a value the config refuses.
@@ -118,11 +130,10 @@ def train_config(args: argparse.Namespace, extra: dict[str, str] | None = None) 
     from ingestion.errors import HydroDiagError
     from training.train import TrainConfig
 
-    names = {**CONFIG_OPTIONS, **(extra or {})}
-    option = {field: "--" + dest.replace("_", "-") for dest, field in names.items()}
+    option = {field: "--" + dest.replace("_", "-") for dest, field in CONFIG_OPTIONS.items()}
     values = {
         field: getattr(args, dest)
-        for dest, field in names.items()
+        for dest, field in CONFIG_OPTIONS.items()
         if getattr(args, dest, None) is not None
     }
     try:
@@ -134,3 +145,66 @@ def train_config(args: argparse.Namespace, extra: dict[str, str] | None = None) 
             for e in exc.errors()
         )
         raise HydroDiagError(f"invalid option value — {problems}.") from None
+
+
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    """How ``--equipment`` data is cut into windows (see :func:`labelled_windows`)."""
+    parser.add_argument(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="with --equipment: sliding windows this long (default for a continuous log: 60; "
+        "an equipment with load cycles: one window per cycle unless given)",
+    )
+    parser.add_argument(
+        "--stride",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between sliding windows' starts (default: --window, back to back)",
+    )
+    parser.add_argument(
+        "--rate", type=float, metavar="HZ", help="resample every sensor to this rate (default 1)"
+    )
+
+
+def labelled_windows(
+    args: argparse.Namespace, uci_dir: Path | None, profile_id: str
+) -> tuple[Any, Any, str]:
+    """``(LabelledWindows, EquipmentProfile, description)`` of a UCI folder (with the profile
+    ``profile_id``) or of the workspace's ``--equipment``, cut per :func:`add_window_options`.
+
+    Raises:
+        HydroDiagError: neither or both given, or window options with a UCI folder.
+    """
+    from ingestion.errors import HydroDiagError
+    from ingestion.profiles import load_profile
+    from training.datasets import from_uci_folder, from_workspace
+
+    if uci_dir is not None:
+        windowing = [
+            option
+            for option, value in (
+                ("--window", args.window),
+                ("--stride", args.stride),
+                ("--rate", args.rate),
+            )
+            if value is not None
+        ]
+        if args.equipment is not None:
+            raise HydroDiagError("give either --equipment ID or a UCI folder, not both.")
+        if windowing:
+            raise HydroDiagError(
+                f"{', '.join(windowing)}: a UCI folder is one window per 60 s cycle at 1 Hz; "
+                "these options cut a workspace's logs (--equipment)."
+            )
+        return from_uci_folder(uci_dir), load_profile(profile_id), f"UCI folder {uci_dir}"
+    if args.equipment is None:
+        raise HydroDiagError("give --equipment ID (data in the workspace) or a UCI folder.")
+    windows, profile = from_workspace(
+        workspace_path(args),
+        args.equipment,
+        rate_hz=1.0 if args.rate is None else args.rate,
+        window_s=args.window,
+        stride_s=args.stride,
+    )
+    return windows, profile, f"equipment {args.equipment} of {workspace_path(args)}"

@@ -3,8 +3,9 @@
 - ``evaluate uci DIR [--model PATH] [--json OUT]``: run an exported model through ONNX Runtime
   on a UCI-layout folder (any cycles, with profile.txt) and report per-component grade
   accuracy, macro-F1 and confusion matrices.
-- ``evaluate cv DIR [--folds K] [--json OUT]``: blocked K-fold cross-validation of the model
-  and the LDA baselines on the same folds (blocks of 100 contiguous cycles).
+- ``evaluate cv DIR|--equipment ID [--folds K] [--block-size B] [--json OUT]``: blocked K-fold
+  cross-validation of the model and the LDA baselines on the same folds (blocks of 100
+  contiguous windows: cycles, or a workspace's windows cut as ``train`` cuts them).
 - ``evaluate merge A.json B.json ... [--json OUT] [--attach-to DIR]``: one report from ``cv``
   runs over disjoint ``--only-folds`` (one process per core halves the wall time).
 """
@@ -16,7 +17,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.commands._common import add_config_options, train_config
+from app.commands._common import (
+    add_config_options,
+    add_window_options,
+    labelled_windows,
+    train_config,
+)
 
 
 def _uci(args: argparse.Namespace) -> int:
@@ -43,23 +49,25 @@ def _uci(args: argparse.Namespace) -> int:
 
 
 def _cv(args: argparse.Namespace) -> int:
-    from ingestion.profiles import load_profile
     from ingestion.uci import UCI_SENSORS
     from training.baselines import BASELINES
-    from training.datasets import from_uci_folder
     from training.evaluate import cross_validate, table
     from training.pipeline import baseline_predictor, command_line, gnn_predictor
 
-    windows = from_uci_folder(args.dir)
-    profile = load_profile(args.profile)
+    windows, profile, source = labelled_windows(args, args.dir, args.profile)
+    print(f"{windows.n_windows} windows from {source}")
     config = train_config(args)
+    # the UCI sensor order keeps the baselines' published figures reproducible to the bit
+    sensors = list(UCI_SENSORS) if args.dir is not None else list(windows.values)
     methods: dict[str, Any] = {}
     if not args.baselines_only:
         methods["gnn"] = gnn_predictor(profile, config)
     for name in BASELINES:
-        methods[name] = baseline_predictor(name, list(UCI_SENSORS))
+        methods[name] = baseline_predictor(name, sensors)
     folds = [int(f) - 1 for f in args.only_folds.split(",")] if args.only_folds else None
-    report = cross_validate(windows, methods, n_folds=args.folds, folds=folds)
+    report = cross_validate(
+        windows, methods, n_folds=args.folds, block_size=args.block_size, folds=folds
+    )
     report["command"] = command_line()
     report["config"] = config.model_dump()
     report["data"] = [s.__dict__ for s in windows.sources]
@@ -124,8 +132,18 @@ def register(subparsers: Any) -> None:
     )
     uci.set_defaults(handler=_uci)
     cv = sub.add_parser("cv", help="blocked cross-validation of the model and LDA baselines")
-    cv.add_argument("dir", type=Path, help="folder with PS1.txt … and profile.txt")
+    cv.add_argument(
+        "dir", type=Path, nargs="?", help="folder with PS1.txt … and profile.txt (or --equipment)"
+    )
+    cv.add_argument("--equipment", help="cross-validate on this equipment's labelled windows")
+    add_window_options(cv)
     cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument(
+        "--block-size",
+        type=int,
+        default=100,
+        help="contiguous windows per block; folds hold out whole blocks (default 100)",
+    )
     cv.add_argument("--only-folds", help="run only these folds, e.g. 1,3 (quick experiments)")
     cv.add_argument("--profile", default="zema-test-rig")
     add_config_options(cv)

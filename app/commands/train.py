@@ -11,58 +11,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.commands._common import add_config_options, train_config
-from ingestion.errors import HydroDiagError
+from app.commands._common import (
+    add_config_options,
+    add_window_options,
+    labelled_windows,
+    train_config,
+)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from app.commands._common import workspace_path
-    from ingestion.profiles import load_profile
     from ingestion.progress import TerminalProgress
-    from training.datasets import from_uci_folder, from_workspace
     from training.pipeline import command_line, train_and_save
     from training.train import distributed_rank
 
-    if args.uci is not None:
-        windowing = [
-            o
-            for o, v in (
-                ("--window", args.window),
-                ("--stride", args.stride),
-                ("--rate", args.rate),
-            )
-            if v is not None
-        ]
-        if windowing:
-            raise HydroDiagError(
-                f"{', '.join(windowing)}: a UCI folder is one window per 60 s cycle at 1 Hz; "
-                "these options cut a workspace's logs (--equipment)."
-            )
-        windows = from_uci_folder(args.uci)
-        profile = load_profile(args.profile)
-        source = f"UCI folder {args.uci}"
-    else:
-        if args.equipment is None:
-            raise HydroDiagError("give --equipment ID (train from the workspace) or --uci DIR.")
-        windows, profile = from_workspace(
-            workspace_path(args),
-            args.equipment,
-            rate_hz=1.0 if args.rate is None else args.rate,
-            window_s=args.window,
-            stride_s=args.stride,
-        )
-        source = f"equipment {args.equipment} of {workspace_path(args)}"
-    config = train_config(
-        args,
-        {
-            "batch_size": "batch_size",
-            "lr": "lr",
-            "hidden": "hidden_channels",
-            "heads": "heads",
-            "layers": "num_layers",
-            "patience": "patience",
-        },
-    )
+    windows, profile, source = labelled_windows(args, args.uci, args.profile)
+    config = train_config(args)
     cv_report = None
     if args.cv_report is not None:
         cv_report = json.loads(Path(args.cv_report).read_text(encoding="utf-8"))
@@ -103,31 +66,7 @@ def register(subparsers: Any) -> None:
         "--profile", default="zema-test-rig", help="profile for --uci (default zema-test-rig)"
     )
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument(
-        "--window",
-        type=float,
-        metavar="SECONDS",
-        help="with --equipment: train on sliding windows this long (default for a continuous "
-        "log: 60; an equipment with load cycles: one window per cycle unless given)",
-    )
-    parser.add_argument(
-        "--stride",
-        type=float,
-        metavar="SECONDS",
-        help="seconds between sliding windows' starts (default: --window, back to back)",
-    )
-    parser.add_argument(
-        "--rate",
-        type=float,
-        metavar="HZ",
-        help="resample every sensor to this rate (default 1 Hz)",
-    )
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--hidden", type=int, help="hidden channels")
-    parser.add_argument("--heads", type=int, help="attention heads")
-    parser.add_argument("--layers", type=int, help="GATv2 layers")
-    parser.add_argument("--patience", type=int)
+    add_window_options(parser)
     add_config_options(parser)
     parser.add_argument("--model-id", default="zema-rig-gatv2-lstm")
     parser.add_argument("--model-version", default="1.0.0")
