@@ -144,21 +144,22 @@ class _Problems:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.items: list[str] = []
+        self.items: list[tuple[int, str]] = []
 
     def add(self, line: int, column: str | None, text: str) -> None:
         where = f"line {line}" + (f", column '{column}'" if column else "")
-        self.items.append(f"{where}: {text}")
+        self.items.append((line, f"{where}: {text}"))
 
     def raise_if_any(self) -> None:
         if not self.items:
             return
-        shown = self.items[:_MAX_PROBLEMS]
-        more = len(self.items) - len(shown)
+        ordered = [text for _, text in sorted(self.items, key=lambda item: item[0])]
+        shown = ordered[:_MAX_PROBLEMS]
+        more = len(ordered) - len(shown)
         head = (
-            f"{self.path}: {self.items[0]}"
-            if len(self.items) == 1
-            else f"{self.path}: {len(self.items)} problems:\n  " + "\n  ".join(shown)
+            f"{self.path}: {ordered[0]}"
+            if len(ordered) == 1
+            else f"{self.path}: {len(ordered)} problems:\n  " + "\n  ".join(shown)
         )
         if more:
             head += f"\n  … and {more} more"
@@ -205,12 +206,12 @@ def import_labels(
         ]
         _check_components(rows, profile, problems)
         spec, spec_warnings = _time_spec(con, rows, tz, problems)
+        if spec is not None:  # ranges are checked even when other cells are wrong
+            starts, ends, valid = _convert_times(con, rows, spec, tz, problems)
+            _check_ranges(rows, starts, ends, valid, problems)
         problems.raise_if_any()
         assert spec is not None
         warnings += spec_warnings
-        starts, ends = _convert_times(con, rows, spec, tz, problems)
-        _check_ranges(rows, starts, ends, problems)
-        problems.raise_if_any()
         warnings += _fault_type_warnings(con, rows, profile, equipment_id)
 
         replaced = _previous_imports(con, path, equipment_id, uri, digest, replace)
@@ -548,8 +549,9 @@ def _convert_times(
     spec: TimeSpec,
     tz: str | None,
     problems: _Problems,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end as datetime64[us] (naive UTC), converted by DuckDB like a CSV log's."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end as datetime64[us] (naive UTC), converted by DuckDB like a CSV log's, and
+    which rows have both (the others are reported)."""
     if tz is not None and tz.upper() in {"UTC", "Z", "ETC/UTC"}:
         tz = None
     texts = pa.table(
@@ -565,9 +567,11 @@ def _convert_times(
     finally:
         con.unregister("_label_times")
     converted = []
+    valid = np.ones(len(rows), dtype=bool)
     for name in ("s", "e"):
         column = out[name]
         missing = np.ma.getmaskarray(column)
+        valid &= ~missing
         values = np.ma.filled(column, 0).astype(np.int64)
         for i in np.flatnonzero(missing):
             r = rows[int(i)]
@@ -576,17 +580,19 @@ def _convert_times(
                 r.line, col, f"{value!r} is not a valid time ({spec.description}); check the date"
             )
         converted.append(values.astype("datetime64[us]"))
-    return converted[0], converted[1]
+    return converted[0], converted[1], valid
 
 
 def _check_ranges(
-    rows: list[_Row], starts: np.ndarray, ends: np.ndarray, problems: _Problems
+    rows: list[_Row],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    valid: np.ndarray,
+    problems: _Problems,
 ) -> None:
     """start < end per row; no two ranges of one component overlap within the file."""
-    if problems.items:  # unparsed times were set to 1970: comparing them would mislead
-        return
     for i, r in enumerate(rows):
-        if not starts[i] < ends[i]:
+        if valid[i] and not starts[i] < ends[i]:
             problems.add(
                 r.line,
                 "end",
@@ -595,20 +601,20 @@ def _check_ranges(
             )
     by_component: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
-        if starts[i] < ends[i]:
+        if valid[i] and starts[i] < ends[i]:
             by_component.setdefault(r.component, []).append(i)
     for component, members in by_component.items():
         members.sort(key=lambda i: (starts[i], ends[i]))
         latest = members[0]  # the range reaching furthest so far
         for i in members[1:]:
             if starts[i] < ends[latest]:
-                a, b = sorted((rows[latest].line, rows[i].line))
+                one, other = sorted((rows[latest], rows[i]), key=lambda r: r.line)
                 problems.add(
-                    b,
-                    "start",
-                    f"the {component} range {rows[i].start} .. {rows[i].end} overlaps the one "
-                    f"on line {a} ({rows[latest].start} .. {rows[latest].end}); a component "
-                    "has one grade at a time: shorten one range or merge them",
+                    other.line,
+                    None,
+                    f"the {component} range {other.start} .. {other.end} overlaps the one on "
+                    f"line {one.line} ({one.start} .. {one.end}); a component has one grade at "
+                    "a time: shorten one range or merge them",
                 )
             if ends[i] > ends[latest]:
                 latest = i

@@ -251,7 +251,8 @@ BAD: list[tuple[str, str | bytes, list[str]]] = [
     ("overlap in file", HEADER + "ACC,2026-03-03T08:00,2026-03-03T08:10,1,,\n"
      "MP1,2026-03-03T08:00,2026-03-03T08:10,1,,\n"
      "ACC,2026-03-03T08:09,2026-03-03T08:20,2,,\n",
-     ["line 4, column 'start'", "overlaps the one on line 2"]),
+     ["line 4: the ACC range 2026-03-03T08:09 .. 2026-03-03T08:20 overlaps the one on line 2 "
+      "(2026-03-03T08:00 .. 2026-03-03T08:10)"]),
     ("bad fault type", HEADER + "ACC,2026-03-03T08:00,2026-03-03T08:10,1,Precharge Loss,\n",
      ["line 2, column 'fault_type'", "snake_case"]),
     ("ragged row", HEADER + "ACC,2026-03-03T08:00,2026-03-03T08:10\n",
@@ -288,9 +289,15 @@ def test_every_problem_reported_at_once(store: Store, tmp_path: Path) -> None:
         HEADER
         + "ACC,2026-03-03T08:00,2026-03-03T08:10,7,,\n"
         + "XX,2026-03-03T08:00,2026-03-03T08:10,1,,\n"
-        + "MP1,2026-03-03T08:00,2026-03-03T08:10,1,,\n",
+        + "MP1,2026-03-03T08:00,2026-03-03T08:00,1,,\n"
+        + "V10,2026-03-03T08:30,2026-03-03T10:00,1,,\n"
+        + "V10,2026-03-03T08:00,2026-03-03T09:00,1,,\n",
     )
-    with pytest.raises(LabelFileError, match=r"(?s)2 problems.*line 2, column 'grade'.*line 3, "):
+    with pytest.raises(
+        LabelFileError,
+        match=r"(?s)4 problems.*line 2, column 'grade'.*line 3, column 'component'.*"
+        r"line 4, column 'end'.*line 6: the V10 range .* overlaps the one on line 5",
+    ):
         import_labels(store, path, equipment_id="rig")
 
 

@@ -125,7 +125,7 @@ range of one component at one grade (0 optimal, 1 slightly degraded, 2 severely 
   ACC,2026-03-03T08:00:00,2026-03-03T14:00:00,2,accumulator_precharge_loss,100,precharge 100 bar
   MP1,2026-03-03 08:00,2026-03-03 20:00,0,,,
 
-component: a component id of the equipment's profile (`hydrodiag profile show ID`).
+component: a component id of the equipment's profile (`hydrodiag profile show PROFILE`).
 start, end: ISO 8601, range [start, end); naive stamps are UTC unless --tz, 'Z'/offsets honoured.
 fault_type, raw_value, note: optional (note is not stored; fault_type is a snake_case id).
 Nothing is written when a row is wrong; the error names the line and column.
