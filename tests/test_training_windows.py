@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 
@@ -25,23 +24,13 @@ LABELS = [
 
 
 def _label(workspace: Path, rows: list[tuple[str, str, str, int, str | None]]) -> None:
-    con = duckdb.connect(str(workspace))
-    try:
-        for component, start, end, grade, fault in rows:
-            con.execute(
-                "INSERT INTO labels (equipment_id, component_id, start_ts, end_ts, grade, "
-                "fault_type, origin) VALUES (?, ?, ?, ?, ?, ?, 'inspection')",
-                [
-                    EQUIPMENT,
-                    component,
-                    f"2026-03-03 {start}:00",
-                    f"2026-03-03 {end}:00",
-                    grade,
-                    fault,
-                ],
-            )
-    finally:
-        con.close()
+    """The labels as a field engineer records them: a CSV through `hydrodiag ingest labels`."""
+    sheet = workspace.with_name("labels.csv")
+    lines = ["component,start,end,grade,fault_type"]
+    lines += [f"{c},2026-03-03 {a},2026-03-03 {b},{g},{f or ''}" for c, a, b, g, f in rows]
+    sheet.write_text("\n".join(lines) + "\n")
+    ingest = ["--workspace", str(workspace), "ingest", "labels", str(sheet)]
+    assert main([*ingest, "--equipment", EQUIPMENT]) == 0
 
 
 def _simulate(workspace: Path, start: str, duration: str) -> None:
