@@ -202,7 +202,7 @@ def import_labels(
             f"column '{c}' is not a label column and was ignored (columns: "
             f"{', '.join(REQUIRED + OPTIONAL)})"
             for c in columns
-            if c not in REQUIRED + OPTIONAL
+            if c and c not in REQUIRED + OPTIONAL
         ]
         _check_components(rows, profile, problems)
         spec, spec_warnings = _time_spec(con, rows, tz, problems)
@@ -338,7 +338,7 @@ def _read_file(path: Path, problems: _Problems) -> tuple[list[_Row], list[str], 
         if not any(f.strip() for f in fields):
             continue
         if header is None:
-            header, header_line_no = [f.strip().lower() for f in fields], line
+            header, header_line_no = [_column_name(f) for f in fields], line
             index = _header_index(path, header, header_line_no, fields)
             continue
         extra = fields[len(header) :]
@@ -363,9 +363,16 @@ def _read_file(path: Path, problems: _Problems) -> tuple[list[_Row], list[str], 
     return rows, header, "tab" if delimiter == "\t" else delimiter
 
 
+def _column_name(text: str) -> str:
+    """``Fault Type``, ``fault-type`` and ``FAULT_TYPE`` all name the column fault_type."""
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
 def _header_index(path: Path, header: list[str], line: int, raw: list[str]) -> dict[str, int]:
     index: dict[str, int] = {}
     for i, name in enumerate(header):
+        if not name:  # a trailing delimiter (Excel writes them) names no column
+            continue
         if name in index:
             raise LabelFileError(
                 f"{path}: line {line}: column '{raw[i].strip()}' appears twice in the header "

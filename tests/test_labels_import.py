@@ -147,6 +147,18 @@ def test_round_trip_semicolon_bom_any_case_and_order(store: Store, tmp_path: Pat
     assert grades["MP1"] == [0] * 20
 
 
+def test_header_spelling_and_trailing_delimiters(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "excel.csv",
+        "Component;Start;End;Grade;Fault Type;raw-value;;\n"
+        "V10;2026-03-03 08:00;2026-03-03 08:05;1;valve_switching_lag;90 %;;\n",
+    )
+    summary = import_labels(store, path, equipment_id="rig")
+    assert summary.warnings == []
+    assert labels(store)[0][3:6] == (1, "valve_switching_lag", "90 %")
+
+
 def test_comma_space_iso_and_tz(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "l.csv", HEADER + "C1,2026-03-03 09:02,2026-03-03 09:04,3,,3 %\n")
     summary = import_labels(store, path, equipment_id="rig", tz="Europe/Berlin")  # UTC+1 in March
