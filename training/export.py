@@ -188,7 +188,8 @@ def load_checkpoint(path: Path) -> tuple[TemporalGNN, ModelMeta, dict[str, Any]]
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise HydroDiagError(
             f"{path}: not a HydroDiag checkpoint of format {CHECKPOINT_FORMAT} "
-            "(the intermediate last.pt of a run holds weights only; use model.pt)."
+            "(checkpoints/last.pt is a run's training state, for `train --resume`; export "
+            "the model.pt the finished run writes)."
         )
     model = TemporalGNN(**data["hparams"])
     model.load_state_dict(data["state_dict"])

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from gnn.graph import GraphSpec
+from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress
 from training.datasets import LabelledWindows
@@ -32,12 +33,19 @@ def train_and_save(
     notes: list[str] | None = None,
     progress: Progress = NO_PROGRESS,
     log: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any] | None:
     """Train on ``windows``, write model.pt, model.onnx (parity-checked), card.json and card.md.
 
     Under ``torchrun`` only rank 0 writes the folder and returns the card; the other ranks
-    return None once training is done.
+    return None once training is done. The training state after every epoch stays in
+    ``out_dir/checkpoints/`` until the folder is written; ``resume`` continues from it.
+
+    Raises:
+        HydroDiagError: ``out_dir`` holds an interrupted run and ``resume`` is off (it would
+            be overwritten), or ``resume`` is on and there is nothing (compatible) to resume.
     """
+    from training import checkpoint
     from training.card import build_card, write_card
     from training.export import (
         PARITY_TOLERANCE,
@@ -52,6 +60,12 @@ def train_and_save(
 
     spec = GraphSpec.from_profile(profile)
     log = log or _print
+    state_file = out_dir / "checkpoints" / checkpoint.FILE
+    if state_file.exists() and not resume:
+        raise HydroDiagError(
+            f"{state_file} holds an interrupted run: add --resume to continue it, or delete "
+            f"{state_file.parent} to start over."
+        )
 
     def on_epoch(r: Any) -> None:
         acc = "  ".join(f"{c} {100 * a:.1f}" for c, a in r.val_accuracy.items())
@@ -64,7 +78,8 @@ def train_and_save(
         config,
         progress=progress,
         on_epoch=on_epoch,
-        checkpoint_dir=out_dir / "checkpoints",
+        checkpoint_dir=state_file.parent,
+        resume=resume,
     )
     if distributed_rank()[0] != 0:
         return None
@@ -101,10 +116,10 @@ def train_and_save(
     )
     card["onnx_parity_max_abs_diff"] = worst
     write_card(out_dir, card)
-    last = out_dir / "checkpoints" / "last.pt"
-    if last.exists():
-        last.unlink()
-        last.parent.rmdir()
+    # the run is complete: nothing left to resume
+    state_file.unlink(missing_ok=True)
+    if state_file.parent.is_dir() and not any(state_file.parent.iterdir()):
+        state_file.parent.rmdir()
     return card
 
 
@@ -147,13 +162,16 @@ def baseline_predictor(
     return predict
 
 
-def command_line(omit: Sequence[str] = ()) -> str:
-    """The running ``hydrodiag`` command, without the options in ``omit`` (and their values):
-    what a card records is the command that reproduces the model, not its decorations."""
+def command_line(omit: Sequence[str] = (), omit_flags: Sequence[str] = ()) -> str:
+    """The running ``hydrodiag`` command, without the options in ``omit`` (and their values)
+    and the flags in ``omit_flags``: what a card records is the command that reproduces the
+    model, not its decorations."""
     args, kept = list(sys.argv[1:]), []
     while args:
         arg = args.pop(0)
         name = arg.split("=", 1)[0]
+        if name in omit_flags:
+            continue
         if name in omit:
             if "=" not in arg and args:
                 args.pop(0)

@@ -32,6 +32,7 @@ from torch.nn import functional as F  # noqa: N812
 from gnn.graph import GraphSpec, Normalisation, build_inputs
 from gnn.model import TemporalGNN
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
+from training import checkpoint
 from training.datasets import (
     LabelledWindows,
     batches,
@@ -321,6 +322,7 @@ def train_model(
     progress: Progress = NO_PROGRESS,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Fit normalisation and a model on ``windows``; early-stop on held-out blocks.
 
@@ -333,7 +335,10 @@ def train_model(
             ``val_windows`` the model trains for exactly ``config.epochs`` epochs.
         progress: reports batches; cancelling raises ``CancelledError``.
         on_epoch: called after every epoch (the CLI prints a line).
-        checkpoint_dir: if given, ``last.pt`` is written there after every epoch.
+        checkpoint_dir: if given, the resumable state (:mod:`training.checkpoint`) is written
+            there after every epoch.
+        resume: continue from the state in ``checkpoint_dir``: the same steps, bit for bit on
+            CPU, as the run that was interrupted (refused for other options or data).
     """
     started = time.perf_counter()
     if config.threads:
@@ -397,11 +402,33 @@ def train_model(
         optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
     )
     rng = np.random.default_rng(config.seed)
-    history: list[EpochRecord] = []
-    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    state_file = checkpoint_dir / checkpoint.FILE if checkpoint_dir is not None else None
+    digest = ""
+    if state_file is not None:
+        tensors = (train_data.x, train_data.mask, train_data.grades, train_data.faults)
+        digest = checkpoint.data_digest(*tensors)
+    run = checkpoint.RunState(0, 0, False, float("inf"), 0, copy.deepcopy(model.state_dict()), [])
+    if resume:
+        if state_file is None:
+            raise ValueError("resume needs the checkpoint_dir of the interrupted run")
+        run = checkpoint.load(
+            state_file,
+            model=model,
+            optimiser=optimiser,
+            scheduler=scheduler,
+            rng=rng,
+            config=config.model_dump(),
+            digest=digest,
+            rank=rank,
+            world=world,
+        )
+        log.info("resuming after epoch %d (step %d)", run.epoch, run.step)
+    history = [EpochRecord(**r) for r in run.history]
+    best_loss, best_epoch, best_state = run.best_loss, run.best_epoch, run.best_state
     progress.start("training", total=config.epochs * steps_per_epoch, unit="batches")
-    step = 0
-    for epoch in range(1, config.epochs + 1):
+    step = run.step
+    progress.update(step)
+    for epoch in range(run.epoch + 1, 1 if run.stopped else config.epochs + 1):
         t0 = time.perf_counter()
         net.train()
         # every rank draws the same permutation and takes its own share of it
@@ -439,13 +466,30 @@ def train_model(
         if score < best_loss - 1e-5:
             best_loss, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
-        if checkpoint_dir is not None and rank == 0:
-            checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            torch.save(
-                {"epoch": epoch, "state_dict": model.state_dict(), "hparams": model.hparams()},
-                checkpoint_dir / "last.pt",
+        stop = val_loss is not None and epoch - best_epoch >= config.patience
+        if state_file is not None:
+            checkpoint.save(
+                state_file,
+                model=model,
+                optimiser=optimiser,
+                scheduler=scheduler,
+                rng=rng,
+                state=checkpoint.RunState(
+                    epoch,
+                    step,
+                    stop,
+                    best_loss,
+                    best_epoch,
+                    best_state,
+                    [r.__dict__ for r in history],
+                ),
+                config=config.model_dump(),
+                digest=digest,
+                hparams=model.hparams(),
+                rank=rank,
+                world=world,
             )
-        if val_loss is not None and epoch - best_epoch >= config.patience:
+        if stop:
             log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             break
     progress.finish()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +35,30 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"training on {windows.n_windows} windows from {source}; config {config.model_dump()}"
         )
-    card = train_and_save(
-        windows,
-        profile,
-        args.out,
-        config,
-        model_id=args.model_id,
-        model_version=args.model_version,
-        command=command_line(omit=("--note", "--cv-report")),
-        cv_report=cv_report,
-        notes=notes,
-        progress=TerminalProgress(),
-    )
+    try:
+        card = train_and_save(
+            windows,
+            profile,
+            args.out,
+            config,
+            model_id=args.model_id,
+            model_version=args.model_version,
+            command=command_line(omit=("--note", "--cv-report"), omit_flags=("--resume",)),
+            cv_report=cv_report,
+            notes=notes,
+            progress=TerminalProgress(),
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        if (args.out / "checkpoints" / "last.pt").exists():
+            print(
+                "interrupted: the last completed epoch is kept in "
+                f"{args.out}/checkpoints/last.pt; run the same command with --resume to "
+                "continue from it",
+                file=sys.stderr,
+            )
+            return 130
+        raise
     if card is not None:
         print(
             f"wrote {args.out}/model.onnx, model.pt, card.json, card.md "
@@ -66,6 +79,11 @@ def register(subparsers: Any) -> None:
         "--profile", default="zema-test-rig", help="profile for --uci (default zema-test-rig)"
     )
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from OUT/checkpoints/last.pt (same data and options)",
+    )
     add_window_options(parser)
     add_config_options(parser)
     parser.add_argument("--model-id", default="zema-rig-gatv2-lstm")
