@@ -49,14 +49,23 @@ def data_digest(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def _rng_states(world: int) -> list[torch.Tensor]:
-    """Every process's torch generator state (dropout differs per rank), gathered to all."""
-    state = torch.get_rng_state()
+def _rng_states(world: int) -> list[list[torch.Tensor]]:
+    """Every process's torch generator states — CPU, and its GPU's when it trains on one
+    (dropout runs on the model's device and differs per rank) — gathered to all ranks."""
+    state = [torch.get_rng_state()]
+    if torch.cuda.is_available():
+        state.append(torch.cuda.get_rng_state())
     if world == 1:
         return [state]
     gathered: list[Any] = [None] * world
     torch.distributed.all_gather_object(gathered, state)
-    return [torch.as_tensor(s) for s in gathered]
+    return [[torch.as_tensor(t) for t in s] for s in gathered]
+
+
+def _set_rng_states(states: list[torch.Tensor]) -> None:
+    torch.set_rng_state(states[0])
+    if len(states) > 1 and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states[1])
 
 
 def save(
@@ -167,7 +176,7 @@ def load(
     optimiser.load_state_dict(data["optimiser"])
     scheduler.load_state_dict(data["scheduler"])
     rng.bit_generator.state = data["numpy_rng"]
-    torch.set_rng_state(data["torch_rng"][rank])
+    _set_rng_states(data["torch_rng"][rank])
     p = data["progress"]
     return RunState(
         epoch=int(data["epoch"]),
