@@ -37,6 +37,14 @@ class SourceRow:
     first_ts: datetime | None
     last_ts: datetime | None
     inspection_id: int | None
+    row_count: int = 0
+
+    @property
+    def size(self) -> str:
+        """What the source brought: label ranges for a labels file, measured values otherwise."""
+        if self.kind == "labels":
+            return f"{self.row_count:,} label range{'' if self.row_count == 1 else 's'}"
+        return f"{self.value_count:,} values"
 
 
 @dataclass(frozen=True)
@@ -81,12 +89,22 @@ def equipment_profile(store: Store, equipment_id: str) -> EquipmentProfile:
 
 def list_sources(store: Store, equipment_id: str) -> list[SourceRow]:
     rows = store.query(
-        "SELECT id, kind, uri, status, value_count, first_ts, last_ts, inspection_id "
-        "FROM sources WHERE equipment_id = ? ORDER BY id",
+        "SELECT id, kind, uri, status, value_count, first_ts, last_ts, inspection_id, "
+        "row_count FROM sources WHERE equipment_id = ? ORDER BY id",
         [equipment_id],
     )
     return [
-        SourceRow(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), r[5], r[6], r[7])
+        SourceRow(
+            int(r[0]),
+            str(r[1]),
+            str(r[2]),
+            str(r[3]),
+            int(r[4] or 0),
+            r[5],
+            r[6],
+            r[7],
+            int(r[8] or 0),
+        )
         for r in rows
     ]
 

@@ -203,3 +203,40 @@ def test_workspace_panel_lists_equipment_sources_diagnoses(window) -> None:  # t
     assert EQUIPMENT in top.text(0)
     groups = [top.child(i).text(0) for i in range(top.childCount())]
     assert groups == ["Inspections (1)", "Sources (1)", "Diagnoses (1)"]
+
+
+def test_workspace_panel_shows_a_label_file_by_its_ranges(
+    qtbot, sample_workspace, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """A labels source brings label ranges, not values: the panel says so."""
+    from app.gui.main_window import MainWindow
+    from app.gui.sample import SAMPLE_START
+    from ingestion.labels import import_labels
+    from ingestion.store import open_workspace
+
+    sheet = tmp_path / "inspection-labels.csv"
+    day = f"{SAMPLE_START:%Y-%m-%d}"
+    sheet.write_text(
+        "component,start,end,grade,fault_type\n"
+        f"F1,{day} {SAMPLE_START:%H:%M},{day} {SAMPLE_START:%H}:20,0,\n"
+        f"MP1,{day} {SAMPLE_START:%H:%M},{day} {SAMPLE_START:%H}:20,1,pump_internal_leakage\n"
+    )
+    with open_workspace(sample_workspace) as store:
+        import_labels(store, sheet, equipment_id=EQUIPMENT)
+
+    win = MainWindow(workspace=sample_workspace)
+    win.close_policy = "cancel"
+    qtbot.addWidget(win)
+    win.open_workspace(sample_workspace, EQUIPMENT)
+    win.resize(1366, 768)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.runner.active_count == 0, timeout=15000)
+    sources = win.workspace_panel.tree.topLevelItem(0).child(1)
+    assert sources.text(0) == "Sources (2)"
+    texts = [sources.child(i).text(0) for i in range(sources.childCount())]
+    assert texts[0].endswith("values, complete)")
+    assert texts[1] == "labels: inspection-labels.csv (2 label ranges, complete)"
+    win.workspace_panel.tree.expandAll()
+    save_screenshot(win, "workspace-labels-source")
+    win.close()

@@ -78,9 +78,7 @@ class WorkspacePanel(QWidget):
             sources = QTreeWidgetItem(["Sources"])
             for src in queries.list_sources(store, eq.id):
                 name = src.uri.replace("\\", "/").rsplit("/", 1)[-1] or src.uri
-                child = QTreeWidgetItem(
-                    [f"{src.kind}: {name} ({src.value_count:,} values, {src.status})"]
-                )
+                child = QTreeWidgetItem([f"{src.kind}: {name} ({src.size}, {src.status})"])
                 child.setToolTip(0, src.uri)
                 child.setData(0, ROLE_EQUIPMENT, eq.id)
                 sources.addChild(child)
