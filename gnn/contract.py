@@ -74,4 +74,12 @@ META_FAULT_COMPONENTS: Final = "hydrodiag.fault_components"
 K fault types (from the training labels' target -> component mapping). Every fault type of
 ``META_FAULT_TYPES`` appears; a value may also be a single id string. Models without the key
 predate it."""
-OPTIONAL_META: Final = (META_FAULT_COMPONENTS,)
+META_REQUIRED_SENSORS: Final = "hydrodiag.required_sensors"
+"""JSON object {component id: {sensor id: grade accuracy without it}}: the sensors a graded
+component's grade cannot do without — masking the sensor alone costs more than
+``REQUIRED_SENSOR_DROP`` of that component's grade accuracy on the training windows (the
+accuracy without the sensor is the value). A window where such a sensor has samples missing
+(after short gaps are filled) gets no grade for the component. Models without the key
+predate it."""
+OPTIONAL_META: Final = (META_FAULT_COMPONENTS, META_REQUIRED_SENSORS)
+REQUIRED_SENSOR_DROP: Final = 0.05

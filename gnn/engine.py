@@ -639,6 +639,7 @@ def diagnose(
         spec=spec,
         min_window_valid=MIN_WINDOW_VALID,
     )
+    quality.require_sensors(model.required_sensors, spec)
     valid_idx = np.flatnonzero(quality.window_valid)
     node_ok = quality.node_ok(MIN_NODE_SUPPORT)  # [B, N]
     timings["quality"] = (time.perf_counter() - t) * 1000

@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from gnn.graph import GraphSpec
+from gnn.graph import MAX_FILLED_GAP, GraphSpec, fill_short_gaps
 from gnn.results import DataQualityWarning
 from ingestion.profiles import EquipmentProfile
 
@@ -37,11 +37,57 @@ class QualityReport:
     node_support: npt.NDArray[np.float64]  # [B, N] valid share on the node and its neighbours
     warnings: list[DataQualityWarning] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)  # component -> short notes
+    # [B, N] True where a sensor the node's grade needs is missing (require_sensors)
+    blocked: BoolArray | None = None
 
     def node_ok(self, min_support: float = MIN_NODE_SUPPORT) -> BoolArray:
-        """[B, N]: windows where the node has enough data around it (and the window is valid)."""
+        """[B, N]: windows where the node has enough data around it (and the window is valid)
+        and none of the sensors its grade needs is missing."""
         ok: BoolArray = (self.node_support >= min_support) & self.window_valid[:, None]
+        if self.blocked is not None:
+            ok &= ~self.blocked
         return ok
+
+    def require_sensors(self, required: Mapping[str, Mapping[str, float]], spec: GraphSpec) -> None:
+        """Withhold a component's grade in the windows where a sensor it needs has samples
+        missing that :func:`gnn.graph.fill_short_gaps` cannot fill.
+
+        ``required`` is the model's {component: {sensor: grade accuracy without it}}
+        (``gnn.contract.META_REQUIRED_SENSORS``): without such a sensor the model's grade is
+        confidently wrong rather than uncertain (on the reference rig, PS2 missing drops the
+        pump's grade to 21 % at full confidence), so the engine says "insufficient data"
+        instead, with a warning naming the sensor.
+        """
+        n_windows = len(self.window_valid)
+        blocked = np.zeros((n_windows, spec.num_nodes), dtype=bool)
+        for comp, needs in required.items():
+            if comp not in spec.node_ids:
+                continue
+            node = spec.node_ids.index(comp)
+            for sensor_id, without in needs.items():
+                a = self.values.get(sensor_id)
+                if a is None or not a.size:
+                    rows = np.arange(n_windows)
+                else:
+                    rows = np.flatnonzero((~np.isfinite(fill_short_gaps(a))).any(axis=1))
+                rows = rows[self.window_valid[rows]]
+                if not rows.size:
+                    continue
+                blocked[rows, node] = True
+                self.warnings.append(
+                    DataQualityWarning(
+                        kind="missing_required_sensor",
+                        message=(
+                            f"{comp} not graded in {rows.size} of {n_windows} window(s): it "
+                            f"needs {sensor_id}, which has samples missing there (the model "
+                            f"grades {comp} {100 * without:.0f} % right without {sensor_id} "
+                            "on its own training windows)"
+                        ),
+                        sensor_id=sensor_id,
+                    )
+                )
+                self.notes.setdefault(comp, []).append(f"needs {sensor_id}")
+        self.blocked = blocked if self.blocked is None else self.blocked | blocked
 
 
 def _runs(flags: BoolArray) -> list[tuple[int, int]]:
@@ -179,7 +225,8 @@ def check_quality(
                 "gap",
                 sensor_id,
                 f"{100 * share:.1f} % of samples missing in {rows.size} window(s) "
-                f"(longest gap {longest / rate_hz:g} s); masked",
+                f"(longest gap {longest / rate_hz:g} s); gaps of up to {MAX_FILLED_GAP} "
+                "samples interpolated, longer ones masked",
                 rows,
             )
         cleaned[sensor_id] = a

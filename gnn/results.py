@@ -150,7 +150,9 @@ class Recommendation(_Frozen):
 
 
 class DataQualityWarning(_Frozen):
-    kind: str  # missing_sensor, gap, flatline, stale, out_of_range, non_finite
+    # missing_sensor, gap, flatline, stale, out_of_range, non_finite, insufficient_data,
+    # missing_required_sensor
+    kind: str
     message: str
     sensor_id: str | None = None
     start: datetime | None = None

@@ -82,6 +82,9 @@ class LoadedModel:
     # fault type -> the components it was trained on (metadata hydrodiag.fault_components);
     # None for a model exported before the key existed: the engine then infers it, and says so.
     fault_components: dict[str, tuple[str, ...]] | None = None
+    # component -> {sensor: grade accuracy without it} (metadata hydrodiag.required_sensors);
+    # {} for a model exported before the key existed
+    required_sensors: dict[str, dict[str, float]] = field(default_factory=dict)
     _spec: GraphSpec | None = field(default=None, repr=False)
     _static: dict[str, npt.NDArray[Any]] | None = field(default=None, repr=False)
 
@@ -330,6 +333,7 @@ def load_model(
     fault_types = tuple(str(v) for v in _json_meta(file, meta, contract.META_FAULT_TYPES, list))
     graded = tuple(str(v) for v in _json_meta(file, meta, contract.META_GRADED_COMPONENTS, list))
     fault_components = _fault_components(file, meta, fault_types)
+    required = _required_sensors(file, meta, graph_spec)
     model = LoadedModel(
         path=file,
         session=session,
@@ -344,6 +348,7 @@ def load_model(
         card=read_model_card(file),
         load_ms=load_ms,
         fault_components=fault_components,
+        required_sensors=required,
     )
     _check_outputs_shape(model)
     if profile is not None:
@@ -385,6 +390,33 @@ def _json_meta(file: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
             f"{type(value).__name__}. Re-export the model."
         )
     return value
+
+
+def _required_sensors(
+    file: Path, meta: Mapping[str, str], graph_spec: Mapping[str, Any]
+) -> dict[str, dict[str, float]]:
+    """The optional {component: {sensor: accuracy without it}} key, checked against the
+    model's own graph ({} when absent: a model exported before it existed)."""
+    key = contract.META_REQUIRED_SENSORS
+    if key not in meta:
+        return {}
+    raw = _json_meta(file, meta, key, dict)
+    nodes = {str(n.get("id")) for n in graph_spec.get("nodes", []) if isinstance(n, dict)}
+    sensors = {str(s.get("id")) for s in graph_spec.get("sensors", []) if isinstance(s, dict)}
+    out: dict[str, dict[str, float]] = {}
+    for comp, needs in raw.items():
+        ok = comp in nodes and isinstance(needs, dict)
+        ok = ok and all(
+            s in sensors and isinstance(v, int | float) and 0 <= v <= 1 for s, v in needs.items()
+        )
+        if not ok:
+            raise ModelError(
+                f"{file}: metadata {key}: {comp!r} -> {json.dumps(needs)} does not fit the "
+                "model's graph (component and sensor ids, accuracies in [0, 1]). Re-export "
+                "the model."
+            )
+        out[str(comp)] = {str(s): float(v) for s, v in needs.items()}
+    return out
 
 
 def _fault_components(

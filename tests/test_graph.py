@@ -8,10 +8,12 @@ import pytest
 from gnn.graph import (
     CLIP,
     EDGE_TYPES,
+    MAX_FILLED_GAP,
     NODE_TYPES,
     GraphSpec,
     build_inputs,
     default_model_path,
+    fill_short_gaps,
     profile_sha256,
 )
 from ingestion.errors import HydroDiagError
@@ -75,12 +77,34 @@ def test_sha_changes_with_topology() -> None:
     assert profile_sha256(GraphSpec.from_profile(validate_profile_data(data))) != base
 
 
+def test_fill_short_gaps_interpolates_short_runs_and_leaves_long_ones() -> None:
+    nan = np.nan
+    a = np.array(
+        [
+            [nan, 1.0, 2.0, nan, 4.0, nan, nan, nan, nan, nan, nan, 11.0, nan],
+            [nan] * 13,  # nothing to interpolate from
+            list(range(13)),  # nothing missing
+        ]
+    )
+    out = fill_short_gaps(a, max_gap=5)
+    # edges take the nearest sample, a single gap the line between its neighbours
+    assert out[0, :5].tolist() == [1.0, 1.0, 2.0, 3.0, 4.0]
+    assert np.isnan(out[0, 5:11]).all()  # six missing: longer than 5, left missing
+    assert out[0, 11:].tolist() == [11.0, 11.0]
+    assert np.isnan(out[1]).all() and out[2].tolist() == list(range(13))
+    assert np.isnan(a[0, 0])  # the input is not modified
+    clean = np.ones((2, 4))
+    assert fill_short_gaps(clean) is clean  # nothing missing: no copy
+    assert fill_short_gaps(a, max_gap=0) is a
+
+
 def test_build_inputs_normalises_and_masks(rig: GraphSpec) -> None:
     spec = rig.with_normalisation({"PS1": (100.0, 10.0), "TS2": (50.0, 2.0)})
     b, t = 3, 7
     ps1 = np.full((b, t), 110.0)
-    ps1[1, 2] = np.nan
-    ps1[2, 3] = np.inf
+    ps1[1, :6] = np.nan  # a gap longer than MAX_FILLED_GAP stays masked
+    ps1[2, 3] = np.inf  # a short one is interpolated: 110 either side
+    ps1[2, 4] = 130.0
     ts2 = np.full((b, t), 46.0)
     ts2[0, 0] = 1e9  # wild value is clipped
     x, mask = build_inputs(spec, {"PS1": ps1, "TS2": ts2, "UNKNOWN": np.zeros((b, t))})
@@ -88,8 +112,9 @@ def test_build_inputs_normalises_and_masks(rig: GraphSpec) -> None:
     assert x.dtype == mask.dtype == np.float32
     s = spec.sensor("PS1")
     assert x[0, s.node, 0, s.slot] == pytest.approx(1.0)
-    assert mask[1, s.node, 2, s.slot] == 0 and x[1, s.node, 2, s.slot] == 0
-    assert mask[2, s.node, 3, s.slot] == 0 and x[2, s.node, 3, s.slot] == 0
+    assert MAX_FILLED_GAP < 6
+    assert (mask[1, s.node, :6, s.slot] == 0).all() and (x[1, s.node, :6, s.slot] == 0).all()
+    assert mask[2, s.node, 3, s.slot] == 1 and x[2, s.node, 3, s.slot] == pytest.approx(2.0)
     s2 = spec.sensor("TS2")
     assert x[0, s2.node, 1, s2.slot] == pytest.approx(-2.0)
     assert x[0, s2.node, 0, s2.slot] == CLIP
@@ -97,7 +122,7 @@ def test_build_inputs_normalises_and_masks(rig: GraphSpec) -> None:
     assert mask[:, spec.node_ids.index("ACC")].sum() == 0
     fs1 = spec.sensor("FS1")
     assert mask[:, fs1.node, :, fs1.slot].sum() == 0
-    assert mask.sum() == 2 * b * t - 2
+    assert mask.sum() == 2 * b * t - 6
     assert np.all(x[mask == 0] == 0)
 
 
@@ -140,7 +165,8 @@ def test_phase_normalisation(rig: GraphSpec) -> None:
     x, mask = build_inputs(spec, {"PS1": ps1, "PS2": ps2})
     assert x[:, s.node, :, s.slot] == pytest.approx(np.array([[-1.0] * 3, [1.0] * 3]))
     p2 = spec.sensor("PS2")
-    assert np.all(x[:, p2.node, :, p2.slot] == 0) and mask[1, p2.node, 2, p2.slot] == 0
+    # the missing last step takes its neighbour's 5.0 (a short gap), which is the step's mean
+    assert np.all(x[:, p2.node, :, p2.slot] == 0) and mask[1, p2.node, 2, p2.slot] == 1
     # a window of another length falls back to the global statistics
     x5, _ = build_inputs(spec, {"PS1": np.full((1, 5), 20.0)})
     x5g, _ = build_inputs(glob, {"PS1": np.full((1, 5), 20.0)})

@@ -229,6 +229,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     lines += ["| sensor | mean | std |", "|---|---|---|"]
     for sid, st in card["normalisation"].items():
         lines.append(f"| {sid} | {st['mean']:.4g} | {st['std']:.4g} |")
+    lines += _dependence_lines(card.get("sensor_dependence"))
     if card.get("notes"):
         lines += ["", "## Notes and weaknesses", ""]
         lines += [f"- {n}" for n in card["notes"]]
@@ -298,3 +299,16 @@ def _window_line(window: Mapping[str, Any] | None) -> str:
         else f"sliding, every {window['stride_s']:g} s"
     )
     return f", {window['length_s']:g} s at {window['rate_hz']:g} Hz, {how}"
+
+
+def _dependence_lines(dependence: Mapping[str, Any] | None) -> list[str]:
+    """The sensors each grade needs (older cards have no entry)."""
+    if not dependence:
+        return []
+    lines = ["", "## Sensors each grade needs", "", f"{dependence['what'].capitalize()}.", ""]
+    lines += ["| component | all sensors | needs (accuracy without it) |", "|---|---|---|"]
+    for comp, row in dependence["accuracy"].items():
+        needs = dependence["required"].get(comp, {})
+        listed = ", ".join(f"{s} ({100 * a:.0f} %)" for s, a in needs.items()) or "—"
+        lines.append(f"| {comp} | {100 * row['all']:.1f} % | {listed} |")
+    return lines

@@ -83,6 +83,9 @@ class ModelMeta(BaseModel):
     forecast_reference: dict[str, float] = Field(default_factory=dict)
     # fault type -> the component(s) it was trained on; {} in checkpoints saved before it existed
     fault_components: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # component -> {sensor: grade accuracy without it} for the sensors it cannot do without
+    # (training.evaluate.sensor_dependence); {} when not measured
+    required_sensors: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _fault_components_fit(self) -> ModelMeta:
@@ -146,6 +149,10 @@ class ModelMeta(BaseModel):
             META_NODE_TYPES: json.dumps(list(NODE_TYPES)),
             META_EDGE_TYPES: json.dumps(list(EDGE_TYPES)),
         }
+        if self.required_sensors:
+            props[contract.META_REQUIRED_SENSORS] = json.dumps(
+                self.required_sensors, sort_keys=True
+            )
         mapping = self.resolved_fault_components()
         if mapping is not None:
             props[contract.META_FAULT_COMPONENTS] = json.dumps(

@@ -45,6 +45,7 @@ def train_and_save(
         HydroDiagError: ``out_dir`` holds an interrupted run and ``resume`` is off (it would
             be overwritten), or ``resume`` is on and there is nothing (compatible) to resume.
     """
+    from gnn.contract import REQUIRED_SENSOR_DROP
     from training import checkpoint
     from training.card import build_card, write_card
     from training.export import (
@@ -56,7 +57,13 @@ def train_and_save(
         parity_check,
         save_checkpoint,
     )
-    from training.train import distributed_rank, train_model
+    from training.train import (
+        distributed_rank,
+        make_tensors,
+        required_sensors,
+        sensor_dependence,
+        train_model,
+    )
 
     spec = GraphSpec.from_profile(profile)
     log = log or _print
@@ -83,6 +90,12 @@ def train_and_save(
     )
     if distributed_rank()[0] != 0:
         return None
+    dependence = sensor_dependence(
+        result.model,
+        result.spec,
+        make_tensors(result.spec, windows, result.fault_types),
+        result.graded_components,
+    )
     meta = ModelMeta(
         model_id=model_id,
         model_version=model_version,
@@ -93,6 +106,7 @@ def train_and_save(
         fault_components=fault_components_from_targets(
             windows.fault_types, result.fault_types, result.graded_components
         ),
+        required_sensors=required_sensors(dependence, REQUIRED_SENSOR_DROP),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_dir / CHECKPOINT_FILE, result.model, meta, {"config": config.model_dump()})
@@ -115,6 +129,14 @@ def train_and_save(
         notes=notes,
     )
     card["onnx_parity_max_abs_diff"] = worst
+    card["sensor_dependence"] = {
+        "what": "grade accuracy on the training windows with all sensors, and with each "
+        "sensor masked out alone (every k-th window, at most about 600); the engine leaves a "
+        "component ungraded in windows where a sensor whose absence costs it more than "
+        f"{100 * REQUIRED_SENSOR_DROP:g} percentage points is missing",
+        "accuracy": dependence,
+        "required": meta.required_sensors,
+    }
     write_card(out_dir, card)
     # the run is complete: nothing left to resume
     state_file.unlink(missing_ok=True)

@@ -18,8 +18,8 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,63 @@ def predict_grades(
         ).grade_logits
         out.append(logits.argmax(-1).numpy())
     return np.concatenate(out) if out else np.zeros((0, data.x.shape[1]), dtype=np.int64)
+
+
+DEPENDENCE_WINDOWS = 600
+
+
+@torch.no_grad()
+def sensor_dependence(
+    model: TemporalGNN, spec: GraphSpec, data: Tensors, graded: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Grade accuracy of every graded component on ``data`` with all sensors, and with each
+    sensor masked out alone (as the engine sees a sensor missing from a window).
+
+    On the training windows this is in-sample, so it shows what the model leans on rather
+    than how well it generalises; a sensor whose absence costs a component more than
+    ``gnn.contract.REQUIRED_SENSOR_DROP`` is one that component's grade needs.
+
+    Returns:
+        ``{component: {"all": accuracy, sensor id: accuracy without it, ...}}``.
+    """
+    # every k-th window, at most about DEPENDENCE_WINDOWS: (1 + sensors) passes over them
+    idx = np.arange(0, data.x.shape[0], max(1, data.x.shape[0] // DEPENDENCE_WINDOWS))
+    truth = data.grades.numpy()[idx]
+    nodes = {c: spec.node_ids.index(c) for c in graded}
+
+    def accuracy(x: Tensor, mask: Tensor) -> dict[str, float]:
+        pred = predict_grades(model, replace(data, x=x, mask=mask), idx)
+        out = {}
+        for c, j in nodes.items():
+            known = truth[:, j] >= 0
+            out[c] = float((pred[known, j] == truth[known, j]).mean()) if known.any() else 0.0
+        return out
+
+    table: dict[str, dict[str, float]] = {
+        c: {"all": a} for c, a in accuracy(data.x, data.mask).items()
+    }
+    for sensor in spec.sensors:
+        slots = [sensor.slot]
+        if spec.normalisation == "global+phase":
+            slots.append(spec.num_slots + sensor.slot)
+        x, mask = data.x.clone(), data.mask.clone()
+        x[:, sensor.node, :, slots] = 0.0
+        mask[:, sensor.node, :, slots] = 0.0
+        for c, a in accuracy(x, mask).items():
+            table[c][sensor.id] = a
+    return table
+
+
+def required_sensors(
+    dependence: Mapping[str, Mapping[str, float]], drop: float
+) -> dict[str, dict[str, float]]:
+    """The sensors each component's grade needs: those whose absence costs more than ``drop``
+    of its accuracy, with the accuracy without them."""
+    return {
+        c: {s: a for s, a in row.items() if s != "all" and row["all"] - a > drop}
+        for c, row in dependence.items()
+        if any(s != "all" and row["all"] - a > drop for s, a in row.items())
+    }
 
 
 @torch.no_grad()
