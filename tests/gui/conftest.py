@@ -44,19 +44,25 @@ def sample_workspace(sample_workspace_template: Path, tmp_path: Path) -> Path:
     return target
 
 
-@pytest.fixture
-def window(qtbot, sample_workspace: Path) -> Iterator:  # type: ignore[no-untyped-def]
-    """The main window on the sample workspace, sensor data loaded."""
+def open_main_window(qtbot, workspace: Path):  # type: ignore[no-untyped-def]
+    """The main window on ``workspace`` at 1366×768, shown, its background loads finished."""
     from app.gui.main_window import MainWindow
 
-    win = MainWindow(workspace=sample_workspace)
+    win = MainWindow(workspace=workspace)
     win.close_policy = "cancel"
     qtbot.addWidget(win)
-    win.open_workspace(sample_workspace, EQUIPMENT)
+    win.open_workspace(workspace, EQUIPMENT)
     win.resize(1366, 768)
     win.show()
     qtbot.waitExposed(win)
     qtbot.waitUntil(lambda: win.runner.active_count == 0, timeout=15000)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, sample_workspace: Path) -> Iterator:  # type: ignore[no-untyped-def]
+    """The main window on the sample workspace, sensor data loaded."""
+    win = open_main_window(qtbot, sample_workspace)
     yield win
     win.close()
 

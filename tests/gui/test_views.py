@@ -12,7 +12,7 @@ from app.gui.theme import PRIORITY_RANK, STATUS_STYLES
 from app.gui.views.attention import attention_matrix, attention_over_time
 from app.gui.views.component_graph import MAX_EDGE_W, MIN_EDGE_W, connection_attention
 from gnn.results import Status
-from tests.gui.conftest import EQUIPMENT, save_screenshot
+from tests.gui.conftest import EQUIPMENT, open_main_window, save_screenshot
 
 pytestmark = pytest.mark.gui
 
@@ -209,7 +209,6 @@ def test_workspace_panel_shows_a_label_file_by_its_ranges(
     qtbot, sample_workspace, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     """A labels source brings label ranges, not values: the panel says so."""
-    from app.gui.main_window import MainWindow
     from app.gui.sample import SAMPLE_START
     from ingestion.labels import import_labels
     from ingestion.store import open_workspace
@@ -224,14 +223,7 @@ def test_workspace_panel_shows_a_label_file_by_its_ranges(
     with open_workspace(sample_workspace) as store:
         import_labels(store, sheet, equipment_id=EQUIPMENT)
 
-    win = MainWindow(workspace=sample_workspace)
-    win.close_policy = "cancel"
-    qtbot.addWidget(win)
-    win.open_workspace(sample_workspace, EQUIPMENT)
-    win.resize(1366, 768)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.runner.active_count == 0, timeout=15000)
+    win = open_main_window(qtbot, sample_workspace)
     sources = win.workspace_panel.tree.topLevelItem(0).child(1)
     assert sources.text(0) == "Sources (2)"
     texts = [sources.child(i).text(0) for i in range(sources.childCount())]
