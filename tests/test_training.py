@@ -253,3 +253,16 @@ def test_target_notes_say_misses_and_losses() -> None:
     c1, acc = target_notes(report)
     assert "meets the 99.5 % target" in c1 and "beats lda-raw" in c1
     assert "MISSES the 97.0 % target by 7.00 pp" in acc and "LOSES to lda-raw" in acc
+
+
+def test_device_option(small_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = GraphSpec.from_profile(load_profile("zema-test-rig"))
+    windows = from_uci_folder(small_dir)
+    result = train_model(spec, windows, TINY.model_copy(update={"epochs": 1}), device="cpu")
+    assert result.hardware["device"] == "cpu"
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the refusal below is for CPU-only machines")
+    args = ["train", "--uci", str(small_dir), "--out", str(tmp_path / "m"), "--epochs", "1"]
+    assert main([*args, "--device", "cuda"]) == 1
+    assert "--device cuda: torch sees no CUDA GPU here" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "model.onnx").exists()

@@ -34,6 +34,7 @@ def train_and_save(
     progress: Progress = NO_PROGRESS,
     log: Callable[[str], None] | None = None,
     resume: bool = False,
+    device: str = "auto",
 ) -> dict[str, Any] | None:
     """Train on ``windows``, write model.pt, model.onnx (parity-checked), card.json and card.md.
 
@@ -87,6 +88,7 @@ def train_and_save(
         on_epoch=on_epoch,
         checkpoint_dir=state_file.parent,
         resume=resume,
+        device=device,
     )
     if distributed_rank()[0] != 0:
         return None

@@ -338,6 +338,22 @@ def forecast_reference(
     }
 
 
+def _device(choice: str) -> torch.device:
+    """The device to train on; under torchrun each rank takes its LOCAL_RANK's GPU."""
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device {choice!r}: use auto, cpu or cuda")
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        from ingestion.errors import HydroDiagError
+
+        raise HydroDiagError(
+            "--device cuda: torch sees no CUDA GPU here (a CPU build of torch, or no driver); "
+            "use --device auto or cpu, or install a CUDA build of torch."
+        )
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
 def distributed_rank() -> tuple[int, int]:
     """(rank, world size) when started by torchrun, else (0, 1)."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
@@ -380,6 +396,7 @@ def train_model(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
+    device: str = "auto",
 ) -> TrainResult:
     """Fit normalisation and a model on ``windows``; early-stop on held-out blocks.
 
@@ -396,18 +413,17 @@ def train_model(
             there after every epoch.
         resume: continue from the state in ``checkpoint_dir``: the same steps, bit for bit on
             CPU, as the run that was interrupted (refused for other options or data).
+        device: "auto" (this rank's GPU when torch sees one, else CPU), "cpu" or "cuda".
     """
     started = time.perf_counter()
     if config.threads:
         torch.set_num_threads(config.threads)
     _seed_everything(config.seed)
     rank, world = distributed_rank()
-    device = torch.device("cpu")
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch_device = _device(device)
     own_group = world > 1 and not torch.distributed.is_initialized()
     if own_group:
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        torch.distributed.init_process_group("nccl" if torch_device.type == "cuda" else "gloo")
     if rank != 0:
         progress = NO_PROGRESS  # one progress bar, rank 0's
 
@@ -443,13 +459,13 @@ def train_model(
         num_nodes=spec.num_nodes if config.discriminant_frequencies else 0,
         discriminant_frequencies=config.discriminant_frequencies,
         discriminant_variation=config.discriminant_variation,
-    ).to(device)
+    ).to(torch_device)
     net: torch.nn.Module = model
     if world > 1:
         # DDP copies rank 0's initial weights to every rank; dropout differs per rank
         torch.manual_seed(config.seed + rank)
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model, device_ids=[torch_device.index] if torch_device.type == "cuda" else None
         )
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -494,7 +510,7 @@ def train_model(
         for lo in range(0, len(order), config.batch_size):
             check_cancelled(progress)
             idx = order[lo : lo + config.batch_size]
-            loss, _, _ = _losses(net, train_data, idx, config, device)
+            loss, _, _ = _losses(net, train_data, idx, config, torch_device)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -508,7 +524,7 @@ def train_model(
         val_loss: float | None = None
         val_acc: dict[str, float] = {}
         if val_data is not None and val_part is not None and val_part.n_windows:
-            val_loss, val_acc = _validate(model, val_data, spec, graded, config, device)
+            val_loss, val_acc = _validate(model, val_data, spec, graded, config, torch_device)
         if world > 1:
             running, seen_all = _sum_over_ranks(running, seen)
             seen = int(seen_all)
@@ -583,7 +599,7 @@ def train_model(
         seconds=time.perf_counter() - started,
         n_train=train_part.n_windows,
         n_val=val_part.n_windows if val_part is not None else 0,
-        hardware=hardware_info(device),
+        hardware=hardware_info(torch_device),
         forecast_reference=reference,
         discriminants=discriminants,
     )

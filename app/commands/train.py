@@ -43,11 +43,14 @@ def _run(args: argparse.Namespace) -> int:
             config,
             model_id=args.model_id,
             model_version=args.model_version,
-            command=command_line(omit=("--note", "--cv-report"), omit_flags=("--resume",)),
+            command=command_line(
+                omit=("--note", "--cv-report", "--device"), omit_flags=("--resume",)
+            ),
             cv_report=cv_report,
             notes=notes,
             progress=TerminalProgress(),
             resume=args.resume,
+            device=args.device,
         )
     except KeyboardInterrupt:
         if (args.out / "checkpoints" / "last.pt").exists():
@@ -79,6 +82,12 @@ def register(subparsers: Any) -> None:
         "--profile", default="zema-test-rig", help="profile for --uci (default zema-test-rig)"
     )
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where to train: auto (the GPU when torch sees one, else CPU), cpu or cuda",
+    )
     parser.add_argument(
         "--resume",
         action="store_true",
