@@ -208,6 +208,10 @@ def test_cli_train_export_evaluate(
     assert report["n_windows"] == 61
     assert set(report["components"]) == {"C1", "V10", "MP1", "ACC"}
     assert sum(map(sum, report["components"]["ACC"]["confusion"])) == 61
+    # every wrong cycle is listed: [cycle number, true grade, predicted grade]
+    acc = report["components"]["ACC"]
+    assert len(acc["errors"]) == 61 - np.trace(np.array(acc["confusion"]))
+    assert all(true != pred for _, true, pred in acc["errors"])
 
 
 @pytest.mark.slow

@@ -209,7 +209,11 @@ def evaluate_onnx(
             continue
         j = spec.node_ids.index(c)
         pred = out.grade_probs[:, j].argmax(-1).astype(np.int64)
-        components[c] = scores(windows.grades[c], pred)
+        every = np.ones(windows.n_windows, dtype=bool)
+        components[c] = {
+            **scores(windows.grades[c], pred),
+            "errors": _errors(windows, windows.grades[c], pred, every),
+        }
     return {
         "model": str(model_path),
         "model_id": model.model_id,

@@ -41,6 +41,11 @@ def _uci(args: argparse.Namespace) -> int:
     print(f"{'component':<10}{'accuracy':>10}{'macro-F1':>10}   confusion (rows true 0-3)")
     for c, s in report["components"].items():
         print(f"{c:<10}{100 * s['accuracy']:>9.2f}%{s['macro_f1']:>10.3f}   {s['confusion']}")
+    for c, s in report["components"].items():
+        if s["errors"]:
+            wrong = ", ".join(f"{w} ({t}→{p})" for w, t, p in s["errors"][:12])
+            more = f" and {len(s['errors']) - 12} more" if len(s["errors"]) > 12 else ""
+            print(f"{c} wrong at cycle (true→predicted): {wrong}{more}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
