@@ -54,6 +54,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         if (args.out / "checkpoints" / "last.pt").exists():
+            if distributed_rank()[0] != 0:
+                return 130  # rank 0 says it
             print(
                 "interrupted: the last completed epoch is kept in "
                 f"{args.out}/checkpoints/last.pt; run the same command with --resume to "
