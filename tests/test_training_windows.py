@@ -122,7 +122,10 @@ def test_train_on_sliding_windows_and_diagnose_with_the_models_window(
     card = json.loads((out / "card.json").read_text())
     assert card["window"] == {"kind": "sliding", "rate_hz": 2.0, "length_s": 30.0, "stride_s": 15}
     assert card["data"]["window_length"] == 60
-    assert "30 s at 2 Hz, sliding, every 15 s" in (out / "card.md").read_text()
+    card_md = (out / "card.md").read_text()
+    assert "30 s at 2 Hz, sliding, every 15 s" in card_md
+    # nothing held out and no cross-validation: the card says so instead of showing nothing
+    assert "## Held-out evaluation\n\nNone: the model was trained on all its windows" in card_md
     capsys.readouterr()
 
     diagnose = [*ws, "diagnose", "--equipment", EQUIPMENT, "--model", str(out / "model.onnx")]
@@ -171,4 +174,24 @@ def test_cv_needs_one_source_of_data(labelled: Path, capsys: pytest.CaptureFixtu
     assert main(ws) == 1
     assert "give --equipment ID" in capsys.readouterr().err
     assert main([*ws, "somewhere", "--equipment", EQUIPMENT]) == 1
+    assert "not both" in capsys.readouterr().err
+
+
+def test_train_with_cv_puts_the_blocked_cv_and_baselines_into_the_card(
+    labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model"
+    args = ["--workspace", str(labelled), "train", "--equipment", EQUIPMENT, "--out", str(out)]
+    args += ["--window", "30", "--epochs", "1", "--hidden", "4", "--heads", "1"]
+    assert main([*args, "--cv", "5", "--cv-block-size", "20"]) == 0
+    assert "blocked 5-fold cross-validation first (blocks of 20)" in capsys.readouterr().out
+    card = json.loads((out / "card.json").read_text())
+    cv = card["cross_validation"]
+    assert set(cv["methods"]) == {"gnn", "lda-stats", "lda-raw"}
+    assert cv["n_windows_evaluated"] == 100 and cv["folds_run"] == [1, 2, 3, 4, 5]
+    assert set(card["metrics"]["blocked_cv"]) == {"ACC", "C1", "V10"}
+    assert any(n.startswith("ACC: blocked-CV accuracy") for n in card["notes"])
+    card_md = (out / "card.md").read_text()
+    assert "## Blocked cross-validation" in card_md and "Held-out evaluation" not in card_md
+    assert main([*args, "--cv", "5", "--cv-report", str(tmp_path / "x.json")]) == 1
     assert "not both" in capsys.readouterr().err

@@ -118,7 +118,9 @@ def build_card(
             }
             for d in result.discriminants
         ],
-        "notes": notes or [],
+        # with a cross-validation, the verdicts against targets and baselines come first, as
+        # attach_cross_validation writes them
+        "notes": (target_notes(cv_report) if cv_report is not None else []) + list(notes or []),
     }
 
 
@@ -187,6 +189,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     if card.get("discriminants"):
         lines.append("")
     cv = card.get("cross_validation")
+    lines += _held_out_lines(card)
     if cv:
         methods = list(cv["methods"])
         comps = list(cv["methods"][methods[0]])
@@ -312,3 +315,34 @@ def _dependence_lines(dependence: Mapping[str, Any] | None) -> list[str]:
         listed = ", ".join(f"{s} ({100 * a:.0f} %)" for s, a in needs.items()) or "—"
         lines.append(f"| {comp} | {100 * row['all']:.1f} % | {listed} |")
     return lines
+
+
+def _held_out_lines(card: Mapping[str, Any]) -> list[str]:
+    """What the card can say about new data: early-stopping blocks, or that it has nothing.
+
+    The blocked cross-validation, when attached, follows as its own section.
+    """
+    metrics = card.get("metrics") or {}
+    if card.get("cross_validation"):
+        return []
+    if metrics.get("early_stopping_validation"):
+        held = ", ".join(
+            f"{c} {100 * a:.1f} %" for c, a in metrics["early_stopping_validation"].items()
+        )
+        return [
+            "## Held-out evaluation",
+            "",
+            f"Grade accuracy on the held-out early-stopping blocks (best epoch): {held}. No "
+            "blocked cross-validation or baselines: train with `--cv 5`, or run `hydrodiag "
+            "evaluate cv ... --attach-to` this folder.",
+            "",
+        ]
+    return [
+        "## Held-out evaluation",
+        "",
+        "None: the model was trained on all its windows and not cross-validated, so nothing "
+        "here says how it does on new data. Train with `--cv 5` (blocked cross-validation "
+        "of this configuration and the LDA baselines first), or run `hydrodiag evaluate cv "
+        "... --attach-to` this folder.",
+        "",
+    ]

@@ -151,6 +151,35 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
+def cross_validate_config(
+    windows: LabelledWindows,
+    profile: EquipmentProfile,
+    config: Any,
+    *,
+    sensors: Sequence[str],
+    n_folds: int = 5,
+    block_size: int = 100,
+    folds: Sequence[int] | None = None,
+    with_model: bool = True,
+    command: str = "",
+) -> dict[str, Any]:
+    """Blocked CV of the model in ``config`` and the LDA baselines (on ``sensors``) on the same
+    folds: the report ``hydrodiag evaluate cv`` writes and a card's cross-validation holds."""
+    from training.baselines import BASELINES
+    from training.evaluate import cross_validate
+
+    methods: dict[str, Any] = {}
+    if with_model:
+        methods["gnn"] = gnn_predictor(profile, config)
+    for name in BASELINES:
+        methods[name] = baseline_predictor(name, list(sensors))
+    report = cross_validate(windows, methods, n_folds=n_folds, block_size=block_size, folds=folds)
+    report["command"] = command
+    report["config"] = config.model_dump()
+    report["data"] = [s.__dict__ for s in windows.sources]
+    return report
+
+
 def gnn_predictor(
     profile: EquipmentProfile, config: Any, log: Callable[[str], None] = print
 ) -> Callable[[LabelledWindows, LabelledWindows], dict[str, np.ndarray]]:

@@ -55,27 +55,24 @@ def _uci(args: argparse.Namespace) -> int:
 
 def _cv(args: argparse.Namespace) -> int:
     from ingestion.uci import UCI_SENSORS
-    from training.baselines import BASELINES
-    from training.evaluate import cross_validate, table
-    from training.pipeline import baseline_predictor, command_line, gnn_predictor
+    from training.evaluate import table
+    from training.pipeline import command_line, cross_validate_config
 
     windows, profile, source = labelled_windows(args, args.dir, args.profile)
     print(f"{windows.n_windows} windows from {source}")
-    config = train_config(args)
     # the UCI sensor order keeps the baselines' published figures reproducible to the bit
     sensors = list(UCI_SENSORS) if args.dir is not None else list(windows.values)
-    methods: dict[str, Any] = {}
-    if not args.baselines_only:
-        methods["gnn"] = gnn_predictor(profile, config)
-    for name in BASELINES:
-        methods[name] = baseline_predictor(name, sensors)
-    folds = [int(f) - 1 for f in args.only_folds.split(",")] if args.only_folds else None
-    report = cross_validate(
-        windows, methods, n_folds=args.folds, block_size=args.block_size, folds=folds
+    report = cross_validate_config(
+        windows,
+        profile,
+        train_config(args),
+        sensors=sensors,
+        n_folds=args.folds,
+        block_size=args.block_size,
+        folds=[int(f) - 1 for f in args.only_folds.split(",")] if args.only_folds else None,
+        with_model=not args.baselines_only,
+        command=command_line(),
     )
-    report["command"] = command_line()
-    report["config"] = config.model_dump()
-    report["data"] = [s.__dict__ for s in windows.sources]
     print(table(report))
     _write(report, args)
     return 0

@@ -18,6 +18,26 @@ from app.commands._common import (
     labelled_windows,
     train_config,
 )
+from ingestion.errors import HydroDiagError
+
+
+def _cross_validate(args: argparse.Namespace, windows: Any, profile: Any, config: Any) -> Any:
+    """Blocked CV of this configuration and the LDA baselines, for the card."""
+    from training.evaluate import table
+    from training.pipeline import command_line, cross_validate_config
+
+    print(f"blocked {args.cv}-fold cross-validation first (blocks of {args.cv_block_size})")
+    report = cross_validate_config(
+        windows,
+        profile,
+        config,
+        sensors=list(windows.values),
+        n_folds=args.cv,
+        block_size=args.cv_block_size,
+        command=command_line(omit=("--note", "--cv-report"), omit_flags=("--resume",)),
+    )
+    print(table(report))
+    return report
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -28,8 +48,17 @@ def _run(args: argparse.Namespace) -> int:
     windows, profile, source = labelled_windows(args, args.uci, args.profile)
     config = train_config(args)
     cv_report = None
+    if args.cv_report is not None and args.cv:
+        raise HydroDiagError("give --cv FOLDS (cross-validate now) or --cv-report FILE, not both.")
     if args.cv_report is not None:
         cv_report = json.loads(Path(args.cv_report).read_text(encoding="utf-8"))
+    if args.cv:
+        if distributed_rank()[1] > 1:
+            raise HydroDiagError(
+                "--cv under torchrun: cross-validate in one process (`hydrodiag evaluate cv`) "
+                "and pass its report with --cv-report."
+            )
+        cv_report = _cross_validate(args, windows, profile, config)
     notes = list(args.note or [])
     if distributed_rank()[0] == 0:
         print(
@@ -103,4 +132,18 @@ def register(subparsers: Any) -> None:
         "--cv-report", type=Path, help="JSON of `hydrodiag evaluate cv` for the card"
     )
     parser.add_argument("--note", action="append", help="a line for the card's notes (repeatable)")
+    parser.add_argument(
+        "--cv",
+        type=int,
+        metavar="FOLDS",
+        default=0,
+        help="first cross-validate this configuration and the LDA baselines on FOLDS blocked "
+        "folds and put the table into the card (costs FOLDS more trainings)",
+    )
+    parser.add_argument(
+        "--cv-block-size",
+        type=int,
+        default=100,
+        help="contiguous windows per cross-validation block (default 100)",
+    )
     parser.set_defaults(handler=_run)
