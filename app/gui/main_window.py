@@ -288,6 +288,12 @@ class MainWindow(QMainWindow):
         self.act_import = self._action(
             "&Import log…", "Ctrl+I", self.import_log, "Import a CSV log"
         )
+        self.act_import_labels = self._action(
+            "Import condition &labels…",
+            "Ctrl+Shift+I",
+            self.import_labels,
+            "Import a CSV of condition ranges (component, start, end, grade) for training",
+        )
         self.act_report = self._action(
             "&Report…", QKeySequence.StandardKey.Print, self.open_report, "PDF report"
         )
@@ -303,7 +309,13 @@ class MainWindow(QMainWindow):
         self.act_about = self._action("&About HydroDiag", "F1", self.open_about)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for act in (self.act_open, self.act_new, self.act_import, self.act_report):
+        for act in (
+            self.act_open,
+            self.act_new,
+            self.act_import,
+            self.act_import_labels,
+            self.act_report,
+        ):
             file_menu.addAction(act)
         file_menu.addSeparator()
         file_menu.addAction(self.act_settings)
@@ -575,6 +587,36 @@ class MainWindow(QMainWindow):
             dialog.set_file(path)
         dialog.open()
         return dialog
+
+    def import_labels(self, path: str | Path | None = None) -> None:
+        """Import a CSV of condition labels for the selected equipment (``hydrodiag ingest
+        labels``): validated as a whole, one transaction, every problem listed on failure."""
+        store, equipment = self.store, self.equipment_id
+        if store is None or equipment is None:
+            show_error(self, HydroDiagError("Select the equipment the labels are for first."))
+            return
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Import condition labels", "", "CSV files (*.csv *.txt);;All files (*)"
+            )
+            if not chosen:
+                return
+            path = chosen
+        source = Path(path)
+
+        def work(ctx: TaskContext) -> Any:
+            from ingestion.labels import import_labels
+
+            return import_labels(queries.thread_store(store), source, equipment_id=equipment)
+
+        self._start("Importing labels", work, self._on_labels_imported, key="import")
+
+    def _on_labels_imported(self, summary: Any) -> None:
+        self.refresh_workspace()
+        text = summary.describe()
+        self._set_status(text.splitlines()[0])
+        if summary.warnings:
+            QMessageBox.information(self, "Labels imported", text)
 
     def _on_import_finished(self, equipment_id: str) -> None:
         self.refresh_workspace()

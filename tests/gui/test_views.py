@@ -12,7 +12,7 @@ from app.gui.theme import PRIORITY_RANK, STATUS_STYLES
 from app.gui.views.attention import attention_matrix, attention_over_time
 from app.gui.views.component_graph import MAX_EDGE_W, MIN_EDGE_W, connection_attention
 from gnn.results import Status
-from tests.gui.conftest import EQUIPMENT, open_main_window, save_screenshot
+from tests.gui.conftest import EQUIPMENT, save_screenshot
 
 pytestmark = pytest.mark.gui
 
@@ -205,30 +205,43 @@ def test_workspace_panel_lists_equipment_sources_diagnoses(window) -> None:  # t
     assert groups == ["Inspections (1)", "Sources (1)", "Diagnoses (1)"]
 
 
-def test_workspace_panel_shows_a_label_file_by_its_ranges(
-    qtbot, sample_workspace, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
-    """A labels source brings label ranges, not values: the panel says so."""
+def test_labels_imported_from_the_window_show_as_a_source(window, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """File > Import condition labels: a bad sheet gets a dialog naming its lines and changes
+    nothing; a good one shows in the panel as label ranges, not values."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
     from app.gui.sample import SAMPLE_START
-    from ingestion.labels import import_labels
-    from ingestion.store import open_workspace
+
+    day, hour = f"{SAMPLE_START:%Y-%m-%d}", f"{SAMPLE_START:%H}"
+    head = "component,start,end,grade,fault_type\n"
+    bad = tmp_path / "bad-labels.csv"
+    bad.write_text(head + f"XYZ,{day} {hour}:00,{day} {hour}:20,7,\n")
+    window.import_labels(bad)
+    qtbot.waitUntil(lambda: window.runner.active_count == 0, timeout=15000)
+    boxes = [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
+    ]
+    assert boxes, "no error dialog"
+    text = boxes[-1].text()
+    assert "bad-labels.csv" in text and "line 2" in text and "Traceback" not in text
+    save_screenshot(boxes[-1], "labels-import-error")
+    boxes[-1].close()
+    sources = window.workspace_panel.tree.topLevelItem(0).child(1)
+    assert sources.text(0) == "Sources (1)"
 
     sheet = tmp_path / "inspection-labels.csv"
-    day = f"{SAMPLE_START:%Y-%m-%d}"
     sheet.write_text(
-        "component,start,end,grade,fault_type\n"
-        f"F1,{day} {SAMPLE_START:%H:%M},{day} {SAMPLE_START:%H}:20,0,\n"
-        f"MP1,{day} {SAMPLE_START:%H:%M},{day} {SAMPLE_START:%H}:20,1,pump_internal_leakage\n"
+        head
+        + f"F1,{day} {hour}:00,{day} {hour}:20,0,\n"
+        + f"MP1,{day} {hour}:00,{day} {hour}:20,1,pump_internal_leakage\n"
     )
-    with open_workspace(sample_workspace) as store:
-        import_labels(store, sheet, equipment_id=EQUIPMENT)
-
-    win = open_main_window(qtbot, sample_workspace)
-    sources = win.workspace_panel.tree.topLevelItem(0).child(1)
+    window.import_labels(sheet)
+    qtbot.waitUntil(lambda: window.runner.active_count == 0, timeout=15000)
+    sources = window.workspace_panel.tree.topLevelItem(0).child(1)
     assert sources.text(0) == "Sources (2)"
     texts = [sources.child(i).text(0) for i in range(sources.childCount())]
     assert texts[0].endswith("values, complete)")
     assert texts[1] == "labels: inspection-labels.csv (2 label ranges, complete)"
-    win.workspace_panel.tree.expandAll()
-    save_screenshot(win, "workspace-labels-source")
-    win.close()
+    assert window.status_label.text().startswith("imported 2 label ranges")
+    window.workspace_panel.tree.expandAll()
+    save_screenshot(window, "workspace-labels-source")
