@@ -397,11 +397,11 @@ def _parse_row(
         i = index.get(name)
         return fields[i].strip() if i is not None else ""
 
-    ok = True
+    complete = True
     for name in REQUIRED:
         if not cell(name):
             problems.add(line, name, "empty; every row needs a component, start, end and grade")
-            ok = False
+            complete = False
     grade_text = cell("grade")
     grade = -1
     if grade_text:
@@ -412,7 +412,6 @@ def _parse_row(
             problems.add(
                 line, "grade", f"{grade_text!r} is not a grade; use a whole number ({scale})"
             )
-            ok = False
     fault = cell("fault_type") or None
     if fault is not None and not _FAULT_ID.match(fault):
         problems.add(
@@ -421,8 +420,10 @@ def _parse_row(
             f"{fault!r} is not a fault type id; write it in snake_case like "
             "accumulator_precharge_loss, or leave the cell empty",
         )
-        ok = False
-    if not ok:
+        fault = None
+    # a bad grade or fault type is reported above; the row's other cells are still checked
+    # (component, times, overlaps) so that the file's problems come in one list
+    if not complete:
         return None
     return _Row(
         line=line,

@@ -300,14 +300,15 @@ def test_every_problem_reported_at_once(store: Store, tmp_path: Path) -> None:
         "bad.csv",
         HEADER
         + "ACC,2026-03-03T08:00,2026-03-03T08:10,7,,\n"
-        + "XX,2026-03-03T08:00,2026-03-03T08:10,1,,\n"
+        + "XX,2026-03-03T08:00,2026-03-03T08:10,9,,\n"  # two problems in one row: both listed
         + "MP1,2026-03-03T08:00,2026-03-03T08:00,1,,\n"
         + "V10,2026-03-03T08:30,2026-03-03T10:00,1,,\n"
         + "V10,2026-03-03T08:00,2026-03-03T09:00,1,,\n",
     )
     with pytest.raises(
         LabelFileError,
-        match=r"(?s)4 problems.*line 2, column 'grade'.*line 3, column 'component'.*"
+        match=r"(?s)5 problems.*line 2, column 'grade'.*line 3, column 'grade'.*"
+        r"line 3, column 'component'.*"
         r"line 4, column 'end'.*line 6: the V10 range .* overlaps the one on line 5",
     ):
         import_labels(store, path, equipment_id="rig")
