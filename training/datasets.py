@@ -302,8 +302,9 @@ def from_workspace(
     if not keep.any():
         raise HydroDiagError(
             f"{workspace}: none of equipment {equipment_id!r}'s {windows.count} "
-            f"{'cycles' if kind == 'cycles' else 'windows'} has both a condition label and at least {min_valid:.0%} of its samples; check "
-            "that the labels' time ranges cover the measurements (`hydrodiag workspace info`)."
+            f"{'cycles' if kind == 'cycles' else 'windows'} has both a condition label and at "
+            f"least {min_valid:.0%} of its samples; check that the labels' time ranges cover "
+            "the measurements (`hydrodiag workspace info`)."
         )
     order = np.flatnonzero(keep)
     ids = windows.cycle_numbers if windows.cycle_numbers is not None else np.arange(windows.count)
