@@ -27,3 +27,15 @@ def uci_dir() -> Path:
     if not UCI_DIR.exists():
         pytest.skip(f"shared UCI data not found at {UCI_DIR}")
     return UCI_DIR
+
+
+@pytest.fixture(scope="session")
+def uci60(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A UCI-layout folder of 60 real cycles spread over the whole run (every grade appears)."""
+    if not UCI_DIR.exists():
+        pytest.skip(f"shared UCI data not found at {UCI_DIR}")
+    folder = tmp_path_factory.mktemp("uci60")
+    for f in UCI_DIR.glob("*.txt"):
+        rows = f.read_text().splitlines()
+        (folder / f.name).write_text("\n".join(rows[i] for i in range(0, 1800, 30)) + "\n")
+    return folder

@@ -16,7 +16,6 @@ import torch
 
 from gnn.graph import GraphSpec
 from ingestion.profiles import load_profile
-from tests.conftest import UCI_DIR
 from training.datasets import from_uci_folder
 from training.export import load_checkpoint
 from training.train import TrainConfig, rank_share, train_model
@@ -31,18 +30,6 @@ def test_rank_share_gives_every_rank_the_same_number_of_windows(world: int) -> N
         # every window is used, and only windows wrapped around from the start repeat
         assert set(np.concatenate(shares)) == set(order)
         assert sum(map(len, shares)) - n == (-n) % world
-
-
-@pytest.fixture(scope="module")
-def uci60(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """60 real cycles spread over the whole run: every grade appears."""
-    if not UCI_DIR.exists():
-        pytest.skip("shared UCI data not found")
-    folder = tmp_path_factory.mktemp("uci60")
-    for f in UCI_DIR.glob("*.txt"):
-        rows = f.read_text().splitlines()
-        (folder / f.name).write_text("\n".join(rows[i] for i in range(0, 1800, 30)) + "\n")
-    return folder
 
 
 def _torchrun(uci: Path, out: Path, options: str) -> list[str]:

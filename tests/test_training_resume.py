@@ -15,7 +15,6 @@ from gnn.graph import GraphSpec
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import CancelledError, NullProgress
-from tests.conftest import UCI_DIR
 from training.datasets import LabelledWindows, from_uci_folder
 from training.train import TrainConfig, TrainResult, train_model
 
@@ -34,17 +33,6 @@ class CancelAt(NullProgress):
 
     def update(self, done: int, total: int | None = None) -> None:
         self.cancelled = done >= self.step
-
-
-@pytest.fixture(scope="module")
-def uci60(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not UCI_DIR.exists():
-        pytest.skip("shared UCI data not found")
-    folder = tmp_path_factory.mktemp("uci60")
-    for f in UCI_DIR.glob("*.txt"):
-        rows = f.read_text().splitlines()
-        (folder / f.name).write_text("\n".join(rows[i] for i in range(0, 1800, 30)) + "\n")
-    return folder
 
 
 @pytest.fixture(scope="module")
