@@ -60,17 +60,24 @@ class QualityReport:
         """
         n_windows = len(self.window_valid)
         blocked = np.zeros((n_windows, spec.num_nodes), dtype=bool)
-        for comp, needs in required.items():
-            if comp not in spec.node_ids:
-                continue
-            node = spec.node_ids.index(comp)
-            for sensor_id, without in needs.items():
+        unfilled: dict[str, npt.NDArray[np.intp]] = {}  # sensor -> valid windows with gaps left
+
+        def gaps_left(sensor_id: str) -> npt.NDArray[np.intp]:
+            if sensor_id not in unfilled:
                 a = self.values.get(sensor_id)
                 if a is None or not a.size:
                     rows = np.arange(n_windows)
                 else:
                     rows = np.flatnonzero((~np.isfinite(fill_short_gaps(a))).any(axis=1))
-                rows = rows[self.window_valid[rows]]
+                unfilled[sensor_id] = rows[self.window_valid[rows]]
+            return unfilled[sensor_id]
+
+        for comp, needs in required.items():
+            if comp not in spec.node_ids:
+                continue
+            node = spec.node_ids.index(comp)
+            for sensor_id, without in needs.items():
+                rows = gaps_left(sensor_id)  # a sensor several components need: checked once
                 if not rows.size:
                     continue
                 blocked[rows, node] = True

@@ -171,7 +171,7 @@ def hardware_info(device: torch.device) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "processor": _cpu_name(),
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "world_size": distributed_rank()[1],
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -306,11 +306,11 @@ def required_sensors(
 ) -> dict[str, dict[str, float]]:
     """The sensors each component's grade needs: those whose absence costs more than ``drop``
     of its accuracy, with the accuracy without them."""
-    return {
+    needs = {
         c: {s: a for s, a in row.items() if s != "all" and row["all"] - a > drop}
         for c, row in dependence.items()
-        if any(s != "all" and row["all"] - a > drop for s, a in row.items())
     }
+    return {c: sensors for c, sensors in needs.items() if sensors}
 
 
 @torch.no_grad()

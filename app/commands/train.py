@@ -21,10 +21,18 @@ from app.commands._common import (
 from ingestion.errors import HydroDiagError
 
 
+def _card_command() -> str:
+    """The command that reproduces the model: without the card's notes and CV report, the
+    device it happened to run on, or a --resume."""
+    from training.pipeline import command_line
+
+    return command_line(omit=("--note", "--cv-report", "--device"), omit_flags=("--resume",))
+
+
 def _cross_validate(args: argparse.Namespace, windows: Any, profile: Any, config: Any) -> Any:
     """Blocked CV of this configuration and the LDA baselines, for the card."""
     from training.evaluate import table
-    from training.pipeline import command_line, cross_validate_config
+    from training.pipeline import cross_validate_config
 
     print(f"blocked {args.cv}-fold cross-validation first (blocks of {args.cv_block_size})")
     report = cross_validate_config(
@@ -34,7 +42,7 @@ def _cross_validate(args: argparse.Namespace, windows: Any, profile: Any, config
         sensors=list(windows.values),
         n_folds=args.cv,
         block_size=args.cv_block_size,
-        command=command_line(omit=("--note", "--cv-report"), omit_flags=("--resume",)),
+        command=_card_command(),
     )
     print(table(report))
     return report
@@ -42,7 +50,7 @@ def _cross_validate(args: argparse.Namespace, windows: Any, profile: Any, config
 
 def _run(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
-    from training.pipeline import command_line, train_and_save
+    from training.pipeline import train_and_save
     from training.train import distributed_rank
 
     windows, profile, source = labelled_windows(args, args.uci, args.profile)
@@ -72,9 +80,7 @@ def _run(args: argparse.Namespace) -> int:
             config,
             model_id=args.model_id,
             model_version=args.model_version,
-            command=command_line(
-                omit=("--note", "--cv-report", "--device"), omit_flags=("--resume",)
-            ),
+            command=_card_command(),
             cv_report=cv_report,
             notes=notes,
             progress=TerminalProgress(),
