@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from gnn.contract import GRADE_NAMES
 from gnn.graph import GraphSpec
-from gnn.recommend import grade_mix
+from gnn.recommend import grade_label, grade_mix
 from gnn.results import (
     AnomalyResult,
     AttentionEdge,
@@ -321,7 +321,10 @@ def findings(
                     kind="grade",
                     severity=Priority.HIGH if c.status is Status.CRITICAL else Priority.MEDIUM,
                     summary=(
-                        f"{c.name}: grade {c.grade} ({GRADE_NAMES[c.grade]}), health "
+                        f"{c.name}: mean health {c.health:.2f} over a varying grade — "
+                        f"{c.status.value}"
+                        if mix
+                        else f"{c.name}: grade {c.grade} ({GRADE_NAMES[c.grade]}), health "
                         f"{c.health:.2f} — {c.status.value}"
                     ),
                     evidence=tuple(evidence),
@@ -410,9 +413,7 @@ def overall(
     thin = [c for c in components if c.status is Status.INSUFFICIENT_DATA]
     if bad:
         parts = [
-            f"{c.name} {c.status.value} ({GRADE_NAMES[c.grade] if c.grade is not None else '?'}, "
-            f"health {c.health:.2f})"
-            for c in bad[:3]
+            f"{c.name} {c.status.value} ({grade_label(c)}, health {c.health:.2f})" for c in bad[:3]
         ]
         verdict = f"{status.value.upper()}: " + "; ".join(parts)
         if len(bad) > 3:

@@ -174,11 +174,37 @@ def _pct(x: float) -> str:
 MIXED_SHARE = 0.8  # below this share for the commonest grade, the condition changed
 
 
+def grade_varied(result: ComponentResult) -> bool:
+    """Whether no grade held in at least :data:`MIXED_SHARE` of the windows: the condition
+    changed within the selection, so the aggregate grade and mean health describe a mixture."""
+    share = result.grade_share
+    return len(share) == 4 and max(share) < MIXED_SHARE
+
+
+def grade_label(result: ComponentResult) -> str:
+    """The grade as a one-line summary names it: ``optimal``, or ``grade varied`` when it
+    changed within the selection (its aggregate would contradict the status beside it: a
+    valve graded 0 in a third of the windows and 3 in another third averages to a warning)."""
+    if result.grade is None:
+        return "?"
+    return "grade varied" if grade_varied(result) else GRADE_NAMES[result.grade]
+
+
+def grade_text(result: ComponentResult) -> str:
+    """The grade as a table cell shows it: ``0 optimal``, ``varied (recent: 3 near failure)``
+    when it changed within the selection, ``—`` when there is none."""
+    if result.grade is None:
+        return "—"
+    if grade_varied(result) and result.recent_grade is not None:
+        return f"varied (recent: {result.recent_grade} {GRADE_NAMES[result.recent_grade]})"
+    return f"{result.grade} {GRADE_NAMES[result.grade]}"
+
+
 def grade_mix(result: ComponentResult) -> str | None:
     """A line saying the grade changed within the selection, with the recent grade; else None."""
-    share = result.grade_share
-    if len(share) != 4 or max(share) >= MIXED_SHARE:
+    if not grade_varied(result):
         return None
+    share = result.grade_share
     parts = ", ".join(f"{g} in {100 * v:.0f} %" for g, v in enumerate(share) if v > 0)
     line = f"grade varied over the selection: {parts} of windows"
     if result.recent_grade is not None and result.recent_health is not None:

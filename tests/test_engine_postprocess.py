@@ -120,3 +120,24 @@ def test_all_healthy_verdict() -> None:
     health, status, verdict = post.overall(comps, (), n_windows=5, n_valid=5)
     assert status is Status.HEALTHY and health == 0.8
     assert verdict == "HEALTHY: all 2 graded components healthy (lowest Comp B, health 0.80)"
+
+
+def test_a_grade_that_changed_within_the_selection_is_not_named_as_one_grade() -> None:
+    """The rig's valve changes condition every ~10 cycles: over 100 cycles its commonest grade
+    can be 0 while its mean health is a warning. Summary, verdict and table cell say it varied."""
+    from gnn.recommend import grade_text
+
+    steady = _comp("V", Status.WARNING, 0.58, 1)
+    varied = _comp("V", Status.WARNING, 0.58, 0).model_copy(
+        update={"grade_share": (0.3, 0.25, 0.25, 0.2), "recent_grade": 3, "recent_health": 0.05}
+    )
+    (finding,) = post.findings([varied])
+    assert finding.summary == "Comp V: mean health 0.58 over a varying grade — warning"
+    assert any(e.startswith("grade varied over the selection: 0 in 30 %") for e in finding.evidence)
+    _, _, verdict = post.overall([varied], (finding,), n_windows=10, n_valid=10)
+    assert verdict == "WARNING: Comp V warning (grade varied, health 0.58)"
+    assert grade_text(varied) == "varied (recent: 3 near failure)"
+    # one grade held: named as before
+    (finding,) = post.findings([steady])
+    assert finding.summary == "Comp V: grade 1 (slightly degraded), health 0.58 — warning"
+    assert grade_text(steady) == "1 slightly degraded"

@@ -148,11 +148,11 @@ def _clip(text: str, n: int) -> str:
 
 
 def _component_note(c: ComponentResult) -> str:
-    from gnn.recommend import grade_mix
+    from gnn.recommend import grade_varied
 
     notes = []
-    if grade_mix(c) and c.recent_grade is not None and c.recent_health is not None:
-        notes.append(f"grade varied; recent: {c.recent_grade} ({c.recent_health:.2f})")
+    if grade_varied(c) and c.recent_health is not None:
+        notes.append(f"recent health {c.recent_health:.2f}")
     if c.trend is not None:
         if c.trend.enough_history and c.trend.rate_per_100h is not None:
             rate = c.trend.rate_per_100h
@@ -175,7 +175,7 @@ def _component_note(c: ComponentResult) -> str:
 
 def summary(d: Diagnosis) -> str:
     """The ten-second text summary of a diagnosis."""
-    from gnn.contract import GRADE_NAMES
+    from gnn.recommend import grade_text
 
     lines: list[str] = []
     health = "—" if d.overall_health is None else f"{d.overall_health:.2f}"
@@ -194,17 +194,17 @@ def summary(d: Diagnosis) -> str:
     )
     lines.append("")
     lines.append(
-        f"{'component':<28} {'status':<13} {'health':>6}  {'grade':<21} {'conf':>4}  notes"
+        f"{'component':<28} {'status':<13} {'health':>6}  {'grade':<26} {'conf':>4}  notes"
     )
     for c in d.components:
-        grade = "—" if c.grade is None else f"{c.grade} {GRADE_NAMES[c.grade]}"
+        grade = grade_text(c)
         h = "—" if c.health is None else f"{c.health:.2f}"
         conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
         status = (
             c.status.value.upper() if c.status.value in ("warning", "critical") else c.status.value
         )
         lines.append(
-            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {status:<13} {h:>6}  {grade:<21} "
+            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {status:<13} {h:>6}  {grade:<26} "
             f"{conf:>4}  {_component_note(c)}"
         )
     if d.findings:

@@ -64,7 +64,7 @@ from app.report.model import (
     Section,
 )
 from app.report.qtfix import guard_none_refcount
-from gnn.contract import GRADE_NAMES
+from gnn.recommend import grade_text
 from gnn.results import ComponentResult, Priority, Status, TrendEstimate
 from ingestion.errors import HydroDiagError
 
@@ -435,12 +435,6 @@ def threshold_text(comp: ComponentResult) -> str:
     return "; ".join(parts) if parts else "not reached at the measured rate"
 
 
-def _grade_text(comp: ComponentResult) -> str:
-    if comp.grade is None:
-        return "—"
-    return f"{comp.grade} {GRADE_NAMES[comp.grade]}"
-
-
 # --- sections -------------------------------------------------------------------------------
 
 
@@ -574,7 +568,7 @@ def _summary(layout: _Layout, model: ReportModel) -> None:
         rows.append(
             "<tr>"
             f"<td><b>{esc(comp.component_id)}</b><br/><span class='small'>{esc(comp.name)}</span></td>"
-            f"<td>{esc(_grade_text(comp))}</td>"
+            f"<td>{esc(grade_text(comp))}</td>"
             f"<td align='right'><b>{health}</b></td>"
             f"<td>{_status_html(comp.status)}</td>"
             f"<td>{esc(trend_text(comp.trend))}</td>"

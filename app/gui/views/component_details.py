@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.gui.theme import PRIORITY_COLORS, format_health
 from app.gui.views.widgets import BarList, Sparkline, StatusBadge
+from gnn.recommend import grade_text
 from gnn.results import ComponentResult, Diagnosis, TrendEstimate
 
 GRADE_NAMES = ("0 optimal", "1 slightly degraded", "2 severely degraded", "3 near failure")
@@ -143,7 +144,7 @@ class ComponentDetailsPanel(QScrollArea):
         else:
             conf = f", confidence {result.confidence:.0%}" if result.confidence is not None else ""
             layout.addWidget(
-                _text(f"Health {format_health(result.health)}, grade {result.grade}{conf}")
+                _text(f"Health {format_health(result.health)}, grade {grade_text(result)}{conf}")
             )
         if result.grade_probs:
             self._section(layout, "Grade probabilities")
