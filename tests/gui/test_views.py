@@ -36,6 +36,21 @@ def test_overview_node_colours_follow_status(window) -> None:  # type: ignore[no
     save_screenshot(window, "overview")
 
 
+def test_node_tooltip_gives_the_grade_of_what_is_shown(window) -> None:  # type: ignore[no-untyped-def]
+    """The selection's grade (as the details panel words it), or the chosen window's own."""
+    from gnn.recommend import grade_text
+
+    diagnosis = window.diagnosis
+    graph = window.overview.graph
+    v10 = diagnosis.component("V10")
+    assert f"Grade {grade_text(v10)} (confidence" in graph.nodes["V10"].toolTip()
+    k = next(i for i, w in enumerate(diagnosis.windows) if "V10" in w.grade)
+    graph.set_diagnosis(diagnosis, window=k)
+    grade = diagnosis.windows[k].grade["V10"]
+    assert f"Grade {grade} " in graph.nodes["V10"].toolTip()
+    assert "(this window)" in graph.nodes["V10"].toolTip()
+
+
 def test_overview_edge_widths_follow_attention(window) -> None:  # type: ignore[no-untyped-def]
     graph = window.overview.graph
     attention = connection_attention(window.diagnosis)

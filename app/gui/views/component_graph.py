@@ -34,6 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.theme import ATTENTION_COLOR, format_health, status_style
+from gnn.contract import GRADE_NAMES
+from gnn.recommend import grade_text
 from gnn.results import Diagnosis, Status
 from ingestion.profiles import Component, Connection, EquipmentProfile
 
@@ -325,19 +327,27 @@ class ComponentGraphView(QGraphicsView):
             node.placeholder = False
             health = result.health
             status = result.status
+            grade_line = (
+                f"Grade {grade_text(result)} (confidence {result.confidence or 0:.0%})"
+                if result.grade is not None
+                else None
+            )
             if window is not None and 0 <= window < len(diagnosis.windows if diagnosis else ()):
                 assert diagnosis is not None
                 in_window = diagnosis.windows[window].health.get(cid)
-                if in_window is not None:  # that window's own health and status
+                if in_window is not None:  # that window's own health, status and grade
                     health = in_window
                     status = diagnosis.thresholds.status(in_window)
+                    grade = diagnosis.windows[window].grade.get(cid)
+                    if grade is not None:
+                        grade_line = f"Grade {grade} {GRADE_NAMES[grade]} (this window)"
             style = status_style(status)
             lines = [
                 f"{result.name} ({result.type.replace('_', ' ')})",
                 f"Status: {style.glyph} {style.word}   Health: {format_health(health)}",
             ]
-            if result.grade is not None:
-                lines.append(f"Grade {result.grade} (confidence {result.confidence or 0:.0%})")
+            if grade_line is not None:
+                lines.append(grade_line)
             if result.anomaly is not None and result.anomaly.is_anomalous:
                 lines.append(
                     f"Anomaly score {result.anomaly.score:.2f} (threshold {result.anomaly.threshold:.2f})"
