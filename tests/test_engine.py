@@ -123,7 +123,10 @@ def test_diagnosis_of_real_cycles_is_complete_and_stored(store: Store, model_pat
 
     assert d.overall_status is Status.CRITICAL
     assert d.overall_health == pytest.approx(c1.health)
-    assert d.verdict.startswith("CRITICAL: Cooler C1 critical (severely degraded, health")
+    # this contract model grades the cooler 1, 2 or 3 window by window (25 / 47.5 / 27.5 %):
+    # the verdict says the grade varied instead of naming the mean's argmax
+    assert max(c1.grade_share) < 0.8
+    assert d.verdict.startswith("CRITICAL: Cooler C1 critical (grade varied, health")
 
     assert {r.rule_id for r in d.recommendations if r.component_id == "C1"} == {
         "cooler-efficiency-critical"
