@@ -110,3 +110,27 @@ def test_labels_flag_compares_grades(
     data = json.loads(capsys.readouterr().out)
     assert data["label_agreement"]["V10"]["accuracy"] == 1.0
     assert data["diagnosis"]["equipment_id"] == "rig"
+
+
+def test_summary_note_says_when_a_trend_is_not_significant() -> None:
+    """A rate whose band includes zero is no trend, not 'losing 0.00 health/100 h'."""
+    from app.commands.diagnose import _component_note
+    from gnn.results import ComponentResult, Status, TrendEstimate
+
+    def note(low: float, rate: float, high: float) -> str:
+        trend = TrendEstimate(
+            enough_history=True,
+            message="",
+            rate_per_100h=rate,
+            rate_low_per_100h=low,
+            rate_high_per_100h=high,
+            hours_to_critical=40.0,
+        )
+        c = ComponentResult(
+            component_id="ACC", name="Accumulators", type="accumulator", assessed=True,
+            status=Status.HEALTHY, health=0.9, grade=0, trend=trend,
+        )  # fmt: skip
+        return _component_note(c)
+
+    assert note(-0.004, 0.001, 0.006) == "no significant trend"
+    assert note(0.08, 0.12, 0.16) == "losing 0.12 health/100 h, critical in ~40 h"

@@ -154,7 +154,10 @@ def _component_note(c: ComponentResult) -> str:
     if grade_varied(c) and c.recent_health is not None:
         notes.append(f"recent health {c.recent_health:.2f}")
     if c.trend is not None:
-        if c.trend.enough_history and c.trend.rate_per_100h is not None:
+        low, high = c.trend.rate_low_per_100h, c.trend.rate_high_per_100h
+        if c.trend.enough_history and low is not None and high is not None and low <= 0 <= high:
+            notes.append("no significant trend")  # the rate's band includes zero
+        elif c.trend.enough_history and c.trend.rate_per_100h is not None:
             rate = c.trend.rate_per_100h
             note = f"{'losing' if rate > 0 else 'gaining'} {abs(rate):.2f} health/100 h"
             if c.trend.hours_to_critical not in (None, 0.0):
@@ -193,18 +196,20 @@ def summary(d: Diagnosis) -> str:
         + (f" · {total / 1000:.1f} s" if total is not None else "")
     )
     lines.append("")
+    grades = {c.component_id: grade_text(c) for c in d.components}
+    width = max([len("grade"), *(len(g) for g in grades.values())])
     lines.append(
-        f"{'component':<28} {'status':<13} {'health':>6}  {'grade':<26} {'conf':>4}  notes"
+        f"{'component':<28} {'status':<13} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
     )
     for c in d.components:
-        grade = grade_text(c)
+        grade = grades[c.component_id]
         h = "—" if c.health is None else f"{c.health:.2f}"
         conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
         status = (
             c.status.value.upper() if c.status.value in ("warning", "critical") else c.status.value
         )
         lines.append(
-            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {status:<13} {h:>6}  {grade:<26} "
+            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {status:<13} {h:>6}  {grade:<{width}} "
             f"{conf:>4}  {_component_note(c)}"
         )
     if d.findings:
