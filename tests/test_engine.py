@@ -59,6 +59,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     ws_path = root / "ws.duckdb"
     with open_workspace(ws_path) as ws:
         ingest_uci(ws, folder, equipment_id="rig")
+    return ws_path, cooler_shifted_model(folder, root / "model" / "model.onnx")
+
+
+def cooler_shifted_model(folder: Path, out: Path) -> Path:
+    """The contract model on the rig's graph, normalised on ``folder``'s cycles but with the
+    cooler's sensors shifted by 2 standard deviations: C1 comes out degraded, the rest not."""
     rig = load_profile("zema-test-rig")
     data = {s: np.loadtxt(folder / f"{s}.txt") for s in UCI_SENSORS}
     spec = GraphSpec.from_profile(rig).fit_normalisation(data)
@@ -75,10 +81,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         fault_types=UCI_FAULTS,
         sharpness=2.0,
     )
-    model_path = save_model(
-        model, root / "model" / "model.onnx", card={"metrics": {"accuracy": {"C1": 1.0}}}
-    )
-    return ws_path, model_path
+    return save_model(model, out, card={"metrics": {"accuracy": {"C1": 1.0}}})
 
 
 @pytest.fixture

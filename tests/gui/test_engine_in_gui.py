@@ -38,42 +38,9 @@ def uci_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path 
         ingest_uci(store, folder, equipment_id="rig")
     if default_model_path().exists():
         return root / "ws.duckdb", None
-    from tests.test_engine import base as _unused  # noqa: F401 (documents where the model comes from)
+    from tests.test_engine import cooler_shifted_model
 
-    model = _contract_model(root, folder)
-    return root / "ws.duckdb", model
-
-
-def _contract_model(root: Path, folder: Path) -> Path:
-    import json
-
-    import numpy as np
-
-    from gnn.graph import GraphSpec, profile_sha256
-    from ingestion.profiles import load_profile
-    from ingestion.uci import UCI_SENSORS
-    from tests.test_engine import COOLER_SENSORS, UCI_FAULTS
-    from tests.test_runtime_models import build_contract_model, save_model
-
-    rig = load_profile("zema-test-rig")
-    data = {s: np.loadtxt(folder / f"{s}.txt") for s in UCI_SENSORS}
-    spec = GraphSpec.from_profile(rig).fit_normalisation(data)
-    shifted = {}
-    for s in COOLER_SENSORS:
-        sensor = spec.sensor(s)
-        shifted[s] = (sensor.mean - 2.0 * sensor.std, sensor.std)
-    spec = spec.with_normalisation(shifted)
-    model = build_contract_model(
-        profile_id=rig.id,
-        profile_sha256=profile_sha256(spec),
-        graph_spec=json.loads(spec.to_json()),
-        graded_components=("C1", "V10", "MP1", "ACC"),
-        fault_types=UCI_FAULTS,
-        sharpness=2.0,
-    )
-    return save_model(
-        model, root / "model" / "model.onnx", card={"metrics": {"accuracy": {"C1": 1.0}}}
-    )
+    return root / "ws.duckdb", cooler_shifted_model(folder, root / "model" / "model.onnx")
 
 
 def test_diagnose_click_and_read_real_engine_output(
