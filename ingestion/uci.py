@@ -11,7 +11,7 @@ does a line-by-line pass run to say exactly which file, line and column is wrong
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -446,6 +446,18 @@ def _range_warnings(profile: EquipmentProfile, data: UciDataset) -> list[str]:
     return warnings
 
 
+def folder_digest(folder: Path, sensors: Iterable[str]) -> str:
+    """sha256 of what is read from a UCI-layout folder: the files of ``sensors``, and
+    profile.txt and cycles.txt where present (:func:`ingestion.workspace.files_sha256`).
+
+    The workspace records it as the import's source digest and a model card as its training
+    data's, so a card's data can be matched to a workspace source (and a folder to either).
+    """
+    files = [folder / f"{s}.txt" for s in sensors]
+    files += [folder / n for n in (LABEL_FILE, CYCLE_FILE) if (folder / n).exists()]
+    return files_sha256(files)
+
+
 def ingest_uci(
     store: Store,
     folder: Path,
@@ -475,9 +487,7 @@ def ingest_uci(
 
         profile = load_profile(DEFAULT_UCI_PROFILE)
     data = read_uci_folder(folder, sensors=profile.sensor_ids)
-    read_files = [folder / f"{s}.txt" for s in data.sensors]
-    read_files += [folder / n for n in (LABEL_FILE, CYCLE_FILE) if (folder / n).exists()]
-    digest = files_sha256(read_files)
+    digest = folder_digest(folder, data.sensors)
     uri = str(folder.resolve())
 
     with store.transaction() as con:

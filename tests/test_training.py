@@ -64,11 +64,19 @@ def test_blocked_folds_hold_out_whole_blocks() -> None:
         blocked_folds(300, 5, 100)
 
 
-def test_uci_windows_and_label_matrices(small_dir: Path) -> None:
+def test_uci_windows_and_label_matrices(small_dir: Path, tmp_path: Path) -> None:
+    from ingestion.store import open_workspace
+    from ingestion.uci import ingest_uci
+
     data = from_uci_folder(small_dir)
     assert data.n_windows == 61 and data.length == 60
     assert set(data.grades) == {"C1", "V10", "MP1", "ACC"}
     assert data.sources[0].kind == "uci-folder" and len(data.sources[0].sha256) == 64
+    # a card's data digest is the one the workspace records when the same folder is imported
+    with open_workspace(tmp_path / "ws.duckdb") as store:
+        ingest_uci(store, small_dir, equipment_id="rig")
+        row = store.con.execute("SELECT sha256 FROM sources").fetchone()
+    assert row is not None and row[0] == data.sources[0].sha256
     nodes = GraphSpec.from_profile(load_profile("zema-test-rig")).node_ids
     g = grade_matrix(data, nodes)
     assert g.shape == (61, 11)

@@ -8,7 +8,6 @@ Two ways in, one result (:class:`LabelledWindows`): a folder in the UCI cycle la
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,20 +76,9 @@ class LabelledWindows:
         )
 
 
-def sha256_of_files(paths: Sequence[Path]) -> str:
-    """One digest over several files (sorted by name, each prefixed with its name)."""
-    digest = hashlib.sha256()
-    for path in sorted(paths, key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def from_uci_folder(path: Path) -> LabelledWindows:
     """Every cycle of a UCI-layout folder (1 Hz: 60 samples per cycle) with its grades."""
-    from ingestion.uci import UCI_TARGETS, read_uci_folder
+    from ingestion.uci import UCI_TARGETS, folder_digest, read_uci_folder
 
     data = read_uci_folder(Path(path))
     values: dict[str, np.ndarray] = {}
@@ -105,11 +93,10 @@ def from_uci_folder(path: Path) -> LabelledWindows:
         raise HydroDiagError(
             f"{path}: no profile.txt with condition labels; training and evaluation need it."
         )
-    files = [p for p in Path(path).iterdir() if p.suffix == ".txt" and p.is_file()]
     source = DataSource(
         kind="uci-folder",
         path=str(Path(path).resolve()),
-        sha256=sha256_of_files(files),
+        sha256=folder_digest(Path(path), data.sensors),
         detail=f"{data.n_cycles} cycles, {len(values)} sensors",
     )
     return LabelledWindows(
@@ -241,7 +228,7 @@ def from_workspace(
         sliding_windows,
     )
     from ingestion.store import open_workspace
-    from ingestion.workspace import equipment_exists, equipment_profile
+    from ingestion.workspace import equipment_exists, equipment_profile, file_sha256
 
     if window_s is None and stride_s is not None:
         raise HydroDiagError("a stride needs a window length: give --window SECONDS too.")
@@ -313,7 +300,7 @@ def from_workspace(
     source = DataSource(
         kind="workspace",
         path=str(Path(workspace).resolve()),
-        sha256=sha256_of_files([Path(workspace)]),
+        sha256=file_sha256(Path(workspace)),
         detail=f"equipment {equipment_id}, {len(order)} {kind} at {rate_hz:g} Hz"
         + (f" ({dropped} without a label or with too little data left out)" if dropped else ""),
     )
