@@ -14,10 +14,12 @@ from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.gui.theme import PRIORITY_COLORS, format_health
 from app.gui.views.widgets import BarList, Sparkline, StatusBadge
+from gnn.contract import GRADE_NAMES
 from gnn.recommend import grade_text
 from gnn.results import ComponentResult, Diagnosis, TrendEstimate
 
-GRADE_NAMES = ("0 optimal", "1 slightly degraded", "2 severely degraded", "3 near failure")
+# "0 optimal", "1 slightly degraded", ...: the bar labels of the grade probabilities
+GRADE_LABELS = tuple(f"{g} {name}" for g, name in enumerate(GRADE_NAMES))
 
 
 def _heading(text: str) -> QLabel:
@@ -150,7 +152,7 @@ class ComponentDetailsPanel(QScrollArea):
             self._section(layout, "Grade probabilities")
             layout.addWidget(
                 BarList(
-                    GRADE_NAMES[: len(result.grade_probs)],
+                    GRADE_LABELS[: len(result.grade_probs)],
                     result.grade_probs,
                     highlight=result.grade,
                 )
