@@ -379,7 +379,7 @@ def query_windows(
     )
     if not has_data:
         raise EngineError(
-            f"no data for equipment {equipment_id!r} in {selection.describe()}: its "
+            f"no data for equipment {equipment_id!r} in the selected range ({selection.describe()}): its "
             f"measurements span {first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} UTC"
             + _cycle_span(store, equipment_id)
             + ". Choose a range inside it."
@@ -601,7 +601,7 @@ def diagnose(
         if model_path is None and not path.exists():
             raise ModelError(
                 f"no shipped model found at {path}; train and export one "
-                "(`hydrodiag train`, `hydrodiag export`) or pass --model PATH."
+                "(`hydrodiag train`, `hydrodiag export-onnx`) or pass --model PATH."
             )
         model = cached_model(path, provider=provider, threads=threads)
         model.check_profile(profile, equipment=equipment_id)

@@ -313,7 +313,7 @@ def load_model(
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(
             f"{file}: not a usable ONNX model ({first}). The file is corrupt or not an ONNX "
-            "export; export it again with `hydrodiag export` or choose another model."
+            "export; export it again with `hydrodiag export-onnx` or choose another model."
         ) from None
     load_ms = (time.perf_counter() - started) * 1000.0
     used = tuple(session.get_providers())
@@ -360,7 +360,7 @@ def _check_metadata(file: Path, meta: Mapping[str, str]) -> None:
     if contract.META_CONTRACT_VERSION not in meta:
         raise ModelError(
             f"{file}: the ONNX file has no HydroDiag metadata ({contract.META_CONTRACT_VERSION} "
-            "is missing); it was not exported by `hydrodiag export`. Export it with HydroDiag."
+            "is missing); it was not exported by `hydrodiag export-onnx`. Export it with HydroDiag."
         )
     version = meta[contract.META_CONTRACT_VERSION]
     if version != str(contract.CONTRACT_VERSION):
@@ -373,7 +373,7 @@ def _check_metadata(file: Path, meta: Mapping[str, str]) -> None:
     if missing:
         raise ModelError(
             f"{file}: model metadata is incomplete, missing {', '.join(missing)}. "
-            "Re-export the model with `hydrodiag export`."
+            "Re-export the model with `hydrodiag export-onnx`."
         )
 
 

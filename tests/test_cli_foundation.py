@@ -134,3 +134,29 @@ def test_workspace_env_variable(
     folder = write_uci_folder(tmp_path / "uci", n_cycles=2)
     code, _, _ = run(capsys, "ingest", "uci", str(folder), "--equipment", "rig")
     assert code == 0 and ws.exists()
+
+
+def test_commands_named_in_messages_and_docs_exist() -> None:
+    """Every `hydrodiag X` an error message, the README or a doc tells a user to run is a
+    sub-command of the CLI (messages once said `hydrodiag export`, which does not exist)."""
+    import argparse
+    import re
+
+    from app.cli import build_parser
+
+    commands: set[str] = set()
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            commands.update(action.choices)
+    assert {"diagnose", "export-onnx", "ingest"} <= commands
+    named = re.compile(r"`hydrodiag ([a-z][a-z-]*)")
+    sources = [REPO / "README.md", *(REPO / "docs").glob("*.md")]
+    for package in ("app", "gnn", "ingestion", "training"):
+        sources += (REPO / package).rglob("*.py")
+    wrong = sorted(
+        f"{path.relative_to(REPO)}: hydrodiag {name}"
+        for path in sources
+        for name in named.findall(path.read_text(encoding="utf-8"))
+        if name not in commands
+    )
+    assert commands and not wrong, wrong

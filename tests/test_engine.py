@@ -239,7 +239,8 @@ def test_bad_requests_store_nothing(store: Store, model_path: Path, tmp_path: Pa
     with pytest.raises(HydroDiagError, match="no equipment 'pump7'"):
         diagnose(store, "pump7", model_path=model_path)
     with pytest.raises(
-        EngineError, match=r"no data for equipment 'rig' in cycles 500-600.*cycles 1-40"
+        EngineError,
+        match=r"no data for equipment 'rig' in the selected range \(cycles 500-600\).*cycles 1-40",
     ):
         diagnose(store, "rig", model_path=model_path, selection=Selection(cycles=(500, 600)))
     other = save_model(build_contract_model(profile_id="excavator"), tmp_path / "x" / "m.onnx")

@@ -66,7 +66,10 @@ def test_json_output(ws: Path, base: tuple[Path, Path], capsys: pytest.CaptureFi
     ("extra", "message"),
     [
         (["-e", "nope"], "no equipment 'nope'"),
-        (["-e", "rig", "--cycles", "900:950"], "no data for equipment 'rig' in cycles 900-950"),
+        (
+            ["-e", "rig", "--cycles", "900:950"],
+            "no data for equipment 'rig' in the selected range (cycles 900-950)",
+        ),
         (["-e", "rig", "--cycles", "1:5", "--last", "2h"], "choose one of --cycles"),
         (["-e", "rig", "--last", "soon"], "not a duration"),
         (["-e", "rig", "--from", "yesterday"], "not a date/time"),
