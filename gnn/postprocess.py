@@ -418,16 +418,23 @@ def overall(
         verdict = f"{status.value.upper()}: " + "; ".join(parts)
         if len(bad) > 3:
             verdict += f"; {len(bad) - 3} more"
+    elif len(assessed) == 1:
+        verdict = f"HEALTHY: {worst.name} healthy (health {worst.health:.2f})"
     else:
+        # "all" only when nothing graded was left out for lack of data
+        which = f"the {len(assessed)} assessed" if thin else f"all {len(assessed)} graded"
         verdict = (
-            f"HEALTHY: all {len(assessed)} graded components healthy "
-            f"(lowest {worst.name}, health {worst.health:.2f})"
+            f"HEALTHY: {which} components healthy (lowest {worst.name}, health {worst.health:.2f})"
         )
     extras = []
     if others:
         extras.append(f"{len(others)} limit/anomaly finding(s)")
     if thin:
-        extras.append(f"{len(thin)} component(s) without enough data")
+        # named: "healthy" over one component of four must not read as the machine's health
+        names = ", ".join(c.name for c in thin[:3]) + (
+            f" and {len(thin) - 3} more" if len(thin) > 3 else ""
+        )
+        extras.append(f"not assessed for lack of data: {names}")
     if n_valid < n_windows:
         extras.append(f"{n_windows - n_valid} of {n_windows} windows skipped for data quality")
     if extras:

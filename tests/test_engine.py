@@ -221,6 +221,15 @@ def test_component_without_data_around_it_is_insufficient(store: Store, model_pa
     assert any(
         r.rule_id == "insufficient-data" and r.component_id == "C1" for r in d.recommendations
     )
+    assert "not assessed for lack of data: Cooler C1" in d.verdict
+    # the CLI table's columns stay aligned with the longest status text
+    from app.commands.diagnose import summary
+
+    lines = summary(d).splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("component "))
+    end = lines[top].index("health") + len("health")
+    row = next(line for line in lines if line.startswith("C1 Cooler C1"))
+    assert "insufficient data" in row and row[end - 6 : end].strip() == "—"
 
 
 def test_continuous_data_without_cycles_uses_sliding_windows(

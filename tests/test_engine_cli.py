@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -42,7 +43,13 @@ def test_summary_reads_in_ten_seconds(
     assert "on CPUExecutionProvider" in lines[2] and "stored as diagnosis #1" in lines[2]
     row = next(line for line in lines if line.startswith("C1 Cooler C1"))
     assert "CRITICAL" in row and "degraded" in row
-    assert any(line.startswith("T Oil tank") and "not_assessed" in line for line in lines)
+    assert any(line.startswith("T Oil tank") and "not assessed" in line for line in lines)
+    # every row's health sits under the header's, whatever its status text
+    top = next(i for i, line in enumerate(lines) if line.startswith("component "))
+    end = lines[top].index("health") + len("health")
+    rows = lines[top + 1 : lines.index("", top)]
+    assert len(rows) == 11
+    assert all(re.fullmatch(r"—|\d\.\d\d", row[end - 6 : end].strip()) for row in rows), rows
     assert "recommendations (" in out and "[URGENT, due by" in out
     assert "Compare oil temperature before and after the cooler" in out
     assert _diagnoses(ws) == 1

@@ -122,6 +122,29 @@ def test_all_healthy_verdict() -> None:
     assert verdict == "HEALTHY: all 2 graded components healthy (lowest Comp B, health 0.80)"
 
 
+def test_healthy_verdict_names_what_it_could_not_assess() -> None:
+    """One graded component healthy and three without enough data is not 'all healthy'."""
+    thin = [_comp(c, Status.INSUFFICIENT_DATA, None, None) for c in "BC"]
+    _, status, verdict = post.overall(
+        [_comp("A", Status.HEALTHY, 0.9, 0), *thin], (), n_windows=5, n_valid=5
+    )
+    assert status is Status.HEALTHY
+    assert verdict == (
+        "HEALTHY: Comp A healthy (health 0.90) — not assessed for lack of data: Comp B, Comp C"
+    )
+    two = [_comp("A", Status.HEALTHY, 0.9, 0), _comp("D", Status.HEALTHY, 0.8, 0), *thin[:1]]
+    _, _, verdict = post.overall(two, (), n_windows=5, n_valid=5)
+    assert verdict == (
+        "HEALTHY: the 2 assessed components healthy (lowest Comp D, health 0.80) — "
+        "not assessed for lack of data: Comp B"
+    )
+    many = [_comp(c, Status.INSUFFICIENT_DATA, None, None) for c in "BCEFG"]
+    _, _, verdict = post.overall(
+        [_comp("A", Status.HEALTHY, 0.9, 0), *many], (), n_windows=5, n_valid=5
+    )
+    assert verdict.endswith("not assessed for lack of data: Comp B, Comp C, Comp E and 2 more")
+
+
 def test_a_grade_that_changed_within_the_selection_is_not_named_as_one_grade() -> None:
     """The rig's valve changes condition every ~10 cycles: over 100 cycles its commonest grade
     can be 0 while its mean health is a warning. Summary, verdict and table cell say it varied."""

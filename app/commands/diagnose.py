@@ -197,20 +197,24 @@ def summary(d: Diagnosis) -> str:
     )
     lines.append("")
     grades = {c.component_id: grade_text(c) for c in d.components}
+    statuses = {
+        c.component_id: c.status.value.upper()
+        if c.status.value in ("warning", "critical")
+        else c.status.value.replace("_", " ")
+        for c in d.components
+    }
     width = max([len("grade"), *(len(g) for g in grades.values())])
+    s_width = max([len("status"), *(len(s) for s in statuses.values())])
     lines.append(
-        f"{'component':<28} {'status':<13} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
+        f"{'component':<28} {'status':<{s_width}} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
     )
     for c in d.components:
         grade = grades[c.component_id]
         h = "—" if c.health is None else f"{c.health:.2f}"
         conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
-        status = (
-            c.status.value.upper() if c.status.value in ("warning", "critical") else c.status.value
-        )
         lines.append(
-            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {status:<13} {h:>6}  {grade:<{width}} "
-            f"{conf:>4}  {_component_note(c)}"
+            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "
+            f"{h:>6}  {grade:<{width}} {conf:>4}  {_component_note(c)}"
         )
     if d.findings:
         lines += ["", f"findings ({len(d.findings)}):"]
