@@ -86,9 +86,10 @@ class QualityReport:
                         kind="missing_required_sensor",
                         message=(
                             f"{comp} not graded in {rows.size} of {n_windows} window(s): it "
-                            f"needs {sensor_id}, which has samples missing there (the model "
-                            f"grades {comp} {100 * without:.0f} % right without {sensor_id} "
-                            "on its own training windows)"
+                            f"needs {sensor_id}, whose samples there are missing or masked "
+                            f"(see {sensor_id}'s own warning); the model grades {comp} "
+                            f"{100 * without:.0f} % right without {sensor_id} on its own "
+                            "training windows"
                         ),
                         sensor_id=sensor_id,
                     )
