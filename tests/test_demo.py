@@ -62,6 +62,32 @@ def test_cli_demo_builds_once_and_reuses(
     assert "using the demo workspace" in capsys.readouterr().out
 
 
+def test_cli_demo_honours_workspace_and_never_replaces_real_data(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HYDRODIAG_MODEL", str(tmp_path / "missing.onnx"))  # fast: no inference
+    demo = tmp_path / "my-demo.duckdb"
+    assert main(["--workspace", str(demo), "demo", "--no-gui"]) == 0
+    assert demo.exists() and not demo_workspace_path().exists()
+    assert str(demo) in capsys.readouterr().err
+    assert main(["--workspace", str(demo), "demo", "--no-gui", "--rebuild"]) == 0
+    capsys.readouterr()
+
+    real = tmp_path / "real.duckdb"
+    with open_workspace(real) as store:
+        from ingestion.profiles import load_profile
+        from ingestion.workspace import ensure_equipment
+
+        with store.transaction() as con:
+            ensure_equipment(con, "press-7", load_profile("zema-test-rig"))
+    before = real.read_bytes()
+    for extra in ([], ["--rebuild"]):
+        assert main(["--workspace", str(real), "demo", "--no-gui", *extra]) == 1
+        err = capsys.readouterr().err
+        assert "holds equipment 'press-7', not the demo" in err and str(real) in err
+    assert real.read_bytes() == before
+
+
 def _stand_in_model(folder: Path) -> Path:
     """A contract-shaped ONNX model (not trained: it grades by mean input) for the plumbing."""
     import json

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -30,7 +31,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
     from ingestion.resources import demo_workspace_path
 
-    path = demo_workspace_path()
+    # Its own file by default (demo.duckdb beside the user's workspace, never mixed with it);
+    # an explicit --workspace is honoured, but never to replace someone's real data.
+    path = args.workspace if args.workspace is not None else demo_workspace_path()
+    if args.workspace is not None and path.exists():
+        _refuse_unless_demo(path, DEMO_EQUIPMENT)
     if args.rebuild or not path.exists():
         print(f"building the demo workspace at {path} ...", file=sys.stderr, flush=True)
         summary = build_demo_workspace(path, progress=TerminalProgress())
@@ -45,6 +50,23 @@ def run_demo(args: argparse.Namespace) -> int:
     except ImportError:  # a build without the GUI: the summary above is the demo
         return 0
     return open_workspace_window(path, DEMO_EQUIPMENT)
+
+
+def _refuse_unless_demo(path: Path, demo_equipment: str) -> None:
+    """A workspace named with --workspace that holds other equipment is not the demo's."""
+    from ingestion.errors import HydroDiagError
+    from ingestion.store import open_workspace
+
+    with open_workspace(path, read_only=True) as store:
+        held = [row[0] for row in store.query("SELECT id FROM equipment ORDER BY id")]
+    others = [e for e in held if e != demo_equipment]
+    if others:
+        raise HydroDiagError(
+            f"{path}: this workspace holds equipment {', '.join(repr(e) for e in others)}, "
+            "not the demo; the demo builds a workspace of its own and would replace it. "
+            "Name a new file with --workspace, or leave --workspace out to use the demo's "
+            "own file."
+        )
 
 
 def _print_existing(path: Any) -> None:
