@@ -23,6 +23,11 @@ class Status(StrEnum):
     INSUFFICIENT_DATA = "insufficient_data"  # too little valid data in the window: not guessed
     NOT_ASSESSED = "not_assessed"  # the model was not trained to grade this component
 
+    @property
+    def label(self) -> str:
+        """The status in words, for people: 'insufficient data', 'not assessed', 'healthy'."""
+        return self.value.replace("_", " ")
+
 
 class Priority(StrEnum):
     LOW = "low"

@@ -179,6 +179,7 @@ def _component_note(c: ComponentResult) -> str:
 def summary(d: Diagnosis) -> str:
     """The ten-second text summary of a diagnosis."""
     from gnn.recommend import grade_text
+    from gnn.results import Status
 
     lines: list[str] = []
     health = "—" if d.overall_health is None else f"{d.overall_health:.2f}"
@@ -198,9 +199,9 @@ def summary(d: Diagnosis) -> str:
     lines.append("")
     grades = {c.component_id: grade_text(c) for c in d.components}
     statuses = {
-        c.component_id: c.status.value.upper()
-        if c.status.value in ("warning", "critical")
-        else c.status.value.replace("_", " ")
+        c.component_id: c.status.label.upper()
+        if c.status in (Status.WARNING, Status.CRITICAL)
+        else c.status.label
         for c in d.components
     }
     width = max([len("grade"), *(len(g) for g in grades.values())])

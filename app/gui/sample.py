@@ -313,7 +313,7 @@ def _recommendations(comps: list[ComponentResult], now: datetime) -> tuple[Recom
                     due_date=now + timedelta(days=days),
                     title=title,
                     action=action,
-                    evidence=(f"health {comp.health:.2f}", f"status {comp.status.value}"),
+                    evidence=(f"health {comp.health:.2f}", f"status {comp.status.label}"),
                 )
             )
     return tuple(recs)

@@ -320,7 +320,7 @@ def _choose_sensors(
     for comp in ranked:
         if comp.status in NOT_HEALTHY:
             for sensor in profile.sensors_of(comp.component_id)[:1]:
-                add(sensor.id, f"on {comp.component_id} ({comp.status.value.replace('_', ' ')})")
+                add(sensor.id, f"on {comp.component_id} ({comp.status.label})")
     for quantity in KEY_QUANTITIES:
         if len(chosen) >= 4:
             break

@@ -43,19 +43,12 @@ STATUS_SYMBOLS: dict[Status, str] = {
     Status.INSUFFICIENT_DATA: "?",
     Status.NOT_ASSESSED: "○",
 }
-STATUS_WORDS: dict[Status, str] = {
-    Status.HEALTHY: "healthy",
-    Status.WARNING: "warning",
-    Status.CRITICAL: "critical",
-    Status.INSUFFICIENT_DATA: "insufficient data",
-    Status.NOT_ASSESSED: "not assessed",
-}
 INK = QColor("#1a1a1a")
 GRID = QColor("#c8c8c8")
 
 
 def status_label(status: Status) -> str:
-    return f"{STATUS_SYMBOLS[status]} {STATUS_WORDS[status]}"
+    return f"{STATUS_SYMBOLS[status]} {status.label}"
 
 
 def font(family: str, size_pt: float, *, bold: bool = False, italic: bool = False) -> QFont:
@@ -335,8 +328,8 @@ def draw_component_graph(
 
 def _node_line(result: ComponentResult | None) -> str:
     if result is None or result.health is None:
-        return STATUS_WORDS[result.status] if result else "not in diagnosis"
-    return f"{result.health:.2f} {STATUS_WORDS[result.status]}"
+        return result.status.label if result else "not in diagnosis"
+    return f"{result.health:.2f} {result.status.label}"
 
 
 def _plate(

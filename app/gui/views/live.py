@@ -312,8 +312,7 @@ class LivePanel(QWidget):
         if snap.diagnosis is not None:
             d = snap.diagnosis
             health = "—" if d.overall_health is None else f"{d.overall_health * 100:.0f} %"
-            status = d.overall_status.value.replace("_", " ")
-            self.health_label.setText(f"Rolling health: {health} ({status})")
+            self.health_label.setText(f"Rolling health: {health} ({d.overall_status.label})")
         if snap.gaps:
             last = snap.gaps[-1]
             seconds = (last.end_us - last.start_us) / 1e6
