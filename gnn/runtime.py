@@ -322,7 +322,7 @@ def load_model(
         note = (
             "CUDA requested but unavailable here (no GPU or CUDA libraries); ran on CPU"
             if provider == "cuda"
-            else "no usable CUDA here (no GPU or CUDA libraries): CPU"
+            else "no GPU or CUDA libraries usable here, so the CPU"
         )
         if provider == "cuda":
             log.warning("%s: %s", file, note)
