@@ -69,6 +69,8 @@ def test_a_missing_sensor_withholds_the_grades_that_need_it(store: Store) -> Non
     assert {w.sensor_id for w in warned} == {"PS2"}
     mp1 = next(w for w in warned if w.message.startswith("MP1"))
     assert f"in {N_CYCLES} of {N_CYCLES} window(s): it needs PS2" in mp1.message
+    # the same warning serves a flat-lined or out-of-range sensor, masked like a missing one
+    assert "missing or masked (see PS2's own warning)" in mp1.message
     assert all("MP1" not in w.grade for w in d.windows)
 
 
