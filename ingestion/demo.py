@@ -32,6 +32,7 @@ from ingestion.simulator import (
     simulate_cycles,
 )
 from ingestion.store import Store, open_workspace
+from ingestion.workspace import insert_labels
 
 DEMO_EQUIPMENT: Final = "demo-rig"
 DEMO_PROFILE: Final = "zema-test-rig"
@@ -251,10 +252,7 @@ def _insert_truth(
         }
     )
     con.register("_demo_labels", table)
-    con.execute(
-        "INSERT INTO labels (equipment_id, component_id, start_ts, end_ts, grade, fault_type, "
-        "raw_value, origin, source_id) SELECT ?, component_id, start_ts, end_ts, grade, "
-        "fault_type, raw_value, 'simulator', ? FROM _demo_labels",
-        [DEMO_EQUIPMENT, source_id],
+    insert_labels(
+        con, "_demo_labels", equipment_id=DEMO_EQUIPMENT, origin="simulator", source_id=source_id
     )
     con.unregister("_demo_labels")

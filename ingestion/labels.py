@@ -66,7 +66,13 @@ from ingestion.simulator import FAULT_TYPES as SIMULATOR_FAULT_TYPES
 from ingestion.store import Store, utc_now
 from ingestion.timestamps import TimeSpec, detect_time_spec
 from ingestion.uci import DEFAULT_UCI_PROFILE, UCI_TARGETS
-from ingestion.workspace import delete_source, equipment_exists, equipment_profile, file_sha256
+from ingestion.workspace import (
+    delete_source,
+    equipment_exists,
+    equipment_profile,
+    file_sha256,
+    insert_labels,
+)
 
 REQUIRED: Final = ("component", "start", "end", "grade")
 OPTIONAL: Final = ("fault_type", "raw_value", "note")
@@ -251,12 +257,13 @@ def import_labels(
             ).fetchone()
             assert row is not None
             source_id = int(row[0])
-            con.execute(
-                "INSERT INTO labels (equipment_id, component_id, start_ts, end_ts, grade, "
-                "fault_type, raw_value, origin, source_id, inspection_id) "
-                "SELECT ?, component_id, start_ts, end_ts, grade, fault_type, raw_value, ?, ?, ? "
-                "FROM _label_rows ORDER BY line",
-                [equipment_id, origin, source_id, inspection_id],
+            insert_labels(
+                con,
+                "(SELECT * FROM _label_rows ORDER BY line)",
+                equipment_id=equipment_id,
+                origin=origin,
+                source_id=source_id,
+                inspection_id=inspection_id,
             )
         finally:
             con.unregister("_label_rows")

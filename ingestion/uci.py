@@ -35,6 +35,7 @@ from ingestion.workspace import (
     equipment_profile,
     files_sha256,
     find_source,
+    insert_labels,
 )
 
 CYCLE_DURATION_S: Final = 60.0
@@ -666,12 +667,8 @@ def _insert_labels(
     )
     con.register("_uci_labels", table)
     try:
-        con.execute(
-            "INSERT INTO labels (equipment_id, component_id, start_ts, end_ts, grade, "
-            "fault_type, raw_value, origin, source_id) "
-            "SELECT ?, component_id, start_ts, end_ts, grade, fault_type, raw_value, "
-            "'dataset', ? FROM _uci_labels",
-            [equipment_id, source_id],
+        insert_labels(
+            con, "_uci_labels", equipment_id=equipment_id, origin="dataset", source_id=source_id
         )
     finally:
         con.unregister("_uci_labels")

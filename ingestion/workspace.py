@@ -221,6 +221,30 @@ def may_have_source(con: duckdb.DuckDBPyConnection, equipment_id: str, size: int
     return bool(row and row[0])
 
 
+def insert_labels(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    *,
+    equipment_id: str,
+    origin: str,
+    source_id: int | None,
+    inspection_id: int | None = None,
+) -> None:
+    """Append the label ranges of ``relation`` to the labels table, in its order.
+
+    ``relation`` is a registered table (or a parenthesised query) with the columns
+    component_id, start_ts, end_ts, grade, fault_type and raw_value; the one INSERT every
+    label writer (UCI import, label files, the demo) shares.
+    """
+    con.execute(
+        "INSERT INTO labels (equipment_id, component_id, start_ts, end_ts, grade, fault_type, "
+        "raw_value, origin, source_id, inspection_id) "
+        "SELECT ?, component_id, start_ts, end_ts, grade, fault_type, raw_value, ?, ?, ? "
+        f"FROM {relation}",
+        [equipment_id, origin, source_id, inspection_id],
+    )
+
+
 def find_source(
     con: duckdb.DuckDBPyConnection, equipment_id: str, sha256: str
 ) -> SourceRecord | None:
