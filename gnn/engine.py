@@ -39,14 +39,18 @@ from gnn.results import (
 )
 from gnn.runtime import LoadedModel, ModelError, ModelOutputs, ProviderChoice, load_model
 from gnn.trends import fit_trend, make_history
-from ingestion.cycles import PARTLY_ALIGNED_WARNING, UNALIGNED_WARNING, align_range
+from ingestion.cycles import (
+    PARTLY_ALIGNED_WARNING,
+    UNALIGNED_WARNING,
+    align_range,
+    equipment_has_cycles,
+)
 from ingestion.errors import HydroDiagError
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from ingestion.queries import (
     Windows,
     cycle_windows,
     equipment_time_range,
-    has_cycles,
     sliding_windows,
 )
 from ingestion.store import Store, utc_now
@@ -348,7 +352,7 @@ def query_windows(
             "first (`hydrodiag ingest ...`)."
         )
     first, last, data_end, start, end = span
-    if has_cycles(store, equipment_id):
+    if equipment_has_cycles(store, equipment_id):
         windows = cycle_windows(
             store,
             equipment_id,
@@ -436,7 +440,7 @@ def aligned_windows(
             store, equipment_id, sensor_ids, selection, rate_hz=rate_hz, window_s=window_s
         )
 
-    if selection.cycles is not None or has_cycles(store, equipment_id):
+    if selection.cycles is not None or equipment_has_cycles(store, equipment_id):
         return fixed(), None
     if not align_cycles:
         return fixed(), _unaligned("cycle alignment switched off")

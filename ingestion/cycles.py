@@ -388,8 +388,9 @@ class CycleAlignment(BaseModel):
 
 
 def equipment_has_cycles(store: Store, equipment_id: str) -> bool:
-    """Whether the workspace has a cycle table for the equipment (the engine then diagnoses by
-    those cycles and needs no detection)."""
+    """Whether the equipment's data comes in load cycles, i.e. the workspace has a cycle table
+    for it (the engine then diagnoses by those cycles and needs no detection; training cuts
+    one window per cycle); else it is a continuous log."""
     row = (
         store.cursor()
         .execute("SELECT count(*) FROM cycles WHERE equipment_id = ?", [equipment_id])

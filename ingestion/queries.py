@@ -407,16 +407,6 @@ def sensor_series(
     return t, v
 
 
-def has_cycles(store: Store, equipment_id: str) -> bool:
-    """Whether the equipment's data comes in load cycles (else it is a continuous log)."""
-    row = (
-        store.cursor()
-        .execute("SELECT count(*) FROM cycles WHERE equipment_id = ?", [equipment_id])
-        .fetchone()
-    )
-    return bool(row and row[0])
-
-
 def labelled_time_range(
     store: Store, equipment_id: str
 ) -> tuple[np.datetime64, np.datetime64] | None:

@@ -219,11 +219,11 @@ def from_workspace(
         HydroDiagError: unknown equipment, no labels, no data under the labels, or a window /
             stride that is not a whole number of samples at ``rate_hz``.
     """
+    from ingestion.cycles import equipment_has_cycles
     from ingestion.queries import (
         cycle_labels,
         cycle_windows,
         equipment_time_range,
-        has_cycles,
         labelled_time_range,
         sliding_windows,
     )
@@ -248,7 +248,7 @@ def from_workspace(
                 "needs them (a data set's profile.txt, or `hydrodiag ingest labels FILE`)."
             )
         stride: float | None = None  # sliding windows only
-        if window_s is None and has_cycles(store, equipment_id):
+        if window_s is None and equipment_has_cycles(store, equipment_id):
             windows = cycle_windows(store, equipment_id, profile.sensor_ids, rate_hz=rate_hz)
             kind = "cycles"
         else:
