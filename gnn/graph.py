@@ -186,6 +186,13 @@ class GraphSpec(_Frozen):
         """F: channels per node, the slots once (twice with "global+phase" normalisation)."""
         return self.num_slots * (2 if self.normalisation == "global+phase" else 1)
 
+    def feature_channels(self, slot: int) -> list[int]:
+        """The channels of a node's F that carry feature slot ``slot``: the slot itself, and
+        with "global+phase" normalisation also its phase-normalised copy after the slots."""
+        if self.normalisation == "global+phase":
+            return [slot, self.num_slots + slot]
+        return [slot]
+
     @property
     def num_edges(self) -> int:
         return len(self.edges)

@@ -180,6 +180,11 @@ def test_phase_normalisation(rig: GraphSpec) -> None:
     assert np.array_equal(xb[..., :f], xg)
     assert xb[:, s.node, :, f + s.slot] == pytest.approx(x[:, s.node, :, s.slot])
     assert mb[..., f:].sum() == mb[..., :f].sum() == 6
+    # a sensor's data sits in exactly the channels feature_channels names (what masking a
+    # sensor out, as training's sensor dependence does, has to clear)
+    for mode_spec, masks in ((glob, build_inputs(glob, {"PS1": ps1})[1]), (both, mb)):
+        used = np.flatnonzero(masks[:, s.node].any(axis=(0, 1)))
+        assert used.tolist() == mode_spec.feature_channels(s.slot)
     # "global" clears the tables
     cleared = spec.fit_phase_normalisation({}, "global")
     assert cleared.normalisation == "global" and cleared.sensor("PS1").phase_mean is None

@@ -290,12 +290,10 @@ def sensor_dependence(
         c: {"all": a} for c, a in accuracy(data.x, data.mask).items()
     }
     for sensor in spec.sensors:
-        slots = [sensor.slot]
-        if spec.normalisation == "global+phase":
-            slots.append(spec.num_slots + sensor.slot)
+        channels = spec.feature_channels(sensor.slot)
         x, mask = data.x.clone(), data.mask.clone()
-        x[:, sensor.node, :, slots] = 0.0
-        mask[:, sensor.node, :, slots] = 0.0
+        x[:, sensor.node, :, channels] = 0.0
+        mask[:, sensor.node, :, channels] = 0.0
         for c, a in accuracy(x, mask).items():
             table[c][sensor.id] = a
     return table
