@@ -39,6 +39,7 @@ from gnn.results import (
 )
 from gnn.runtime import LoadedModel, ModelError, ModelOutputs, ProviderChoice, load_model
 from gnn.trends import fit_trend, make_history
+from ingestion.catalog import equipment_profile
 from ingestion.cycles import (
     PARTLY_ALIGNED_WARNING,
     UNALIGNED_WARNING,
@@ -53,8 +54,7 @@ from ingestion.queries import (
     equipment_time_range,
     sliding_windows,
 )
-from ingestion.store import Store, utc_now
-from ingestion.workspace import equipment_profile
+from ingestion.workspace import Store, utc_now
 
 log = logging.getLogger(__name__)
 

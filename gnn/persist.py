@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from gnn.results import Diagnosis, Status, StatusThresholds, TrendEstimate
 from gnn.trends import HealthHistory, fit_trend, make_history
 from ingestion.errors import HydroDiagError
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 
 class DiagnosisNotFoundError(HydroDiagError):

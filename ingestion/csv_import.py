@@ -30,21 +30,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingestion import wide
-from ingestion.errors import HydroDiagError
-from ingestion.profiles import EquipmentProfile
-from ingestion.progress import NO_PROGRESS, Progress, check_cancelled, execute_with_progress
-from ingestion.store import Store
-from ingestion.timestamps import (
-    TimeSpec,
-    TimestampError,
-    detect_date_time_pair,
-    detect_time_spec,
-    missing_start_error,
-    sql_quote,
-    user_time_spec,
-)
-from ingestion.units import UnitError, conversion, is_unit, parse_unit
-from ingestion.workspace import (
+from ingestion.catalog import (
     BackgroundHash,
     ImportSummary,
     begin_source,
@@ -56,6 +42,20 @@ from ingestion.workspace import (
     find_source,
     may_have_source,
 )
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import EquipmentProfile
+from ingestion.progress import NO_PROGRESS, Progress, check_cancelled, execute_with_progress
+from ingestion.timestamps import (
+    TimeSpec,
+    TimestampError,
+    detect_date_time_pair,
+    detect_time_spec,
+    missing_start_error,
+    sql_quote,
+    user_time_spec,
+)
+from ingestion.units import UnitError, conversion, is_unit, parse_unit
+from ingestion.workspace import Store
 
 SAMPLE_BYTES: Final = 256 * 1024
 SAMPLE_LINES: Final = 400

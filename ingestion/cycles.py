@@ -33,7 +33,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from ingestion.errors import HydroDiagError
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 MIN_SCORE: Final = 0.5
 """Least correlation with the template (mean over the template's sensors) for a cycle to count.
@@ -464,9 +464,9 @@ def _align(
     min_lookback_cycles: int,
 ) -> CycleAlignment:
     """Both: the last ``window_s`` seconds of the data, or ``[start, end)`` clipped to it."""
+    from ingestion.catalog import equipment_profile
     from ingestion.profiles import Quantity
     from ingestion.queries import equipment_time_range, sliding_windows
-    from ingestion.workspace import equipment_profile
 
     profile = equipment_profile(store.cursor(), equipment_id)
     span = equipment_time_range(store, equipment_id)

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ingestion.catalog import insert_labels
 from ingestion.errors import HydroDiagError
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from ingestion.resources import demo_workspace_path
@@ -31,8 +32,7 @@ from ingestion.simulator import (
     get_scenario,
     simulate_cycles,
 )
-from ingestion.store import Store, open_workspace
-from ingestion.workspace import insert_labels
+from ingestion.workspace import Store, open_workspace
 
 DEMO_EQUIPMENT: Final = "demo-rig"
 DEMO_PROFILE: Final = "zema-test-rig"
@@ -110,8 +110,8 @@ def build_demo_workspace(
     progress.start("simulating the demo rig", n_cycles, "cycles")
     store = open_workspace(path)
     try:
+        from ingestion.catalog import begin_source, complete_source, ensure_equipment
         from ingestion.profiles import load_profile
-        from ingestion.workspace import begin_source, complete_source, ensure_equipment
 
         with store.transaction() as con:
             ensure_equipment(

@@ -58,21 +58,21 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from ingestion.errors import HydroDiagError
-from ingestion.profiles import ComponentType, EquipmentProfile
-from ingestion.queries import equipment_time_range
-from ingestion.simulator import FACTOR_COMPONENT
-from ingestion.simulator import FAULT_TYPES as SIMULATOR_FAULT_TYPES
-from ingestion.store import Store, utc_now
-from ingestion.timestamps import TimeSpec, detect_time_spec
-from ingestion.uci import DEFAULT_UCI_PROFILE, UCI_TARGETS
-from ingestion.workspace import (
+from ingestion.catalog import (
     delete_source,
     equipment_exists,
     equipment_profile,
     file_sha256,
     insert_labels,
 )
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import ComponentType, EquipmentProfile
+from ingestion.queries import equipment_time_range
+from ingestion.simulator import FACTOR_COMPONENT
+from ingestion.simulator import FAULT_TYPES as SIMULATOR_FAULT_TYPES
+from ingestion.timestamps import TimeSpec, detect_time_spec
+from ingestion.uci import DEFAULT_UCI_PROFILE, UCI_TARGETS
+from ingestion.workspace import Store, utc_now
 
 REQUIRED: Final = ("component", "start", "end", "grade")
 OPTIONAL: Final = ("fault_type", "raw_value", "note")

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from ingestion.errors import HydroDiagError
 from ingestion.modbus.client import ModbusReadError, ReadOnlyModbusClient
 from ingestion.modbus.registermap import ReadBatch, RegisterMap, decode_batch, plan_batches
-from ingestion.store import Store, open_workspace
+from ingestion.workspace import Store, open_workspace
 
 log = logging.getLogger(__name__)
 
@@ -778,7 +778,7 @@ def open_live_source(
     store: Store, *, equipment_id: str, kind: str, uri: str, options: Mapping[str, Any]
 ) -> int:
     """Register a live feed in ``sources`` (status 'live') and return its id."""
-    from ingestion.workspace import begin_source
+    from ingestion.catalog import begin_source
 
     with store.transaction() as con:
         source_id = begin_source(
@@ -791,7 +791,7 @@ def open_live_source(
 def close_live_source(
     store: Store, source_id: int, *, acquisitions: int, warnings: Sequence[str]
 ) -> None:
-    from ingestion.workspace import complete_source
+    from ingestion.catalog import complete_source
 
     with store.transaction() as con:
         complete_source(con, source_id, row_count=acquisitions, warnings=warnings)

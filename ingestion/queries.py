@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from ingestion.errors import HydroDiagError
-from ingestion.store import Store
 from ingestion.wide import sample_branches, wide_tables
+from ingestion.workspace import Store
 
 TimeLike = datetime | np.datetime64 | str
 

@@ -21,11 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ingestion.errors import HydroDiagError
-from ingestion.profiles import EquipmentProfile
-from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
-from ingestion.store import Store
-from ingestion.workspace import (
+from ingestion.catalog import (
     ImportSummary,
     begin_source,
     complete_source,
@@ -37,6 +33,10 @@ from ingestion.workspace import (
     find_source,
     insert_labels,
 )
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import EquipmentProfile
+from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
+from ingestion.workspace import Store
 
 CYCLE_DURATION_S: Final = 60.0
 """Every UCI / ZeMA load cycle lasts 60 s; the samples per row divided by this give the rate."""
@@ -449,7 +449,7 @@ def _range_warnings(profile: EquipmentProfile, data: UciDataset) -> list[str]:
 
 def folder_digest(folder: Path, sensors: Iterable[str]) -> str:
     """sha256 of what is read from a UCI-layout folder: the files of ``sensors``, and
-    profile.txt and cycles.txt where present (:func:`ingestion.workspace.files_sha256`).
+    profile.txt and cycles.txt where present (:func:`ingestion.catalog.files_sha256`).
 
     The workspace records it as the import's source digest and a model card as its training
     data's, so a card's data can be matched to a workspace source (and a folder to either).

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ingestion.store import utc_now
+from ingestion.workspace import utc_now
 
 LONG_TABLE = "measurements_long"
 

@@ -1,557 +1,126 @@
-"""Equipment, profiles and imported sources in the workspace, and the summary `workspace info` shows.
+"""The workspace: one DuckDB file holding equipment, sources, measurements, labels and diagnoses.
 
-Every importer follows the same bookkeeping: hash the input, skip it if this equipment already
-has a complete source with that hash (or, with ``force``, delete that source and everything it
-brought), make sure the equipment exists with its profile copied into the workspace, write the
-data, record the source. All of it inside the caller's one transaction.
+Open it with :func:`open_workspace`. Every import or write that must be all-or-nothing runs in
+``with store.transaction():``; on any exception DuckDB rolls the whole thing back.
+One connection per thread: call :meth:`Store.cursor` in worker threads.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import threading
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from pydantic import BaseModel, ConfigDict
 
-from ingestion import wide
 from ingestion.errors import HydroDiagError
-from ingestion.profiles import EquipmentProfile, validate_profile_data
-from ingestion.store import Store, utc_now
-
-_CHUNK = 1 << 20
+from ingestion.schema import MIGRATIONS, SCHEMA_VERSION
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class WorkspaceError(HydroDiagError):
+    """The workspace file cannot be opened or is of a newer schema than this program knows."""
 
 
-class EquipmentError(HydroDiagError):
-    """Unknown equipment, or an equipment / profile mismatch."""
+def utc_now() -> datetime:
+    """Current UTC time as the naive datetime the schema stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+class Store:
+    """A thin owner of the DuckDB connection; domain queries live in the modules that need them."""
 
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
+        self.con = con
+        self.path = path
+        # Naive timestamps are UTC throughout; without this, casts to TIMESTAMPTZ would use the
+        # laptop's zone and imports would differ between machines.
+        con.execute("SET TimeZone = 'UTC'")
+        # DuckDB would draw its own progress bar on the terminal; ours (ingestion.progress) is
+        # the one the CLI and GUI show.
+        con.execute("SET enable_progress_bar_print = false")
 
-class BackgroundHash:
-    """sha256 of a file computed in a thread (hashlib and file reads release the GIL), so an
-    import can read the file while its digest is being computed."""
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor for use in another thread (DuckDB connections are not thread-safe)."""
+        return self.con.cursor()
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._stop = threading.Event()
-        self._digest: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        digest = hashlib.sha256()
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("BEGIN TRANSACTION")
         try:
-            with self._path.open("rb") as fh:
-                while not self._stop.is_set() and (chunk := fh.read(_CHUNK)):
-                    digest.update(chunk)
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
-            return
-        if not self._stop.is_set():
-            self._digest = digest.hexdigest()
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
 
-    def result(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._digest is not None, "result() after cancel()"
-        return self._digest
+    @property
+    def schema_version(self) -> int:
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
-    def cancel(self) -> None:
-        """Stop reading (an import that failed no longer needs the digest)."""
-        self._stop.set()
+    def query(
+        self, sql: str, params: list[Any] | tuple[Any, ...] | None = None
+    ) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
 
+    def close(self) -> None:
+        self.con.close()
 
-def files_sha256(files: Iterable[Path]) -> str:
-    """One digest for a set of files (a UCI folder): the names and contents, order-independent."""
-    digest = hashlib.sha256()
-    for path in sorted(files, key=lambda p: p.name):
-        digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
-    return digest.hexdigest()
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def profile_digest(profile: EquipmentProfile) -> str:
-    """sha256 of the profile's canonical JSON: two equal profiles have the same digest."""
-    body = json.dumps(profile.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def _store_profile(con: duckdb.DuckDBPyConnection, profile: EquipmentProfile) -> str:
-    digest = profile_digest(profile)
-    con.execute(
-        "INSERT INTO profiles (id, version, sha256, body, added_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        [profile.id, profile.version, digest, profile.model_dump_json(), utc_now()],
-    )
-    return digest
-
-
-def equipment_profile(con: duckdb.DuckDBPyConnection, equipment_id: str) -> EquipmentProfile:
-    """The profile (as copied into the workspace) of an existing equipment."""
-    row = con.execute(
-        "SELECT p.body FROM equipment e JOIN profiles p "
-        "ON p.id = e.profile_id AND p.sha256 = e.profile_sha256 WHERE e.id = ?",
-        [equipment_id],
+def _current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
     ).fetchone()
-    if row is None:
-        known = [r[0] for r in con.execute("SELECT id FROM equipment ORDER BY id").fetchall()]
-        raise EquipmentError(
-            f"no equipment {equipment_id!r} in this workspace"
-            + (f" (known: {', '.join(known)})" if known else " (it holds none yet)")
-            + ". Import data for it first (`hydrodiag ingest ... --equipment ID --profile ...`)."
+    if not exists or exists[0] == 0:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Bring the schema up to ``SCHEMA_VERSION``, one transaction per migration."""
+    version = _current_version(con)
+    if version > SCHEMA_VERSION:
+        raise WorkspaceError(
+            f"{source}: workspace schema version {version} is newer than this HydroDiag "
+            f"understands ({SCHEMA_VERSION}). Update HydroDiag to open it."
         )
-    return validate_profile_data(json.loads(row[0]), f"workspace profile of {equipment_id}")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(MIGRATIONS[target - 1])
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
-def equipment_exists(con: duckdb.DuckDBPyConnection, equipment_id: str) -> bool:
-    row = con.execute("SELECT count(*) FROM equipment WHERE id = ?", [equipment_id]).fetchone()
-    return bool(row and row[0])
-
-
-def ensure_equipment(
-    con: duckdb.DuckDBPyConnection,
-    equipment_id: str,
-    profile: EquipmentProfile | None,
-    *,
-    default_profile: str | None = None,
-    name: str | None = None,
-) -> tuple[EquipmentProfile, list[str]]:
-    """Create the equipment if needed and return its profile plus notes for the user.
-
-    An existing equipment keeps its profile unless ``profile`` is a newer edit of the same
-    profile id (then the equipment moves to it); a different profile id is refused, because
-    its sensors would not line up with the data already stored.
-    """
-    notes: list[str] = []
-    if equipment_exists(con, equipment_id):
-        current = equipment_profile(con, equipment_id)
-        if profile is None:
-            return current, notes
-        if profile.id != current.id:
-            raise EquipmentError(
-                f"equipment {equipment_id!r} uses profile {current.id!r}, not {profile.id!r}. "
-                "Leave out --profile, or import into a new equipment id."
-            )
-        digest = profile_digest(profile)
-        if digest != profile_digest(current):
-            _store_profile(con, profile)
-            con.execute(
-                "UPDATE equipment SET profile_sha256 = ? WHERE id = ?", [digest, equipment_id]
-            )
-            notes.append(f"equipment {equipment_id!r} now uses the edited profile {profile.id!r}")
-        return profile, notes
-    if profile is None:
-        if default_profile is None:
-            raise EquipmentError(
-                f"equipment {equipment_id!r} is new: say which machine it is with --profile "
-                "(see `hydrodiag profile list`)."
-            )
-        from ingestion.profiles import load_profile
-
-        profile = load_profile(default_profile)
-        notes.append(f"new equipment {equipment_id!r} uses profile {profile.id!r}")
-    digest = _store_profile(con, profile)
-    con.execute(
-        "INSERT INTO equipment (id, name, profile_id, profile_sha256, created_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [equipment_id, name or equipment_id, profile.id, digest, utc_now()],
-    )
-    return profile, notes
-
-
-class SourceRecord(_Frozen):
-    """One imported file / folder / feed as recorded in ``sources``."""
-
-    id: int
-    equipment_id: str
-    kind: str
-    uri: str
-    sha256: str | None
-    row_count: int
-    value_count: int
-    first_ts: datetime | None
-    last_ts: datetime | None
-    status: str
-    imported_at: datetime
-    warnings: list[str] = []
-    options: dict[str, Any] = {}
-
-
-_SOURCE_COLUMNS = (
-    "id, equipment_id, kind, uri, sha256, row_count, value_count, first_ts, last_ts, status, "
-    "imported_at, warnings, options"
-)
-
-
-def _source(row: Sequence[Any]) -> SourceRecord:
-    keys = [c.strip() for c in _SOURCE_COLUMNS.split(",")]
-    data = dict(zip(keys, row, strict=True))
-    data["warnings"] = json.loads(data["warnings"]) if data["warnings"] else []
-    data["options"] = json.loads(data["options"]) if data["options"] else {}
-    return SourceRecord.model_validate(data)
-
-
-def may_have_source(con: duckdb.DuckDBPyConnection, equipment_id: str, size: int) -> bool:
-    """Whether a complete CSV source of ``size`` bytes (or of unrecorded size) exists: if not,
-    a file of that size cannot be a re-import and need not be hashed before importing."""
-    row = con.execute(
-        "SELECT count(*) FROM sources WHERE equipment_id = ? AND status = 'complete' "
-        "AND (kind <> 'csv' OR json_extract_string(options, '$.bytes') IS NULL "
-        "OR json_extract_string(options, '$.bytes') = ?)",
-        [equipment_id, str(size)],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def insert_labels(
-    con: duckdb.DuckDBPyConnection,
-    relation: str,
-    *,
-    equipment_id: str,
-    origin: str,
-    source_id: int | None,
-    inspection_id: int | None = None,
-) -> None:
-    """Append the label ranges of ``relation`` to the labels table, in its order.
-
-    ``relation`` is a registered table (or a parenthesised query) with the columns
-    component_id, start_ts, end_ts, grade, fault_type and raw_value; the one INSERT every
-    label writer (UCI import, label files, the demo) shares.
-    """
-    con.execute(
-        "INSERT INTO labels (equipment_id, component_id, start_ts, end_ts, grade, fault_type, "
-        "raw_value, origin, source_id, inspection_id) "
-        "SELECT ?, component_id, start_ts, end_ts, grade, fault_type, raw_value, ?, ?, ? "
-        f"FROM {relation}",
-        [equipment_id, origin, source_id, inspection_id],
-    )
-
-
-def find_source(
-    con: duckdb.DuckDBPyConnection, equipment_id: str, sha256: str
-) -> SourceRecord | None:
-    row = con.execute(
-        f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE equipment_id = ? AND sha256 = ? "
-        "AND status = 'complete' ORDER BY id LIMIT 1",
-        [equipment_id, sha256],
-    ).fetchone()
-    return _source(row) if row else None
-
-
-def list_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRecord]:
-    rows = con.execute(f"SELECT {_SOURCE_COLUMNS} FROM sources ORDER BY id").fetchall()
-    return [_source(r) for r in rows]
-
-
-def delete_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
-    """Remove a source and everything it brought (measurements, cycles, labels, gaps)."""
-    wide.drop(con, source_id)
-    for table in (wide.LONG_TABLE, "cycles", "labels", "gaps"):
-        con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
-    con.execute("DELETE FROM sources WHERE id = ?", [source_id])
-
-
-def begin_source(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    equipment_id: str,
-    kind: str,
-    uri: str,
-    sha256: str | None,
-    options: dict[str, Any],
-) -> int:
-    row = con.execute(
-        "INSERT INTO sources (equipment_id, kind, uri, sha256, status, options, imported_at) "
-        "VALUES (?, ?, ?, ?, 'importing', ?, ?) RETURNING id",
-        [equipment_id, kind, uri, sha256, json.dumps(options, default=str), utc_now()],
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def complete_source(
-    con: duckdb.DuckDBPyConnection,
-    source_id: int,
-    *,
-    row_count: int,
-    warnings: Sequence[str],
-) -> tuple[int, datetime | None, datetime | None]:
-    """Fill in counts and time range from what was written; returns (values, first, last)."""
-    table = wide.find(con, source_id)
-    if table is None:
-        row = con.execute(
-            f"SELECT count(*), min(ts), max(ts) FROM {wide.LONG_TABLE} WHERE source_id = ?",
-            [source_id],
-        ).fetchone()
-    else:  # straight from the wide table: the same numbers as through the view, one scan
-        cols = list(table.columns)
-        any_value = " OR ".join(f"{c} IS NOT NULL" for c in cols)
-        row = con.execute(
-            f"SELECT {' + '.join(f'count({c})' for c in cols)}, "
-            f"min(ts) FILTER (WHERE {any_value}), max(ts) FILTER (WHERE {any_value}) "
-            f"FROM {table.table}"
-        ).fetchone()
-    assert row is not None
-    values, first, last = int(row[0]), row[1], row[2]
-    con.execute(
-        "UPDATE sources SET row_count = ?, value_count = ?, first_ts = ?, last_ts = ?, "
-        "status = 'complete', warnings = ? WHERE id = ?",
-        [row_count, values, first, last, json.dumps(list(warnings)), source_id],
-    )
-    return values, first, last
-
-
-class ImportSummary(_Frozen):
-    """What an import did; ``skipped`` when the same input was already imported."""
-
-    source_id: int
-    equipment_id: str
-    profile_id: str
-    kind: str
-    uri: str
-    sha256: str
-    rows: int = 0
-    values: int = 0
-    first_ts: datetime | None = None
-    last_ts: datetime | None = None
-    sensors: list[str] = []
-    cycles: int = 0
-    labels: int = 0
-    warnings: list[str] = []
-    skipped: bool = False
-    replaced_source_id: int | None = None
-    elapsed_s: float = 0.0
-
-    @classmethod
-    def already_imported(
-        cls,
-        previous: SourceRecord,
-        *,
-        profile_id: str,
-        kind: str,
-        uri: str,
-        sha256: str,
-        elapsed_s: float,
-    ) -> ImportSummary:
-        """The no-op result of importing a file whose sha256 matches ``previous``."""
-        return cls(
-            source_id=previous.id,
-            equipment_id=previous.equipment_id,
-            profile_id=profile_id,
-            kind=kind,
-            uri=uri,
-            sha256=sha256,
-            rows=previous.row_count,
-            values=previous.value_count,
-            first_ts=previous.first_ts,
-            last_ts=previous.last_ts,
-            skipped=True,
-            elapsed_s=elapsed_s,
-        )
-
-    def describe(self) -> str:
-        """A few lines for the terminal."""
-        if self.skipped:
-            return (
-                f"{self.uri}: already imported for equipment {self.equipment_id!r} as source "
-                f"#{self.source_id} (same sha256 {self.sha256[:12]}…); nothing to do. "
-                "Use --force to replace it."
-            )
-        rate = self.values / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        lines = [
-            f"imported {self.uri} as source #{self.source_id} for equipment "
-            f"{self.equipment_id!r} (profile {self.profile_id})"
-            + (f", replacing source #{self.replaced_source_id}" if self.replaced_source_id else ""),
-            f"  {self.rows:,} rows, {self.values:,} values, {len(self.sensors)} sensors"
-            + (f", {self.cycles:,} cycles" if self.cycles else "")
-            + (f", {self.labels:,} label ranges" if self.labels else ""),
-            f"  time range {self.first_ts} .. {self.last_ts} (UTC)",
-            f"  {self.elapsed_s:.2f} s ({rate:,.0f} values/s)",
-        ]
-        lines += [f"  warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-
-# --- workspace info ---------------------------------------------------------------------------
-
-
-class SensorInfo(_Frozen):
-    sensor_id: str
-    rows: int
-    non_null: int
-    first_ts: datetime | None
-    last_ts: datetime | None
-    in_profile: bool
-
-
-class LabelInfo(_Frozen):
-    component_id: str
-    component_name: str
-    fault_types: list[str]
-    ranges: int
-    grades: dict[str, int]  # grade -> number of ranges
-    origin: str
-
-
-class EquipmentInfo(_Frozen):
-    id: str
-    name: str
-    profile_id: str
-    profile_sha256: str
-    created_at: datetime
-    sensors: list[SensorInfo]
-    cycles: int
-    first_cycle: int | None
-    last_cycle: int | None
-    labels: list[LabelInfo]
-
-
-class WorkspaceInfo(_Frozen):
-    path: str
-    schema_version: int
-    equipment: list[EquipmentInfo]
-    sources: list[SourceRecord]
-    measurements: int
-    size_bytes: int | None
-
-
-def _sensor_rows(
-    con: duckdb.DuckDBPyConnection, equipment_id: str
-) -> list[tuple[str, int, int, datetime | None, datetime | None]]:
-    """(sensor, rows, non-null values, first ts, last ts) as the ``measurements`` view would
-    give them, but read from the long table and each wide table directly (several times
-    faster than grouping the unpivoted view)."""
-    merged: dict[str, list[Any]] = {}
-
-    def add(sensor: str, rows: int, non_null: int, first: Any, last: Any) -> None:
-        cur = merged.setdefault(sensor, [0, 0, None, None])
-        cur[0] += rows
-        cur[1] += non_null
-        if first is not None:
-            cur[2] = first if cur[2] is None else min(cur[2], first)
-            cur[3] = last if cur[3] is None else max(cur[3], last)
-
-    for row in con.execute(
-        f"SELECT sensor_id, count(*), count(value), min(ts), max(ts) FROM {wide.LONG_TABLE} "
-        "WHERE equipment_id = ? GROUP BY sensor_id",
-        [equipment_id],
-    ).fetchall():
-        add(*row)
-    for table in wide.wide_tables(con, equipment_id):
-        cols = list(table.columns)
-        head = con.execute(
-            "SELECT count(*), min(ts), max(ts), "
-            + ", ".join(f"count({c}), min({c}), max({c})" for c in cols)
-            + f" FROM {table.table}"
-        ).fetchone()
-        assert head is not None
-        for k, c in enumerate(cols):
-            count, lo, hi = head[3 + 3 * k : 6 + 3 * k]
-            if count == 0:
-                continue
-            first, last, nonfinite = head[1], head[2], 0
-            # NaN sorts above every number: finite min and max mean no NaN/inf (no gap rows)
-            finite = math.isfinite(lo) and math.isfinite(hi)
-            if count != head[0] or not finite:
-                extra = con.execute(
-                    f"SELECT min(ts) FILTER (WHERE {c} IS NOT NULL), "
-                    f"max(ts) FILTER (WHERE {c} IS NOT NULL), count_if(NOT isfinite({c})) "
-                    f"FROM {table.table}"
-                ).fetchone()
-                assert extra is not None
-                first, last, nonfinite = extra
-            add(table.columns[c], int(count), int(count) - int(nonfinite), first, last)
-    return [(s, *merged[s]) for s in sorted(merged)]
-
-
-def workspace_info(store: Store) -> WorkspaceInfo:
-    con = store.cursor()
-    equipment: list[EquipmentInfo] = []
-    eq_rows = con.execute(
-        "SELECT id, name, profile_id, profile_sha256, created_at FROM equipment ORDER BY id"
-    ).fetchall()
-    for eq_id, name, profile_id, profile_sha, created in eq_rows:
-        profile = equipment_profile(con, eq_id)
-        profile_sensors = set(profile.sensor_ids)
-        sensor_rows = _sensor_rows(con, eq_id)
-        sensors = [
-            SensorInfo(
-                sensor_id=s,
-                rows=n,
-                non_null=nn,
-                first_ts=a,
-                last_ts=b,
-                in_profile=s in profile_sensors,
-            )
-            for s, n, nn, a, b in sensor_rows
-        ]
-        cyc = con.execute(
-            "SELECT count(*), min(cycle_no), max(cycle_no) FROM cycles WHERE equipment_id = ?",
-            [eq_id],
-        ).fetchone()
-        assert cyc is not None
-        label_rows = con.execute(
-            "SELECT component_id, origin, grade, count(*), "
-            "list(DISTINCT fault_type) FILTER (WHERE fault_type IS NOT NULL) "
-            "FROM labels WHERE equipment_id = ? GROUP BY ALL ORDER BY component_id, origin, grade",
-            [eq_id],
-        ).fetchall()
-        grouped: dict[tuple[str, str], dict[str, int]] = {}
-        faults: dict[tuple[str, str], set[str]] = {}
-        for comp, origin, grade, n, fault_types in label_rows:
-            grouped.setdefault((comp, origin), {})[str(grade)] = int(n)
-            faults.setdefault((comp, origin), set()).update(fault_types or [])
-        names = {c.id: c.name for c in profile.components}
-        labels = [
-            LabelInfo(
-                component_id=c,
-                component_name=names.get(c, c),
-                fault_types=sorted(faults[(c, o)]),
-                origin=o,
-                ranges=sum(g.values()),
-                grades=g,
-            )
-            for (c, o), g in grouped.items()
-        ]
-        equipment.append(
-            EquipmentInfo(
-                id=eq_id,
-                name=name,
-                profile_id=profile_id,
-                profile_sha256=profile_sha,
-                created_at=created,
-                sensors=sensors,
-                cycles=int(cyc[0]),
-                first_cycle=cyc[1],
-                last_cycle=cyc[2],
-                labels=labels,
-            )
-        )
-    total = con.execute("SELECT count(*) FROM measurements").fetchone()
-    size = store.path.stat().st_size if store.path is not None and store.path.exists() else None
-    return WorkspaceInfo(
-        path=str(store.path) if store.path else ":memory:",
-        schema_version=store.schema_version,
-        equipment=equipment,
-        sources=list_sources(con),
-        measurements=int(total[0]) if total else 0,
-        size_bytes=size,
-    )
+def open_workspace(path: Path | str | None = None, *, read_only: bool = False) -> Store:
+    """Open (creating and migrating if needed) the workspace at ``path``; ``None`` = in memory."""
+    if path is None:
+        con = duckdb.connect(":memory:")
+        migrate(con, ":memory:")
+        return Store(con, None)
+    file = Path(path).expanduser()
+    if not read_only:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(file), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WorkspaceError(
+            f"{file}: cannot open the workspace ({exc}). Is another HydroDiag using it, "
+            "or is it not a HydroDiag workspace?"
+        ) from None
+    if not read_only:
+        migrate(con, str(file))
+    return Store(con, file)

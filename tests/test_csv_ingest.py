@@ -25,7 +25,7 @@ from ingestion.csv_import import (
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, load_profile
 from ingestion.queries import sensor_series
-from ingestion.store import Store, open_workspace
+from ingestion.workspace import Store, open_workspace
 
 RIG = "zema-test-rig"
 

@@ -11,7 +11,7 @@ from app.cli import main
 from gnn.graph import default_model_path
 from ingestion.demo import DEMO_EQUIPMENT, build_demo_workspace
 from ingestion.resources import demo_workspace_path
-from ingestion.store import open_workspace
+from ingestion.workspace import open_workspace
 
 END = datetime(2026, 3, 2, 12, 0)
 
@@ -75,8 +75,8 @@ def test_cli_demo_honours_workspace_and_never_replaces_real_data(
 
     real = tmp_path / "real.duckdb"
     with open_workspace(real) as store:
+        from ingestion.catalog import ensure_equipment
         from ingestion.profiles import load_profile
-        from ingestion.workspace import ensure_equipment
 
         with store.transaction() as con:
             ensure_equipment(con, "press-7", load_profile("zema-test-rig"))

@@ -24,8 +24,8 @@ from gnn.runtime import ModelError
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import CancelledError
-from ingestion.store import Store, open_workspace
 from ingestion.uci import UCI_SENSORS, ingest_uci
+from ingestion.workspace import Store, open_workspace
 from tests.test_runtime_models import build_contract_model, save_model
 
 N_CYCLES = 40

@@ -24,7 +24,7 @@ from gnn.results import Diagnosis
 from ingestion.cycles import PARTLY_ALIGNED_WARNING, UNALIGNED_WARNING, align_range
 from ingestion.profiles import load_profile
 from ingestion.simulator import CYCLE_SECONDS, Conditions, RigSimulator
-from ingestion.store import Store, open_workspace
+from ingestion.workspace import Store, open_workspace
 from tests.benchmarks.bench_live_alignment import T0_US, Feed, live_workspace, simulated_feed
 
 pytestmark = pytest.mark.timeout(60)

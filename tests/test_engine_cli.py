@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from ingestion.store import open_workspace
+from ingestion.workspace import open_workspace
 from tests.test_engine import base  # noqa: F401  (module fixture: workspace + model files)
 from tests.test_runtime_models import build_contract_model, save_model
 

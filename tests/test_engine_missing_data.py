@@ -15,8 +15,8 @@ from gnn.engine import diagnose
 from gnn.graph import default_model_path
 from gnn.results import Status
 from gnn.runtime import ModelError, load_model
-from ingestion.store import Store, open_workspace
 from ingestion.uci import ingest_uci
+from ingestion.workspace import Store, open_workspace
 from tests.onnx_models import export_small_model
 from tests.test_engine import write_uci_subset
 

@@ -18,8 +18,8 @@ from gnn.engine import compare_with_labels, diagnose
 from gnn.graph import build_inputs, default_model_path
 from gnn.results import Status
 from gnn.runtime import load_model
-from ingestion.store import open_workspace
 from ingestion.uci import read_uci_folder
+from ingestion.workspace import open_workspace
 
 pytestmark = pytest.mark.slow
 

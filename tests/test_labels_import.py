@@ -15,8 +15,8 @@ from ingestion.csv_import import ingest_csv
 from ingestion.labels import LabelFileError, import_labels, known_fault_types
 from ingestion.profiles import ComponentType, load_profile
 from ingestion.queries import cycle_labels, sliding_windows
-from ingestion.store import Store, open_workspace
 from ingestion.uci import UCI_TARGETS
+from ingestion.workspace import Store, open_workspace
 
 HEADER = "component,start,end,grade,fault_type,raw_value\n"
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pytest
 
 from app.cli import main
+from ingestion.catalog import ensure_equipment
 from ingestion.live import (
     CsvFollower,
     Gap,
@@ -31,8 +32,7 @@ from ingestion.live import (
     open_live_source,
 )
 from ingestion.profiles import load_profile
-from ingestion.store import Store, open_workspace
-from ingestion.workspace import ensure_equipment
+from ingestion.workspace import Store, open_workspace
 
 pytestmark = pytest.mark.timeout(60)
 T0 = 1_767_600_000_000_000  # 2026-01-05 in µs
@@ -171,7 +171,7 @@ FULL_DISK = textwrap.dedent(
     import json, os, resource, signal, sys
     from pathlib import Path
     from ingestion.live import LiveWriter, PathSink, StoreSink
-    from ingestion.store import open_workspace
+    from ingestion.workspace import open_workspace
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
     path, mode, source_id = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

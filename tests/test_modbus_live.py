@@ -33,6 +33,7 @@ from pymodbus.pdu.register_message import (
 )
 
 from app.cli import main
+from ingestion.catalog import ensure_equipment
 from ingestion.live import LiveWriter, ModbusPoller, StoreSink, open_live_source, run_live_session
 from ingestion.modbus.client import (
     READ_FUNCTION_CODES,
@@ -50,8 +51,7 @@ from ingestion.modbus.registermap import (
 )
 from ingestion.modbus.server import ModbusSimServer
 from ingestion.profiles import load_profile
-from ingestion.store import Store, open_workspace
-from ingestion.workspace import ensure_equipment
+from ingestion.workspace import Store, open_workspace
 
 pytestmark = pytest.mark.timeout(60)
 

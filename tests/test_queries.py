@@ -16,8 +16,8 @@ from ingestion.queries import (
     sensor_series,
     sliding_windows,
 )
-from ingestion.store import Store, open_workspace
 from ingestion.uci import UCI_EPOCH, UCI_SENSORS, ingest_uci, read_uci_folder
+from ingestion.workspace import Store, open_workspace
 from tests.test_uci_read import write_uci_folder
 
 

@@ -17,7 +17,7 @@ from app.report.model import ALL_SECTIONS, SECTION_TITLES, InspectionFields, Pap
 from app.report.render import layout_report, render_images, render_pdf, threshold_text
 from app.report.sample import EQUIPMENT_ID, make_sample_workspace
 from gnn.results import Diagnosis, Status
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 MARKUP = '<img src="file:///etc/passwd"><b>ACME</b> & <script>alert(1)</script> "Söhne"'
 REPO = Path(__file__).resolve().parent.parent
@@ -267,7 +267,7 @@ def test_cli_writes_report_and_stores_inspection(tmp_path: Path) -> None:
     assert "torch-free" in run.stdout
     assert re.search(r"wrote .*cli\.pdf — diagnosis #1 of rig, \d+ pages, LETTER", run.stdout)
     assert PdfReader(str(out)).pages[0].mediabox.width == 612
-    from ingestion.store import open_workspace
+    from ingestion.workspace import open_workspace
 
     with open_workspace(workspace, read_only=True) as check:
         assert check.query("SELECT customer, inspector FROM inspections") == [(MARKUP, "Ann")]

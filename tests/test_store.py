@@ -9,12 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.errors import HydroDiagError
-from ingestion.profiles import load_profile
-from ingestion.progress import NO_PROGRESS, CancelledError, TerminalProgress, check_cancelled
-from ingestion.schema import SCHEMA_VERSION
-from ingestion.store import WorkspaceError, open_workspace
-from ingestion.workspace import (
+from ingestion.catalog import (
     ensure_equipment,
     equipment_profile,
     file_sha256,
@@ -22,6 +17,11 @@ from ingestion.workspace import (
     profile_digest,
     workspace_info,
 )
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import load_profile
+from ingestion.progress import NO_PROGRESS, CancelledError, TerminalProgress, check_cancelled
+from ingestion.schema import SCHEMA_VERSION
+from ingestion.workspace import WorkspaceError, open_workspace
 
 
 def test_new_workspace_has_current_schema_and_utc(tmp_path: Path) -> None:

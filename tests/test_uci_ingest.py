@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingestion.catalog import workspace_info
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
-from ingestion.store import Store, open_workspace
 from ingestion.uci import UCI_EPOCH, UCI_SENSORS, ingest_uci
-from ingestion.workspace import workspace_info
+from ingestion.workspace import Store, open_workspace
 from tests.test_csv_ingest import snapshot
 from tests.test_uci_read import write_uci_folder
 

@@ -219,6 +219,7 @@ def from_workspace(
         HydroDiagError: unknown equipment, no labels, no data under the labels, or a window /
             stride that is not a whole number of samples at ``rate_hz``.
     """
+    from ingestion.catalog import equipment_exists, equipment_profile, file_sha256
     from ingestion.cycles import equipment_has_cycles
     from ingestion.queries import (
         cycle_labels,
@@ -227,8 +228,7 @@ def from_workspace(
         labelled_time_range,
         sliding_windows,
     )
-    from ingestion.store import open_workspace
-    from ingestion.workspace import equipment_exists, equipment_profile, file_sha256
+    from ingestion.workspace import open_workspace
 
     if window_s is None and stride_s is not None:
         raise HydroDiagError("a stride needs a window length: give --window SECONDS too.")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.resources import default_workspace_path
-from ingestion.store import Store, open_workspace
+from ingestion.workspace import Store, open_workspace
 
 
 def workspace_path(args: argparse.Namespace) -> Path:

@@ -55,7 +55,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def _refuse_unless_demo(path: Path, demo_equipment: str) -> None:
     """A workspace named with --workspace that holds other equipment is not the demo's."""
     from ingestion.errors import HydroDiagError
-    from ingestion.store import open_workspace
+    from ingestion.workspace import open_workspace
 
     with open_workspace(path, read_only=True) as store:
         held = [row[0] for row in store.query("SELECT id FROM equipment ORDER BY id")]
@@ -70,7 +70,7 @@ def _refuse_unless_demo(path: Path, demo_equipment: str) -> None:
 
 
 def _print_existing(path: Any) -> None:
-    from ingestion.store import open_workspace
+    from ingestion.workspace import open_workspace
 
     with open_workspace(path, read_only=True) as store:
         rows = store.query(

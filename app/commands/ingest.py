@@ -70,8 +70,8 @@ def _csv_options(args: argparse.Namespace) -> Any:
 
 
 def _csv(args: argparse.Namespace) -> int:
+    from ingestion.catalog import equipment_exists, equipment_profile
     from ingestion.csv_import import ingest_csv, sniff_csv
-    from ingestion.workspace import equipment_exists, equipment_profile
 
     options = _csv_options(args)
     profile = _profile(args)

@@ -140,10 +140,10 @@ def _progress(args: argparse.Namespace) -> Any:
 
 
 def _prepare(args: argparse.Namespace, kind: str, uri: str, options: dict[str, Any]) -> Any:
+    from ingestion.catalog import ensure_equipment
     from ingestion.live import LiveWriter, PathSink, StoreSink, open_live_source
     from ingestion.profiles import load_profile
-    from ingestion.store import open_workspace
-    from ingestion.workspace import ensure_equipment
+    from ingestion.workspace import open_workspace
 
     path = workspace_path(args)
     store = open_workspace(path)
@@ -176,7 +176,7 @@ def _diagnose_fn(args: argparse.Namespace, store: Any, path: Path) -> Any:
     window_s = parse_duration(args.diagnose_window)
 
     def run() -> str:
-        from ingestion.store import open_workspace
+        from ingestion.workspace import open_workspace
 
         align = getattr(args, "align_cycles", True)
         if store is not None:
@@ -196,7 +196,7 @@ def _finish(
     summary: Any,
 ) -> None:
     from ingestion.live import close_live_source
-    from ingestion.store import open_workspace
+    from ingestion.workspace import open_workspace
 
     warnings = (
         [f"{summary.failed_flushes} flushes failed and were retried"]

@@ -13,7 +13,7 @@ from ingestion.errors import HydroDiagError
 
 if TYPE_CHECKING:
     from app.report.model import InspectionFields
-    from ingestion.store import Store
+    from ingestion.workspace import Store
 
 
 def _sections(value: str) -> list[str]:

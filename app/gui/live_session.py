@@ -34,7 +34,7 @@ from ingestion.live import (
     open_live_source,
 )
 from ingestion.profiles import EquipmentProfile
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 log = logging.getLogger(__name__)
 

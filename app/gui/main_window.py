@@ -42,7 +42,7 @@ from gnn.results import Diagnosis, StatusThresholds
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.resources import default_workspace_path
-from ingestion.store import Store, open_workspace
+from ingestion.workspace import Store, open_workspace
 
 if TYPE_CHECKING:  # the plot panels import pyqtgraph; they load when their tab is shown
     from app.gui.views.attention import AttentionPanel

@@ -11,7 +11,7 @@ from datetime import datetime
 from app.gui import queries
 from gnn.results import Diagnosis
 from ingestion.profiles import EquipmentProfile
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 
 @dataclass(frozen=True)

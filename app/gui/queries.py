@@ -14,10 +14,10 @@ import numpy as np
 from gnn import persist
 from gnn.persist import DiagnosisSummary
 from gnn.results import Diagnosis
-from ingestion import workspace
+from ingestion import catalog
 from ingestion.profiles import EquipmentProfile
 from ingestion.queries import sensor_series
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def list_equipment(store: Store) -> list[EquipmentRow]:
 
 def equipment_profile(store: Store, equipment_id: str) -> EquipmentProfile:
     """The profile as copied into the workspace for this equipment."""
-    return workspace.equipment_profile(store.cursor(), equipment_id)
+    return catalog.equipment_profile(store.cursor(), equipment_id)
 
 
 def list_sources(store: Store, equipment_id: str) -> list[SourceRow]:

@@ -48,7 +48,7 @@ from app.report.qtfix import guard_none_refcount
 from app.report.render import RenderResult, layout_report, render_images, render_pdf
 from gnn.results import Diagnosis
 from ingestion.errors import HydroDiagError
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 PREVIEW_DPI = 60.0
 

@@ -33,9 +33,9 @@ from gnn.results import (
     TrendEstimate,
     WindowResult,
 )
+from ingestion.catalog import ensure_equipment
 from ingestion.profiles import EquipmentProfile, Quantity, Sensor, load_profile
-from ingestion.store import Store, utc_now
-from ingestion.workspace import ensure_equipment
+from ingestion.workspace import Store, utc_now
 
 SAMPLE_START = datetime(2026, 11, 30, 6, 0, 0)
 # The components the shipped model grades on the reference rig, with a story for each.

@@ -30,7 +30,7 @@ from app.report.model import (
 from gnn.results import ComponentResult, Diagnosis, LimitViolation, Status
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, Quantity
-from ingestion.store import Store, utc_now
+from ingestion.workspace import Store, utc_now
 
 MAX_POINTS = 400  # buckets per chart: finer than a printed chart can show
 MAX_SENSORS = 6

@@ -35,7 +35,7 @@ from gnn.results import (
     WindowResult,
 )
 from ingestion.profiles import load_profile
-from ingestion.store import Store, open_workspace
+from ingestion.workspace import Store, open_workspace
 
 EQUIPMENT_ID = "rig"
 START = datetime(2026, 11, 30, 6, 0, 0)

@@ -203,7 +203,7 @@ def open_demo(runs: int) -> dict[str, float | int | str]:
 
 
 def _count_diagnoses(path: Path) -> int:
-    from ingestion.store import open_workspace
+    from ingestion.workspace import open_workspace
 
     with open_workspace(path, read_only=True) as store:
         return int(store.query("SELECT count(*) FROM diagnoses")[0][0])

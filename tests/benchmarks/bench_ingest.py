@@ -164,8 +164,8 @@ print(time.perf_counter() - t, n)
 QUERIES = """
 import json, sys, time
 from ingestion import queries
-from ingestion.store import open_workspace
-from ingestion.workspace import workspace_info
+from ingestion.workspace import open_workspace
+from ingestion.catalog import workspace_info
 db, eq, sensors = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = open_workspace(db, read_only=True)
 ids = [f"S{i}" for i in range(1, sensors + 1)]
@@ -200,7 +200,7 @@ UCI_CYCLES = """
 import json, sys, time
 from pathlib import Path
 from ingestion import queries
-from ingestion.store import open_workspace
+from ingestion.workspace import open_workspace
 from ingestion.uci import ingest_uci
 folder, db = sys.argv[1], sys.argv[2]
 store = open_workspace(db)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from ingestion.csv_import import ingest_csv  # noqa: E402
 from ingestion.labels import import_labels  # noqa: E402
 from ingestion.profiles import load_profile  # noqa: E402
-from ingestion.store import Store, open_workspace  # noqa: E402
+from ingestion.workspace import Store, open_workspace  # noqa: E402
 
 COMPONENTS = ("M1", "MP1", "RV1", "V10", "ACC", "LV", "T", "H1", "MP2", "F1", "C1")
 T0 = np.datetime64("2026-03-03T08:00:00", "s")

@@ -35,6 +35,7 @@ if str(REPO) not in sys.path:
 from app.commands.live import UNALIGNED_WARNING, diagnose_recent  # noqa: E402
 from gnn.engine import cached_model  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
+from ingestion.catalog import ensure_equipment  # noqa: E402
 from ingestion.cycles import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
 from ingestion.live import LiveWriter, StoreSink, open_live_source  # noqa: E402
 from ingestion.profiles import EquipmentProfile, load_profile  # noqa: E402
@@ -46,8 +47,7 @@ from ingestion.simulator import (  # noqa: E402
     Conditions,
     RigSimulator,
 )
-from ingestion.store import Store, open_workspace  # noqa: E402
-from ingestion.workspace import ensure_equipment  # noqa: E402
+from ingestion.workspace import Store, open_workspace  # noqa: E402
 
 T0_US = 1_767_600_000_000_000  # 2026-01-05 00:00 UTC: the first simulated cycle starts here
 UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"

@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ingestion.catalog import ensure_equipment  # noqa: E402
 from ingestion.live import LiveWriter, ModbusPoller, StoreSink, open_live_source  # noqa: E402
 from ingestion.modbus.client import ReadOnlyModbusClient, TcpEndpoint  # noqa: E402
 from ingestion.modbus.registermap import (  # noqa: E402
@@ -49,8 +50,7 @@ from ingestion.modbus.registermap import (  # noqa: E402
     Table,
 )
 from ingestion.profiles import load_profile  # noqa: E402
-from ingestion.store import open_workspace  # noqa: E402
-from ingestion.workspace import ensure_equipment  # noqa: E402
+from ingestion.workspace import open_workspace  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {"40x100Hz": (40, 100.0), "200x10Hz": (200, 10.0)}

@@ -28,7 +28,7 @@ EQUIPMENT = "rig-1"
 def sample_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with 30 min of 10 Hz data, a label range and one stored diagnosis (built once)."""
     from app.gui.sample import fill_sample_workspace
-    from ingestion.store import open_workspace
+    from ingestion.workspace import open_workspace
 
     path = tmp_path_factory.mktemp("gui-template") / "sample.duckdb"
     with open_workspace(path) as store:

@@ -17,7 +17,7 @@ from app.gui.settings import Settings, load_settings, save_settings, settings_pa
 from gnn.graph import default_model_path
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
-from ingestion.store import open_workspace
+from ingestion.workspace import open_workspace
 from tests.gui.conftest import save_screenshot
 
 pytestmark = pytest.mark.gui

@@ -16,7 +16,7 @@ from app.gui.main_window import MainWindow
 from app.gui.theme import STATUS_STYLES
 from app.gui.views.component_graph import connection_attention
 from gnn.graph import MODEL_ENV, default_model_path
-from ingestion.store import open_workspace
+from ingestion.workspace import open_workspace
 from tests.gui.conftest import save_screenshot
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]

@@ -13,7 +13,7 @@ from app.gui.views.live import LivePanel
 from ingestion.modbus.server import ModbusSimServer
 from ingestion.profiles import load_profile
 from ingestion.simulator import RigValueSource, get_scenario
-from ingestion.store import open_workspace
+from ingestion.workspace import open_workspace
 from tests.gui.conftest import EQUIPMENT, save_screenshot
 
 pytestmark = pytest.mark.gui
@@ -131,8 +131,8 @@ def test_rolling_health_while_recording_a_growing_csv(
     import numpy as np
 
     from gnn.graph import MODEL_ENV
+    from ingestion.catalog import ensure_equipment
     from ingestion.simulator import Conditions, RigSimulator
-    from ingestion.workspace import ensure_equipment
     from tests.test_demo import _stand_in_model
 
     monkeypatch.setenv(MODEL_ENV, str(_stand_in_model(tmp_path / "model")))

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.gui.main_window import TAB_NAMES, MainWindow
 from app.gui.settings import load_settings
 from app.gui.workers import TaskContext
-from ingestion.store import open_workspace
+from ingestion.workspace import open_workspace
 from tests.gui.conftest import EQUIPMENT, REPO, save_screenshot
 
 pytestmark = pytest.mark.gui

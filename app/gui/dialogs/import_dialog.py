@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from app.gui import queries
 from app.gui.dialogs.errors import error_message, show_error
 from app.gui.workers import Task, TaskContext, TaskRunner
+from ingestion.catalog import ImportSummary
 from ingestion.csv_import import (
     ColumnMap,
     CsvOptions,
@@ -49,9 +50,8 @@ from ingestion.csv_import import (
 )
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, list_shipped_profiles
-from ingestion.store import Store
 from ingestion.units import conversion
-from ingestion.workspace import ImportSummary
+from ingestion.workspace import Store
 
 SKIP = "(skip)"
 NEW_EQUIPMENT = "__new__"

@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ingestion.catalog import ensure_equipment, equipment_exists
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, list_shipped_profiles, load_profile_file
-from ingestion.store import Store
-from ingestion.workspace import ensure_equipment, equipment_exists
+from ingestion.workspace import Store
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 

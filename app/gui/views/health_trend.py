@@ -257,7 +257,7 @@ def main() -> int:
     def build() -> QWidget:
         from app.gui.queries import health_history, latest_diagnosis
         from app.gui.sample import fill_sample_workspace
-        from ingestion.store import open_workspace
+        from ingestion.workspace import open_workspace
 
         store = open_workspace(None)
         fill_sample_workspace(store, minutes=120, max_rate_hz=1)

@@ -28,7 +28,7 @@ from app.gui.views import plotting
 from gnn.results import Status
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 STATE_STYLE = {
     "connected": ("#2f9e5b", "● connected"),
@@ -343,7 +343,7 @@ def main() -> int:
     def build() -> QWidget:
         from app.gui.sample import fill_sample_workspace
         from ingestion.profiles import load_profile
-        from ingestion.store import open_workspace
+        from ingestion.workspace import open_workspace
 
         store = open_workspace(None)
         fill_sample_workspace(store, minutes=2, diagnose=False)

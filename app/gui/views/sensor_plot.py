@@ -362,7 +362,7 @@ def main() -> int:
         from app.gui.queries import latest_diagnosis, load_series
         from app.gui.sample import fill_sample_workspace
         from ingestion.profiles import load_profile
-        from ingestion.store import open_workspace
+        from ingestion.workspace import open_workspace
 
         store = open_workspace(None)
         fill_sample_workspace(store, minutes=48, max_rate_hz=10)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import queries
-from ingestion.store import Store
+from ingestion.workspace import Store
 
 ROLE_KIND = Qt.ItemDataRole.UserRole
 ROLE_ID = Qt.ItemDataRole.UserRole + 1
@@ -127,7 +127,7 @@ def main() -> int:
 
     def build() -> QWidget:
         from app.gui.sample import fill_sample_workspace
-        from ingestion.store import open_workspace
+        from ingestion.workspace import open_workspace
 
         store = open_workspace(None)
         fill_sample_workspace(store, minutes=10)
