@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui import queries
+from app.core import queries
+from app.core.markers import workspace_markers
+from app.core.settings import ProviderPreference, Settings, load_settings, save_settings
 from app.gui.dialogs.errors import show_error
-from app.gui.markers import workspace_markers
-from app.gui.settings import ProviderPreference, Settings, load_settings, save_settings
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
 from app.gui.views.overview import OverviewPanel
 from app.gui.views.recommendations import RecommendationsPanel

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
+from app.core.settings import Settings, load_settings, save_settings, settings_path
 from app.gui.dialogs.about import AboutDialog
 from app.gui.dialogs.errors import error_message, show_error
 from app.gui.dialogs.live_connect import LiveConnectDialog
 from app.gui.dialogs.new_equipment import NewEquipmentDialog
 from app.gui.dialogs.settings_dialog import SettingsDialog
-from app.gui.settings import Settings, load_settings, save_settings, settings_path
 from gnn.graph import default_model_path
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile

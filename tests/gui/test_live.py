@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.gui.live_session import LiveConfig, default_register_map
+from app.core.live_session import LiveConfig, default_register_map
 from app.gui.views.live import LivePanel
 from ingestion.modbus.server import ModbusSimServer
 from ingestion.profiles import load_profile

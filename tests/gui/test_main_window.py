@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.core.settings import load_settings
 from app.gui.main_window import TAB_NAMES, MainWindow
-from app.gui.settings import load_settings
 from app.gui.workers import TaskContext
 from ingestion.workspace import open_workspace
 from tests.gui.conftest import EQUIPMENT, REPO, save_screenshot
@@ -105,7 +105,7 @@ def test_closing_mid_task_rolls_back_and_keeps_data(qtbot, sample_workspace: Pat
     inside = []
 
     def half_written(ctx: TaskContext) -> None:
-        from app.gui.queries import thread_store
+        from app.core.queries import thread_store
 
         local = thread_store(store)
         with local.transaction() as con:

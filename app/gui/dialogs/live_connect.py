@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.live_session import LiveConfig
+from app.core.live_session import LiveConfig
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.settings import Settings
+from app.core.settings import Settings
 from ingestion.resources import default_workspace_path
 
 

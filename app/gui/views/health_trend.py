@@ -255,7 +255,7 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.gui.queries import health_history, latest_diagnosis
+        from app.core.queries import health_history, latest_diagnosis
         from app.gui.sample import fill_sample_workspace
         from ingestion.workspace import open_workspace
 

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.markers import Marker, diagnosis_markers
+from app.core.markers import Marker, diagnosis_markers
+from app.core.units import convert, convert_scalar, display_unit
 from app.gui.theme import series_color
-from app.gui.units import convert, convert_scalar, display_unit
 from app.gui.views import plotting
 from ingestion.profiles import EquipmentProfile, Sensor
 
@@ -359,7 +359,7 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.gui.queries import latest_diagnosis, load_series
+        from app.core.queries import latest_diagnosis, load_series
         from app.gui.sample import fill_sample_workspace
         from ingestion.profiles import load_profile
         from ingestion.workspace import open_workspace

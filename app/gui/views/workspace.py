@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui import queries
+from app.core import queries
 from ingestion.workspace import Store
 
 ROLE_KIND = Qt.ItemDataRole.UserRole

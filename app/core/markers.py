@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.gui import queries
+from app.core import queries
 from gnn.results import Diagnosis
 from ingestion.profiles import EquipmentProfile
 from ingestion.workspace import Store
