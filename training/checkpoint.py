@@ -4,7 +4,7 @@ After every epoch :func:`train_model <training.train.train_model>` writes ``last
 everything the next epoch depends on — weights, optimiser and learning-rate schedule, the
 shuffling generator, each process's dropout generator, the best epoch so far and the history
 — so that a resumed run takes exactly the steps the uninterrupted one would have (bit for
-bit on CPU; ``tests/test_training_resume.py``). The file also records the configuration and
+bit on CPU; ``tests/training/test_training_resume.py``). The file also records the configuration and
 a digest of the training tensors: resuming with other data or options is refused, since the
 result would match neither run.
 """

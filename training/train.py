@@ -6,7 +6,7 @@ held-out blocks of windows; the best epoch's weights are kept. Several processes
 ``torchrun`` (env ``RANK``/``WORLD_SIZE``) train data-parallel through
 ``torch.nn.parallel.DistributedDataParallel``: NCCL on GPUs, gloo on CPU. Each rank takes an
 equal share of every epoch's permutation, so ``world`` ranks with batch ``b`` take the same
-steps as one process with batch ``world * b`` (tests/test_distributed.py checks this on CPU
+steps as one process with batch ``world * b`` (tests/training/test_distributed.py checks this on CPU
 with gloo; the GPU path has not run here, this machine has none).
 """
 

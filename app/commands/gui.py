@@ -1,7 +1,7 @@
 """`hydrodiag gui` (and `hydrodiag` with no arguments): open the desktop app.
 
 Qt is imported inside the functions so that the CLI's other commands start without it; torch is
-never imported on this path (tests/gui asserts it).
+never imported on this path (tests/app/gui asserts it).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ single-component condition (the other three components optimal), per component a
         [--offset S [--align]]
 
 Prints a table and writes tests/benchmarks/results/simulator_accuracy.json. Target: >= 90 %
-grade accuracy for every component on its own conditions. ``tests/test_simulator_model.py``
+grade accuracy for every component on its own conditions. ``tests/training/test_simulator_model.py``
 runs the same check with fewer cycles whenever a shipped model exists.
 """
 

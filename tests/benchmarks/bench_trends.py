@@ -41,7 +41,7 @@ SLOPE = -0.02  # health per operating hour
 
 
 def ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
-    """Stationary AR(1) noise: e[t] = phi e[t-1] + N(0, sd²) (also used by tests/test_trends.py)."""
+    """Stationary AR(1) noise: e[t] = phi e[t-1] + N(0, sd²) (also used by tests/gnn/test_trends.py)."""
     shocks = rng.normal(0.0, sd, n)
     out = np.empty(n)
     out[0] = shocks[0] / np.sqrt(1.0 - phi**2)

@@ -12,7 +12,7 @@ from app.gui.theme import PRIORITY_RANK, STATUS_STYLES
 from app.gui.views.attention import attention_matrix, attention_over_time
 from app.gui.views.component_graph import MAX_EDGE_W, MIN_EDGE_W, connection_attention
 from gnn.results import Status
-from tests.gui.conftest import EQUIPMENT, save_screenshot
+from tests.app.gui.conftest import EQUIPMENT, save_screenshot
 
 pytestmark = pytest.mark.gui
 

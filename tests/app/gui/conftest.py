@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 # Qt's offscreen screen is 800×800 by default; give it a laptop's 1920×1080 so window
 # geometry behaves as on a real desktop (the window itself is tested at 1366×768).

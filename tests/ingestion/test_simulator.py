@@ -49,7 +49,7 @@ def test_parameters_are_statistics_not_rows_of_the_data() -> None:
     assert params.components.shape[0] <= 100
     assert params.components.shape[1] == 17 * CYCLE_SECONDS
     assert np.all((params.phi >= 0) & (params.phi < 1))
-    npz = Path(__file__).resolve().parents[1] / "resources" / "simulator" / "zema-test-rig.npz"
+    npz = Path(__file__).resolve().parents[2] / "resources" / "simulator" / "zema-test-rig.npz"
     assert npz.stat().st_size < 2_000_000
 
 
@@ -182,7 +182,7 @@ def test_fit_script_reproduces_the_shipped_parameters(uci_dir: Path, tmp_path: P
     from training.fit_simulator import main as fit_main
 
     assert fit_main([str(uci_dir), "--out", str(tmp_path)]) == 0
-    shipped = Path(__file__).resolve().parents[1] / "resources" / "simulator" / "zema-test-rig.npz"
+    shipped = Path(__file__).resolve().parents[2] / "resources" / "simulator" / "zema-test-rig.npz"
     with np.load(shipped) as a, np.load(tmp_path / "zema-test-rig.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         assert np.allclose(a["coef"], b["coef"], atol=1e-3)

@@ -16,7 +16,7 @@ from gnn.engine import Selection, diagnose
 from gnn.persist import load_diagnosis
 from ingestion.uci import ingest_uci
 from ingestion.workspace import open_workspace
-from tests.test_engine import N_CYCLES, base  # noqa: F401  (module fixture: workspace + model)
+from tests.gnn.test_engine import N_CYCLES, base  # noqa: F401  (module fixture: workspace + model)
 
 
 def test_report_of_engine_diagnosis_on_uci_cycles(
@@ -64,7 +64,7 @@ def test_report_with_the_shipped_model_on_real_cycles(qapp: object, tmp_path: Pa
     """The shipped model on real UCI cycles (a late block, where the accumulator degrades)."""
     from gnn.graph import default_model_path
     from tests.conftest import UCI_DIR
-    from tests.test_engine import write_uci_subset
+    from tests.gnn.test_engine import write_uci_subset
 
     if not default_model_path().exists() or not UCI_DIR.exists():
         pytest.skip("shipped model or shared UCI data missing")

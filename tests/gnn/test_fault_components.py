@@ -18,7 +18,7 @@ from gnn.model import TemporalGNN
 from gnn.runtime import ModelError, load_model
 from ingestion.profiles import load_profile
 from ingestion.uci import UCI_TARGETS
-from tests.test_runtime_models import build_contract_model, save_model
+from tests.gnn.test_runtime_models import build_contract_model, save_model
 from training.export import (
     CHECKPOINT_FORMAT,
     ModelMeta,
@@ -226,7 +226,7 @@ def test_trained_model_carries_its_labels_mapping(tmp_path: Path) -> None:
     import dataclasses
 
     from tests.conftest import UCI_DIR
-    from tests.test_engine import write_uci_subset
+    from tests.gnn.test_engine import write_uci_subset
     from training.datasets import from_uci_folder
     from training.pipeline import train_and_save
     from training.train import TrainConfig

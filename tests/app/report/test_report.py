@@ -20,7 +20,7 @@ from gnn.results import Diagnosis, Status
 from ingestion.workspace import Store
 
 MARKUP = '<img src="file:///etc/passwd"><b>ACME</b> & <script>alert(1)</script> "Söhne"'
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from app.core.settings import load_settings
 from app.gui.main_window import TAB_NAMES, MainWindow
 from app.gui.workers import TaskContext
 from ingestion.workspace import open_workspace
-from tests.gui.conftest import EQUIPMENT, REPO, save_screenshot
+from tests.app.gui.conftest import EQUIPMENT, REPO, save_screenshot
 
 pytestmark = pytest.mark.gui
 

@@ -97,7 +97,7 @@ def _stand_in_model(folder: Path) -> Path:
     from gnn.graph import GraphSpec, profile_sha256
     from ingestion.profiles import load_profile
     from ingestion.simulator import Conditions, RigSimulator
-    from tests.test_runtime_models import build_contract_model, save_model
+    from tests.gnn.test_runtime_models import build_contract_model, save_model
 
     sim = RigSimulator(0, rate_hz=1.0)
     cycles = np.stack([sim.next_cycle(Conditions()) for _ in range(20)])

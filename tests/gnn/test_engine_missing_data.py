@@ -17,8 +17,8 @@ from gnn.results import Status
 from gnn.runtime import ModelError, load_model
 from ingestion.uci import ingest_uci
 from ingestion.workspace import Store, open_workspace
+from tests.gnn.test_engine import write_uci_subset
 from tests.onnx_models import export_small_model
-from tests.test_engine import write_uci_subset
 
 N_CYCLES = 30
 

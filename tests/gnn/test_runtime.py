@@ -13,7 +13,7 @@ from gnn import contract
 from gnn.graph import GraphSpec, build_inputs, profile_sha256
 from gnn.runtime import ModelError, load_model
 from ingestion.profiles import load_profile
-from tests.test_runtime_models import build_contract_model, line_graph_static, save_model
+from tests.gnn.test_runtime_models import build_contract_model, line_graph_static, save_model
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from app.cli import main
-from tests.test_uci_read import write_uci_folder
+from tests.ingestion.test_uci_read import write_uci_folder
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

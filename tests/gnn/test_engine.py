@@ -1,6 +1,6 @@
 """gnn.engine on real DuckDB workspaces holding real UCI cycles and a real (hand-built) ONNX model.
 
-The model grades a component by the mean of its normalised inputs (tests/test_runtime_models.py),
+The model grades a component by the mean of its normalised inputs (tests/gnn/test_runtime_models.py),
 so shifting the normalisation of the cooler's sensors by 2 standard deviations makes it grade 2
 there and 0 elsewhere: the engine's output can be predicted exactly.
 """
@@ -26,7 +26,7 @@ from ingestion.profiles import load_profile
 from ingestion.progress import CancelledError
 from ingestion.uci import UCI_SENSORS, ingest_uci
 from ingestion.workspace import Store, open_workspace
-from tests.test_runtime_models import build_contract_model, save_model
+from tests.gnn.test_runtime_models import build_contract_model, save_model
 
 N_CYCLES = 40
 UCI_FAULTS = (

@@ -18,7 +18,7 @@ from ingestion.queries import (
 )
 from ingestion.uci import UCI_EPOCH, UCI_SENSORS, ingest_uci, read_uci_folder
 from ingestion.workspace import Store, open_workspace
-from tests.test_uci_read import write_uci_folder
+from tests.ingestion.test_uci_read import write_uci_folder
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from gnn.graph import default_model_path
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.workspace import open_workspace
-from tests.gui.conftest import save_screenshot
+from tests.app.gui.conftest import save_screenshot
 
 pytestmark = pytest.mark.gui
 

@@ -216,7 +216,7 @@ def test_real_write_failure_when_the_disk_fills_up(tmp_path: Path, mode: str) ->
         text=True,
         timeout=60,
         check=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["results"][-1] is False  # the flush that hit the full disk

@@ -12,8 +12,8 @@ from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.uci import UCI_EPOCH, UCI_SENSORS, ingest_uci
 from ingestion.workspace import Store, open_workspace
-from tests.test_csv_ingest import snapshot
-from tests.test_uci_read import write_uci_folder
+from tests.ingestion.test_csv_ingest import snapshot
+from tests.ingestion.test_uci_read import write_uci_folder
 
 
 @pytest.fixture

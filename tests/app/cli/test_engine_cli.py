@@ -11,8 +11,8 @@ import pytest
 
 from app.cli import main
 from ingestion.workspace import open_workspace
-from tests.test_engine import base  # noqa: F401  (module fixture: workspace + model files)
-from tests.test_runtime_models import build_contract_model, save_model
+from tests.gnn.test_engine import base  # noqa: F401  (module fixture: workspace + model files)
+from tests.gnn.test_runtime_models import build_contract_model, save_model
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from ingestion.profiles import (
 
 
 def _rig_data() -> dict[str, object]:
-    path = Path(__file__).resolve().parent.parent / "resources/profiles/zema-test-rig.yaml"
+    path = Path(__file__).resolve().parents[2] / "resources/profiles/zema-test-rig.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data

@@ -1,5 +1,5 @@
 """The app on real engine output: real UCI cycles, diagnosed through gnn.engine with an ONNX model
-(the shipped one when present, else the hand-built contract model of tests/test_engine.py, whose
+(the shipped one when present, else the hand-built contract model of tests/gnn/test_engine.py, whose
 grades are predictable: the cooler's sensors are shifted so C1 comes out degraded)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from app.gui.theme import STATUS_STYLES
 from app.gui.views.component_graph import connection_attention
 from gnn.graph import MODEL_ENV, default_model_path
 from ingestion.workspace import open_workspace
-from tests.gui.conftest import save_screenshot
+from tests.app.gui.conftest import save_screenshot
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ def uci_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path 
     if not UCI_DIR.exists():
         pytest.skip("shared UCI data not found")
     from ingestion.uci import ingest_uci
-    from tests.test_engine import write_uci_subset
+    from tests.gnn.test_engine import write_uci_subset
 
     root = tmp_path_factory.mktemp("gui-engine")
     folder = write_uci_subset(UCI_DIR, root / "uci", slice(0, 40))
@@ -38,7 +38,7 @@ def uci_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path 
         ingest_uci(store, folder, equipment_id="rig")
     if default_model_path().exists():
         return root / "ws.duckdb", None
-    from tests.test_engine import cooler_shifted_model
+    from tests.gnn.test_engine import cooler_shifted_model
 
     return root / "ws.duckdb", cooler_shifted_model(folder, root / "model" / "model.onnx")
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.gui.main_window import MainWindow
 from gnn.graph import MODEL_ENV, default_model_path
-from tests.gui.conftest import save_screenshot
+from tests.app.gui.conftest import save_screenshot
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ def test_first_session_import_diagnose_inspect(
     from ingestion.simulator import get_scenario, write_simulated_csv
 
     if not default_model_path().exists():
-        from tests.test_demo import _stand_in_model
+        from tests.app.cli.test_demo import _stand_in_model
 
         monkeypatch.setenv(MODEL_ENV, str(_stand_in_model(tmp_path / "model")))
     # A logger export: the simulated rig for 10 minutes at 1 Hz, then renamed/reshaped by hand

@@ -14,7 +14,7 @@ from ingestion.modbus.server import ModbusSimServer
 from ingestion.profiles import load_profile
 from ingestion.simulator import RigValueSource, get_scenario
 from ingestion.workspace import open_workspace
-from tests.gui.conftest import EQUIPMENT, save_screenshot
+from tests.app.gui.conftest import EQUIPMENT, save_screenshot
 
 pytestmark = pytest.mark.gui
 
@@ -133,7 +133,7 @@ def test_rolling_health_while_recording_a_growing_csv(
     from gnn.graph import MODEL_ENV
     from ingestion.catalog import ensure_equipment
     from ingestion.simulator import Conditions, RigSimulator
-    from tests.test_demo import _stand_in_model
+    from tests.app.cli.test_demo import _stand_in_model
 
     monkeypatch.setenv(MODEL_ENV, str(_stand_in_model(tmp_path / "model")))
     store = open_workspace(tmp_path / "ws.duckdb")

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.gui.dialogs.import_dialog import ImportDialog
 from app.gui.workers import TaskRunner
 from ingestion.workspace import open_workspace
-from tests.gui.conftest import EQUIPMENT, save_screenshot
+from tests.app.gui.conftest import EQUIPMENT, save_screenshot
 
 pytestmark = pytest.mark.gui
 
