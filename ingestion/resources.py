@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import sys
 from pathlib import Path
@@ -16,15 +17,25 @@ DATA_DIR_ENV = (
 )
 
 
+RESOURCES_PACKAGE = "hydrodiag_resources"  # the top-level resources/ folder, as installed
+
+
 def resources_dir() -> Path:
-    """The ``resources/`` folder: next to the packages in a checkout, inside the bundle when frozen."""
+    """The shipped resources: ``$HYDRODIAG_RESOURCES``, else the bundle's copy when frozen, else
+    the installed package ``hydrodiag_resources`` (the checkout's ``resources/`` folder in an
+    editable install), else ``resources/`` beside the packages (a checkout run uninstalled)."""
     override = os.environ.get(RESOURCES_ENV)
     if override:
         return Path(override)
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    try:
+        installed = importlib.resources.files(RESOURCES_PACKAGE)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "resources"
+    # wheels install it as plain files, so the traversable is a real folder
+    return Path(str(installed))
 
 
 def user_data_dir() -> Path:
