@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,6 +59,7 @@ __all__ = [
     "EngineError",
     "Selection",
     "diagnose",
+    "diagnose_recent",
 ]
 
 BATCH = 256  # windows per inference call
@@ -353,3 +354,30 @@ def _stored(
             diagnosis = store_diagnosis(store, diagnosis, rows)
     clock.total("total")
     return diagnosis.model_copy(update={"timings_ms": clock.rounded()})
+
+
+def diagnose_recent(
+    store: Store,
+    equipment_id: str,
+    window_s: float,
+    *,
+    save: bool = True,
+    model: LoadedModel | None = None,
+    align: bool = True,
+) -> Diagnosis:
+    """The rolling diagnosis of a live feed: the last ``window_s`` seconds, cut into the model's
+    windows at the machine's detected load-cycle starts (``ingestion.cycles``).
+
+    The model was trained on whole cycles; fixed-clock windows that start mid-cycle cost it
+    most of its pump accuracy. The engine aligns continuous data itself
+    (:func:`gnn.windowing.aligned_windows`): when no cycle is detected (or ``align`` is False)
+    its fixed windows over the last ``window_s`` are used and the diagnosis carries an
+    ``unaligned_windows`` data-quality warning saying why. Equipment with a cycle table is
+    diagnosed by those cycles. Stored when ``save``.
+    """
+    if window_s <= 0:
+        raise EngineError(f"the diagnosis window must be positive, not {window_s:g} s.")
+    recent = Selection(last=timedelta(seconds=window_s))
+    return diagnose(
+        store, equipment_id, selection=recent, save=save, model=model, align_cycles=align
+    )

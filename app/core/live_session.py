@@ -406,10 +406,9 @@ class LiveSession:
 def rolling_diagnosis(store: Store, equipment_id: str, window_s: float) -> Diagnosis:
     """Diagnose the last ``window_s`` seconds in whole detected load cycles, as ``hydrodiag
     live`` does (not stored: the live view only shows it)."""
-    from app.commands.live import diagnose_recent
+    from gnn.engine import diagnose_recent  # on first use: the GUI starts without the engine
 
-    diagnosis: Diagnosis = diagnose_recent(store, equipment_id, window_s, save=False)
-    return diagnosis
+    return diagnose_recent(store, equipment_id, window_s, save=False)
 
 
 def epoch_to_datetime(seconds: float) -> datetime:
