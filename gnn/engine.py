@@ -10,6 +10,7 @@ Any error before the final write leaves the workspace as it was.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ __all__ = [
     "Selection",
     "diagnose",
     "diagnose_recent",
+    "diagnose_slices",
 ]
 
 BATCH = 256  # windows per inference call
@@ -381,3 +383,30 @@ def diagnose_recent(
     return diagnose(
         store, equipment_id, selection=recent, save=save, model=model, align_cycles=align
     )
+
+
+def diagnose_slices(
+    store: Store,
+    equipment_id: str,
+    *,
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    progress: Progress = NO_PROGRESS,
+) -> Iterator[tuple[datetime, datetime, Diagnosis]]:
+    """Diagnose [start, end) in consecutive slices of ``every`` (the last may be shorter), each
+    stored as of its end, so that the workspace holds a health history over time; yields
+    (slice start, slice end, diagnosis). An error stops the slices where it happened."""
+    progress.start("diagnosing", math.ceil((end - start) / every), "diagnoses")
+    try:
+        slice_start, done = start, 0
+        while slice_start < end:
+            slice_end = min(slice_start + every, end)
+            selection = Selection(start=slice_start, end=slice_end)
+            diagnosis = diagnose(store, equipment_id, selection=selection, now=slice_end)
+            yield slice_start, slice_end, diagnosis
+            done += 1
+            progress.update(done)
+            slice_start = slice_end
+    finally:
+        progress.finish()
