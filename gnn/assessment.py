@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,7 @@ from gnn.graph import GraphSpec
 from gnn.persist import HealthRows, load_health_history
 from gnn.quality import QualityReport
 from gnn.results import (
+    AnomalyResult,
     AttentionEdge,
     ComponentResult,
     LimitViolation,
@@ -226,6 +227,19 @@ class _HealthRowsBuilder:
         )
 
 
+class _ComponentBasics(TypedDict):
+    """What every component's result holds, graded or not."""
+
+    component_id: str
+    name: str
+    type: str
+    anomaly: AnomalyResult | None
+    limit_violations: tuple[LimitViolation, ...]
+    sensors: tuple[str, ...]
+    n_windows: int
+    attention_neighbours: tuple[tuple[str, float], ...]
+
+
 def component_results(
     job: DiagnosisJob,
     frame: WindowFrame,
@@ -244,7 +258,7 @@ def component_results(
     for node, node_spec in enumerate(job.spec.nodes):
         comp = job.profile.component(node_spec.id)
         ok = assessed.node_ok[:, node]
-        common: dict[str, Any] = {
+        common: _ComponentBasics = {
             "component_id": comp.id,
             "name": comp.name,
             "type": comp.type.value,
@@ -298,7 +312,7 @@ def _graded_result(
     evidence: Evidence,
     past: HealthHistory | None,
     frame: WindowFrame,
-    common: Mapping[str, Any],
+    common: _ComponentBasics,
 ) -> ComponentResult:
     """A graded component's condition over its windows ``idx``: grade, health, confidence,
     fault probabilities, the grades' shares, the recent condition and the health trend (over

@@ -121,7 +121,7 @@ def _refuse_unless_demo(path: Path, demo_equipment: str) -> None:
         )
 
 
-def _print_existing(path: Any) -> None:
+def _print_existing(path: Path) -> None:
     from ingestion.workspace import open_workspace
 
     with open_workspace(path, read_only=True) as store:

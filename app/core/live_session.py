@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +35,9 @@ from ingestion.live import (
 )
 from ingestion.profiles import EquipmentProfile
 from ingestion.workspace import Store
+
+if TYPE_CHECKING:
+    from ingestion.modbus.registermap import RegisterMap
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class LiveConfig(BaseModel):
         return str(Path(self.csv_path).resolve())
 
 
-def default_register_map(profile: EquipmentProfile) -> Any:
+def default_register_map(profile: EquipmentProfile) -> RegisterMap:
     """The register map the rig simulator serves for this profile."""
     from ingestion.modbus.registermap import simulator_register_map
 
