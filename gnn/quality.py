@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from gnn.graph import MAX_FILLED_GAP, GraphSpec, fill_short_gaps
 from gnn.results import DataQualityWarning
-from ingestion.profiles import EquipmentProfile
+from ingestion.profiles import EquipmentProfile, Sensor
 
 MIN_WINDOW_VALID = 0.5  # share of the model's sensor samples that must be valid in a window
 MIN_NODE_SUPPORT = 0.5  # share of valid samples on a node and its neighbours' sensors
@@ -129,6 +129,34 @@ def _fmt_time(t: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S}"
 
 
+@dataclass
+class _Findings:
+    """The warnings of one quality check (one per sensor and kind, over the windows ``rows``)
+    and the short notes per component that recommendations quote."""
+
+    profile: EquipmentProfile
+    starts: Sequence[datetime]
+    ends: Sequence[datetime]
+    warnings: list[DataQualityWarning] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, sensor_id: str, message: str, rows: npt.NDArray[np.intp]) -> None:
+        """A warning on ``sensor_id`` over the windows ``rows`` (none: the whole selection)."""
+        sensor = self.profile.sensor(sensor_id)
+        first = self.starts[0] if len(self.starts) else None
+        last = self.ends[-1] if len(self.ends) else None
+        self.warnings.append(
+            DataQualityWarning(
+                kind=kind,
+                message=f"{sensor_id}: {message}",
+                sensor_id=sensor_id,
+                start=self.starts[int(rows[0])] if rows.size else first,
+                end=self.ends[int(rows[-1])] if rows.size else last,
+            )
+        )
+        self.notes.setdefault(sensor.component, []).append(f"{sensor_id} {kind.replace('_', ' ')}")
+
+
 def check_quality(
     values: Mapping[str, npt.ArrayLike],
     *,
@@ -144,128 +172,137 @@ def check_quality(
     n_windows = len(starts)
     sensor_ids = spec.sensor_ids
     length = max((np.asarray(v).shape[1] for v in values.values() if np.ndim(v) == 2), default=0)
-    warnings: list[DataQualityWarning] = []
-    notes: dict[str, list[str]] = {}
+    found = _Findings(profile, starts, ends)
     cleaned: dict[str, FloatArray] = {}
     valid_count = np.zeros((n_windows, len(sensor_ids)), dtype=np.float64)
-    first = starts[0] if n_windows else None
-    last = ends[-1] if n_windows else None
     min_stale = max(3, round(stale_s * rate_hz))
-
-    def warn(kind: str, sensor_id: str, message: str, rows: npt.NDArray[np.intp]) -> None:
-        sensor = profile.sensor(sensor_id)
-        window_start = starts[int(rows[0])] if rows.size else first
-        window_end = ends[int(rows[-1])] if rows.size else last
-        warnings.append(
-            DataQualityWarning(
-                kind=kind,
-                message=f"{sensor_id}: {message}",
-                sensor_id=sensor_id,
-                start=window_start,
-                end=window_end,
-            )
-        )
-        notes.setdefault(sensor.component, []).append(f"{sensor_id} {kind.replace('_', ' ')}")
-
     for j, sensor_id in enumerate(sensor_ids):
-        sensor = profile.sensor(sensor_id)
         raw = values.get(sensor_id)
         if raw is None or np.size(raw) == 0:
             a = np.full((n_windows, length), np.nan, dtype=np.float32)
         else:
             a = np.array(raw, dtype=np.float32, copy=True)
-        present = ~np.isnan(a)
-        if not present.any():
-            warn(
-                "missing_sensor",
-                sensor_id,
-                f"no data in the selected range ({sensor.quantity.value}, {sensor.unit}); "
-                "masked — the model works from the other sensors",
-                np.arange(0),
-            )
-            cleaned[sensor_id] = a
-            continue
-        infinite = np.isinf(a)
-        if infinite.any():
-            rows = np.flatnonzero(infinite.any(axis=1))
-            warn(
-                "non_finite",
-                sensor_id,
-                f"{int(infinite.sum())} infinite value(s) in {rows.size} window(s), "
-                f"first in the window starting {_fmt_time(starts[rows[0]])}; masked",
-                rows,
-            )
-            a[infinite] = np.nan
-        with np.errstate(invalid="ignore"):
-            outside = (a < sensor.min) | (a > sensor.max)
-        if outside.any():
-            rows = np.flatnonzero(outside.any(axis=1))
-            worst = a[outside][np.argmax(np.abs(a[outside] - (sensor.min + sensor.max) / 2))]
-            warn(
-                "out_of_range",
-                sensor_id,
-                f"{int(outside.sum())} sample(s) outside the physical range "
-                f"{sensor.min:g}..{sensor.max:g} {sensor.unit} in {rows.size} window(s) "
-                f"(worst {worst:.4g} {sensor.unit}); masked — check the sensor and its scaling",
-                rows,
-            )
-            a[outside] = np.nan
-        stale = _stale_mask(a, min_stale)
-        if stale.any():
-            rows = np.flatnonzero(stale.any(axis=1))
-            whole = stale.sum(axis=1) >= max(a.shape[1] - 1, 1)
-            kind = "flatline" if whole[rows].all() else "stale"
-            warn(
-                kind,
-                sensor_id,
-                f"the same reading repeated for ≥ {min_stale / rate_hz:g} s in {rows.size} "
-                f"window(s) ({int(whole.sum())} completely flat), first in the window starting "
-                f"{_fmt_time(starts[rows[0]])}; a frozen transmitter or logger channel — masked",
-                rows,
-            )
-            a[stale] = np.nan
-        gap = np.isnan(a) & ~infinite & ~outside & ~stale
-        if gap.any():
-            rows = np.flatnonzero(gap.any(axis=1))
-            share = gap.mean()
-            longest = max(hi - lo for b in rows[:200] for lo, hi in _runs(gap[b]))
-            warn(
-                "gap",
-                sensor_id,
-                f"{100 * share:.1f} % of samples missing in {rows.size} window(s) "
-                f"(longest gap {longest / rate_hz:g} s); gaps of up to {MAX_FILLED_GAP} "
-                "samples interpolated, longer ones masked",
-                rows,
-            )
         cleaned[sensor_id] = a
-        valid_count[:, j] = (~np.isnan(a)).sum(axis=1) if a.size else 0.0
+        if _clean_sensor(a, profile.sensor(sensor_id), found, rate_hz=rate_hz, min_stale=min_stale):
+            valid_count[:, j] = (~np.isnan(a)).sum(axis=1) if a.size else 0.0
 
     per_sensor = valid_count / max(length, 1)  # [B, S]
     window_fraction = per_sensor.mean(axis=1) if sensor_ids else np.zeros(n_windows)
     window_valid = window_fraction >= min_window_valid
-    support = _node_support(spec, per_sensor)
+    _warn_invalid_windows(window_valid, found, min_window_valid)
+    return QualityReport(
+        values=cleaned,
+        window_valid_fraction=window_fraction,
+        window_valid=window_valid,
+        node_support=_node_support(spec, per_sensor),
+        warnings=found.warnings,
+        notes=found.notes,
+    )
+
+
+def _clean_sensor(
+    a: FloatArray, sensor: Sensor, found: _Findings, *, rate_hz: float, min_stale: int
+) -> bool:
+    """Mask (set to NaN, in place) what is unusable in one sensor's windows ``a`` [B, T]:
+    infinite values, samples outside its physical range and frozen readings; report them and
+    the gaps. False when the sensor has no data at all in the selection."""
+    if np.isnan(a).all():
+        found.add(
+            "missing_sensor",
+            sensor.id,
+            f"no data in the selected range ({sensor.quantity.value}, {sensor.unit}); "
+            "masked — the model works from the other sensors",
+            np.arange(0),
+        )
+        return False
+    infinite = _mask_infinite(a, sensor, found)
+    outside = _mask_out_of_range(a, sensor, found)
+    stale = _mask_stale(a, sensor, found, rate_hz=rate_hz, min_stale=min_stale)
+    gap = np.isnan(a) & ~infinite & ~outside & ~stale
+    if gap.any():
+        rows = np.flatnonzero(gap.any(axis=1))
+        share = gap.mean()
+        longest = max(hi - lo for b in rows[:200] for lo, hi in _runs(gap[b]))
+        found.add(
+            "gap",
+            sensor.id,
+            f"{100 * share:.1f} % of samples missing in {rows.size} window(s) "
+            f"(longest gap {longest / rate_hz:g} s); gaps of up to {MAX_FILLED_GAP} "
+            "samples interpolated, longer ones masked",
+            rows,
+        )
+    return True
+
+
+def _mask_infinite(a: FloatArray, sensor: Sensor, found: _Findings) -> BoolArray:
+    infinite = np.isinf(a)
+    if infinite.any():
+        rows = np.flatnonzero(infinite.any(axis=1))
+        found.add(
+            "non_finite",
+            sensor.id,
+            f"{int(infinite.sum())} infinite value(s) in {rows.size} window(s), "
+            f"first in the window starting {_fmt_time(found.starts[rows[0]])}; masked",
+            rows,
+        )
+        a[infinite] = np.nan
+    return infinite
+
+
+def _mask_out_of_range(a: FloatArray, sensor: Sensor, found: _Findings) -> BoolArray:
+    with np.errstate(invalid="ignore"):
+        outside = (a < sensor.min) | (a > sensor.max)
+    if outside.any():
+        rows = np.flatnonzero(outside.any(axis=1))
+        worst = a[outside][np.argmax(np.abs(a[outside] - (sensor.min + sensor.max) / 2))]
+        found.add(
+            "out_of_range",
+            sensor.id,
+            f"{int(outside.sum())} sample(s) outside the physical range "
+            f"{sensor.min:g}..{sensor.max:g} {sensor.unit} in {rows.size} window(s) "
+            f"(worst {worst:.4g} {sensor.unit}); masked — check the sensor and its scaling",
+            rows,
+        )
+        a[outside] = np.nan
+    return outside
+
+
+def _mask_stale(
+    a: FloatArray, sensor: Sensor, found: _Findings, *, rate_hz: float, min_stale: int
+) -> BoolArray:
+    stale = _stale_mask(a, min_stale)
+    if stale.any():
+        rows = np.flatnonzero(stale.any(axis=1))
+        whole = stale.sum(axis=1) >= max(a.shape[1] - 1, 1)
+        found.add(
+            "flatline" if whole[rows].all() else "stale",
+            sensor.id,
+            f"the same reading repeated for ≥ {min_stale / rate_hz:g} s in {rows.size} "
+            f"window(s) ({int(whole.sum())} completely flat), first in the window starting "
+            f"{_fmt_time(found.starts[rows[0]])}; a frozen transmitter or logger channel — masked",
+            rows,
+        )
+        a[stale] = np.nan
+    return stale
+
+
+def _warn_invalid_windows(window_valid: BoolArray, found: _Findings, min_valid: float) -> None:
+    """One warning for the windows with too little valid data to assess."""
     bad = np.flatnonzero(~window_valid)
     if bad.size:
-        warnings.append(
+        starts, ends = found.starts, found.ends
+        found.warnings.append(
             DataQualityWarning(
                 kind="insufficient_data",
                 message=(
-                    f"{bad.size} of {n_windows} window(s) have less than "
-                    f"{100 * min_window_valid:.0f} % valid sensor data and were not assessed "
+                    f"{bad.size} of {len(window_valid)} window(s) have less than "
+                    f"{100 * min_valid:.0f} % valid sensor data and were not assessed "
                     f"(first starts {_fmt_time(starts[int(bad[0])])})"
                 ),
                 start=starts[int(bad[0])],
                 end=ends[int(bad[-1])],
             )
         )
-    return QualityReport(
-        values=cleaned,
-        window_valid_fraction=window_fraction,
-        window_valid=window_valid,
-        node_support=support,
-        warnings=warnings,
-        notes=notes,
-    )
 
 
 def _node_support(spec: GraphSpec, per_sensor: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -115,7 +115,7 @@ class ComponentResult(_Frozen):
     # Share of the assessed windows per grade (each window's most likely grade), 4 values; a
     # mixed share means the condition changed within the selection.
     grade_share: tuple[float, ...] = ()
-    # The last few assessed windows (gnn.engine.RECENT_WINDOWS): the condition "now".
+    # The last few assessed windows (gnn.assessment.RECENT_WINDOWS): the condition "now".
     recent_health: float | None = None
     recent_grade: int | None = None
     # Strongest incoming attention (source component, weight), for "why" in the GUI/report.

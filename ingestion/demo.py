@@ -1,7 +1,8 @@
 """The demo workspace: a few hours of the simulated reference rig with a developing
-accumulator fault and a weak pump leak, diagnosed every half hour so health trends exist.
+accumulator fault and a weak pump leak, to be diagnosed every half hour so health trends exist.
 
-``hydrodiag demo`` (the README's ``python3 dev.py demo``) builds it on first use and opens it.
+``hydrodiag demo`` (the README's ``python3 dev.py demo``) builds it on first use, diagnoses it
+(``app.commands.demo.diagnose_demo``: the diagnosis engine sits above ingestion) and opens it.
 The simulator's ground truth is stored as labels with origin ``simulator``, so the app can show
 what was injected next to what the model found.
 """
@@ -9,7 +10,6 @@ what was injected next to what the model found.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 from ingestion.catalog import insert_labels
-from ingestion.errors import HydroDiagError
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from ingestion.resources import demo_workspace_path
 from ingestion.simulator import (
@@ -32,17 +31,14 @@ from ingestion.simulator import (
     get_scenario,
     simulate_cycles,
 )
-from ingestion.workspace import Store, open_workspace
+from ingestion.workspace import open_workspace
 
 DEMO_EQUIPMENT: Final = "demo-rig"
 DEMO_PROFILE: Final = "zema-test-rig"
 DEMO_SCENARIO: Final = "demo"
 DEMO_HOURS: Final = 4.0
 DEMO_SEED: Final = 7
-DIAGNOSE_EVERY_MIN: Final = 30
-
-# (store, equipment, window start, window end) → one-line summary; raises HydroDiagError.
-DiagnoseFn = Callable[[Store, str, datetime, datetime], str]
+DIAGNOSE_EVERY_MIN: Final = 30  # how often the demo's caller diagnoses it
 
 
 @dataclass
@@ -52,7 +48,9 @@ class DemoSummary:
     cycles: int
     values: int
     seconds: float
-    diagnoses: list[str] = field(default_factory=list)
+    start: datetime  # the simulated data's span, [start, end)
+    end: datetime
+    diagnoses: list[str] = field(default_factory=list)  # one line each, filled by the caller
     truth: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -68,22 +66,6 @@ class DemoSummary:
         return "\n".join(lines)
 
 
-def engine_diagnose(store: Store, equipment_id: str, start: datetime, end: datetime) -> str:
-    """Diagnose one window range through gnn.engine and store it; a one-line summary."""
-    try:
-        from gnn.engine import Selection, diagnose
-    except ImportError:
-        raise HydroDiagError("the diagnosis engine is not part of this build.") from None
-    diagnosis = diagnose(store, equipment_id, selection=Selection(start=start, end=end), now=end)
-    worst = sorted(
-        (c for c in diagnosis.components if c.assessed and c.health is not None),
-        key=lambda c: c.health if c.health is not None else 1.0,
-    )[:2]
-    parts = ", ".join(f"{c.component_id} {c.health:.2f} ({c.status.value})" for c in worst)
-    health = "n/a" if diagnosis.overall_health is None else f"{diagnosis.overall_health:.2f}"
-    return f"{start:%H:%M}-{end:%H:%M} overall {health}; lowest: {parts}"
-
-
 def build_demo_workspace(
     path: Path | None = None,
     *,
@@ -91,13 +73,12 @@ def build_demo_workspace(
     hours: float = DEMO_HOURS,
     seed: int = DEMO_SEED,
     end: datetime | None = None,
-    diagnose: DiagnoseFn | None = engine_diagnose,
 ) -> DemoSummary:
     """Build (replacing) the demo workspace at ``path`` (default: the user's demo workspace).
 
     The data ends at ``end`` (default: now, to the minute), one value per sensor and second —
-    the model's rate; ``hydrodiag simulate`` writes the profile's full rates. Without a
-    diagnosis engine (or model) the workspace still has data, cycles and ground truth.
+    the model's rate; ``hydrodiag simulate`` writes the profile's full rates. The workspace
+    holds data, cycles and ground truth; the caller diagnoses it.
     """
     started = time.perf_counter()
     path = Path(path) if path is not None else demo_workspace_path()
@@ -168,30 +149,14 @@ def build_demo_workspace(
             cycles=n_cycles,
             values=measurements.num_rows,
             seconds=0.0,
+            start=start,
+            end=end,
             truth=[
                 f"{FACTOR_COMPONENT[f]}: {f} {getattr(conditions[-1], f):g} → grade "
                 f"{conditions[-1].grades()[FACTOR_COMPONENT[f]]}"
                 for f in FACTORS
             ],
         )
-        if diagnose is not None:
-            step = timedelta(minutes=DIAGNOSE_EVERY_MIN)
-            window_start = start
-            progress.start("diagnosing", int(hours * 60 / DIAGNOSE_EVERY_MIN), "diagnoses")
-            done = 0
-            while window_start < end:
-                window_end = min(window_start + step, end)
-                try:
-                    summary.diagnoses.append(
-                        diagnose(store, DEMO_EQUIPMENT, window_start, window_end)
-                    )
-                except HydroDiagError as exc:
-                    summary.diagnoses.append(f"not diagnosed: {exc}")
-                    break
-                done += 1
-                progress.update(done)
-                window_start = window_end
-            progress.finish()
         summary.seconds = time.perf_counter() - started
         return summary
     finally:

@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING, Any
 from ingestion.errors import HydroDiagError
 
 if TYPE_CHECKING:
-    from gnn.engine import LabelAgreement
+    from gnn.agreement import LabelAgreement
     from gnn.persist import DiagnosisSummary
     from gnn.results import ComponentResult, Diagnosis
+    from gnn.selection import Selection
 
 WIDTH = 100
 TOP_FINDINGS = 6
 
 
-def _selection(args: argparse.Namespace) -> Any:
-    from gnn.engine import EngineError, Selection, parse_cycles, parse_duration, parse_time
+def _selection(args: argparse.Namespace) -> Selection:
+    from gnn.selection import EngineError, Selection, parse_cycles, parse_duration, parse_time
 
     chosen = [
         name
@@ -92,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     agreement = None
     if args.labels:
-        from gnn.engine import compare_with_labels
+        from gnn.agreement import compare_with_labels
 
         with open_store(args, read_only=True) as store:
             agreement = compare_with_labels(store, result)

@@ -327,7 +327,14 @@ def _record(
 
 def rolling_diagnosis(store: Any, equipment_id: str, window_s: float, *, align: bool = True) -> str:
     """Diagnose the last ``window_s`` seconds (in whole detected load cycles where the machine
-    has them) through the diagnosis engine, store it, and return a one-line summary."""
+    has them) through the diagnosis engine (:func:`gnn.engine.diagnose_recent`), store it, and
+    return a one-line summary."""
+    try:
+        from gnn.engine import diagnose_recent
+    except ImportError:
+        raise HydroDiagError("the diagnosis engine is not available in this build.") from None
+    from ingestion.cycles import UNALIGNED_WARNING  # here: the CLI starts without numpy
+
     diagnosis = diagnose_recent(store, equipment_id, window_s, align=align)
     health = "n/a" if diagnosis.overall_health is None else f"{diagnosis.overall_health:.2f}"
     aligned = (
@@ -338,44 +345,4 @@ def rolling_diagnosis(store: Any, equipment_id: str, window_s: float, *, align: 
     return (
         f"{diagnosis.window_end:%H:%M:%S} health {health} "
         f"({diagnosis.overall_status.value}): {diagnosis.verdict} [{aligned}]"
-    )
-
-
-# DataQualityWarning kinds of a diagnosis on windows not (all) at detected load-cycle starts;
-# the engine adds them (``gnn.engine.aligned_windows``)
-# (the strings of ingestion.cycles, not imported: the CLI starts without numpy)
-UNALIGNED_WARNING = "unaligned_windows"
-PARTLY_ALIGNED_WARNING = "partly_aligned_windows"
-
-
-def diagnose_recent(
-    store: Any,
-    equipment_id: str,
-    window_s: float,
-    *,
-    save: bool = True,
-    model: Any = None,
-    align: bool = True,
-) -> Any:
-    """The rolling diagnosis of a live feed: the last ``window_s`` seconds, cut into the model's
-    windows at the machine's detected load-cycle starts (``ingestion.cycles``).
-
-    The model was trained on whole cycles; fixed-clock windows that start mid-cycle cost it
-    most of its pump accuracy. The engine aligns continuous data itself
-    (:func:`gnn.engine.aligned_windows`): when no cycle is detected (or ``align`` is False) its
-    fixed windows over the last ``window_s`` are used and the diagnosis carries an
-    ``unaligned_windows`` data-quality warning saying why. Equipment with a cycle table is
-    diagnosed by those cycles. Returns the :class:`gnn.results.Diagnosis` (stored when ``save``).
-    """
-    from datetime import timedelta
-
-    if window_s <= 0:
-        raise HydroDiagError(f"the diagnosis window must be positive, not {window_s:g} s.")
-    try:
-        from gnn.engine import Selection, diagnose
-    except ImportError:
-        raise HydroDiagError("the diagnosis engine is not available in this build.") from None
-    recent = Selection(last=timedelta(seconds=window_s))
-    return diagnose(
-        store, equipment_id, selection=recent, save=save, model=model, align_cycles=align
     )

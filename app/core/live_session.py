@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +35,9 @@ from ingestion.live import (
 )
 from ingestion.profiles import EquipmentProfile
 from ingestion.workspace import Store
+
+if TYPE_CHECKING:
+    from ingestion.modbus.registermap import RegisterMap
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class LiveConfig(BaseModel):
         return str(Path(self.csv_path).resolve())
 
 
-def default_register_map(profile: EquipmentProfile) -> Any:
+def default_register_map(profile: EquipmentProfile) -> RegisterMap:
     """The register map the rig simulator serves for this profile."""
     from ingestion.modbus.registermap import simulator_register_map
 
@@ -406,10 +409,9 @@ class LiveSession:
 def rolling_diagnosis(store: Store, equipment_id: str, window_s: float) -> Diagnosis:
     """Diagnose the last ``window_s`` seconds in whole detected load cycles, as ``hydrodiag
     live`` does (not stored: the live view only shows it)."""
-    from app.commands.live import diagnose_recent
+    from gnn.engine import diagnose_recent  # on first use: the GUI starts without the engine
 
-    diagnosis: Diagnosis = diagnose_recent(store, equipment_id, window_s, save=False)
-    return diagnosis
+    return diagnose_recent(store, equipment_id, window_s, save=False)
 
 
 def epoch_to_datetime(seconds: float) -> datetime:

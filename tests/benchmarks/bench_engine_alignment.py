@@ -29,8 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from gnn.engine import cached_model, diagnose  # noqa: E402
+from gnn.engine import diagnose  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
+from gnn.model_cache import cached_model  # noqa: E402
 from ingestion.cycles import UNALIGNED_WARNING  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
     CYCLE_SECONDS,

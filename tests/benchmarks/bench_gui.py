@@ -154,6 +154,7 @@ def open_demo(runs: int) -> dict[str, float | int | str]:
     from app.commands.gui import _application
 
     app = _application()
+    from app.commands.demo import diagnose_demo
     from app.gui.main_window import MainWindow
     from ingestion.demo import DEMO_EQUIPMENT, build_demo_workspace
 
@@ -161,6 +162,7 @@ def open_demo(runs: int) -> dict[str, float | int | str]:
     os.environ["HYDRODIAG_DATA_DIR"] = str(tmp)
     started = time.perf_counter()
     summary = build_demo_workspace(tmp / "demo.duckdb")
+    diagnose_demo(summary)
     build_s = time.perf_counter() - started
     times: list[float] = []
     all_tabs: list[float] = []

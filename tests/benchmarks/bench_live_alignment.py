@@ -32,11 +32,16 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from app.commands.live import UNALIGNED_WARNING, diagnose_recent  # noqa: E402
-from gnn.engine import cached_model  # noqa: E402
+from gnn.engine import diagnose_recent  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
+from gnn.model_cache import cached_model  # noqa: E402
 from ingestion.catalog import ensure_equipment  # noqa: E402
-from ingestion.cycles import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
+from ingestion.cycles import (  # noqa: E402
+    MIN_SCORE,
+    UNALIGNED_WARNING,
+    detect_cycles,
+    profile_template,
+)
 from ingestion.live import LiveWriter, StoreSink, open_live_source  # noqa: E402
 from ingestion.profiles import EquipmentProfile, load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402

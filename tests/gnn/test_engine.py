@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gnn.engine import EngineError, Selection, diagnose, parse_cycles, parse_duration
+from gnn.engine import diagnose
 from gnn.graph import GraphSpec, profile_sha256
 from gnn.persist import list_diagnoses, load_diagnosis, load_health_history
 from gnn.results import Status
 from gnn.runtime import ModelError
+from gnn.selection import EngineError, Selection, parse_cycles, parse_duration
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import CancelledError
@@ -318,7 +319,7 @@ def write_uci_subset_path() -> Path:
 
 
 def test_grades_compared_with_labels(store: Store, model_path: Path) -> None:
-    from gnn.engine import compare_with_labels
+    from gnn.agreement import compare_with_labels
 
     d = diagnose(store, "rig", model_path=model_path)
     agreement = compare_with_labels(store, d)
@@ -341,7 +342,7 @@ def test_component_trends_from_stored_history(store: Store, model_path: Path) ->
 
 
 def test_loaded_model_is_reused_until_the_file_changes(tmp_path: Path, model_path: Path) -> None:
-    from gnn.engine import cached_model
+    from gnn.model_cache import cached_model
 
     path = tmp_path / "m" / "model.onnx"
     path.parent.mkdir()
@@ -350,6 +351,23 @@ def test_loaded_model_is_reused_until_the_file_changes(tmp_path: Path, model_pat
     assert cached_model(path, provider="cpu") is first
     os.utime(path, ns=(10**18, 10**18))  # the file was replaced (new modification time)
     assert cached_model(path, provider="cpu") is not first
+
+
+def test_model_cache_is_shared_across_threads_and_keeps_the_newest(model_path: Path) -> None:
+    """The GUI diagnoses from worker threads: they all get the one loaded model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gnn.model_cache import ModelCache
+
+    cache = ModelCache(size=2)
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(lambda _: cache.get(model_path, provider="cpu"), range(8)))
+    assert all(m is models[0] for m in models)
+    first = cache.get(model_path, provider="cpu", threads=1)
+    cache.get(model_path, provider="cpu", threads=2)
+    assert cache.get(model_path, provider="cpu", threads=1) is first
+    cache.get(model_path, provider="cpu", threads=3)  # a third: the oldest goes
+    assert cache.get(model_path, provider="cpu", threads=1) is not first
 
 
 def test_grade_share_and_recent_condition(store: Store, model_path: Path) -> None:
@@ -392,7 +410,7 @@ def test_fault_components_come_from_the_model_metadata(
     path = _with_metadata(
         model_path, tmp_path / "explicit", {contract.META_FAULT_COMPONENTS: json.dumps(mapping)}
     )
-    with caplog.at_level("WARNING", logger="gnn.engine"):
+    with caplog.at_level("WARNING", logger="gnn.faults"):
         d = diagnose(store, "rig", model_path=path, save=False)
     assert list(d.component("C1").fault_probs) == [
         "cooler_efficiency_loss",
@@ -406,7 +424,7 @@ def test_older_model_without_the_key_is_inferred_from_labels_with_a_warning(
     store: Store, model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = _with_metadata(model_path, tmp_path / "old", {})  # a fresh path: warned once per model
-    with caplog.at_level("WARNING", logger="gnn.engine"):
+    with caplog.at_level("WARNING", logger="gnn.faults"):
         d = diagnose(store, "rig", model_path=path, save=False)
         diagnose(store, "rig", model_path=path, save=False)
     assert set(d.component("C1").fault_probs) == {"cooler_efficiency_loss"}

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gnn.engine import EngineError, Selection, cached_model, diagnose
+from gnn.engine import diagnose
 from gnn.graph import default_model_path
+from gnn.model_cache import cached_model
 from gnn.results import Diagnosis
+from gnn.selection import EngineError, Selection
 from ingestion.cycles import PARTLY_ALIGNED_WARNING, UNALIGNED_WARNING, align_range
 from ingestion.profiles import load_profile
 from ingestion.simulator import CYCLE_SECONDS, Conditions, RigSimulator
@@ -247,7 +249,7 @@ def test_a_model_window_unlike_the_machine_cycle_falls_back_to_fixed_windows(
 ) -> None:
     """A model trained on 45 s windows on a machine with a 60 s program: the cycles are found
     but are not the model's, so the windows stay on the fixed clock and the warning says why."""
-    from gnn.engine import aligned_windows
+    from gnn.windowing import aligned_windows
 
     feed = simulated_feed(RigSimulator(4, rate_hz=1.0), Conditions(), 11, 30.0, 600)
     sensors = tuple(load_profile("zema-test-rig").sensor_ids)

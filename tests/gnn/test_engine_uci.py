@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from gnn.engine import compare_with_labels, diagnose
+from gnn.agreement import compare_with_labels
+from gnn.engine import diagnose
 from gnn.graph import build_inputs, default_model_path
 from gnn.results import Status
 from gnn.runtime import load_model

@@ -12,7 +12,8 @@ from torch_geometric.nn import GATv2Conv
 
 from gnn.contract import GRADE_HEALTH
 from gnn.graph import GraphSpec, build_inputs
-from gnn.model import GATv2Layer, InferenceModel, TemporalGNN
+from gnn.layers import GATv2Layer
+from gnn.model import InferenceModel, TemporalGNN
 from ingestion.profiles import load_profile
 
 

@@ -202,8 +202,9 @@ def test_a_restart_mid_window_is_reported(tmp_path: Path) -> None:
     """The rig restarts its program 25 s late 4 cycles before the end: the windows follow the
     phase most cycles agree on, and the ones that no longer begin at a cycle start are counted
     and stated in the diagnosis."""
-    from app.commands.live import PARTLY_ALIGNED_WARNING, diagnose_recent
+    from gnn.engine import diagnose_recent
     from gnn.graph import default_model_path
+    from ingestion.cycles import PARTLY_ALIGNED_WARNING
 
     simulator = RigSimulator(8, rate_hz=1.0)
     before = simulated_feed(simulator, Conditions(), 11, 30.0, 600)
@@ -256,8 +257,10 @@ def test_rolling_diagnosis_mid_cycle_feed_recovers_valve_grade(tmp_path: Path) -
     Fixed-clock windows grade the valve wrongly (measured 0 % with model 1.3.0; 1.1.0 got the
     pump wrong this way too); windows at the detected cycle starts grade it as on whole
     cycles. The unaligned diagnosis says so."""
-    from app.commands.live import UNALIGNED_WARNING, diagnose_recent, rolling_diagnosis
+    from app.commands.live import rolling_diagnosis
+    from gnn.engine import diagnose_recent
     from gnn.graph import default_model_path
+    from ingestion.cycles import UNALIGNED_WARNING
 
     if not default_model_path().exists():
         pytest.skip("no shipped model")
@@ -284,8 +287,9 @@ def test_rolling_diagnosis_mid_cycle_feed_recovers_valve_grade(tmp_path: Path) -
 
 
 def test_rolling_diagnosis_of_noise_is_unaligned_and_says_so(tmp_path: Path) -> None:
-    from app.commands.live import UNALIGNED_WARNING, diagnose_recent
+    from gnn.engine import diagnose_recent
     from gnn.graph import default_model_path
+    from ingestion.cycles import UNALIGNED_WARNING
 
     if not default_model_path().exists():
         pytest.skip("no shipped model")

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
 from gnn.graph import GraphSpec
-from gnn.model import TemporalGNN, elu, linear
+from gnn.layers import elu, linear
+from gnn.model import TemporalGNN
 from tests.onnx_models import export_small_model
 from training.export import (
     PARITY_TOLERANCE,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.commands.demo import diagnose_demo
 from gnn.graph import default_model_path
 from ingestion.demo import DEMO_EQUIPMENT, build_demo_workspace
 from ingestion.resources import demo_workspace_path
@@ -18,8 +19,9 @@ END = datetime(2026, 3, 2, 12, 0)
 
 def test_demo_workspace_holds_cycles_data_and_ground_truth(tmp_path: Path) -> None:
     path = tmp_path / "demo.duckdb"
-    summary = build_demo_workspace(path, hours=1.0, end=END, diagnose=None)
+    summary = build_demo_workspace(path, hours=1.0, end=END)
     assert summary.cycles == 60 and summary.values == 60 * 60 * 17
+    assert summary.diagnoses == []  # building is data only: the caller diagnoses
     with open_workspace(path, read_only=True) as store:
         assert (
             store.query("SELECT count(*) FROM cycles WHERE equipment_id = ?", [DEMO_EQUIPMENT])[0][
@@ -37,7 +39,7 @@ def test_demo_workspace_holds_cycles_data_and_ground_truth(tmp_path: Path) -> No
     assert grades["ACC"] >= 1 and grades["MP1"] == 1 and grades["C1"] == 0 and grades["V10"] == 0
     assert source == ("simulator", "complete", summary.values)
     # rebuilding replaces, it does not append
-    build_demo_workspace(path, hours=1.0, end=END, diagnose=None)
+    build_demo_workspace(path, hours=1.0, end=END)
     with open_workspace(path, read_only=True) as store:
         assert store.query("SELECT count(*) FROM measurements")[0][0] == summary.values
 
@@ -47,6 +49,7 @@ def test_demo_without_a_model_still_builds_and_says_why(
 ) -> None:
     monkeypatch.setenv("HYDRODIAG_MODEL", str(tmp_path / "missing.onnx"))
     summary = build_demo_workspace(tmp_path / "demo.duckdb", hours=0.5, end=END)
+    diagnose_demo(summary)
     assert summary.diagnoses and summary.diagnoses[0].startswith("not diagnosed:")
     assert "missing.onnx" in summary.diagnoses[0]
 
@@ -119,6 +122,7 @@ def test_demo_is_diagnosed_every_half_hour_through_the_engine(
 ) -> None:
     monkeypatch.setenv("HYDRODIAG_MODEL", str(_stand_in_model(tmp_path / "model")))
     summary = build_demo_workspace(tmp_path / "demo.duckdb", hours=2.0, end=END)
+    diagnose_demo(summary)
     assert len(summary.diagnoses) == 4, summary.diagnoses
     assert all(d.startswith(("10:00", "10:30", "11:00", "11:30")) for d in summary.diagnoses)
     with open_workspace(tmp_path / "demo.duckdb", read_only=True) as store:
@@ -133,6 +137,7 @@ def test_demo_diagnosis_finds_the_injected_faults(tmp_path: Path) -> None:
     if not default_model_path().exists():
         pytest.skip("no shipped model yet")
     summary = build_demo_workspace(tmp_path / "demo.duckdb", end=END)
+    diagnose_demo(summary)
     assert len(summary.diagnoses) >= 6 and not summary.diagnoses[0].startswith("not diagnosed")
     with open_workspace(tmp_path / "demo.duckdb", read_only=True) as store:
         rows = store.query(
@@ -161,7 +166,7 @@ def test_rolling_diagnosis_of_the_latest_data(
     from app.commands.live import rolling_diagnosis
 
     monkeypatch.setenv("HYDRODIAG_MODEL", str(_stand_in_model(tmp_path / "model")))
-    build_demo_workspace(tmp_path / "demo.duckdb", hours=0.5, end=END, diagnose=None)
+    build_demo_workspace(tmp_path / "demo.duckdb", hours=0.5, end=END)
     with open_workspace(tmp_path / "demo.duckdb") as store:
         line = rolling_diagnosis(store, DEMO_EQUIPMENT, 600.0)
         stored = store.query("SELECT window_start, window_end FROM diagnoses")
