@@ -26,21 +26,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from gnn.graph import GraphSpec
 from gnn.model import TemporalGNN
+from training.config import DiscriminantNodes, DiscriminantScale
 from training.datasets import blocked_folds
 
 log = logging.getLogger(__name__)
 
-DiscriminantNodes = Literal["sensorless", "graded"]
-# How a node without sensors is graded from its neighbourhood: "ordinal" scores the grade on
-# one axis (grades are an ordered severity scale), "nominal" is a classic LDA, one mean per grade.
-DiscriminantScale = Literal["ordinal", "nominal"]
 # Logit of a grade never seen in training: exp() of it is 0 in float32, so it is never chosen.
 UNSEEN_GRADE_LOGIT = -1.0e4
 

@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from torch.nn import functional as F  # noqa: N812
 
-from gnn.graph import GraphSpec, Normalisation, build_inputs
+from gnn.graph import GraphSpec, build_inputs
 from gnn.model import TemporalGNN
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from training import checkpoint
+from training.config import TrainConfig
 from training.datasets import (
     LabelledWindows,
     batches,
@@ -40,89 +40,9 @@ from training.datasets import (
     grade_matrix,
     validation_blocks,
 )
-from training.discriminant import (
-    DiscriminantNodes,
-    DiscriminantScale,
-    FittedDiscriminant,
-    fit_discriminants,
-)
+from training.discriminant import FittedDiscriminant, fit_discriminants
 
 log = logging.getLogger(__name__)
-
-
-class TrainConfig(BaseModel):
-    """Hyper-parameters of one training run (stored in the checkpoint and the card)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    seed: int = 0
-    epochs: int = Field(default=25, ge=1)
-    batch_size: int = Field(default=32, ge=1)
-    lr: float = Field(default=5e-3, gt=0)
-    weight_decay: float = Field(default=1e-4, ge=0)
-    patience: int = Field(
-        default=12, ge=1, description="epochs without improvement before stopping"
-    )
-    val_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
-    hidden_channels: int = 16
-    heads: int = 2
-    num_layers: int = 2
-    lstm_layers: int = 1
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    time_frequencies: int = 4
-    readout_layers: int = 1
-    moment_frequencies: int = Field(
-        default=0, ge=0, description="Fourier moments of the inputs per node (0: off)"
-    )
-    discriminant_frequencies: int = Field(
-        default=16,
-        ge=0,
-        description="Fourier moments read by the closed-form grade discriminant of graded "
-        "components without sensors (0: their grade comes from the neural head)",
-    )
-    discriminant_hops: int = Field(
-        default=3, ge=1, description="graph radius of the signals that discriminant reads"
-    )
-    discriminant_offset: float = Field(
-        default=0.01,
-        ge=0,
-        description="sensor offset the discriminants must tolerate (std, share of each "
-        "sensor's std)",
-    )
-    discriminant_noise: float = Field(
-        default=0.005,
-        ge=0,
-        description="per-sample sensor noise the discriminants must tolerate (std, share of "
-        "each sensor's std)",
-    )
-    discriminant_nodes: DiscriminantNodes = Field(
-        default="graded",
-        description="graded nodes with a discriminant: those without sensors (it replaces "
-        "their neural head) or every graded node (added to the neural head where it has "
-        "sensors)",
-    )
-    discriminant_variation: bool = Field(
-        default=True,
-        description="the discriminants also read the Fourier moments of each channel's "
-        "absolute step-to-step change (how sharply and when in the cycle signals move)",
-    )
-    discriminant_scale: DiscriminantScale = Field(
-        default="ordinal",
-        description="how a component without sensors is graded from its neighbourhood: one "
-        "severity score with the nearest grade on it (ordinal), or a mean per grade (nominal)",
-    )
-    forecast_weight: float = Field(default=0.1, ge=0)
-    fault_weight: float = Field(default=0.2, ge=0)
-    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
-    normalisation: Normalisation = Field(
-        default="global",
-        description="input normalisation: per sensor (global), per sensor and time step of "
-        "the cycle (phase), or both as two channels (global+phase); see gnn.graph",
-    )
-    threads: int | None = Field(
-        default=1,
-        description="torch CPU threads (None: torch default); 1 is fastest on a busy small CPU",
-    )
 
 
 @dataclass
