@@ -49,6 +49,7 @@ def train_and_save(
     from gnn.contract import REQUIRED_SENSOR_DROP
     from training import checkpoint
     from training.card import build_card, write_card
+    from training.distributed import distributed_rank
     from training.export import (
         PARITY_TOLERANCE,
         ModelMeta,
@@ -59,7 +60,6 @@ def train_and_save(
         save_checkpoint,
     )
     from training.train import (
-        distributed_rank,
         make_tensors,
         required_sensors,
         sensor_dependence,

@@ -60,8 +60,8 @@ def _cross_validate(
 
 def _run(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
+    from training.distributed import distributed_rank
     from training.pipeline import train_and_save
-    from training.train import distributed_rank
 
     windows, profile, source = labelled_windows(args, args.uci, args.profile)
     config = train_config(args)
