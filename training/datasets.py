@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
+
+if TYPE_CHECKING:
+    from ingestion.queries import Windows
+    from ingestion.workspace import Store
 
 # Neighbouring cycles are strongly correlated (slow oil temperature drift, conditions change in
 # runs): validation folds are made of whole contiguous blocks of this many windows.
@@ -221,13 +226,7 @@ def from_workspace(
     """
     from ingestion.catalog import equipment_exists, equipment_profile, file_sha256
     from ingestion.cycles import equipment_has_cycles
-    from ingestion.queries import (
-        cycle_labels,
-        cycle_windows,
-        equipment_time_range,
-        labelled_time_range,
-        sliding_windows,
-    )
+    from ingestion.queries import cycle_labels, cycle_windows, labelled_time_range
     from ingestion.workspace import open_workspace
 
     if window_s is None and stride_s is not None:
@@ -252,27 +251,10 @@ def from_workspace(
             windows = cycle_windows(store, equipment_id, profile.sensor_ids, rate_hz=rate_hz)
             kind = "cycles"
         else:
-            span = equipment_time_range(store, equipment_id)
-            if span is None:
-                raise HydroDiagError(
-                    f"{workspace}: equipment {equipment_id!r} has no measurements to train on."
-                )
             length = DEFAULT_WINDOW_S if window_s is None else window_s
             stride = length if stride_s is None else stride_s
-            _check_whole_samples(length, stride, rate_hz)
-            start = max(labelled[0], span[0])
-            # the last sample's bucket ends 1/rate after it
-            end = min(labelled[1], span[1] + np.timedelta64(round(1e6 / rate_hz), "us"))
-            _check_window_budget(start, end, length, stride, rate_hz, len(profile.sensor_ids))
-            windows = sliding_windows(
-                store,
-                equipment_id,
-                profile.sensor_ids,
-                start=start,
-                end=max(start, end),
-                length_s=length,
-                stride_s=stride,
-                rate_hz=rate_hz,
+            windows = _labelled_sliding_windows(
+                store, workspace, equipment_id, profile, labelled, length, stride, rate_hz
             )
             kind = f"sliding windows of {length:g} s every {stride:g} s"
         grades = cycle_labels(store, equipment_id, windows)
@@ -314,6 +296,46 @@ def from_workspace(
         stride_s=stride,
     )
     return data.subset(order), profile
+
+
+def _labelled_sliding_windows(
+    store: Store,
+    workspace: Path,
+    equipment_id: str,
+    profile: EquipmentProfile,
+    labelled: tuple[np.datetime64, np.datetime64],
+    length_s: float,
+    stride_s: float,
+    rate_hz: float,
+) -> Windows:
+    """Sliding windows over the part of a continuous log that the labels cover.
+
+    Raises:
+        HydroDiagError: no measurements, or windows that are not a whole number of samples
+            or would not fit in memory.
+    """
+    from ingestion.queries import equipment_time_range, sliding_windows
+
+    span = equipment_time_range(store, equipment_id)
+    if span is None:
+        raise HydroDiagError(
+            f"{workspace}: equipment {equipment_id!r} has no measurements to train on."
+        )
+    _check_whole_samples(length_s, stride_s, rate_hz)
+    start = max(labelled[0], span[0])
+    # the last sample's bucket ends 1/rate after it
+    end = min(labelled[1], span[1] + np.timedelta64(round(1e6 / rate_hz), "us"))
+    _check_window_budget(start, end, length_s, stride_s, rate_hz, len(profile.sensor_ids))
+    return sliding_windows(
+        store,
+        equipment_id,
+        profile.sensor_ids,
+        start=start,
+        end=max(start, end),
+        length_s=length_s,
+        stride_s=stride_s,
+        rate_hz=rate_hz,
+    )
 
 
 def _usable_windows(

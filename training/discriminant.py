@@ -26,21 +26,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from gnn.graph import GraphSpec
 from gnn.model import TemporalGNN
+from training.config import DiscriminantNodes, DiscriminantScale
 from training.datasets import blocked_folds
 
 log = logging.getLogger(__name__)
 
-DiscriminantNodes = Literal["sensorless", "graded"]
-# How a node without sensors is graded from its neighbourhood: "ordinal" scores the grade on
-# one axis (grades are an ordered severity scale), "nominal" is a classic LDA, one mean per grade.
-DiscriminantScale = Literal["ordinal", "nominal"]
 # Logit of a grade never seen in training: exp() of it is 0 in float32, so it is never chosen.
 UNSEEN_GRADE_LOGIT = -1.0e4
 
@@ -133,19 +129,10 @@ def fit_discriminants(
         ]
     ).double()  # [W, N * per_node]
     per_node = features.shape[1] // spec.num_nodes
-    node_floor = moment_floor(
-        spec.num_features, model.discriminant_frequencies, x.shape[2], offset_floor, noise_floor
+    all_floor = np.tile(
+        _node_floor(model, spec.num_features, x.shape[2], offset_floor, noise_floor),
+        spec.num_nodes,
     )
-    if model.discriminant_variation:
-        node_floor = np.concatenate(
-            [
-                node_floor,
-                variation_floor(
-                    spec.num_features, model.discriminant_frequencies, x.shape[2], noise_floor
-                ),
-            ]
-        )
-    all_floor = np.tile(node_floor, spec.num_nodes)
     fitted = []
     for node in targets:
         component = spec.node_ids[node]
@@ -198,6 +185,21 @@ def fit_discriminants(
             temperature,
         )
     return fitted
+
+
+def _node_floor(
+    model: TemporalGNN, num_features: int, steps: int, offset_floor: float, noise_floor: float
+) -> np.ndarray:
+    """The variance floor of one node's discriminant features, in the model's feature order:
+    its moments (:func:`moment_floor`), then their step-to-step changes when the model reads
+    them (:func:`variation_floor`)."""
+    floor = moment_floor(
+        num_features, model.discriminant_frequencies, steps, offset_floor, noise_floor
+    )
+    if not model.discriminant_variation:
+        return floor
+    variation = variation_floor(num_features, model.discriminant_frequencies, steps, noise_floor)
+    return np.concatenate([floor, variation])
 
 
 def _fit_lda(

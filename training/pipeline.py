@@ -6,7 +6,7 @@ import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,7 +14,13 @@ from gnn.graph import GraphSpec
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress
+from training.config import TrainConfig
 from training.datasets import LabelledWindows
+
+if TYPE_CHECKING:
+    from training.evaluate import Predictor
+    from training.export import ModelMeta
+    from training.train import EpochRecord, TrainResult
 
 CHECKPOINT_FILE = "model.pt"
 ONNX_FILE = "model.onnx"
@@ -24,7 +30,7 @@ def train_and_save(
     windows: LabelledWindows,
     profile: EquipmentProfile,
     out_dir: Path,
-    config: Any,
+    config: TrainConfig,
     *,
     model_id: str,
     model_version: str,
@@ -46,46 +52,25 @@ def train_and_save(
         HydroDiagError: ``out_dir`` holds an interrupted run and ``resume`` is off (it would
             be overwritten), or ``resume`` is on and there is nothing (compatible) to resume.
     """
-    from gnn.contract import REQUIRED_SENSOR_DROP
     from training import checkpoint
     from training.card import build_card, write_card
-    from training.export import (
-        PARITY_TOLERANCE,
-        ModelMeta,
-        default_parity_cases,
-        export_onnx,
-        fault_components_from_targets,
-        parity_check,
-        save_checkpoint,
-    )
-    from training.train import (
-        distributed_rank,
-        make_tensors,
-        required_sensors,
-        sensor_dependence,
-        train_model,
-    )
+    from training.distributed import distributed_rank
+    from training.train import make_tensors, sensor_dependence, train_model
 
     spec = GraphSpec.from_profile(profile)
-    log = log or _print
+    say = log or _print
     state_file = out_dir / "checkpoints" / checkpoint.FILE
     if state_file.exists() and not resume:
         raise HydroDiagError(
             f"{state_file} holds an interrupted run: add --resume to continue it, or delete "
             f"{state_file.parent} to start over."
         )
-
-    def on_epoch(r: Any) -> None:
-        acc = "  ".join(f"{c} {100 * a:.1f}" for c, a in r.val_accuracy.items())
-        val = f"  val loss {r.val_loss:.4f}  {acc}" if r.val_loss is not None else ""
-        log(f"epoch {r.epoch:3d}  loss {r.train_loss:.4f}{val}  ({r.seconds:.1f} s)")
-
     result = train_model(
         spec,
         windows,
         config,
         progress=progress,
-        on_epoch=on_epoch,
+        on_epoch=lambda record: say(_epoch_line(record)),
         checkpoint_dir=state_file.parent,
         resume=resume,
         device=device,
@@ -98,7 +83,47 @@ def train_and_save(
         make_tensors(result.spec, windows, result.fault_types),
         result.graded_components,
     )
-    meta = ModelMeta(
+    meta = _model_meta(result, windows, dependence, model_id, model_version)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    worst = _save_and_export(result, meta, out_dir, say)
+    card = build_card(
+        result,
+        windows,
+        model_id=model_id,
+        model_version=model_version,
+        command=command,
+        cv_report=cv_report,
+        notes=notes,
+    )
+    card["onnx_parity_max_abs_diff"] = worst
+    card["sensor_dependence"] = _dependence_section(dependence, meta.required_sensors)
+    write_card(out_dir, card)
+    # the run is complete: nothing left to resume
+    state_file.unlink(missing_ok=True)
+    if state_file.parent.is_dir() and not any(state_file.parent.iterdir()):
+        state_file.parent.rmdir()
+    return card
+
+
+def _epoch_line(record: EpochRecord) -> str:
+    acc = "  ".join(f"{c} {100 * a:.1f}" for c, a in record.val_accuracy.items())
+    val = f"  val loss {record.val_loss:.4f}  {acc}" if record.val_loss is not None else ""
+    return f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}{val}  ({record.seconds:.1f} s)"
+
+
+def _model_meta(
+    result: TrainResult,
+    windows: LabelledWindows,
+    dependence: Mapping[str, Mapping[str, float]],
+    model_id: str,
+    model_version: str,
+) -> ModelMeta:
+    """What the checkpoint and the ONNX file carry besides the weights."""
+    from gnn.contract import REQUIRED_SENSOR_DROP
+    from training.export import ModelMeta, fault_components_from_targets
+    from training.train import required_sensors
+
+    return ModelMeta(
         model_id=model_id,
         model_version=model_version,
         graph_spec=result.spec,
@@ -110,8 +135,26 @@ def train_and_save(
         ),
         required_sensors=required_sensors(dependence, REQUIRED_SENSOR_DROP),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out_dir / CHECKPOINT_FILE, result.model, meta, {"config": config.model_dump()})
+
+
+def _save_and_export(
+    result: TrainResult, meta: ModelMeta, out_dir: Path, log: Callable[[str], None]
+) -> float:
+    """Write model.pt and model.onnx; the largest torch-vs-ONNX difference of the parity check.
+
+    Raises:
+        RuntimeError: the ONNX export differs from torch by more than the tolerance.
+    """
+    from training.export import (
+        PARITY_TOLERANCE,
+        default_parity_cases,
+        export_onnx,
+        parity_check,
+        save_checkpoint,
+    )
+
+    extra = {"config": result.config.model_dump()}
+    save_checkpoint(out_dir / CHECKPOINT_FILE, result.model, meta, extra)
     onnx_path = export_onnx(result.model, meta, out_dir / ONNX_FILE)
     cases = default_parity_cases(
         result.spec, graph_agnostic=result.model.discriminant_frequencies == 0
@@ -121,30 +164,23 @@ def train_and_save(
     log(f"ONNX parity: max abs difference {worst:.2e} (tolerance {PARITY_TOLERANCE:g})")
     if worst > PARITY_TOLERANCE:
         raise RuntimeError(f"ONNX export differs from torch by {worst:.2e}")
-    card = build_card(
-        result,
-        windows,
-        model_id=model_id,
-        model_version=model_version,
-        command=command,
-        cv_report=cv_report,
-        notes=notes,
-    )
-    card["onnx_parity_max_abs_diff"] = worst
-    card["sensor_dependence"] = {
+    return worst
+
+
+def _dependence_section(
+    dependence: Mapping[str, Mapping[str, float]], required: Mapping[str, Mapping[str, float]]
+) -> dict[str, Any]:
+    """The card's ``sensor_dependence``: accuracy without each sensor, and what is required."""
+    from gnn.contract import REQUIRED_SENSOR_DROP
+
+    return {
         "what": "grade accuracy on the training windows with all sensors, and with each "
         "sensor masked out alone (every k-th window, at most about 600); the engine leaves a "
         "component ungraded in windows where a sensor whose absence costs it more than "
         f"{100 * REQUIRED_SENSOR_DROP:g} percentage points is missing",
         "accuracy": dependence,
-        "required": meta.required_sensors,
+        "required": required,
     }
-    write_card(out_dir, card)
-    # the run is complete: nothing left to resume
-    state_file.unlink(missing_ok=True)
-    if state_file.parent.is_dir() and not any(state_file.parent.iterdir()):
-        state_file.parent.rmdir()
-    return card
 
 
 def _print(line: str) -> None:
@@ -154,7 +190,7 @@ def _print(line: str) -> None:
 def cross_validate_config(
     windows: LabelledWindows,
     profile: EquipmentProfile,
-    config: Any,
+    config: TrainConfig,
     *,
     sensors: Sequence[str],
     n_folds: int = 5,
@@ -168,7 +204,7 @@ def cross_validate_config(
     from training.baselines import BASELINES
     from training.evaluate import cross_validate
 
-    methods: dict[str, Any] = {}
+    methods: dict[str, Predictor] = {}
     if with_model:
         methods["gnn"] = gnn_predictor(profile, config)
     for name in BASELINES:
@@ -181,7 +217,7 @@ def cross_validate_config(
 
 
 def gnn_predictor(
-    profile: EquipmentProfile, config: Any, log: Callable[[str], None] = print
+    profile: EquipmentProfile, config: TrainConfig, log: Callable[[str], None] = print
 ) -> Callable[[LabelledWindows, LabelledWindows], dict[str, np.ndarray]]:
     """A cross-validation method: train on the fold's training windows, predict its validation."""
     from training.train import make_tensors, predict_grades, train_model

@@ -2,12 +2,8 @@
 
 Deterministic on CPU for a given seed (one seeded generator for initialisation, shuffling
 and dropout; deterministic algorithms on). Early stopping watches the grade loss on whole
-held-out blocks of windows; the best epoch's weights are kept. Several processes started by
-``torchrun`` (env ``RANK``/``WORLD_SIZE``) train data-parallel through
-``torch.nn.parallel.DistributedDataParallel``: NCCL on GPUs, gloo on CPU. Each rank takes an
-equal share of every epoch's permutation, so ``world`` ranks with batch ``b`` take the same
-steps as one process with batch ``world * b`` (tests/training/test_distributed.py checks this on CPU
-with gloo; the GPU path has not run here, this machine has none).
+held-out blocks of windows; the best epoch's weights are kept. Under ``torchrun`` several
+processes train data-parallel (:mod:`training.distributed`).
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,14 +19,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from torch.nn import functional as F  # noqa: N812
 
-from gnn.graph import GraphSpec, Normalisation, build_inputs
+from gnn.graph import GraphSpec, build_inputs
 from gnn.model import TemporalGNN
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from training import checkpoint
+from training.config import TrainConfig
 from training.datasets import (
     LabelledWindows,
     batches,
@@ -40,93 +34,24 @@ from training.datasets import (
     grade_matrix,
     validation_blocks,
 )
-from training.discriminant import (
-    DiscriminantNodes,
-    DiscriminantScale,
-    FittedDiscriminant,
-    fit_discriminants,
+from training.discriminant import FittedDiscriminant, fit_discriminants
+from training.distributed import (
+    Process,
+    from_rank0,
+    hardware_info,
+    join,
+    leave,
+    rank_share,
+    sum_over_ranks,
 )
 
 log = logging.getLogger(__name__)
 
 
-class TrainConfig(BaseModel):
-    """Hyper-parameters of one training run (stored in the checkpoint and the card)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    seed: int = 0
-    epochs: int = Field(default=25, ge=1)
-    batch_size: int = Field(default=32, ge=1)
-    lr: float = Field(default=5e-3, gt=0)
-    weight_decay: float = Field(default=1e-4, ge=0)
-    patience: int = Field(
-        default=12, ge=1, description="epochs without improvement before stopping"
-    )
-    val_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
-    hidden_channels: int = 16
-    heads: int = 2
-    num_layers: int = 2
-    lstm_layers: int = 1
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    time_frequencies: int = 4
-    readout_layers: int = 1
-    moment_frequencies: int = Field(
-        default=0, ge=0, description="Fourier moments of the inputs per node (0: off)"
-    )
-    discriminant_frequencies: int = Field(
-        default=16,
-        ge=0,
-        description="Fourier moments read by the closed-form grade discriminant of graded "
-        "components without sensors (0: their grade comes from the neural head)",
-    )
-    discriminant_hops: int = Field(
-        default=3, ge=1, description="graph radius of the signals that discriminant reads"
-    )
-    discriminant_offset: float = Field(
-        default=0.01,
-        ge=0,
-        description="sensor offset the discriminants must tolerate (std, share of each "
-        "sensor's std)",
-    )
-    discriminant_noise: float = Field(
-        default=0.005,
-        ge=0,
-        description="per-sample sensor noise the discriminants must tolerate (std, share of "
-        "each sensor's std)",
-    )
-    discriminant_nodes: DiscriminantNodes = Field(
-        default="graded",
-        description="graded nodes with a discriminant: those without sensors (it replaces "
-        "their neural head) or every graded node (added to the neural head where it has "
-        "sensors)",
-    )
-    discriminant_variation: bool = Field(
-        default=True,
-        description="the discriminants also read the Fourier moments of each channel's "
-        "absolute step-to-step change (how sharply and when in the cycle signals move)",
-    )
-    discriminant_scale: DiscriminantScale = Field(
-        default="ordinal",
-        description="how a component without sensors is graded from its neighbourhood: one "
-        "severity score with the nearest grade on it (ordinal), or a mean per grade (nominal)",
-    )
-    forecast_weight: float = Field(default=0.1, ge=0)
-    fault_weight: float = Field(default=0.2, ge=0)
-    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
-    normalisation: Normalisation = Field(
-        default="global",
-        description="input normalisation: per sensor (global), per sensor and time step of "
-        "the cycle (phase), or both as two channels (global+phase); see gnn.graph",
-    )
-    threads: int | None = Field(
-        default=1,
-        description="torch CPU threads (None: torch default); 1 is fastest on a busy small CPU",
-    )
-
-
 @dataclass
 class EpochRecord:
+    """One epoch's figures: what ``on_epoch`` receives and the card's history lists."""
+
     epoch: int
     train_loss: float
     val_loss: float | None
@@ -151,31 +76,6 @@ class TrainResult:
     hardware: dict[str, Any]
     forecast_reference: dict[str, float] = field(default_factory=dict)
     discriminants: list[FittedDiscriminant] = field(default_factory=list)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def hardware_info(device: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "device": str(device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": _cpu_name(),
-        "world_size": distributed_rank()[1],
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def _seed_everything(seed: int) -> None:
@@ -336,52 +236,242 @@ def forecast_reference(
     }
 
 
-def _device(choice: str) -> torch.device:
-    """The device to train on; under torchrun each rank takes its LOCAL_RANK's GPU."""
-    if choice not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device {choice!r}: use auto, cpu or cuda")
-    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        from ingestion.errors import HydroDiagError
+def _start_process(config: TrainConfig, device: str) -> Process:
+    """Threads and seeds of this process, then its place in the run."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    _seed_everything(config.seed)
+    return join(device)
 
-        raise HydroDiagError(
-            "--device cuda: torch sees no CUDA GPU here (a CPU build of torch, or no driver); "
-            "use --device auto or cpu, or install a CUDA build of torch."
+
+def _split(
+    windows: LabelledWindows, val_windows: LabelledWindows | None, config: TrainConfig
+) -> tuple[LabelledWindows, LabelledWindows | None]:
+    """(training part, validation part or None) per :func:`train_model`'s ``val_windows``."""
+    if val_windows is not None:
+        return windows, val_windows
+    if config.val_fraction > 0:
+        tr, va = validation_blocks(windows.n_windows, config.val_fraction, seed=config.seed)
+        return windows.subset(tr), windows.subset(va)
+    return windows, None
+
+
+@dataclass
+class _Data:
+    """The windows as model inputs, normalised by statistics of the training part."""
+
+    spec: GraphSpec
+    graded: tuple[str, ...]
+    fault_types: tuple[str, ...]
+    train: Tensors
+    val: Tensors | None
+
+
+def _prepare_data(
+    spec: GraphSpec,
+    train_part: LabelledWindows,
+    val_part: LabelledWindows | None,
+    config: TrainConfig,
+) -> _Data:
+    spec = spec.fit_normalisation(train_part.values).fit_phase_normalisation(
+        train_part.values, config.normalisation
+    )
+    graded = tuple(c for c in spec.node_ids if c in train_part.grades)
+    fault_types = tuple(
+        sorted({train_part.fault_types[c] for c in graded if c in train_part.fault_types})
+    )
+    train = make_tensors(spec, train_part, fault_types)
+    val = make_tensors(spec, val_part, fault_types) if val_part is not None else None
+    return _Data(spec, graded, fault_types, train, val)
+
+
+def _build_model(spec: GraphSpec, num_fault_types: int, config: TrainConfig) -> TemporalGNN:
+    return TemporalGNN(
+        num_features=spec.num_features,
+        num_fault_types=num_fault_types,
+        hidden_channels=config.hidden_channels,
+        heads=config.heads,
+        num_layers=config.num_layers,
+        lstm_layers=config.lstm_layers,
+        dropout=config.dropout,
+        time_frequencies=config.time_frequencies,
+        readout_layers=config.readout_layers,
+        moment_frequencies=config.moment_frequencies,
+        num_nodes=spec.num_nodes if config.discriminant_frequencies else 0,
+        discriminant_frequencies=config.discriminant_frequencies,
+        discriminant_variation=config.discriminant_variation,
+    )
+
+
+@dataclass
+class _Fit:
+    """What takes this process's training steps, and what its checkpoints hold and restore."""
+
+    model: TemporalGNN
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    rng: np.random.Generator  # every epoch's shuffling
+    total_steps: int
+    checkpoint_file: Path | None
+    data_digest: str  # of the training tensors, when checkpointing
+
+    def save(self, state: checkpoint.RunState, config: TrainConfig, process: Process) -> None:
+        if self.checkpoint_file is not None:
+            checkpoint.save(
+                self.checkpoint_file,
+                model=self.model,
+                optimiser=self.optimiser,
+                scheduler=self.scheduler,
+                rng=self.rng,
+                state=state,
+                config=config.model_dump(),
+                digest=self.data_digest,
+                hparams=self.model.hparams(),
+                rank=process.rank,
+                world=process.world,
+            )
+
+
+def _set_up_fit(
+    model: TemporalGNN,
+    config: TrainConfig,
+    process: Process,
+    data: Tensors,
+    checkpoint_dir: Path | None,
+) -> _Fit:
+    net: torch.nn.Module = model
+    if process.world > 1:
+        # DDP copies rank 0's initial weights to every rank; dropout differs per rank
+        torch.manual_seed(config.seed + process.rank)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[process.device.index] if process.device.type == "cuda" else None
         )
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    steps_per_epoch = -(-data.x.shape[0] // (config.batch_size * process.world))
+    total_steps = config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, total_steps=total_steps, pct_start=0.15
+    )
+    rng = np.random.default_rng(config.seed)
+    state_file = checkpoint_dir / checkpoint.FILE if checkpoint_dir is not None else None
+    digest = ""
+    if state_file is not None:
+        digest = checkpoint.data_digest(data.x, data.mask, data.grades, data.faults)
+    return _Fit(model, net, optimiser, scheduler, rng, total_steps, state_file, digest)
 
 
-def distributed_rank() -> tuple[int, int]:
-    """(rank, world size) when started by torchrun, else (0, 1)."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+def _initial_state(
+    fit: _Fit, config: TrainConfig, process: Process, resume: bool
+) -> checkpoint.RunState:
+    """Before the first epoch, or where the interrupted run in the checkpoint stopped."""
+    if not resume:
+        return checkpoint.RunState(
+            0, 0, False, float("inf"), 0, copy.deepcopy(fit.model.state_dict()), []
+        )
+    if fit.checkpoint_file is None:
+        raise ValueError("resume needs the checkpoint_dir of the interrupted run")
+    run = checkpoint.load(
+        fit.checkpoint_file,
+        model=fit.model,
+        optimiser=fit.optimiser,
+        scheduler=fit.scheduler,
+        rng=fit.rng,
+        config=config.model_dump(),
+        digest=fit.data_digest,
+        rank=process.rank,
+        world=process.world,
+    )
+    log.info("resuming after epoch %d (step %d)", run.epoch, run.step)
+    return run
 
 
-def rank_share(order: np.ndarray, rank: int, world: int) -> np.ndarray:
-    """This rank's equal share of an epoch's ``order`` of windows.
+def _train_epoch(
+    fit: _Fit,
+    data: Tensors,
+    config: TrainConfig,
+    process: Process,
+    progress: Progress,
+    step: int,
+) -> tuple[float, int, int]:
+    """One pass over this rank's share of a fresh permutation: (summed loss, windows, step)."""
+    fit.net.train()
+    # every rank draws the same permutation and takes its own share of it
+    order = rank_share(fit.rng.permutation(data.x.shape[0]), process.rank, process.world)
+    running, seen = 0.0, 0
+    for lo in range(0, len(order), config.batch_size):
+        check_cancelled(progress)
+        idx = order[lo : lo + config.batch_size]
+        loss, _, _ = _losses(fit.net, data, idx, config, process.device)
+        fit.optimiser.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(fit.model.parameters(), 5.0)
+        fit.optimiser.step()
+        if step < fit.total_steps - 1:
+            fit.scheduler.step()
+        step += 1
+        running += float(loss.detach()) * len(idx)
+        seen += len(idx)
+        progress.update(step)
+    return running, seen, step
 
-    Padded by wrapping around (as torch's ``DistributedSampler`` does) so that every rank runs
-    the same number of batches: DDP's gradient all-reduce would otherwise wait forever for the
-    rank that ran out first.
+
+def _run_epochs(
+    fit: _Fit,
+    data: _Data,
+    config: TrainConfig,
+    process: Process,
+    run: checkpoint.RunState,
+    progress: Progress,
+    on_epoch: Callable[[EpochRecord], None] | None,
+) -> tuple[list[EpochRecord], int, dict[str, Tensor]]:
+    """The epochs from ``run`` on, checkpointed after each: (history, best epoch, its weights).
+
+    The best epoch has the lowest validation loss; without validation, the last one.
     """
-    padded = np.resize(order, len(order) + (-len(order)) % world)  # np.resize repeats
-    return padded[rank::world]
-
-
-def _sum_over_ranks(*values: float) -> list[float]:
-    """Element-wise sum of ``values`` over all ranks (float64, so counts stay exact)."""
-    t = torch.tensor(values, dtype=torch.float64)
-    torch.distributed.all_reduce(t)
-    return [float(v) for v in t]
-
-
-def _from_rank0(value: float | None) -> float | None:
-    """Rank 0's value on every rank, so that all ranks stop at the same epoch."""
-    if value is None:
-        return None
-    t = torch.tensor([value], dtype=torch.float64)
-    torch.distributed.broadcast(t, src=0)
-    return float(t[0])
+    history = [EpochRecord(**r) for r in run.history]
+    best_loss, best_epoch, best_state = run.best_loss, run.best_epoch, run.best_state
+    progress.start("training", total=fit.total_steps, unit="batches")
+    step = run.step
+    progress.update(step)
+    for epoch in range(run.epoch + 1, 1 if run.stopped else config.epochs + 1):
+        t0 = time.perf_counter()
+        running, seen, step = _train_epoch(fit, data.train, config, process, progress, step)
+        val_loss: float | None = None
+        val_acc: dict[str, float] = {}
+        if data.val is not None and data.val.x.shape[0]:
+            val_loss, val_acc = _validate(
+                fit.model, data.val, data.spec, data.graded, config, process.device
+            )
+        if process.world > 1:
+            running, seen_all = sum_over_ranks(running, seen)
+            seen = int(seen_all)
+            val_loss = from_rank0(val_loss)
+        record = EpochRecord(
+            epoch, running / max(seen, 1), val_loss, val_acc, time.perf_counter() - t0
+        )
+        history.append(record)
+        if on_epoch is not None and process.rank == 0:
+            on_epoch(record)
+        score = val_loss if val_loss is not None else -epoch
+        if score < best_loss - 1e-5:
+            best_loss, best_epoch = score, epoch
+            best_state = copy.deepcopy(fit.model.state_dict())
+        stop = val_loss is not None and epoch - best_epoch >= config.patience
+        fit.save(
+            checkpoint.RunState(
+                epoch, step, stop, best_loss, best_epoch, best_state, [r.__dict__ for r in history]
+            ),
+            config,
+            process,
+        )
+        if stop:
+            log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+            break
+    progress.finish()
+    return history, best_epoch, best_state
 
 
 def train_model(
@@ -414,192 +504,59 @@ def train_model(
         device: "auto" (this rank's GPU when torch sees one, else CPU), "cpu" or "cuda".
     """
     started = time.perf_counter()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    _seed_everything(config.seed)
-    rank, world = distributed_rank()
-    torch_device = _device(device)
-    own_group = world > 1 and not torch.distributed.is_initialized()
-    if own_group:
-        torch.distributed.init_process_group("nccl" if torch_device.type == "cuda" else "gloo")
-    if rank != 0:
+    process = _start_process(config, device)
+    if process.rank != 0:
         progress = NO_PROGRESS  # one progress bar, rank 0's
-
-    if val_windows is not None:
-        train_part, val_part = windows, val_windows
-    elif config.val_fraction > 0:
-        tr, va = validation_blocks(windows.n_windows, config.val_fraction, seed=config.seed)
-        train_part, val_part = windows.subset(tr), windows.subset(va)
-    else:
-        train_part, val_part = windows, None
-
-    spec = spec.fit_normalisation(train_part.values).fit_phase_normalisation(
-        train_part.values, config.normalisation
+    train_part, val_part = _split(windows, val_windows, config)
+    data = _prepare_data(spec, train_part, val_part, config)
+    model = _build_model(data.spec, len(data.fault_types), config).to(process.device)
+    fit = _set_up_fit(model, config, process, data.train, checkpoint_dir)
+    run = _initial_state(fit, config, process, resume)
+    history, best_epoch, best_state = _run_epochs(
+        fit, data, config, process, run, progress, on_epoch
     )
-    graded = tuple(c for c in spec.node_ids if c in train_part.grades)
-    fault_types = tuple(
-        sorted({train_part.fault_types[c] for c in graded if c in train_part.fault_types})
-    )
-    train_data = make_tensors(spec, train_part, fault_types)
-    val_data = make_tensors(spec, val_part, fault_types) if val_part is not None else None
-
-    model = TemporalGNN(
-        num_features=spec.num_features,
-        num_fault_types=len(fault_types),
-        hidden_channels=config.hidden_channels,
-        heads=config.heads,
-        num_layers=config.num_layers,
-        lstm_layers=config.lstm_layers,
-        dropout=config.dropout,
-        time_frequencies=config.time_frequencies,
-        readout_layers=config.readout_layers,
-        moment_frequencies=config.moment_frequencies,
-        num_nodes=spec.num_nodes if config.discriminant_frequencies else 0,
-        discriminant_frequencies=config.discriminant_frequencies,
-        discriminant_variation=config.discriminant_variation,
-    ).to(torch_device)
-    net: torch.nn.Module = model
-    if world > 1:
-        # DDP copies rank 0's initial weights to every rank; dropout differs per rank
-        torch.manual_seed(config.seed + rank)
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[torch_device.index] if torch_device.type == "cuda" else None
-        )
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    steps_per_epoch = -(-train_part.n_windows // (config.batch_size * world))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
-    )
-    rng = np.random.default_rng(config.seed)
-    state_file = checkpoint_dir / checkpoint.FILE if checkpoint_dir is not None else None
-    digest = ""
-    if state_file is not None:
-        tensors = (train_data.x, train_data.mask, train_data.grades, train_data.faults)
-        digest = checkpoint.data_digest(*tensors)
-    run = checkpoint.RunState(0, 0, False, float("inf"), 0, copy.deepcopy(model.state_dict()), [])
-    if resume:
-        if state_file is None:
-            raise ValueError("resume needs the checkpoint_dir of the interrupted run")
-        run = checkpoint.load(
-            state_file,
-            model=model,
-            optimiser=optimiser,
-            scheduler=scheduler,
-            rng=rng,
-            config=config.model_dump(),
-            digest=digest,
-            rank=rank,
-            world=world,
-        )
-        log.info("resuming after epoch %d (step %d)", run.epoch, run.step)
-    history = [EpochRecord(**r) for r in run.history]
-    best_loss, best_epoch, best_state = run.best_loss, run.best_epoch, run.best_state
-    progress.start("training", total=config.epochs * steps_per_epoch, unit="batches")
-    step = run.step
-    progress.update(step)
-    for epoch in range(run.epoch + 1, 1 if run.stopped else config.epochs + 1):
-        t0 = time.perf_counter()
-        net.train()
-        # every rank draws the same permutation and takes its own share of it
-        order = rank_share(rng.permutation(train_part.n_windows), rank, world)
-        running, seen = 0.0, 0
-        for lo in range(0, len(order), config.batch_size):
-            check_cancelled(progress)
-            idx = order[lo : lo + config.batch_size]
-            loss, _, _ = _losses(net, train_data, idx, config, torch_device)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
-            if step < config.epochs * steps_per_epoch - 1:
-                scheduler.step()
-            step += 1
-            running += float(loss.detach()) * len(idx)
-            seen += len(idx)
-            progress.update(step)
-        val_loss: float | None = None
-        val_acc: dict[str, float] = {}
-        if val_data is not None and val_part is not None and val_part.n_windows:
-            val_loss, val_acc = _validate(model, val_data, spec, graded, config, torch_device)
-        if world > 1:
-            running, seen_all = _sum_over_ranks(running, seen)
-            seen = int(seen_all)
-            val_loss = _from_rank0(val_loss)
-        record = EpochRecord(
-            epoch, running / max(seen, 1), val_loss, val_acc, time.perf_counter() - t0
-        )
-        history.append(record)
-        if on_epoch is not None and rank == 0:
-            on_epoch(record)
-        score = val_loss if val_loss is not None else -epoch
-        if score < best_loss - 1e-5:
-            best_loss, best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        stop = val_loss is not None and epoch - best_epoch >= config.patience
-        if state_file is not None:
-            checkpoint.save(
-                state_file,
-                model=model,
-                optimiser=optimiser,
-                scheduler=scheduler,
-                rng=rng,
-                state=checkpoint.RunState(
-                    epoch,
-                    step,
-                    stop,
-                    best_loss,
-                    best_epoch,
-                    best_state,
-                    [r.__dict__ for r in history],
-                ),
-                config=config.model_dump(),
-                digest=digest,
-                hparams=model.hparams(),
-                rank=rank,
-                world=world,
-            )
-        if stop:
-            log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
-            break
-    progress.finish()
-    if own_group:
-        torch.distributed.destroy_process_group()
+    leave(process)
     model.load_state_dict(best_state)
     model.eval()
-    all_idx = np.arange(train_part.n_windows)
-    discriminants: list[FittedDiscriminant] = []
-    if config.discriminant_frequencies:
-        discriminants = fit_discriminants(
-            model.cpu(),
-            spec,
-            train_data.x,
-            train_data.mask,
-            train_data.grades.numpy(),
-            fault_types,
-            train_part.fault_types,
-            hops=config.discriminant_hops,
-            nodes=config.discriminant_nodes,
-            offset_floor=config.discriminant_offset,
-            noise_floor=config.discriminant_noise,
-            scale=config.discriminant_scale,
-        )
-    reference = forecast_reference(model.cpu(), spec, train_data, all_idx)
+    model = model.cpu()
+    discriminants = _fit_discriminants(model, data, train_part.fault_types, config)
+    reference = forecast_reference(model, data.spec, data.train, np.arange(train_part.n_windows))
     return TrainResult(
-        model=model.cpu(),
-        spec=spec,
-        fault_types=fault_types,
-        graded_components=graded,
+        model=model,
+        spec=data.spec,
+        fault_types=data.fault_types,
+        graded_components=data.graded,
         config=config,
         history=history,
         best_epoch=best_epoch,
         seconds=time.perf_counter() - started,
         n_train=train_part.n_windows,
         n_val=val_part.n_windows if val_part is not None else 0,
-        hardware=hardware_info(torch_device),
+        hardware=hardware_info(process.device),
         forecast_reference=reference,
         discriminants=discriminants,
+    )
+
+
+def _fit_discriminants(
+    model: TemporalGNN, data: _Data, node_faults: dict[str, str], config: TrainConfig
+) -> list[FittedDiscriminant]:
+    """The closed-form discriminants of :mod:`training.discriminant`, written into ``model``."""
+    if not config.discriminant_frequencies:
+        return []
+    return fit_discriminants(
+        model,
+        data.spec,
+        data.train.x,
+        data.train.mask,
+        data.train.grades.numpy(),
+        data.fault_types,
+        node_faults,
+        hops=config.discriminant_hops,
+        nodes=config.discriminant_nodes,
+        offset_floor=config.discriminant_offset,
+        noise_floor=config.discriminant_noise,
+        scale=config.discriminant_scale,
     )
 
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from types import NoneType, UnionType
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from ingestion.resources import default_workspace_path
 from ingestion.workspace import Store, open_workspace
+from training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from ingestion.profiles import EquipmentProfile
+    from training.datasets import LabelledWindows
 
 
 def workspace_path(args: argparse.Namespace) -> Path:
@@ -20,7 +26,8 @@ def open_store(args: argparse.Namespace, *, read_only: bool = False) -> Store:
 
 
 # `train` and `evaluate cv` take the same training-config options: the CV must be able to score
-# exactly the configuration `train` ships. Option dest -> TrainConfig field.
+# exactly the configuration `train` ships. Option dest -> TrainConfig field; each option's
+# type, choices, help and default come from its field (see add_config_options).
 CONFIG_OPTIONS: dict[str, str] = {
     "seed": "seed",
     "epochs": "epochs",
@@ -37,8 +44,8 @@ CONFIG_OPTIONS: dict[str, str] = {
     "normalisation": "normalisation",
     "moment_frequencies": "moment_frequencies",
     "discriminant_frequencies": "discriminant_frequencies",
-    "discriminant_hops": "discriminant_hops",
     "discriminant_nodes": "discriminant_nodes",
+    "discriminant_hops": "discriminant_hops",
     "discriminant_offset": "discriminant_offset",
     "discriminant_noise": "discriminant_noise",
     "discriminant_scale": "discriminant_scale",
@@ -46,79 +53,45 @@ CONFIG_OPTIONS: dict[str, str] = {
 }
 
 
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _value_type(annotation: object) -> tuple[type[Any], tuple[object, ...] | None]:
+    """(argparse ``type``, ``choices``) of a TrainConfig field's annotation: a Literal gives
+    its values as the choices, an optional type its non-None part."""
+    if get_origin(annotation) is Literal:
+        values = get_args(annotation)
+        return type(values[0]), values
+    if get_origin(annotation) in (Union, UnionType):
+        (inner,) = (a for a in get_args(annotation) if a is not NoneType)
+        return _value_type(inner)
+    for plain in (bool, int, float, str):
+        if annotation is plain:
+            return plain, None
+    raise TypeError(f"no command-line option for a TrainConfig field of type {annotation!r}")
+
+
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """The training-config options of :data:`CONFIG_OPTIONS` (unset: TrainConfig's default)."""
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--hidden", type=int, help="hidden channels")
-    parser.add_argument("--heads", type=int, help="attention heads")
-    parser.add_argument("--layers", type=int, help="GATv2 layers per time step")
-    parser.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--dropout", type=float, help="dropout probability (default 0.1)")
-    parser.add_argument(
-        "--val-fraction",
-        type=float,
-        help="share of 100-window blocks held out for early stopping (0: train on all)",
-    )
-    parser.add_argument("--readout-layers", type=int, help="GATv2 layers after the LSTM")
-    parser.add_argument(
-        "--normalisation",
-        choices=("global", "phase", "global+phase"),
-        help="input normalisation: per sensor, per sensor and cycle step, or both",
-    )
-    parser.add_argument(
-        "--moment-frequencies",
-        type=int,
-        help="K Fourier moments of each node's inputs added to the readout (0: off)",
-    )
-    parser.add_argument(
-        "--discriminant-frequencies",
-        type=int,
-        help="K Fourier moments read by the closed-form grade discriminants (default 16; "
-        "0: neural heads only)",
-    )
-    parser.add_argument(
-        "--discriminant-nodes",
-        choices=("sensorless", "graded"),
-        help="graded nodes given a discriminant: without sensors only (replacing their neural "
-        "head) or all (default; added to the neural head where there are sensors)",
-    )
-    parser.add_argument(
-        "--discriminant-hops",
-        type=int,
-        help="graph radius of the signals a sensorless node's discriminant reads (default 3; "
-        "one less for nodes with sensors)",
-    )
-    parser.add_argument(
-        "--discriminant-offset",
-        type=float,
-        help="sensor offset the discriminants must tolerate, as a share of each sensor's "
-        "std (default 0.01)",
-    )
-    parser.add_argument(
-        "--discriminant-noise",
-        type=float,
-        help="per-sample sensor noise they must tolerate, likewise (default 0.005)",
-    )
-    parser.add_argument(
-        "--discriminant-scale",
-        choices=("ordinal", "nominal"),
-        help="grading a component without sensors: one severity score, nearest grade on it "
-        "(ordinal, default), or one mean per grade (nominal LDA)",
-    )
-    parser.add_argument(
-        "--discriminant-variation",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="let the discriminants also read how sharply each signal changes from step to "
-        "step (default on; --no-discriminant-variation: the signals' moments alone)",
-    )
+    """One option per :data:`CONFIG_OPTIONS` entry, typed, described and defaulted by its
+    TrainConfig field. Unset options stay None: :func:`train_config` leaves those fields at
+    the config's default, so the two cannot drift apart."""
+    for dest, name in CONFIG_OPTIONS.items():
+        field = TrainConfig.model_fields[name]
+        value_type, choices = _value_type(field.annotation)
+        default = field.default
+        shown = ("on" if default else "off") if isinstance(default, bool) else default
+        described = (field.description or "").replace("%", "%%")  # argparse %-formats help
+        help_text = f"{described} (default {shown})"
+        if value_type is bool:
+            parser.add_argument(
+                _flag(dest), action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            parser.add_argument(_flag(dest), type=value_type, choices=choices, help=help_text)
 
 
-def train_config(args: argparse.Namespace) -> Any:
+def train_config(args: argparse.Namespace) -> TrainConfig:
     """The ``TrainConfig`` of the :data:`CONFIG_OPTIONS` the user set; the rest keep their
     defaults.
 
@@ -128,9 +101,8 @@ def train_config(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
     from ingestion.errors import HydroDiagError
-    from training.train import TrainConfig
 
-    option = {field: "--" + dest.replace("_", "-") for dest, field in CONFIG_OPTIONS.items()}
+    option = {field: _flag(dest) for dest, field in CONFIG_OPTIONS.items()}
     values = {
         field: getattr(args, dest)
         for dest, field in CONFIG_OPTIONS.items()
@@ -169,7 +141,7 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
 
 def labelled_windows(
     args: argparse.Namespace, uci_dir: Path | None, profile_id: str
-) -> tuple[Any, Any, str]:
+) -> tuple[LabelledWindows, EquipmentProfile, str]:
     """``(LabelledWindows, EquipmentProfile, description)`` of a UCI folder (with the profile
     ``profile_id``) or of the workspace's ``--equipment``, cut per :func:`add_window_options`.
 

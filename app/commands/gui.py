@@ -10,9 +10,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.commands._common import workspace_path
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QCoreApplication
 
 SMOKE_ENV = "HYDRODIAG_GUI_SMOKE"  # seconds after which the window reports and closes itself
 
@@ -56,7 +59,8 @@ def open_workspace_window(path: Path | str, equipment_id: str | None = None) -> 
     return int(app.exec())
 
 
-def _application() -> Any:
+def _application() -> QCoreApplication:
+    """The running Qt application, or a new one set up for HydroDiag."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication

@@ -6,9 +6,13 @@ import argparse
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import HydroDiagError
+
+if TYPE_CHECKING:
+    from ingestion.modbus.registermap import RegisterMap
+    from ingestion.simulator import Scenario
 
 
 def register(subparsers: Any) -> None:
@@ -163,7 +167,7 @@ def _start(text: str | None, duration: float) -> datetime:
     return now - timedelta(seconds=duration)
 
 
-def _build_map(args: argparse.Namespace) -> Any:
+def _build_map(args: argparse.Namespace) -> RegisterMap:
     from ingestion.modbus.registermap import (
         DataType,
         Table,
@@ -187,7 +191,7 @@ def _write_map(args: argparse.Namespace) -> None:
     print(f"wrote the register map to {args.write_map}")
 
 
-def _serve(args: argparse.Namespace, scenario: Any) -> int:
+def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
     from ingestion.modbus.server import ModbusSimServer
     from ingestion.simulator import RigValueSource, parse_duration
 

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.commands._common import (
     add_config_options,
@@ -19,6 +19,11 @@ from app.commands._common import (
     train_config,
 )
 from ingestion.errors import HydroDiagError
+
+if TYPE_CHECKING:
+    from ingestion.profiles import EquipmentProfile
+    from training.config import TrainConfig
+    from training.datasets import LabelledWindows
 
 
 def _card_command() -> str:
@@ -29,7 +34,12 @@ def _card_command() -> str:
     return command_line(omit=("--note", "--cv-report", "--device"), omit_flags=("--resume",))
 
 
-def _cross_validate(args: argparse.Namespace, windows: Any, profile: Any, config: Any) -> Any:
+def _cross_validate(
+    args: argparse.Namespace,
+    windows: LabelledWindows,
+    profile: EquipmentProfile,
+    config: TrainConfig,
+) -> dict[str, Any]:
     """Blocked CV of this configuration and the LDA baselines, for the card."""
     from training.evaluate import table
     from training.pipeline import cross_validate_config
@@ -50,8 +60,8 @@ def _cross_validate(args: argparse.Namespace, windows: Any, profile: Any, config
 
 def _run(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
+    from training.distributed import distributed_rank
     from training.pipeline import train_and_save
-    from training.train import distributed_rank
 
     windows, profile, source = labelled_windows(args, args.uci, args.profile)
     config = train_config(args)

@@ -134,9 +134,9 @@ def main() -> None:
     from gnn.graph import GraphSpec, build_inputs
     from gnn.model import TemporalGNN
     from ingestion.profiles import load_profile
+    from training.config import TrainConfig
     from training.datasets import blocked_folds, from_uci_folder, grade_matrix
     from training.discriminant import fit_discriminants, neighbourhood
-    from training.train import TrainConfig
 
     started = time.perf_counter()
     config = TrainConfig()

@@ -62,7 +62,8 @@ def offset_copies(
 def gnn_grader(train: LabelledWindows) -> Grader:
     from gnn.graph import GraphSpec
     from ingestion.profiles import load_profile
-    from training.train import TrainConfig, make_tensors, predict_grades, train_model
+    from training.config import TrainConfig
+    from training.train import make_tensors, predict_grades, train_model
 
     result = train_model(
         GraphSpec.from_profile(load_profile("zema-test-rig")), train, TrainConfig()

@@ -32,8 +32,9 @@ from gnn.graph import build_inputs, default_model_path  # noqa: E402
 from gnn.runtime import LoadedModel, cuda_usable, load_model  # noqa: E402
 from ingestion.profiles import load_profile  # noqa: E402
 from ingestion.progress import NullProgress  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
 from training.datasets import LabelledWindows, from_uci_folder  # noqa: E402
-from training.train import TrainConfig, train_model  # noqa: E402
+from training.train import train_model  # noqa: E402
 
 PARITY = 1e-4  # ORT CUDA against ORT CPU, every output
 

@@ -227,9 +227,9 @@ def test_trained_model_carries_its_labels_mapping(tmp_path: Path) -> None:
 
     from tests.conftest import UCI_DIR
     from tests.gnn.test_engine import write_uci_subset
+    from training.config import TrainConfig
     from training.datasets import from_uci_folder
     from training.pipeline import train_and_save
-    from training.train import TrainConfig
 
     if not UCI_DIR.exists():
         pytest.skip("shared UCI data not found")

@@ -16,9 +16,11 @@ import torch
 
 from gnn.graph import GraphSpec
 from ingestion.profiles import load_profile
+from training.config import TrainConfig
 from training.datasets import from_uci_folder
+from training.distributed import rank_share
 from training.export import load_checkpoint
-from training.train import TrainConfig, rank_share, train_model
+from training.train import train_model
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 4])

@@ -13,6 +13,7 @@ from app.cli import main
 from gnn.graph import GraphSpec
 from ingestion.profiles import load_profile
 from training.baselines import fit_predict, stats_features
+from training.config import TrainConfig
 from training.datasets import (
     LabelledWindows,
     blocked_folds,
@@ -22,7 +23,7 @@ from training.datasets import (
     grade_matrix,
 )
 from training.evaluate import confusion, cross_validate, scores
-from training.train import TrainConfig, train_model
+from training.train import train_model
 
 TINY = TrainConfig(epochs=2, batch_size=16, hidden_channels=4, heads=1, num_layers=2, seed=7)
 

@@ -15,8 +15,9 @@ from gnn.graph import GraphSpec
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import CancelledError, NullProgress
+from training.config import TrainConfig
 from training.datasets import LabelledWindows, from_uci_folder
-from training.train import TrainConfig, TrainResult, train_model
+from training.train import TrainResult, train_model
 
 # early stopping on held-out blocks, so its state (best epoch, best weights) must carry over
 CONFIG = TrainConfig(
