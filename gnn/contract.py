@@ -11,10 +11,18 @@ Shapes (all dynamic except where fixed by the profile the model was trained for)
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 CONTRACT_VERSION: Final = 1
 OPSET: Final = 18
+
+# How x is normalised. "global": one mean/std per sensor. "phase": per sensor and time step of
+# the window (a UCI window is one load cycle, so step t is the same moment of every cycle):
+# the deterministic cycle waveform is removed and what is left is how this cycle differs from
+# the typical one — the accumulator's only trace in pressures and flows, which a single
+# mean/std per sensor buries under the waveform. "global+phase": both, as 2F channels (global
+# slots first, so ``x[..., slot]`` keeps meaning the global value).
+Normalisation = Literal["global", "phase", "global+phase"]
 
 # Inputs
 INPUT_X: Final = "x"  # float32 [B, N, T, F] normalised channel values, 0 where not present

@@ -17,11 +17,11 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from gnn.contract import Normalisation
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import ComponentType, ConnectionKind, EquipmentProfile, Quantity
 from ingestion.resources import resources_dir
@@ -37,13 +37,6 @@ EDGE_TYPES: tuple[str, ...] = (
 )
 # Normalised values are clipped here: a sensor gone wild must not saturate every neighbour.
 CLIP = 10.0
-# How x is normalised. "global": one mean/std per sensor. "phase": per sensor and time step of
-# the window (a UCI window is one load cycle, so step t is the same moment of every cycle):
-# the deterministic cycle waveform is removed and what is left is how this cycle differs from
-# the typical one — the accumulator's only trace in pressures and flows, which a single
-# mean/std per sensor buries under the waveform. "global+phase": both, as 2F channels (global
-# slots first, so ``x[..., slot]`` keeps meaning the global value).
-Normalisation = Literal["global", "phase", "global+phase"]
 # Per-step std floor, as a share of the sensor's global std: some steps are constant in every
 # training cycle (PS2, SE at cycle start); dividing by ~0 would turn noise into ±CLIP.
 PHASE_STD_FLOOR = 1e-3

@@ -10,9 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# gnn.graph.Normalisation, repeated because gnn.graph loads numpy (the CLI must not while it
-# parses); tests/training/test_config.py checks that the two agree.
-Normalisation = Literal["global", "phase", "global+phase"]
+from gnn.contract import Normalisation
+
 DiscriminantNodes = Literal["sensorless", "graded"]
 # How a node without sensors is graded from its neighbourhood: "ordinal" scores the grade on
 # one axis (grades are an ordered severity scale), "nominal" is a classic LDA, one mean per grade.

@@ -10,7 +10,6 @@ from typing import Literal, get_args, get_origin
 
 import pytest
 
-import gnn.graph
 from app.commands._common import CONFIG_OPTIONS, add_config_options, train_config
 from ingestion.errors import HydroDiagError
 from training import config
@@ -27,10 +26,6 @@ def _parser() -> argparse.ArgumentParser:
 def _option(parser: argparse.ArgumentParser, dest: str) -> argparse.Action:
     (action,) = (a for a in parser._actions if a.dest == dest)
     return action
-
-
-def test_normalisation_choices_are_the_graphs() -> None:
-    assert get_args(config.Normalisation) == get_args(gnn.graph.Normalisation)
 
 
 def test_unset_options_give_the_default_config() -> None:
