@@ -165,7 +165,7 @@ QUERIES = """
 import json, sys, time
 from ingestion import queries
 from ingestion.workspace import open_workspace
-from ingestion.catalog import workspace_info
+from ingestion.workspace_info import workspace_info
 db, eq, sensors = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = open_workspace(db, read_only=True)
 ids = [f"S{i}" for i in range(1, sensors + 1)]

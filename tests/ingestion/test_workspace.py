@@ -15,13 +15,13 @@ from ingestion.catalog import (
     file_sha256,
     files_sha256,
     profile_digest,
-    workspace_info,
 )
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import NO_PROGRESS, CancelledError, TerminalProgress, check_cancelled
 from ingestion.schema import SCHEMA_VERSION
 from ingestion.workspace import WorkspaceError, open_workspace
+from ingestion.workspace_info import workspace_info
 
 
 def test_new_workspace_has_current_schema_and_utc(tmp_path: Path) -> None:
