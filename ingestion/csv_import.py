@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingestion import wide
 from ingestion.catalog import (
-    BackgroundHash,
     ImportSummary,
     begin_source,
     complete_source,
@@ -42,6 +41,7 @@ from ingestion.catalog import (
     find_source,
     may_have_source,
 )
+from ingestion.digests import BackgroundHash
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled, execute_with_progress

@@ -62,9 +62,9 @@ from ingestion.catalog import (
     delete_source,
     equipment_exists,
     equipment_profile,
-    file_sha256,
     insert_labels,
 )
+from ingestion.digests import file_sha256
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import ComponentType, EquipmentProfile
 from ingestion.queries import equipment_time_range

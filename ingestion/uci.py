@@ -29,10 +29,10 @@ from ingestion.catalog import (
     ensure_equipment,
     equipment_exists,
     equipment_profile,
-    files_sha256,
     find_source,
     insert_labels,
 )
+from ingestion.digests import files_sha256
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
@@ -449,7 +449,7 @@ def _range_warnings(profile: EquipmentProfile, data: UciDataset) -> list[str]:
 
 def folder_digest(folder: Path, sensors: Iterable[str]) -> str:
     """sha256 of what is read from a UCI-layout folder: the files of ``sensors``, and
-    profile.txt and cycles.txt where present (:func:`ingestion.catalog.files_sha256`).
+    profile.txt and cycles.txt where present (:func:`ingestion.digests.files_sha256`).
 
     The workspace records it as the import's source digest and a model card as its training
     data's, so a card's data can be matched to a workspace source (and a folder to either).

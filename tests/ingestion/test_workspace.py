@@ -12,10 +12,9 @@ import pytest
 from ingestion.catalog import (
     ensure_equipment,
     equipment_profile,
-    file_sha256,
-    files_sha256,
     profile_digest,
 )
+from ingestion.digests import file_sha256, files_sha256
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import NO_PROGRESS, CancelledError, TerminalProgress, check_cancelled
