@@ -32,14 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ingestion import wide
 from ingestion.catalog import (
     ImportSummary,
-    begin_source,
-    complete_source,
-    delete_source,
-    ensure_equipment,
+    SourceImport,
     equipment_exists,
     equipment_profile,
-    find_source,
-    may_have_source,
+    importing_source,
 )
 from ingestion.digests import BackgroundHash
 from ingestion.errors import HydroDiagError
@@ -891,87 +887,38 @@ def ingest_csv(
             f"equipment {equipment_id!r} is new: say which machine it is with --profile "
             "(see `hydrodiag profile list`)."
         )
-    hasher = BackgroundHash(path)
-    try:
+    # The file is hashed in a thread while it is read: only a file the size of an earlier
+    # import can be a re-import, and only then does the import wait for its digest first.
+    with BackgroundHash(path) as hasher:
         plan = sniff_csv(path, profile, options)
-        size = path.stat().st_size
-        uri = str(path.resolve())
-        with store.transaction() as con:
-            # Only a file the size of an earlier import can be a re-import; any other file is
-            # read while the thread hashes it (the digest is stored at the end).
-            digest: str | None = None
-            previous = None
-            if may_have_source(con, equipment_id, size):
-                progress.start(f"hashing {path.name}", size, "bytes")
-                digest = hasher.result()
-                previous = find_source(con, equipment_id, digest)
-            if previous is not None and not force:
-                assert digest is not None
-                return ImportSummary.already_imported(
-                    previous,
-                    profile_id=profile.id,
-                    kind="csv",
-                    uri=uri,
-                    sha256=digest,
-                    elapsed_s=time.perf_counter() - started,
-                )
-            if previous is not None:
-                delete_source(con, previous.id)
-            profile, notes = ensure_equipment(con, equipment_id, profile)
-            warnings = [*notes, *plan.notes]
-            source_id = begin_source(
-                con,
-                equipment_id=equipment_id,
-                kind="csv",
-                uri=uri,
-                sha256=digest,
-                options={**plan.options_json(), "bytes": size},
-            )
+        with importing_source(
+            store,
+            equipment_id=equipment_id,
+            kind="csv",
+            uri=str(path.resolve()),
+            options={**plan.options_json(), "bytes": path.stat().st_size},
+            digest=hasher,
+            profile=profile,
+            force=force,
+            progress=progress,
+        ) as source:
+            if source.skipped:
+                return source.summary(elapsed_s=time.perf_counter() - started)
             check_cancelled(progress)
             if plan.layout == "wide":
-                rows, sensors, check_warnings = _import_wide(
-                    con, plan, profile, equipment_id, source_id, progress
-                )
+                rows, sensors, warnings = _import_wide(source, plan, progress)
             else:
-                rows, sensors, check_warnings = _import_long(
-                    con, plan, profile, options, equipment_id, source_id, progress
-                )
-            warnings += check_warnings
+                rows, sensors, warnings = _import_long(source, plan, options, progress)
             progress.finish()
-            if digest is None:
-                digest = hasher.result()
-                con.execute("UPDATE sources SET sha256 = ? WHERE id = ?", [digest, source_id])
-            values, first, last = complete_source(con, source_id, row_count=rows, warnings=warnings)
-    finally:
-        hasher.cancel()
-    return ImportSummary(
-        source_id=source_id,
-        equipment_id=equipment_id,
-        profile_id=profile.id,
-        kind="csv",
-        uri=uri,
-        sha256=digest,
-        rows=rows,
-        values=values,
-        first_ts=first,
-        last_ts=last,
-        sensors=sensors,
-        warnings=warnings,
-        replaced_source_id=previous.id if previous is not None else None,
-        elapsed_s=time.perf_counter() - started,
-    )
+            source.complete(rows=rows, warnings=[*source.notes, *plan.notes, *warnings])
+    return source.summary(sensors=sensors, elapsed_s=time.perf_counter() - started)
 
 
 def _import_long(
-    con: duckdb.DuckDBPyConnection,
-    plan: CsvPlan,
-    profile: EquipmentProfile,
-    options: CsvOptions,
-    equipment_id: str,
-    source_id: int,
-    progress: Progress,
+    source: SourceImport, plan: CsvPlan, options: CsvOptions, progress: Progress
 ) -> tuple[int, list[str], list[str]]:
     """Long tables go through a staging table: names must be mapped before the insert."""
+    con, profile = source.con, source.profile
     types = _column_types(plan)
     keep = [c for c in plan.columns if c.role in {"sensor_name", "value_long", "unit_long"}]
     select = ", ".join([f"{_time_expr(plan)} AS __ts"] + [c.sql_name for c in keep])
@@ -990,7 +937,7 @@ def _import_long(
     try:
         rows, sensors, warnings = _check_stage(con, plan, profile, options)
         check_cancelled(progress)
-        _insert_long(con, plan, equipment_id, source_id)
+        _insert_long(con, plan, source.equipment_id, source.source_id)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
         con.execute(f"DROP TABLE IF EXISTS {_NAME_MAP}")
@@ -1032,16 +979,13 @@ def _wide_sql(plan: CsvPlan, table: str) -> tuple[str, str]:
 
 
 def _import_wide(
-    con: duckdb.DuckDBPyConnection,
-    plan: CsvPlan,
-    profile: EquipmentProfile,
-    equipment_id: str,
-    source_id: int,
-    progress: Progress,
+    source: SourceImport, plan: CsvPlan, progress: Progress
 ) -> tuple[int, list[str], list[str]]:
+    """A wide log straight into its own wide table, in one pass of DuckDB's reader."""
+    con, profile = source.con, source.profile
     estimate = _estimate_rows(plan)
     progress.start(f"importing {plan.path.name}", estimate, "rows")
-    table = wide.table_name(source_id)
+    table = wide.table_name(source.source_id)
     create, insert = _wide_sql(plan, table)
     con.execute(create)
     try:
@@ -1052,7 +996,7 @@ def _import_wide(
         raise _diagnose_read_error(plan, _column_types(plan), exc) from None
     progress.finish()
     result = _check_wide(con, plan, profile, table)
-    wide.register(con, source_id, equipment_id, _wide_columns(plan))
+    wide.register(con, source.source_id, source.equipment_id, _wide_columns(plan))
     return result
 
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,9 +58,10 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from ingestion.catalog import (
-    delete_source,
+    SourceRecord,
     equipment_exists,
     equipment_profile,
+    importing_source,
     insert_labels,
 )
 from ingestion.digests import file_sha256
@@ -72,7 +72,7 @@ from ingestion.simulator import FACTOR_COMPONENT
 from ingestion.simulator import FAULT_TYPES as SIMULATOR_FAULT_TYPES
 from ingestion.timestamps import TimeSpec, detect_time_spec
 from ingestion.uci import DEFAULT_UCI_PROFILE, UCI_TARGETS
-from ingestion.workspace import Store, utc_now
+from ingestion.workspace import Store
 
 REQUIRED: Final = ("component", "start", "end", "grade")
 OPTIONAL: Final = ("fault_type", "raw_value", "note")
@@ -200,80 +200,67 @@ def import_labels(
     problems = _Problems(path)
     rows, columns, delimiter = _read_file(path, problems)
     digest = file_sha256(path)
-    with store.transaction() as con:
-        profile = _check_equipment(con, path, equipment_id)
-        if inspection_id is not None:
-            _check_inspection(con, path, equipment_id, inspection_id)
-        warnings = [
-            f"column '{c}' is not a label column and was ignored (columns: "
-            f"{', '.join(REQUIRED + OPTIONAL)})"
-            for c in columns
-            if c and c not in REQUIRED + OPTIONAL
-        ]
-        _check_components(rows, profile, problems)
-        spec, spec_warnings = _time_spec(con, rows, tz, problems)
-        if spec is not None:  # ranges are checked even when other cells are wrong
-            starts, ends, valid = _convert_times(con, rows, spec, tz, problems)
-            _check_ranges(rows, starts, ends, valid, problems)
-        problems.raise_if_any()
-        assert spec is not None
-        warnings += spec_warnings
-        warnings += _fault_type_warnings(con, rows, profile, equipment_id)
-
-        replaced = _previous_imports(con, path, equipment_id, uri, digest, replace)
-        for source_id in replaced:
-            delete_source(con, source_id)
-        table = _label_table(rows, starts, ends)
-        _register(con, "_label_rows", table)
+    # Every check reads only; the writes below are one transaction.
+    con = store.con
+    profile = _check_equipment(con, path, equipment_id)
+    if inspection_id is not None:
+        _check_inspection(con, path, equipment_id, inspection_id)
+    warnings = [
+        f"column '{c}' is not a label column and was ignored (columns: "
+        f"{', '.join(REQUIRED + OPTIONAL)})"
+        for c in columns
+        if c and c not in REQUIRED + OPTIONAL
+    ]
+    _check_components(rows, profile, problems)
+    spec, spec_warnings = _time_spec(con, rows, tz, problems)
+    if spec is not None:  # ranges are checked even when other cells are wrong
+        starts, ends, valid = _convert_times(con, rows, spec, tz, problems)
+        _check_ranges(rows, starts, ends, valid, problems)
+    problems.raise_if_any()
+    assert spec is not None
+    warnings += spec_warnings
+    warnings += _fault_type_warnings(con, rows, profile, equipment_id)
+    first, last = starts.min().item(), ends.max().item()
+    origin = ORIGIN_INSPECTION if inspection_id is not None else ORIGIN_FILE
+    with importing_source(
+        store,
+        equipment_id=equipment_id,
+        kind=SOURCE_KIND,
+        uri=uri,
+        options={
+            "delimiter": delimiter,
+            "time_format": spec.description,
+            "tz": tz or "UTC",
+            "origin": origin,
+        },
+        digest=digest,
+        inspection_id=inspection_id,
+        force=replace,
+        refuse_repeat=lambda previous: _already_imported(path, equipment_id, digest, previous),
+    ) as source:
+        _register(source.con, "_label_rows", _label_table(rows, starts, ends))
         try:
-            _check_duplicates(con, path, equipment_id)
-            warnings += _overlap_warnings(con, equipment_id)
+            _check_duplicates(source.con, path, equipment_id)
+            warnings += _overlap_warnings(source.con, equipment_id)
             warnings += _outside_data_warnings(store, rows, starts, ends, equipment_id)
-            first, last = starts.min(), ends.max()
-            origin = ORIGIN_INSPECTION if inspection_id is not None else ORIGIN_FILE
-            options = {
-                "delimiter": delimiter,
-                "time_format": spec.description,
-                "tz": tz or "UTC",
-                "origin": origin,
-            }
-            row = con.execute(
-                "INSERT INTO sources (equipment_id, inspection_id, kind, uri, sha256, row_count, "
-                "value_count, first_ts, last_ts, status, options, warnings, imported_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, 'complete', ?, ?, ?) RETURNING id",
-                [
-                    equipment_id,
-                    inspection_id,
-                    SOURCE_KIND,
-                    uri,
-                    digest,
-                    len(rows),
-                    first.item(),
-                    last.item(),
-                    json.dumps(options),
-                    json.dumps(warnings),
-                    utc_now(),
-                ],
-            ).fetchone()
-            assert row is not None
-            source_id = int(row[0])
             insert_labels(
-                con,
+                source.con,
                 "(SELECT * FROM _label_rows ORDER BY line)",
                 equipment_id=equipment_id,
                 origin=origin,
-                source_id=source_id,
+                source_id=source.source_id,
                 inspection_id=inspection_id,
             )
         finally:
-            con.unregister("_label_rows")
+            source.con.unregister("_label_rows")
+        source.complete(rows=len(rows), warnings=warnings, span=(first, last))
     components: dict[str, int] = {}
     grades: dict[int, int] = {}
     for r in rows:
         components[r.component] = components.get(r.component, 0) + 1
         grades[r.grade] = grades.get(r.grade, 0) + 1
     return LabelImportSummary(
-        source_id=source_id,
+        source_id=source.source_id,
         equipment_id=equipment_id,
         uri=uri,
         sha256=digest,
@@ -282,11 +269,11 @@ def import_labels(
         rows=len(rows),
         components=dict(sorted(components.items())),
         grades=grades,
-        first_ts=first.item(),
-        last_ts=last.item(),
+        first_ts=first,
+        last_ts=last,
         time_format=spec.description,
         warnings=warnings,
-        replaced_source_ids=replaced,
+        replaced_source_ids=source.replaced,
     )
 
 
@@ -717,30 +704,17 @@ def _lines(lines: Sequence[int]) -> str:
     return ("line " if len(lines) == 1 else "lines ") + shown + (" …" if len(lines) > 8 else "")
 
 
-def _previous_imports(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    equipment_id: str,
-    uri: str,
-    digest: str,
-    replace: bool,
-) -> list[int]:
-    """Earlier label imports of this file (same path or bytes); refused unless ``replace``."""
-    previous = con.execute(
-        "SELECT id, uri, sha256, imported_at, row_count FROM sources "
-        "WHERE equipment_id = ? AND kind = ? AND (uri = ? OR sha256 = ?) ORDER BY id",
-        [equipment_id, SOURCE_KIND, uri, digest],
-    ).fetchall()
-    if previous and not replace:
-        sid, old_uri, old_digest, when, count = previous[-1]
-        how = "the same bytes" if old_digest == digest else "the file has changed since"
-        where = "" if old_uri == uri else f" from {old_uri}"
-        raise LabelFileError(
-            f"{path}: already imported for equipment {equipment_id!r} as source #{sid}{where} "
-            f"on {when:%Y-%m-%d %H:%M} UTC ({count} ranges; {how}). Use --replace to delete "
-            "those labels and import this file instead."
-        )
-    return [int(r[0]) for r in previous]
+def _already_imported(
+    path: Path, equipment_id: str, digest: str, previous: SourceRecord
+) -> LabelFileError:
+    """The refusal of a file imported before (same path or bytes), naming the latest import."""
+    how = "the same bytes" if previous.sha256 == digest else "the file has changed since"
+    where = "" if previous.uri == str(path) else f" from {previous.uri}"
+    return LabelFileError(
+        f"{path}: already imported for equipment {equipment_id!r} as source #{previous.id}"
+        f"{where} on {previous.imported_at:%Y-%m-%d %H:%M} UTC ({previous.row_count} ranges; "
+        f"{how}). Use --replace to delete those labels and import this file instead."
+    )
 
 
 def _label_table(rows: list[_Row], starts: np.ndarray, ends: np.ndarray) -> pa.Table:

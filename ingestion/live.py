@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -772,29 +772,6 @@ class LiveSummary:
             lines.append(f"  {self.values_dropped} values dropped (buffer full), recorded as a gap")
         lines += [f"  diagnosis: {d}" for d in self.diagnoses]
         return "\n".join(lines)
-
-
-def open_live_source(
-    store: Store, *, equipment_id: str, kind: str, uri: str, options: Mapping[str, Any]
-) -> int:
-    """Register a live feed in ``sources`` (status 'live') and return its id."""
-    from ingestion.catalog import begin_source
-
-    with store.transaction() as con:
-        source_id = begin_source(
-            con, equipment_id=equipment_id, kind=kind, uri=uri, sha256=None, options=dict(options)
-        )
-        con.execute("UPDATE sources SET status = 'live' WHERE id = ?", [source_id])
-    return source_id
-
-
-def close_live_source(
-    store: Store, source_id: int, *, acquisitions: int, warnings: Sequence[str]
-) -> None:
-    from ingestion.catalog import complete_source
-
-    with store.transaction() as con:
-        complete_source(con, source_id, row_count=acquisitions, warnings=warnings)
 
 
 def run_live_session(

@@ -23,13 +23,11 @@ import pyarrow.csv as pacsv
 
 from ingestion.catalog import (
     ImportSummary,
-    begin_source,
-    complete_source,
-    delete_source,
+    SourceImport,
     ensure_equipment,
     equipment_exists,
     equipment_profile,
-    find_source,
+    importing_source,
     insert_labels,
 )
 from ingestion.digests import files_sha256
@@ -488,102 +486,82 @@ def ingest_uci(
 
         profile = load_profile(DEFAULT_UCI_PROFILE)
     data = read_uci_folder(folder, sensors=profile.sensor_ids)
-    digest = folder_digest(folder, data.sensors)
-    uri = str(folder.resolve())
-
-    with store.transaction() as con:
-        previous = find_source(con, equipment_id, digest)
-        if previous is not None and not force:
-            return ImportSummary.already_imported(
-                previous,
-                profile_id=profile.id,
-                kind="uci",
-                uri=uri,
-                sha256=digest,
-                elapsed_s=time.perf_counter() - started,
-            )
-        if previous is not None:
-            delete_source(con, previous.id)
-        profile, notes = ensure_equipment(con, equipment_id, profile)
-        warnings = [*notes, *data.warnings, *_range_warnings(profile, data)]
-        _check_cycle_conflicts(con, equipment_id, data.cycle_numbers)
-        source_id = begin_source(
-            con,
-            equipment_id=equipment_id,
-            kind="uci",
-            uri=uri,
-            sha256=digest,
-            options={
-                "epoch": str(UCI_EPOCH),
-                "cycle_duration_s": data.cycle_duration_s,
-                "rates_hz": data.rates_hz,
-            },
-        )
-        starts = cycle_start_times(data.cycle_numbers, data.cycle_duration_s)
-        total = data.value_count
-        progress.start(f"importing {folder.name}", total, "values")
-        done = 0
-        for sensor_id, matrix in data.sensors.items():
-            check_cancelled(progress)
-            ts = _sample_times(starts, matrix.shape[1], data.rates_hz[sensor_id])
-            flat = matrix.ravel()
-            batch = pa.table(
-                {
-                    "ts": pa.array(ts, type=pa.timestamp("us")),
-                    "value": pa.array(flat, mask=~np.isfinite(flat)),
-                }
-            )
-            _append_measurements(con, batch, equipment_id, sensor_id, source_id)
-            done += flat.size
-            progress.update(done)
-        progress.finish()
-
-        ends = starts + np.timedelta64(round(data.cycle_duration_s * 1e6), "us")
-        cycles = pa.table(
-            {
-                "cycle_no": pa.array(data.cycle_numbers.astype(np.int32)),
-                "start_ts": pa.array(starts, type=pa.timestamp("us")),
-                "end_ts": pa.array(ends, type=pa.timestamp("us")),
-                "stable": pa.array(data.stable)
-                if data.stable is not None
-                else pa.nulls(data.n_cycles, pa.bool_()),
-            }
-        )
-        con.register("_uci_cycles", cycles)
-        try:
-            con.execute(
-                "INSERT INTO cycles (equipment_id, cycle_no, start_ts, end_ts, stable, source_id) "
-                "SELECT ?, cycle_no, start_ts, end_ts, stable, ? FROM _uci_cycles",
-                [equipment_id, source_id],
-            )
-        finally:
-            con.unregister("_uci_cycles")
-
-        n_labels, label_warnings = _insert_labels(
-            con, data, profile, equipment_id, source_id, starts, ends
-        )
-        warnings += label_warnings
-        values, first, last = complete_source(
-            con, source_id, row_count=data.n_cycles, warnings=warnings
-        )
-    return ImportSummary(
-        source_id=source_id,
+    with importing_source(
+        store,
         equipment_id=equipment_id,
-        profile_id=profile.id,
         kind="uci",
-        uri=uri,
-        sha256=digest,
-        rows=data.n_cycles,
-        values=values,
-        first_ts=first,
-        last_ts=last,
+        uri=str(folder.resolve()),
+        options={
+            "epoch": str(UCI_EPOCH),
+            "cycle_duration_s": data.cycle_duration_s,
+            "rates_hz": data.rates_hz,
+        },
+        digest=folder_digest(folder, data.sensors),
+        profile=profile,
+        force=force,
+    ) as source:
+        if source.skipped:
+            return source.summary(elapsed_s=time.perf_counter() - started)
+        warnings = [*source.notes, *data.warnings, *_range_warnings(source.profile, data)]
+        _check_cycle_conflicts(source.con, equipment_id, data.cycle_numbers)
+        starts = cycle_start_times(data.cycle_numbers, data.cycle_duration_s)
+        ends = starts + np.timedelta64(round(data.cycle_duration_s * 1e6), "us")
+        _insert_measurements(source, data, starts, progress)
+        _insert_cycles(source, data, starts, ends)
+        n_labels, label_warnings = _insert_labels(source, data, starts, ends)
+        source.complete(rows=data.n_cycles, warnings=[*warnings, *label_warnings])
+    return source.summary(
         sensors=list(data.sensors),
         cycles=data.n_cycles,
         labels=n_labels,
-        warnings=warnings,
-        replaced_source_id=previous.id if previous is not None else None,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+def _insert_measurements(
+    source: SourceImport, data: UciDataset, starts: np.ndarray, progress: Progress
+) -> None:
+    """Every sensor's samples at their time stamps, one Arrow batch per sensor."""
+    progress.start(f"importing {data.path.name}", data.value_count, "values")
+    done = 0
+    for sensor_id, matrix in data.sensors.items():
+        check_cancelled(progress)
+        ts = _sample_times(starts, matrix.shape[1], data.rates_hz[sensor_id])
+        flat = matrix.ravel()
+        batch = pa.table(
+            {
+                "ts": pa.array(ts, type=pa.timestamp("us")),
+                "value": pa.array(flat, mask=~np.isfinite(flat)),
+            }
+        )
+        _append_measurements(source.con, batch, source.equipment_id, sensor_id, source.source_id)
+        done += flat.size
+        progress.update(done)
+    progress.finish()
+
+
+def _insert_cycles(
+    source: SourceImport, data: UciDataset, starts: np.ndarray, ends: np.ndarray
+) -> None:
+    cycles = pa.table(
+        {
+            "cycle_no": pa.array(data.cycle_numbers.astype(np.int32)),
+            "start_ts": pa.array(starts, type=pa.timestamp("us")),
+            "end_ts": pa.array(ends, type=pa.timestamp("us")),
+            "stable": pa.array(data.stable)
+            if data.stable is not None
+            else pa.nulls(data.n_cycles, pa.bool_()),
+        }
+    )
+    source.con.register("_uci_cycles", cycles)
+    try:
+        source.con.execute(
+            "INSERT INTO cycles (equipment_id, cycle_no, start_ts, end_ts, stable, source_id) "
+            "SELECT ?, cycle_no, start_ts, end_ts, stable, ? FROM _uci_cycles",
+            [source.equipment_id, source.source_id],
+        )
+    finally:
+        source.con.unregister("_uci_cycles")
 
 
 def _append_measurements(
@@ -607,12 +585,13 @@ def _append_measurements(
 def _check_cycle_conflicts(
     con: duckdb.DuckDBPyConnection, equipment_id: str, cycle_numbers: np.ndarray
 ) -> None:
-    row = con.execute(
+    # fetchall: a result left unfinished would keep the Arrow batches from being registered
+    (row,) = con.execute(
         "SELECT count(*), min(cycle_no), max(cycle_no), min(source_id) FROM cycles "
         "WHERE equipment_id = ? AND cycle_no IN (SELECT unnest(?))",
         [equipment_id, cycle_numbers.tolist()],
-    ).fetchone()
-    if row and row[0]:
+    ).fetchall()
+    if row[0]:
         raise UciFormatError(
             f"equipment {equipment_id!r} already has {row[0]} of these cycles (numbers "
             f"{row[1]}..{row[2]}, from source #{row[3]}). Import into another --equipment, or "
@@ -621,14 +600,10 @@ def _check_cycle_conflicts(
 
 
 def _insert_labels(
-    con: duckdb.DuckDBPyConnection,
-    data: UciDataset,
-    profile: EquipmentProfile,
-    equipment_id: str,
-    source_id: int,
-    starts: np.ndarray,
-    ends: np.ndarray,
+    source: SourceImport, data: UciDataset, starts: np.ndarray, ends: np.ndarray
 ) -> tuple[int, list[str]]:
+    """One label range per run of cycles at the same level, per UCI target; (ranges, warnings)."""
+    con, profile = source.con, source.profile
     if data.raw_labels is None:
         return 0, []
     warnings: list[str] = []
@@ -668,7 +643,11 @@ def _insert_labels(
     con.register("_uci_labels", table)
     try:
         insert_labels(
-            con, "_uci_labels", equipment_id=equipment_id, origin="dataset", source_id=source_id
+            con,
+            "_uci_labels",
+            equipment_id=source.equipment_id,
+            origin="dataset",
+            source_id=source.source_id,
         )
     finally:
         con.unregister("_uci_labels")

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gnn.results import Diagnosis
+from ingestion.catalog import SourceImport, begin_live_source
 from ingestion.errors import HydroDiagError
 from ingestion.live import (
     CsvFollower,
@@ -30,8 +31,6 @@ from ingestion.live import (
     LiveWriter,
     ModbusPoller,
     StoreSink,
-    close_live_source,
-    open_live_source,
 )
 from ingestion.profiles import EquipmentProfile
 from ingestion.workspace import Store
@@ -197,7 +196,7 @@ class LiveSession:
             display_seconds=config.display_seconds,
             warn=self._warn,
         )
-        self.source_id: int | None = None
+        self.source: SourceImport | None = None  # while recording
         self.stop_event = threading.Event()
         self.state = "connecting"
         self.detail = ""
@@ -336,17 +335,17 @@ class LiveSession:
 
     def start_recording(self) -> int:
         """Open a 'live' source in the workspace and store from now on; returns its id."""
-        if self.source_id is None:
-            self.source_id = open_live_source(
-                Store(self.store.cursor(), self.store.path),
+        if self.source is None:
+            self.source = begin_live_source(
+                self.store,
                 equipment_id=self.equipment_id,
                 kind="live_csv" if self.config.kind == "csv" else "modbus",
                 uri=self.config.uri(),
                 options=self.config.model_dump(mode="json"),
             )
-            self.writer.source_id = self.source_id
+            self.writer.source_id = self.source.source_id
         self.writer.recording = True
-        return self.source_id
+        return self.source.source_id
 
     def stop_recording(self) -> None:
         """Write what is buffered and mark the source complete."""
@@ -355,14 +354,9 @@ class LiveSession:
         self.writer.recording = False
         with self._write_lock:
             self.writer.flush()
-        if self.source_id is not None:
-            close_live_source(
-                Store(self.store.cursor(), self.store.path),
-                self.source_id,
-                acquisitions=self.writer.acquisitions,
-                warnings=self.warnings[-20:],
-            )
-            self.source_id = None
+        if self.source is not None:
+            self.source.complete(rows=self.writer.acquisitions, warnings=self.warnings[-20:])
+            self.source = None
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the feed; anything recorded is flushed first (no data lost on close)."""

@@ -35,9 +35,9 @@ if str(REPO) not in sys.path:
 from app.commands.live import UNALIGNED_WARNING, diagnose_recent  # noqa: E402
 from gnn.engine import cached_model  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
-from ingestion.catalog import ensure_equipment  # noqa: E402
+from ingestion.catalog import begin_live_source, ensure_equipment  # noqa: E402
 from ingestion.cycles import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
-from ingestion.live import LiveWriter, StoreSink, open_live_source  # noqa: E402
+from ingestion.live import LiveWriter, StoreSink  # noqa: E402
 from ingestion.profiles import EquipmentProfile, load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
     CYCLE_SECONDS,
@@ -88,7 +88,9 @@ def live_rig_writer(
     live writer into it, through a live source of ``kind``: the path ``hydrodiag live`` takes."""
     with store.transaction() as con:
         ensure_equipment(con, "rig", profile or load_profile("zema-test-rig"))
-    source = open_live_source(store, equipment_id="rig", kind=kind, uri="sim", options={})
+    source = begin_live_source(
+        store, equipment_id="rig", kind=kind, uri="sim", options={}
+    ).source_id
     return LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
 
 

@@ -22,14 +22,13 @@ import pyarrow as pa
 import pytest
 
 from app.cli import main
-from ingestion.catalog import ensure_equipment
+from ingestion.catalog import begin_live_source, ensure_equipment
 from ingestion.live import (
     CsvFollower,
     Gap,
     LiveWriter,
     PathSink,
     StoreSink,
-    open_live_source,
 )
 from ingestion.profiles import load_profile
 from ingestion.workspace import Store, open_workspace
@@ -42,7 +41,9 @@ def _workspace(path: Path) -> int:
     with open_workspace(path) as store:
         with store.transaction() as con:
             ensure_equipment(con, "rig", load_profile("zema-test-rig"))
-        return open_live_source(store, equipment_id="rig", kind="modbus", uri="t", options={})
+        return begin_live_source(
+            store, equipment_id="rig", kind="modbus", uri="t", options={}
+        ).source_id
 
 
 def _fill(writer: LiveWriter, start: int, n: int) -> None:
