@@ -146,7 +146,7 @@ def _prepare(args: argparse.Namespace, kind: str, uri: str, options: dict[str, A
     """Begin the recording's source (equipment made sure of) and the writer that fills it;
     with --release-between-flushes both open the workspace file only while they write."""
     from ingestion.catalog import begin_live_source
-    from ingestion.live import LiveWriter, PathSink, StoreSink
+    from ingestion.live_writer import LiveWriter, PathSink, StoreSink
     from ingestion.profiles import load_profile
     from ingestion.workspace import open_workspace
 
@@ -199,8 +199,8 @@ def _finish(source: SourceImport, store: Any, acquisitions: int, summary: Any) -
 
 
 def run_live_modbus(args: argparse.Namespace) -> int:
-    from ingestion.live import ModbusPoller
     from ingestion.modbus.client import ReadOnlyModbusClient, RtuEndpoint, TcpEndpoint
+    from ingestion.modbus.poller import ModbusPoller
     from ingestion.modbus.registermap import load_register_map
     from ingestion.simulator import parse_duration
 
@@ -239,7 +239,7 @@ def run_live_modbus(args: argparse.Namespace) -> int:
 
 
 def run_live_csv(args: argparse.Namespace) -> int:
-    from ingestion.live import CsvFollower
+    from ingestion.csv_follower import CsvFollower
     from ingestion.simulator import parse_duration
 
     duration = parse_duration(args.duration) if args.duration else None

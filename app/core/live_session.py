@@ -1,8 +1,8 @@
 """A live feed as the GUI runs it: acquire and show, record to the workspace on demand.
 
-Qt-free. The feed (Modbus poller or growing-CSV follower from ``ingestion.live``) runs in its
+Qt-free. The feed (``ingestion.modbus.poller`` or ``ingestion.csv_follower``) runs in its
 own thread and always fills a short in-memory display buffer; only while *recording* do its
-samples also go through the :class:`~ingestion.live.LiveWriter` into the workspace (a flusher
+samples also go through the :class:`~ingestion.live_writer.LiveWriter` into the workspace (a flusher
 thread writes about once a second on its own cursor, and can run a rolling diagnosis). The
 GUI polls :meth:`LiveSession.snapshot` on a timer, so no Qt object crosses threads.
 """
@@ -24,14 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gnn.results import Diagnosis
 from ingestion.catalog import SourceImport, begin_live_source
+from ingestion.csv_follower import CsvFollower
 from ingestion.errors import HydroDiagError
-from ingestion.live import (
-    CsvFollower,
-    Gap,
-    LiveWriter,
-    ModbusPoller,
-    StoreSink,
-)
+from ingestion.live_writer import Gap, LiveWriter, StoreSink
+from ingestion.modbus.poller import ModbusPoller
 from ingestion.profiles import EquipmentProfile
 from ingestion.workspace import Store
 

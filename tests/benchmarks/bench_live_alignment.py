@@ -3,7 +3,7 @@ to detected load cycles (``ingestion.cycles``), through the real live path.
 
 For every single-component condition of the reference rig (the other three optimal), a
 simulated feed that starts ``--offset`` seconds into a load cycle is written through
-:class:`ingestion.live.LiveWriter` into a workspace, ``--window`` seconds at a time; after each
+:class:`ingestion.live_writer.LiveWriter` into a workspace, ``--window`` seconds at a time; after each
 chunk the rolling diagnosis of the live command (``app.commands.live.diagnose_recent``) runs
 twice over the last ``--window`` seconds with the shipped model: on the engine's fixed windows
 (what ``hydrodiag live`` did before) and aligned to the detected cycles. Accuracy = share of the
@@ -37,7 +37,7 @@ from gnn.engine import cached_model  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
 from ingestion.catalog import begin_live_source, ensure_equipment  # noqa: E402
 from ingestion.cycles import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
-from ingestion.live import LiveWriter, StoreSink  # noqa: E402
+from ingestion.live_writer import LiveWriter, StoreSink  # noqa: E402
 from ingestion.profiles import EquipmentProfile, load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
     CYCLE_SECONDS,

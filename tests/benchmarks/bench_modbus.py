@@ -40,8 +40,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ingestion.catalog import begin_live_source, ensure_equipment  # noqa: E402
-from ingestion.live import LiveWriter, ModbusPoller, StoreSink  # noqa: E402
+from ingestion.live_writer import LiveWriter, StoreSink  # noqa: E402
 from ingestion.modbus.client import ReadOnlyModbusClient, TcpEndpoint  # noqa: E402
+from ingestion.modbus.poller import ModbusPoller  # noqa: E402
 from ingestion.modbus.registermap import (  # noqa: E402
     DataType,
     PollGroup,

@@ -23,13 +23,8 @@ import pytest
 
 from app.cli import main
 from ingestion.catalog import begin_live_source, ensure_equipment
-from ingestion.live import (
-    CsvFollower,
-    Gap,
-    LiveWriter,
-    PathSink,
-    StoreSink,
-)
+from ingestion.csv_follower import CsvFollower
+from ingestion.live_writer import Gap, LiveWriter, PathSink, StoreSink
 from ingestion.profiles import load_profile
 from ingestion.workspace import Store, open_workspace
 
@@ -171,7 +166,7 @@ FULL_DISK = textwrap.dedent(
     """
     import json, os, resource, signal, sys
     from pathlib import Path
-    from ingestion.live import LiveWriter, PathSink, StoreSink
+    from ingestion.live_writer import LiveWriter, PathSink, StoreSink
     from ingestion.workspace import open_workspace
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG

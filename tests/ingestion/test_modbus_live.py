@@ -34,7 +34,8 @@ from pymodbus.pdu.register_message import (
 
 from app.cli import main
 from ingestion.catalog import begin_live_source, ensure_equipment
-from ingestion.live import LiveWriter, ModbusPoller, StoreSink, run_live_session
+from ingestion.live import run_live_session
+from ingestion.live_writer import LiveWriter, StoreSink
 from ingestion.modbus.client import (
     READ_FUNCTION_CODES,
     ReadOnlyModbusClient,
@@ -42,6 +43,7 @@ from ingestion.modbus.client import (
     RtuEndpoint,
     TcpEndpoint,
 )
+from ingestion.modbus.poller import ModbusPoller
 from ingestion.modbus.registermap import (
     RegisterMap,
     Table,
