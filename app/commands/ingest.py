@@ -27,7 +27,7 @@ def _report(summary: Any) -> int:
 
 
 def _uci(args: argparse.Namespace) -> int:
-    from ingestion.uci import ingest_uci
+    from ingestion.uci_import import ingest_uci
 
     with open_store(args) as store:
         summary = ingest_uci(

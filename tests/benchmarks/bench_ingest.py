@@ -201,7 +201,7 @@ import json, sys, time
 from pathlib import Path
 from ingestion import queries
 from ingestion.workspace import open_workspace
-from ingestion.uci import ingest_uci
+from ingestion.uci_import import ingest_uci
 folder, db = sys.argv[1], sys.argv[2]
 store = open_workspace(db)
 ingest_uci(store, Path(folder), equipment_id="rig")

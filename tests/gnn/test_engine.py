@@ -24,7 +24,8 @@ from gnn.runtime import ModelError
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import CancelledError
-from ingestion.uci import UCI_SENSORS, ingest_uci
+from ingestion.uci import UCI_SENSORS
+from ingestion.uci_import import ingest_uci
 from ingestion.workspace import Store, open_workspace
 from tests.gnn.test_runtime_models import build_contract_model, save_model
 

@@ -9,7 +9,8 @@ import pytest
 
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
-from ingestion.uci import UCI_EPOCH, UCI_SENSORS, ingest_uci
+from ingestion.uci import UCI_EPOCH, UCI_SENSORS
+from ingestion.uci_import import ingest_uci
 from ingestion.workspace import Store, open_workspace
 from ingestion.workspace_info import workspace_info
 from tests.ingestion.test_csv_ingest import snapshot
