@@ -36,7 +36,7 @@ from app.commands.live import UNALIGNED_WARNING, diagnose_recent  # noqa: E402
 from gnn.engine import cached_model  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
 from ingestion.catalog import begin_live_source, ensure_equipment  # noqa: E402
-from ingestion.cycles import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
+from ingestion.cycle_detection import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
 from ingestion.live_writer import LiveWriter, StoreSink  # noqa: E402
 from ingestion.profiles import EquipmentProfile, load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
