@@ -89,7 +89,7 @@ def ingest_csv(
             force=force,
             progress=progress,
         ) as source:
-            if source.skipped:
+            if source.skipped is not None:
                 return source.summary(elapsed_s=time.perf_counter() - started)
             check_cancelled(progress)
             if plan.layout == "wide":

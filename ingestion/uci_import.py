@@ -132,7 +132,7 @@ def ingest_uci(
         profile=profile,
         force=force,
     ) as source:
-        if source.skipped:
+        if source.skipped is not None:
             return source.summary(elapsed_s=time.perf_counter() - started)
         warnings = [*source.notes, *data.warnings, *_range_warnings(source.profile, data)]
         _check_cycle_conflicts(source.con, equipment_id, data.cycle_numbers)
