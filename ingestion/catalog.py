@@ -1,18 +1,20 @@
-"""The workspace's catalogue: equipment and their profiles, imported sources, labels, and the summary `workspace info` shows.
+"""The workspace's catalogue: equipment and their profiles, imported sources and labels.
 
-Every importer follows the same bookkeeping: hash the input, skip it if this equipment already
-has a complete source with that hash (or, with ``force``, delete that source and everything it
-brought), make sure the equipment exists with its profile copied into the workspace, write the
-data, record the source. All of it inside the caller's one transaction.
+Every importer keeps the same books, through :func:`importing_source`: hash the input, skip it
+if this equipment already has a complete source with that hash (or, with ``force``, delete
+that source and everything it brought), make sure the equipment exists with its profile copied
+into the workspace, begin the source, write the data, complete the source with its counts; all
+in one transaction. A live recording begins its source with :func:`begin_live_source` and
+completes it when it stops.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,11 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from ingestion import wide
+from ingestion.digests import BackgroundHash
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, validate_profile_data
-from ingestion.workspace import Store, utc_now
-
-_CHUNK = 1 << 20
+from ingestion.progress import NO_PROGRESS, Progress
+from ingestion.workspace import Store, open_workspace, utc_now
 
 
 class _Frozen(BaseModel):
@@ -34,58 +36,6 @@ class _Frozen(BaseModel):
 
 class EquipmentError(HydroDiagError):
     """Unknown equipment, or an equipment / profile mismatch."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class BackgroundHash:
-    """sha256 of a file computed in a thread (hashlib and file reads release the GIL), so an
-    import can read the file while its digest is being computed."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._stop = threading.Event()
-        self._digest: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        digest = hashlib.sha256()
-        try:
-            with self._path.open("rb") as fh:
-                while not self._stop.is_set() and (chunk := fh.read(_CHUNK)):
-                    digest.update(chunk)
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
-            return
-        if not self._stop.is_set():
-            self._digest = digest.hexdigest()
-
-    def result(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._digest is not None, "result() after cancel()"
-        return self._digest
-
-    def cancel(self) -> None:
-        """Stop reading (an import that failed no longer needs the digest)."""
-        self._stop.set()
-
-
-def files_sha256(files: Iterable[Path]) -> str:
-    """One digest for a set of files (a UCI folder): the names and contents, order-independent."""
-    digest = hashlib.sha256()
-    for path in sorted(files, key=lambda p: p.name):
-        digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
-    return digest.hexdigest()
 
 
 def profile_digest(profile: EquipmentProfile) -> str:
@@ -209,18 +159,6 @@ def _source(row: Sequence[Any]) -> SourceRecord:
     return SourceRecord.model_validate(data)
 
 
-def may_have_source(con: duckdb.DuckDBPyConnection, equipment_id: str, size: int) -> bool:
-    """Whether a complete CSV source of ``size`` bytes (or of unrecorded size) exists: if not,
-    a file of that size cannot be a re-import and need not be hashed before importing."""
-    row = con.execute(
-        "SELECT count(*) FROM sources WHERE equipment_id = ? AND status = 'complete' "
-        "AND (kind <> 'csv' OR json_extract_string(options, '$.bytes') IS NULL "
-        "OR json_extract_string(options, '$.bytes') = ?)",
-        [equipment_id, str(size)],
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def insert_labels(
     con: duckdb.DuckDBPyConnection,
     relation: str,
@@ -245,17 +183,6 @@ def insert_labels(
     )
 
 
-def find_source(
-    con: duckdb.DuckDBPyConnection, equipment_id: str, sha256: str
-) -> SourceRecord | None:
-    row = con.execute(
-        f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE equipment_id = ? AND sha256 = ? "
-        "AND status = 'complete' ORDER BY id LIMIT 1",
-        [equipment_id, sha256],
-    ).fetchone()
-    return _source(row) if row else None
-
-
 def list_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRecord]:
     rows = con.execute(f"SELECT {_SOURCE_COLUMNS} FROM sources ORDER BY id").fetchall()
     return [_source(r) for r in rows]
@@ -269,54 +196,7 @@ def delete_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
     con.execute("DELETE FROM sources WHERE id = ?", [source_id])
 
 
-def begin_source(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    equipment_id: str,
-    kind: str,
-    uri: str,
-    sha256: str | None,
-    options: dict[str, Any],
-) -> int:
-    row = con.execute(
-        "INSERT INTO sources (equipment_id, kind, uri, sha256, status, options, imported_at) "
-        "VALUES (?, ?, ?, ?, 'importing', ?, ?) RETURNING id",
-        [equipment_id, kind, uri, sha256, json.dumps(options, default=str), utc_now()],
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def complete_source(
-    con: duckdb.DuckDBPyConnection,
-    source_id: int,
-    *,
-    row_count: int,
-    warnings: Sequence[str],
-) -> tuple[int, datetime | None, datetime | None]:
-    """Fill in counts and time range from what was written; returns (values, first, last)."""
-    table = wide.find(con, source_id)
-    if table is None:
-        row = con.execute(
-            f"SELECT count(*), min(ts), max(ts) FROM {wide.LONG_TABLE} WHERE source_id = ?",
-            [source_id],
-        ).fetchone()
-    else:  # straight from the wide table: the same numbers as through the view, one scan
-        cols = list(table.columns)
-        any_value = " OR ".join(f"{c} IS NOT NULL" for c in cols)
-        row = con.execute(
-            f"SELECT {' + '.join(f'count({c})' for c in cols)}, "
-            f"min(ts) FILTER (WHERE {any_value}), max(ts) FILTER (WHERE {any_value}) "
-            f"FROM {table.table}"
-        ).fetchone()
-    assert row is not None
-    values, first, last = int(row[0]), row[1], row[2]
-    con.execute(
-        "UPDATE sources SET row_count = ?, value_count = ?, first_ts = ?, last_ts = ?, "
-        "status = 'complete', warnings = ? WHERE id = ?",
-        [row_count, values, first, last, json.dumps(list(warnings)), source_id],
-    )
-    return values, first, last
+# --- import bookkeeping -----------------------------------------------------------------------
 
 
 class ImportSummary(_Frozen):
@@ -339,33 +219,6 @@ class ImportSummary(_Frozen):
     skipped: bool = False
     replaced_source_id: int | None = None
     elapsed_s: float = 0.0
-
-    @classmethod
-    def already_imported(
-        cls,
-        previous: SourceRecord,
-        *,
-        profile_id: str,
-        kind: str,
-        uri: str,
-        sha256: str,
-        elapsed_s: float,
-    ) -> ImportSummary:
-        """The no-op result of importing a file whose sha256 matches ``previous``."""
-        return cls(
-            source_id=previous.id,
-            equipment_id=previous.equipment_id,
-            profile_id=profile_id,
-            kind=kind,
-            uri=uri,
-            sha256=sha256,
-            rows=previous.row_count,
-            values=previous.value_count,
-            first_ts=previous.first_ts,
-            last_ts=previous.last_ts,
-            skipped=True,
-            elapsed_s=elapsed_s,
-        )
 
     def describe(self) -> str:
         """A few lines for the terminal."""
@@ -390,168 +243,342 @@ class ImportSummary(_Frozen):
         return "\n".join(lines)
 
 
-# --- workspace info ---------------------------------------------------------------------------
+RefuseRepeat = Callable[[SourceRecord], Exception]
+"""Builds the error that refuses a repeated import, from the earlier source it repeats."""
 
 
-class SensorInfo(_Frozen):
-    sensor_id: str
-    rows: int
-    non_null: int
-    first_ts: datetime | None
-    last_ts: datetime | None
-    in_profile: bool
+@dataclass(eq=False)
+class SourceImport:
+    """The bookkeeping of one source while it is written: its row in ``sources``, the
+    equipment's profile, and the earlier import it repeats or replaces.
 
+    Handed out by :func:`importing_source` (an import, one transaction) and
+    :func:`begin_live_source` (a recording). When ``skipped`` is set, the same bytes were
+    imported before and there is nothing to do; otherwise the importer writes its data under
+    ``source_id`` and calls :meth:`complete`.
+    """
 
-class LabelInfo(_Frozen):
-    component_id: str
-    component_name: str
-    fault_types: list[str]
-    ranges: int
-    grades: dict[str, int]  # grade -> number of ranges
-    origin: str
+    equipment_id: str
+    kind: str
+    uri: str
+    profile: EquipmentProfile  # the equipment's (the caller's when skipped)
+    source_id: int  # the new source, or the earlier one when skipped
+    sha256: str | None  # None for a feed, and until a background hash is done
+    notes: list[str] = field(default_factory=list)  # what making sure of the equipment did
+    skipped: SourceRecord | None = None
+    replaced: list[int] = field(default_factory=list)  # earlier sources deleted for this one
+    rows: int = 0
+    values: int = 0
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+    completed: bool = False
+    transaction: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+    hasher: BackgroundHash | None = field(default=None, repr=False)
+    live: Store | Path | None = field(default=None, repr=False)  # where a recording completes
 
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The import's transaction; a recording has none (its writer flushes on its own)."""
+        if self.transaction is None:
+            raise RuntimeError(f"source #{self.source_id} is a recording: it has no transaction")
+        return self.transaction
 
-class EquipmentInfo(_Frozen):
-    id: str
-    name: str
-    profile_id: str
-    profile_sha256: str
-    created_at: datetime
-    sensors: list[SensorInfo]
-    cycles: int
-    first_cycle: int | None
-    last_cycle: int | None
-    labels: list[LabelInfo]
+    def complete(
+        self,
+        *,
+        rows: int,
+        warnings: Sequence[str],
+        span: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Mark the source complete with its ``rows`` (lines, cycles, acquisitions, ranges) and
+        warnings. Values and time range are counted from its measurements; a source without
+        any (label ranges) gives the ``span`` it covers. A recording's source is completed in
+        a transaction of its own."""
+        if self.live is None:
+            self._complete(self.con, rows, warnings, span)
+            return
+        with _transaction(self.live) as con:
+            self._complete(con, rows, warnings, span)
 
-
-class WorkspaceInfo(_Frozen):
-    path: str
-    schema_version: int
-    equipment: list[EquipmentInfo]
-    sources: list[SourceRecord]
-    measurements: int
-    size_bytes: int | None
-
-
-def _sensor_rows(
-    con: duckdb.DuckDBPyConnection, equipment_id: str
-) -> list[tuple[str, int, int, datetime | None, datetime | None]]:
-    """(sensor, rows, non-null values, first ts, last ts) as the ``measurements`` view would
-    give them, but read from the long table and each wide table directly (several times
-    faster than grouping the unpivoted view)."""
-    merged: dict[str, list[Any]] = {}
-
-    def add(sensor: str, rows: int, non_null: int, first: Any, last: Any) -> None:
-        cur = merged.setdefault(sensor, [0, 0, None, None])
-        cur[0] += rows
-        cur[1] += non_null
-        if first is not None:
-            cur[2] = first if cur[2] is None else min(cur[2], first)
-            cur[3] = last if cur[3] is None else max(cur[3], last)
-
-    for row in con.execute(
-        f"SELECT sensor_id, count(*), count(value), min(ts), max(ts) FROM {wide.LONG_TABLE} "
-        "WHERE equipment_id = ? GROUP BY sensor_id",
-        [equipment_id],
-    ).fetchall():
-        add(*row)
-    for table in wide.wide_tables(con, equipment_id):
-        cols = list(table.columns)
-        head = con.execute(
-            "SELECT count(*), min(ts), max(ts), "
-            + ", ".join(f"count({c}), min({c}), max({c})" for c in cols)
-            + f" FROM {table.table}"
-        ).fetchone()
-        assert head is not None
-        for k, c in enumerate(cols):
-            count, lo, hi = head[3 + 3 * k : 6 + 3 * k]
-            if count == 0:
-                continue
-            first, last, nonfinite = head[1], head[2], 0
-            # NaN sorts above every number: finite min and max mean no NaN/inf (no gap rows)
-            finite = math.isfinite(lo) and math.isfinite(hi)
-            if count != head[0] or not finite:
-                extra = con.execute(
-                    f"SELECT min(ts) FILTER (WHERE {c} IS NOT NULL), "
-                    f"max(ts) FILTER (WHERE {c} IS NOT NULL), count_if(NOT isfinite({c})) "
-                    f"FROM {table.table}"
-                ).fetchone()
-                assert extra is not None
-                first, last, nonfinite = extra
-            add(table.columns[c], int(count), int(count) - int(nonfinite), first, last)
-    return [(s, *merged[s]) for s in sorted(merged)]
-
-
-def workspace_info(store: Store) -> WorkspaceInfo:
-    con = store.cursor()
-    equipment: list[EquipmentInfo] = []
-    eq_rows = con.execute(
-        "SELECT id, name, profile_id, profile_sha256, created_at FROM equipment ORDER BY id"
-    ).fetchall()
-    for eq_id, name, profile_id, profile_sha, created in eq_rows:
-        profile = equipment_profile(con, eq_id)
-        profile_sensors = set(profile.sensor_ids)
-        sensor_rows = _sensor_rows(con, eq_id)
-        sensors = [
-            SensorInfo(
-                sensor_id=s,
-                rows=n,
-                non_null=nn,
-                first_ts=a,
-                last_ts=b,
-                in_profile=s in profile_sensors,
-            )
-            for s, n, nn, a, b in sensor_rows
-        ]
-        cyc = con.execute(
-            "SELECT count(*), min(cycle_no), max(cycle_no) FROM cycles WHERE equipment_id = ?",
-            [eq_id],
-        ).fetchone()
-        assert cyc is not None
-        label_rows = con.execute(
-            "SELECT component_id, origin, grade, count(*), "
-            "list(DISTINCT fault_type) FILTER (WHERE fault_type IS NOT NULL) "
-            "FROM labels WHERE equipment_id = ? GROUP BY ALL ORDER BY component_id, origin, grade",
-            [eq_id],
-        ).fetchall()
-        grouped: dict[tuple[str, str], dict[str, int]] = {}
-        faults: dict[tuple[str, str], set[str]] = {}
-        for comp, origin, grade, n, fault_types in label_rows:
-            grouped.setdefault((comp, origin), {})[str(grade)] = int(n)
-            faults.setdefault((comp, origin), set()).update(fault_types or [])
-        names = {c.id: c.name for c in profile.components}
-        labels = [
-            LabelInfo(
-                component_id=c,
-                component_name=names.get(c, c),
-                fault_types=sorted(faults[(c, o)]),
-                origin=o,
-                ranges=sum(g.values()),
-                grades=g,
-            )
-            for (c, o), g in grouped.items()
-        ]
-        equipment.append(
-            EquipmentInfo(
-                id=eq_id,
-                name=name,
-                profile_id=profile_id,
-                profile_sha256=profile_sha,
-                created_at=created,
-                sensors=sensors,
-                cycles=int(cyc[0]),
-                first_cycle=cyc[1],
-                last_cycle=cyc[2],
-                labels=labels,
-            )
+    def _complete(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        rows: int,
+        warnings: Sequence[str],
+        span: tuple[datetime, datetime] | None,
+    ) -> None:
+        if self.sha256 is None and self.hasher is not None:
+            self.sha256 = self.hasher.result()
+            con.execute("UPDATE sources SET sha256 = ? WHERE id = ?", [self.sha256, self.source_id])
+        if span is None:
+            self.values, self.first_ts, self.last_ts = _measured(con, self.source_id)
+        else:
+            self.values, (self.first_ts, self.last_ts) = 0, span
+        self.rows, self.warnings = rows, list(warnings)
+        con.execute(
+            "UPDATE sources SET row_count = ?, value_count = ?, first_ts = ?, last_ts = ?, "
+            "status = 'complete', warnings = ? WHERE id = ?",
+            [
+                rows,
+                self.values,
+                self.first_ts,
+                self.last_ts,
+                json.dumps(self.warnings),
+                self.source_id,
+            ],
         )
-    total = con.execute("SELECT count(*) FROM measurements").fetchone()
-    size = store.path.stat().st_size if store.path is not None and store.path.exists() else None
-    return WorkspaceInfo(
-        path=str(store.path) if store.path else ":memory:",
-        schema_version=store.schema_version,
-        equipment=equipment,
-        sources=list_sources(con),
-        measurements=int(total[0]) if total else 0,
-        size_bytes=size,
+        self.completed = True
+
+    def summary(
+        self, *, elapsed_s: float, sensors: Sequence[str] = (), cycles: int = 0, labels: int = 0
+    ) -> ImportSummary:
+        """What the import did, for the terminal and the GUI."""
+        assert self.sha256 is not None, "summary() of a source without a digest"
+        return ImportSummary(
+            source_id=self.source_id,
+            equipment_id=self.equipment_id,
+            profile_id=self.profile.id,
+            kind=self.kind,
+            uri=self.uri,
+            sha256=self.sha256,
+            rows=self.rows,
+            values=self.values,
+            first_ts=self.first_ts,
+            last_ts=self.last_ts,
+            sensors=list(sensors),
+            cycles=cycles,
+            labels=labels,
+            warnings=self.warnings,
+            skipped=self.skipped is not None,
+            replaced_source_id=self.replaced[0] if self.replaced else None,
+            elapsed_s=elapsed_s,
+        )
+
+
+@contextmanager
+def importing_source(
+    store: Store,
+    *,
+    equipment_id: str,
+    kind: str,
+    uri: str,
+    options: Mapping[str, Any],
+    digest: str | BackgroundHash | None = None,
+    profile: EquipmentProfile | None = None,
+    equipment_name: str | None = None,
+    inspection_id: int | None = None,
+    force: bool = False,
+    refuse_repeat: RefuseRepeat | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> Iterator[SourceImport]:
+    """Import one input as a source of ``equipment_id``, all in one transaction.
+
+    First the earlier import of the same bytes (``digest``) is looked for: a complete source
+    with that sha256. A :class:`BackgroundHash` is waited for only if a source of the file's
+    size may exist; else the digest is stored when the source completes. A repeat is skipped
+    (``skipped`` set, nothing written) unless ``force``, which deletes it and everything it
+    brought. With ``refuse_repeat``, a repeat is any earlier source of this ``kind`` from the
+    same ``uri`` or with the same bytes, and it is refused with that error unless ``force``
+    deletes them all. Then the equipment is made sure of (:func:`ensure_equipment`, with
+    ``equipment_name`` for a new one) and the source begun; the block writes its data under
+    ``source_id`` and calls :meth:`SourceImport.complete`. An exception, or leaving the block
+    without completing the source, rolls all of it back.
+    """
+    hasher = digest if isinstance(digest, BackgroundHash) else None
+    sha256 = digest if isinstance(digest, str) else None
+    with store.transaction() as con:
+        if hasher is not None:
+            size = hasher.path.stat().st_size
+            if _may_have_source(con, equipment_id, size):
+                progress.start(f"hashing {hasher.path.name}", size, "bytes")
+                sha256 = hasher.result()
+        same_uri = refuse_repeat is not None
+        repeats = _repeats(con, equipment_id, kind=kind, uri=uri, sha256=sha256, same_uri=same_uri)
+        if repeats and not force:
+            if refuse_repeat is not None:
+                raise refuse_repeat(repeats[-1])
+            previous = repeats[0]
+            yield SourceImport(
+                equipment_id=equipment_id,
+                kind=kind,
+                uri=uri,
+                profile=profile or equipment_profile(con, equipment_id),
+                source_id=previous.id,
+                sha256=sha256,
+                skipped=previous,
+                rows=previous.row_count,
+                values=previous.value_count,
+                first_ts=previous.first_ts,
+                last_ts=previous.last_ts,
+            )
+            return
+        for repeat in repeats:
+            delete_source(con, repeat.id)
+        source = _begin(
+            con,
+            equipment_id=equipment_id,
+            kind=kind,
+            uri=uri,
+            sha256=sha256,
+            options=options,
+            profile=profile,
+            equipment_name=equipment_name,
+            inspection_id=inspection_id,
+            hasher=hasher,
+        )
+        source.replaced = [repeat.id for repeat in repeats]
+        yield source
+        if not source.completed:
+            raise RuntimeError(f"the import of {uri} ended without completing its source")
+
+
+def begin_live_source(
+    workspace: Store | Path,
+    *,
+    equipment_id: str,
+    kind: str,
+    uri: str,
+    options: Mapping[str, Any],
+    profile: EquipmentProfile | None = None,
+) -> SourceImport:
+    """Begin the source of a live recording (Modbus, a growing CSV) with status 'live'.
+
+    The bookkeeping of :func:`importing_source` without the repeat check (a feed has no
+    digest), committed at once: a recording is not one transaction. Its writer appends to the
+    source in flushes of its own, and :meth:`SourceImport.complete` marks it complete at the
+    end, in another transaction; a recording that ends in an error stays 'live'.
+    ``workspace`` is an open store, or the file's path for a recorder that keeps the file
+    closed between flushes.
+    """
+    with _transaction(workspace) as con:
+        return _begin(
+            con,
+            equipment_id=equipment_id,
+            kind=kind,
+            uri=uri,
+            sha256=None,
+            options=options,
+            profile=profile,
+            live=workspace,
+        )
+
+
+def _begin(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    equipment_id: str,
+    kind: str,
+    uri: str,
+    sha256: str | None,
+    options: Mapping[str, Any],
+    profile: EquipmentProfile | None,
+    equipment_name: str | None = None,
+    inspection_id: int | None = None,
+    hasher: BackgroundHash | None = None,
+    live: Store | Path | None = None,
+) -> SourceImport:
+    """Make sure of the equipment and insert the source row ('importing', or 'live')."""
+    profile, notes = ensure_equipment(con, equipment_id, profile, name=equipment_name)
+    row = con.execute(
+        "INSERT INTO sources (equipment_id, inspection_id, kind, uri, sha256, status, options, "
+        "imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [
+            equipment_id,
+            inspection_id,
+            kind,
+            uri,
+            sha256,
+            "importing" if live is None else "live",
+            json.dumps(dict(options), default=str),
+            utc_now(),
+        ],
+    ).fetchone()
+    assert row is not None
+    return SourceImport(
+        equipment_id=equipment_id,
+        kind=kind,
+        uri=uri,
+        profile=profile,
+        source_id=int(row[0]),
+        sha256=sha256,
+        notes=notes,
+        transaction=None if live is not None else con,
+        hasher=hasher,
+        live=live,
     )
+
+
+@contextmanager
+def _transaction(workspace: Store | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction on a cursor of its own (a recording completes from another thread than
+    it began on), or on the workspace file opened for it."""
+    store = (
+        Store(workspace.cursor(), workspace.path)
+        if isinstance(workspace, Store)
+        else open_workspace(workspace)
+    )
+    with store, store.transaction() as con:
+        yield con
+
+
+def _repeats(
+    con: duckdb.DuckDBPyConnection,
+    equipment_id: str,
+    *,
+    kind: str,
+    uri: str,
+    sha256: str | None,
+    same_uri: bool,
+) -> list[SourceRecord]:
+    """Earlier imports of the same input: the first complete source with these bytes, or (with
+    ``same_uri``) every source of this kind from the same uri or with these bytes."""
+    if same_uri:
+        rows = con.execute(
+            f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE equipment_id = ? AND kind = ? "
+            "AND (uri = ? OR sha256 = ?) ORDER BY id",
+            [equipment_id, kind, uri, sha256],
+        ).fetchall()
+    elif sha256 is not None:
+        rows = con.execute(
+            f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE equipment_id = ? AND sha256 = ? "
+            "AND status = 'complete' ORDER BY id LIMIT 1",
+            [equipment_id, sha256],
+        ).fetchall()
+    else:
+        rows = []
+    return [_source(r) for r in rows]
+
+
+def _may_have_source(con: duckdb.DuckDBPyConnection, equipment_id: str, size: int) -> bool:
+    """Whether a complete CSV source of ``size`` bytes (or of unrecorded size) exists: if not,
+    a file of that size cannot be a re-import and need not be hashed before importing."""
+    row = con.execute(
+        "SELECT count(*) FROM sources WHERE equipment_id = ? AND status = 'complete' "
+        "AND (kind <> 'csv' OR json_extract_string(options, '$.bytes') IS NULL "
+        "OR json_extract_string(options, '$.bytes') = ?)",
+        [equipment_id, str(size)],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _measured(
+    con: duckdb.DuckDBPyConnection, source_id: int
+) -> tuple[int, datetime | None, datetime | None]:
+    """(values, first, last) of what a source wrote to the measurements."""
+    table = wide.find(con, source_id)
+    if table is None:
+        row = con.execute(
+            f"SELECT count(*), min(ts), max(ts) FROM {wide.LONG_TABLE} WHERE source_id = ?",
+            [source_id],
+        ).fetchone()
+    else:  # straight from the wide table: the same numbers as through the view, one scan
+        cols = list(table.columns)
+        any_value = " OR ".join(f"{c} IS NOT NULL" for c in cols)
+        row = con.execute(
+            f"SELECT {' + '.join(f'count({c})' for c in cols)}, "
+            f"min(ts) FILTER (WHERE {any_value}), max(ts) FILTER (WHERE {any_value}) "
+            f"FROM {table.table}"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), row[1], row[2]

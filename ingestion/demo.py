@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ingestion.catalog import insert_labels
+from ingestion.catalog import importing_source, insert_labels
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from ingestion.resources import demo_workspace_path
 from ingestion.simulator import (
@@ -91,21 +91,18 @@ def build_demo_workspace(
     progress.start("simulating the demo rig", n_cycles, "cycles")
     store = open_workspace(path)
     try:
-        from ingestion.catalog import begin_source, complete_source, ensure_equipment
         from ingestion.profiles import load_profile
 
-        with store.transaction() as con:
-            ensure_equipment(
-                con, DEMO_EQUIPMENT, load_profile(DEMO_PROFILE), name="Demo rig (simulated)"
-            )
-            source_id = begin_source(
-                con,
-                equipment_id=DEMO_EQUIPMENT,
-                kind="simulator",
-                uri=f"simulator://{DEMO_PROFILE}/{DEMO_SCENARIO}?seed={seed}&hours={hours:g}",
-                sha256=None,
-                options={"scenario": DEMO_SCENARIO, "seed": seed, "rate_hz": 1.0},
-            )
+        with importing_source(
+            store,
+            equipment_id=DEMO_EQUIPMENT,
+            kind="simulator",
+            uri=f"simulator://{DEMO_PROFILE}/{DEMO_SCENARIO}?seed={seed}&hours={hours:g}",
+            options={"scenario": DEMO_SCENARIO, "seed": seed, "rate_hz": 1.0},
+            profile=load_profile(DEMO_PROFILE),
+            equipment_name="Demo rig (simulated)",
+        ) as source:
+            con, source_id = source.con, source.source_id
             tables: list[pa.Table] = []
             cycle_rows: list[tuple[int, datetime]] = []
             conditions: list[Conditions] = []
@@ -139,9 +136,7 @@ def build_demo_workspace(
             )
             con.unregister("_demo_cycles")
             _insert_truth(con, conditions, [s for _, s in cycle_rows], source_id)
-            complete_source(
-                con, source_id, row_count=n_cycles * CYCLE_SECONDS, warnings=["simulated data"]
-            )
+            source.complete(rows=n_cycles * CYCLE_SECONDS, warnings=["simulated data"])
         progress.finish()
         summary = DemoSummary(
             path=path,

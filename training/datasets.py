@@ -224,8 +224,9 @@ def from_workspace(
         HydroDiagError: unknown equipment, no labels, no data under the labels, or a window /
             stride that is not a whole number of samples at ``rate_hz``.
     """
-    from ingestion.catalog import equipment_exists, equipment_profile, file_sha256
+    from ingestion.catalog import equipment_exists, equipment_profile
     from ingestion.cycles import equipment_has_cycles
+    from ingestion.digests import file_sha256
     from ingestion.queries import cycle_labels, cycle_windows, labelled_time_range
     from ingestion.workspace import open_workspace
 

@@ -6,12 +6,15 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.commands._common import open_store
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, load_profile
 from ingestion.progress import TerminalProgress
+
+if TYPE_CHECKING:
+    from ingestion.csv_plan import CsvOptions
 
 
 def _profile(args: argparse.Namespace) -> EquipmentProfile | None:
@@ -24,7 +27,7 @@ def _report(summary: Any) -> int:
 
 
 def _uci(args: argparse.Namespace) -> int:
-    from ingestion.uci import ingest_uci
+    from ingestion.uci_import import ingest_uci
 
     with open_store(args) as store:
         summary = ingest_uci(
@@ -38,8 +41,8 @@ def _uci(args: argparse.Namespace) -> int:
     return _report(summary)
 
 
-def _csv_options(args: argparse.Namespace) -> Any:
-    from ingestion.csv_import import CsvOptions, parse_map
+def _csv_options(args: argparse.Namespace) -> CsvOptions:
+    from ingestion.csv_plan import CsvOptions, parse_map
 
     start = None
     if args.start:
@@ -71,7 +74,8 @@ def _csv_options(args: argparse.Namespace) -> Any:
 
 def _csv(args: argparse.Namespace) -> int:
     from ingestion.catalog import equipment_exists, equipment_profile
-    from ingestion.csv_import import ingest_csv, sniff_csv
+    from ingestion.csv_import import ingest_csv
+    from ingestion.csv_sniff import sniff_csv
 
     options = _csv_options(args)
     profile = _profile(args)

@@ -7,11 +7,14 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.commands._common import workspace_path
 from app.commands.simulate import stop_on_signals
 from ingestion.errors import HydroDiagError
+
+if TYPE_CHECKING:
+    from ingestion.catalog import SourceImport
 
 
 def register(subparsers: Any) -> None:
@@ -140,32 +143,28 @@ def _progress(args: argparse.Namespace) -> Any:
 
 
 def _prepare(args: argparse.Namespace, kind: str, uri: str, options: dict[str, Any]) -> Any:
-    from ingestion.catalog import ensure_equipment
-    from ingestion.live import LiveWriter, PathSink, StoreSink, open_live_source
+    """Begin the recording's source (equipment made sure of) and the writer that fills it;
+    with --release-between-flushes both open the workspace file only while they write."""
+    from ingestion.catalog import begin_live_source
+    from ingestion.live_writer import LiveWriter, PathSink, StoreSink
     from ingestion.profiles import load_profile
     from ingestion.workspace import open_workspace
 
     path = workspace_path(args)
-    store = open_workspace(path)
-    with store.transaction() as con:
-        profile, notes = ensure_equipment(
-            con, args.equipment, load_profile(args.profile) if args.profile else None
-        )
-    for note in notes:
+    store = None if args.release_between_flushes else open_workspace(path)
+    source = begin_live_source(
+        path if store is None else store,
+        equipment_id=args.equipment,
+        kind=kind,
+        uri=uri,
+        options=options,
+        profile=load_profile(args.profile) if args.profile else None,
+    )
+    for note in source.notes:
         print(note, file=sys.stderr)
-    source_id = open_live_source(
-        store, equipment_id=args.equipment, kind=kind, uri=uri, options=options
-    )
-    if args.release_between_flushes:
-        store.close()
-        writer = LiveWriter(
-            PathSink(path), equipment_id=args.equipment, source_id=source_id, warn=_warn
-        )
-        return profile, None, path, source_id, writer
-    writer = LiveWriter(
-        StoreSink(store), equipment_id=args.equipment, source_id=source_id, warn=_warn
-    )
-    return profile, store, path, source_id, writer
+    sink = PathSink(path) if store is None else StoreSink(store)
+    writer = LiveWriter(sink, equipment_id=args.equipment, source_id=source.source_id, warn=_warn)
+    return source, store, path, writer
 
 
 def _diagnose_fn(args: argparse.Namespace, store: Any, path: Path) -> Any:
@@ -187,34 +186,21 @@ def _diagnose_fn(args: argparse.Namespace, store: Any, path: Path) -> Any:
     return run
 
 
-def _finish(
-    args: argparse.Namespace,
-    store: Any,
-    path: Path,
-    source_id: int,
-    acquisitions: int,
-    summary: Any,
-) -> None:
-    from ingestion.live import close_live_source
-    from ingestion.workspace import open_workspace
-
+def _finish(source: SourceImport, store: Any, acquisitions: int, summary: Any) -> None:
     warnings = (
         [f"{summary.failed_flushes} flushes failed and were retried"]
         if summary.failed_flushes
         else []
     )
-    if store is None:
-        with open_workspace(path) as own:
-            close_live_source(own, source_id, acquisitions=acquisitions, warnings=warnings)
-    else:
-        close_live_source(store, source_id, acquisitions=acquisitions, warnings=warnings)
+    source.complete(rows=acquisitions, warnings=warnings)
+    if store is not None:
         store.close()
     print(summary.describe())
 
 
 def run_live_modbus(args: argparse.Namespace) -> int:
-    from ingestion.live import ModbusPoller
     from ingestion.modbus.client import ReadOnlyModbusClient, RtuEndpoint, TcpEndpoint
+    from ingestion.modbus.poller import ModbusPoller
     from ingestion.modbus.registermap import load_register_map
     from ingestion.simulator import parse_duration
 
@@ -232,10 +218,8 @@ def run_live_modbus(args: argparse.Namespace) -> int:
     if args.profile:
         load_register_map(args.map, load_profile(args.profile).sensor_ids)
     client_uri = str(endpoint)
-    profile, store, path, source_id, writer = _prepare(
-        args, "modbus", client_uri, {"map": str(args.map)}
-    )
-    register_map = load_register_map(args.map, profile.sensor_ids)
+    source, store, path, writer = _prepare(args, "modbus", client_uri, {"map": str(args.map)})
+    register_map = load_register_map(args.map, source.profile.sensor_ids)
     device_id = args.device_id if args.device_id is not None else register_map.device_id
     client = ReadOnlyModbusClient(endpoint, device_id=device_id, timeout_s=args.timeout)
     poller = ModbusPoller(client, register_map, writer, max_gap=args.max_gap, warn=_warn)
@@ -249,30 +233,22 @@ def run_live_modbus(args: argparse.Namespace) -> int:
         poller.run()
 
     _record(
-        args,
-        store,
-        path,
-        source_id,
-        writer,
-        feed,
-        duration,
-        poller.stats,
-        lambda: poller.stats.reads,
+        args, source, store, path, writer, feed, duration, poller.stats, lambda: poller.stats.reads
     )
     return 0
 
 
 def run_live_csv(args: argparse.Namespace) -> int:
-    from ingestion.live import CsvFollower
+    from ingestion.csv_follower import CsvFollower
     from ingestion.simulator import parse_duration
 
     duration = parse_duration(args.duration) if args.duration else None
-    profile, store, path, source_id, writer = _prepare(
+    source, store, path, writer = _prepare(
         args, "live_csv", str(args.file.resolve()), {"from_end": args.from_end}
     )
     follower = CsvFollower(
         args.file,
-        profile.sensor_ids,
+        source.profile.sensor_ids,
         timestamp_column=args.timestamp_column,
         from_start=not args.from_end,
         warn=_warn,
@@ -292,15 +268,15 @@ def run_live_csv(args: argparse.Namespace) -> int:
         follower.close()
 
     print(f"following {args.file} into equipment {args.equipment!r}; Ctrl-C stops", file=sys.stderr)
-    _record(args, store, path, source_id, writer, feed, duration, None, lambda: rows)
+    _record(args, source, store, path, writer, feed, duration, None, lambda: rows)
     return 0
 
 
 def _record(
     args: argparse.Namespace,
+    source: SourceImport,
     store: Any,
     path: Any,
-    source_id: int,
     writer: Any,
     feed: Callable[[threading.Event], None],
     duration_s: float | None,
@@ -321,8 +297,8 @@ def _record(
         diagnose=_diagnose_fn(args, store, path),
         progress=_progress(args),
     )
-    summary = LiveSummary.from_run(source_id, seconds, writer, diagnoses, poll_stats)
-    _finish(args, store, path, source_id, acquisitions(), summary)
+    summary = LiveSummary.from_run(source.source_id, seconds, writer, diagnoses, poll_stats)
+    _finish(source, store, acquisitions(), summary)
 
 
 def rolling_diagnosis(store: Any, equipment_id: str, window_s: float, *, align: bool = True) -> str:

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from app.commands._common import open_store, workspace_path
-from ingestion.catalog import WorkspaceInfo, workspace_info
 from ingestion.errors import HydroDiagError
+from ingestion.workspace_info import WorkspaceInfo, workspace_info
 
 
 def format_info(info: WorkspaceInfo) -> str:

@@ -1,8 +1,8 @@
 """A live feed as the GUI runs it: acquire and show, record to the workspace on demand.
 
-Qt-free. The feed (Modbus poller or growing-CSV follower from ``ingestion.live``) runs in its
+Qt-free. The feed (``ingestion.modbus.poller`` or ``ingestion.csv_follower``) runs in its
 own thread and always fills a short in-memory display buffer; only while *recording* do its
-samples also go through the :class:`~ingestion.live.LiveWriter` into the workspace (a flusher
+samples also go through the :class:`~ingestion.live_writer.LiveWriter` into the workspace (a flusher
 thread writes about once a second on its own cursor, and can run a rolling diagnosis). The
 GUI polls :meth:`LiveSession.snapshot` on a timer, so no Qt object crosses threads.
 """
@@ -23,16 +23,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gnn.results import Diagnosis
+from ingestion.catalog import SourceImport, begin_live_source
+from ingestion.csv_follower import CsvFollower
 from ingestion.errors import HydroDiagError
-from ingestion.live import (
-    CsvFollower,
-    Gap,
-    LiveWriter,
-    ModbusPoller,
-    StoreSink,
-    close_live_source,
-    open_live_source,
-)
+from ingestion.live_writer import Gap, LiveWriter, StoreSink
+from ingestion.modbus.poller import ModbusPoller
 from ingestion.profiles import EquipmentProfile
 from ingestion.workspace import Store
 
@@ -200,7 +195,7 @@ class LiveSession:
             display_seconds=config.display_seconds,
             warn=self._warn,
         )
-        self.source_id: int | None = None
+        self.source: SourceImport | None = None  # while recording
         self.stop_event = threading.Event()
         self.state = "connecting"
         self.detail = ""
@@ -339,17 +334,17 @@ class LiveSession:
 
     def start_recording(self) -> int:
         """Open a 'live' source in the workspace and store from now on; returns its id."""
-        if self.source_id is None:
-            self.source_id = open_live_source(
-                Store(self.store.cursor(), self.store.path),
+        if self.source is None:
+            self.source = begin_live_source(
+                self.store,
                 equipment_id=self.equipment_id,
                 kind="live_csv" if self.config.kind == "csv" else "modbus",
                 uri=self.config.uri(),
                 options=self.config.model_dump(mode="json"),
             )
-            self.writer.source_id = self.source_id
+            self.writer.source_id = self.source.source_id
         self.writer.recording = True
-        return self.source_id
+        return self.source.source_id
 
     def stop_recording(self) -> None:
         """Write what is buffered and mark the source complete."""
@@ -358,14 +353,9 @@ class LiveSession:
         self.writer.recording = False
         with self._write_lock:
             self.writer.flush()
-        if self.source_id is not None:
-            close_live_source(
-                Store(self.store.cursor(), self.store.path),
-                self.source_id,
-                acquisitions=self.writer.acquisitions,
-                warnings=self.warnings[-20:],
-            )
-            self.source_id = None
+        if self.source is not None:
+            self.source.complete(rows=self.writer.acquisitions, warnings=self.warnings[-20:])
+            self.source = None
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the feed; anything recorded is flushed first (no data lost on close)."""

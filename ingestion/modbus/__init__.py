@@ -1,4 +1,5 @@
-"""Modbus TCP/RTU: register maps, a read-only polling client and the simulator's server."""
+"""Modbus TCP/RTU: register maps, a read-only client, the poller that records through it, and the
+simulator's server."""
 
 import logging
 

@@ -293,7 +293,7 @@ def uci_2000(folder: Path) -> Path:
 def end_to_end(model_path: Path, work: Path, threads: int | None) -> dict[str, Any]:
     """Two diagnoses of the same 2000 cycles (the second finds the first's health history)."""
     from gnn.engine import diagnose
-    from ingestion.uci import ingest_uci
+    from ingestion.uci_import import ingest_uci
     from ingestion.workspace import open_workspace
 
     folder = uci_2000(work / "uci2000")

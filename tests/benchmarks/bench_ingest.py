@@ -165,7 +165,7 @@ QUERIES = """
 import json, sys, time
 from ingestion import queries
 from ingestion.workspace import open_workspace
-from ingestion.catalog import workspace_info
+from ingestion.workspace_info import workspace_info
 db, eq, sensors = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = open_workspace(db, read_only=True)
 ids = [f"S{i}" for i in range(1, sensors + 1)]
@@ -201,7 +201,7 @@ import json, sys, time
 from pathlib import Path
 from ingestion import queries
 from ingestion.workspace import open_workspace
-from ingestion.uci import ingest_uci
+from ingestion.uci_import import ingest_uci
 folder, db = sys.argv[1], sys.argv[2]
 store = open_workspace(db)
 ingest_uci(store, Path(folder), equipment_id="rig")

@@ -3,7 +3,7 @@ to detected load cycles (``ingestion.cycles``), through the real live path.
 
 For every single-component condition of the reference rig (the other three optimal), a
 simulated feed that starts ``--offset`` seconds into a load cycle is written through
-:class:`ingestion.live.LiveWriter` into a workspace, ``--window`` seconds at a time; after each
+:class:`ingestion.live_writer.LiveWriter` into a workspace, ``--window`` seconds at a time; after each
 chunk the rolling diagnosis of the live command (``app.commands.live.diagnose_recent``) runs
 twice over the last ``--window`` seconds with the shipped model: on the engine's fixed windows
 (what ``hydrodiag live`` did before) and aligned to the detected cycles. Accuracy = share of the
@@ -35,14 +35,10 @@ if str(REPO) not in sys.path:
 from gnn.engine import diagnose_recent  # noqa: E402
 from gnn.graph import default_model_path  # noqa: E402
 from gnn.model_cache import cached_model  # noqa: E402
-from ingestion.catalog import ensure_equipment  # noqa: E402
-from ingestion.cycles import (  # noqa: E402
-    MIN_SCORE,
-    UNALIGNED_WARNING,
-    detect_cycles,
-    profile_template,
-)
-from ingestion.live import LiveWriter, StoreSink, open_live_source  # noqa: E402
+from ingestion.catalog import begin_live_source, ensure_equipment  # noqa: E402
+from ingestion.cycle_detection import MIN_SCORE, detect_cycles, profile_template  # noqa: E402
+from ingestion.cycles import UNALIGNED_WARNING  # noqa: E402
+from ingestion.live_writer import LiveWriter, StoreSink  # noqa: E402
 from ingestion.profiles import EquipmentProfile, load_profile  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
     CYCLE_SECONDS,
@@ -93,7 +89,9 @@ def live_rig_writer(
     live writer into it, through a live source of ``kind``: the path ``hydrodiag live`` takes."""
     with store.transaction() as con:
         ensure_equipment(con, "rig", profile or load_profile("zema-test-rig"))
-    source = open_live_source(store, equipment_id="rig", kind=kind, uri="sim", options={})
+    source = begin_live_source(
+        store, equipment_id="rig", kind=kind, uri="sim", options={}
+    ).source_id
     return LiveWriter(StoreSink(store), equipment_id="rig", source_id=source)
 
 

@@ -39,9 +39,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ingestion.catalog import ensure_equipment  # noqa: E402
-from ingestion.live import LiveWriter, ModbusPoller, StoreSink, open_live_source  # noqa: E402
+from ingestion.catalog import begin_live_source, ensure_equipment  # noqa: E402
+from ingestion.live_writer import LiveWriter, StoreSink  # noqa: E402
 from ingestion.modbus.client import ReadOnlyModbusClient, TcpEndpoint  # noqa: E402
+from ingestion.modbus.poller import ModbusPoller  # noqa: E402
 from ingestion.modbus.registermap import (  # noqa: E402
     DataType,
     PollGroup,
@@ -112,7 +113,9 @@ def run_case(case: str, seconds: float, *, spaced: bool, folder: Path) -> dict[s
     store = open_workspace(path)
     with store.transaction() as con:
         ensure_equipment(con, "bench", load_profile("zema-test-rig"))
-    source_id = open_live_source(store, equipment_id="bench", kind="modbus", uri="b", options={})
+    source_id = begin_live_source(
+        store, equipment_id="bench", kind="modbus", uri="b", options={}
+    ).source_id
     writer = LiveWriter(StoreSink(store), equipment_id="bench", source_id=source_id)
     register_map = build_map(n, rate, spaced=spaced)
     client = ReadOnlyModbusClient(TcpEndpoint("127.0.0.1", port), timeout_s=1.0)

@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 
 from gnn.graph import build_inputs, default_model_path  # noqa: E402
 from gnn.runtime import LoadedModel, load_model  # noqa: E402
-from ingestion.cycles import detect_cycles, profile_template  # noqa: E402
+from ingestion.cycle_detection import detect_cycles, profile_template  # noqa: E402
 from ingestion.simulator import (  # noqa: E402
     FACTOR_COMPONENT,
     FACTORS,
@@ -78,7 +78,7 @@ def evaluate(
     ``offset_s`` > 0 cuts the windows ``offset_s`` seconds after each cycle start (a live feed
     whose windows do not line up with the machine's load cycles). With ``align``, the stream
     that starts ``offset_s`` into a cycle is cut at the cycle starts that
-    :func:`ingestion.cycles.detect_cycles` finds instead (what the live rolling diagnosis
+    :func:`ingestion.cycle_detection.detect_cycles` finds instead (what the live rolling diagnosis
     does); the accuracy is then over the whole cycles it detected."""
     spec = model.graph_spec
     node = {n.id: i for i, n in enumerate(spec.nodes)}

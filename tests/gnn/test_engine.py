@@ -25,7 +25,8 @@ from gnn.selection import EngineError, Selection, parse_cycles, parse_duration
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import CancelledError
-from ingestion.uci import UCI_SENSORS, ingest_uci
+from ingestion.uci import UCI_SENSORS
+from ingestion.uci_import import ingest_uci
 from ingestion.workspace import Store, open_workspace
 from tests.gnn.test_runtime_models import build_contract_model, save_model
 

@@ -194,7 +194,7 @@ def test_a_long_log_follows_a_restart_of_the_cycle(tmp_path: Path, model: Any) -
 
 def test_equipment_with_a_cycle_table_is_unchanged(uci_dir: Path, tmp_path: Path) -> None:
     """UCI imports: the engine diagnoses by the cycle table, alignment on or off alike."""
-    from ingestion.uci import ingest_uci
+    from ingestion.uci_import import ingest_uci
     from tests.gnn.test_engine import write_uci_subset
 
     if not default_model_path().exists():

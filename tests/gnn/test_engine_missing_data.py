@@ -15,7 +15,7 @@ from gnn.engine import diagnose
 from gnn.graph import default_model_path
 from gnn.results import Status
 from gnn.runtime import ModelError, load_model
-from ingestion.uci import ingest_uci
+from ingestion.uci_import import ingest_uci
 from ingestion.workspace import Store, open_workspace
 from tests.gnn.test_engine import write_uci_subset
 from tests.onnx_models import export_small_model

@@ -14,14 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingestion.csv_import import (
-    ColumnMap,
-    CsvFormatError,
-    CsvOptions,
-    ingest_csv,
-    parse_map,
-    sniff_csv,
-)
+from ingestion.csv_import import ingest_csv
+from ingestion.csv_plan import ColumnMap, CsvFormatError, CsvOptions, parse_map
+from ingestion.csv_sniff import sniff_csv
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, load_profile
 from ingestion.queries import sensor_series

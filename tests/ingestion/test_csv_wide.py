@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from ingestion import schema, wide
-from ingestion.catalog import file_sha256, workspace_info
-from ingestion.csv_import import CsvFormatError, ingest_csv
+from ingestion.csv_import import ingest_csv
+from ingestion.csv_plan import CsvFormatError
+from ingestion.digests import file_sha256
 from ingestion.profiles import EquipmentProfile, load_profile
 from ingestion.queries import cycle_windows, equipment_time_range, sensor_series, sliding_windows
 from ingestion.workspace import Store, open_workspace
+from ingestion.workspace_info import workspace_info
 
 WIDE = (
     "time,PS1,PS2,TS1\n"

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingestion.cycles import (
+from ingestion.cycle_detection import (
     CycleTemplate,
-    align_recent_window,
     detect_cycles,
     estimate_period,
     learn_template,
     profile_template,
 )
+from ingestion.cycles import align_recent_window
 from ingestion.profiles import load_profile
 from ingestion.simulator import FACTORS, GRADE_LEVELS, Conditions, RigSimulator
 from tests.benchmarks.bench_live_alignment import (

@@ -22,15 +22,9 @@ import pyarrow as pa
 import pytest
 
 from app.cli import main
-from ingestion.catalog import ensure_equipment
-from ingestion.live import (
-    CsvFollower,
-    Gap,
-    LiveWriter,
-    PathSink,
-    StoreSink,
-    open_live_source,
-)
+from ingestion.catalog import begin_live_source, ensure_equipment
+from ingestion.csv_follower import CsvFollower
+from ingestion.live_writer import Gap, LiveWriter, PathSink, StoreSink
 from ingestion.profiles import load_profile
 from ingestion.workspace import Store, open_workspace
 
@@ -42,7 +36,9 @@ def _workspace(path: Path) -> int:
     with open_workspace(path) as store:
         with store.transaction() as con:
             ensure_equipment(con, "rig", load_profile("zema-test-rig"))
-        return open_live_source(store, equipment_id="rig", kind="modbus", uri="t", options={})
+        return begin_live_source(
+            store, equipment_id="rig", kind="modbus", uri="t", options={}
+        ).source_id
 
 
 def _fill(writer: LiveWriter, start: int, n: int) -> None:
@@ -170,7 +166,7 @@ FULL_DISK = textwrap.dedent(
     """
     import json, os, resource, signal, sys
     from pathlib import Path
-    from ingestion.live import LiveWriter, PathSink, StoreSink
+    from ingestion.live_writer import LiveWriter, PathSink, StoreSink
     from ingestion.workspace import open_workspace
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG

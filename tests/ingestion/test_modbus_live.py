@@ -33,8 +33,9 @@ from pymodbus.pdu.register_message import (
 )
 
 from app.cli import main
-from ingestion.catalog import ensure_equipment
-from ingestion.live import LiveWriter, ModbusPoller, StoreSink, open_live_source, run_live_session
+from ingestion.catalog import begin_live_source, ensure_equipment
+from ingestion.live import run_live_session
+from ingestion.live_writer import LiveWriter, StoreSink
 from ingestion.modbus.client import (
     READ_FUNCTION_CODES,
     ReadOnlyModbusClient,
@@ -42,6 +43,7 @@ from ingestion.modbus.client import (
     RtuEndpoint,
     TcpEndpoint,
 )
+from ingestion.modbus.poller import ModbusPoller
 from ingestion.modbus.registermap import (
     RegisterMap,
     Table,
@@ -85,7 +87,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def _session(
     store: Store, port: int, register_map: RegisterMap, *, timeout_s: float = 0.3
 ) -> tuple[LiveWriter, ModbusPoller, int]:
-    source_id = open_live_source(store, equipment_id="rig", kind="modbus", uri="t", options={})
+    source_id = begin_live_source(
+        store, equipment_id="rig", kind="modbus", uri="t", options={}
+    ).source_id
     writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source_id)
     client = ReadOnlyModbusClient(TcpEndpoint("127.0.0.1", port), timeout_s=timeout_s)
     poller = ModbusPoller(client, register_map, writer, backoff_s=(0.05, 0.3))
@@ -309,9 +313,9 @@ def test_modbus_rtu_over_a_serial_line(store: Store, null_modem: tuple[str, str]
     server_port, client_port = null_modem
     rtu_map = simulator_register_map([("PS1", "bar", 20.0), ("TS1", "°C", 2.0)])
     with ModbusSimServer(rtu_map, Ramp(), rtu_port=server_port, baudrate=115200) as server:
-        source_id = open_live_source(
+        source_id = begin_live_source(
             store, equipment_id="rig", kind="modbus", uri="rtu", options={}
-        )
+        ).source_id
         writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source_id)
         client = ReadOnlyModbusClient(RtuEndpoint(client_port, baudrate=115200), timeout_s=0.5)
         poller = ModbusPoller(client, rtu_map, writer)
@@ -373,7 +377,9 @@ def test_umodbus_server_with_a_map_written_by_someone_else(store: Store) -> None
     thread.start()
     try:
         register_map = parse_register_map(FOREIGN_MAP, "foreign.yaml")
-        source_id = open_live_source(store, equipment_id="rig", kind="modbus", uri="u", options={})
+        source_id = begin_live_source(
+            store, equipment_id="rig", kind="modbus", uri="u", options={}
+        ).source_id
         writer = LiveWriter(StoreSink(store), equipment_id="rig", source_id=source_id)
         client = ReadOnlyModbusClient(TcpEndpoint("127.0.0.1", port), device_id=7, timeout_s=0.5)
         poller = ModbusPoller(client, register_map, writer)

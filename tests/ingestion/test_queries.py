@@ -16,7 +16,8 @@ from ingestion.queries import (
     sensor_series,
     sliding_windows,
 )
-from ingestion.uci import UCI_EPOCH, UCI_SENSORS, ingest_uci, read_uci_folder
+from ingestion.uci import UCI_EPOCH, UCI_SENSORS, read_uci_folder
+from ingestion.uci_import import ingest_uci
 from ingestion.workspace import Store, open_workspace
 from tests.ingestion.test_uci_read import write_uci_folder
 

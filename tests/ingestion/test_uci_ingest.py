@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingestion.catalog import workspace_info
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
-from ingestion.uci import UCI_EPOCH, UCI_SENSORS, ingest_uci
+from ingestion.uci import UCI_EPOCH, UCI_SENSORS
+from ingestion.uci_import import ingest_uci
 from ingestion.workspace import Store, open_workspace
+from ingestion.workspace_info import workspace_info
 from tests.ingestion.test_csv_ingest import snapshot
 from tests.ingestion.test_uci_read import write_uci_folder
 

@@ -10,18 +10,19 @@ import duckdb
 import pytest
 
 from ingestion.catalog import (
+    begin_live_source,
     ensure_equipment,
     equipment_profile,
-    file_sha256,
-    files_sha256,
+    importing_source,
     profile_digest,
-    workspace_info,
 )
+from ingestion.digests import file_sha256, files_sha256
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile
 from ingestion.progress import NO_PROGRESS, CancelledError, TerminalProgress, check_cancelled
 from ingestion.schema import SCHEMA_VERSION
 from ingestion.workspace import WorkspaceError, open_workspace
+from ingestion.workspace_info import workspace_info
 
 
 def test_new_workspace_has_current_schema_and_utc(tmp_path: Path) -> None:
@@ -112,3 +113,36 @@ def test_cancel() -> None:
     progress.cancelled = True
     with pytest.raises(CancelledError, match="unchanged"):
         check_cancelled(progress)
+
+
+def test_an_import_left_without_completing_its_source_writes_nothing(tmp_path: Path) -> None:
+    rig = load_profile("zema-test-rig")
+    with open_workspace(tmp_path / "ws.duckdb") as store:
+        with (
+            pytest.raises(RuntimeError, match="without completing its source"),
+            importing_source(
+                store, equipment_id="rig", kind="csv", uri="x", options={}, digest="ab", profile=rig
+            ),
+        ):
+            pass
+        assert store.query("SELECT count(*) FROM sources")[0][0] == 0
+        assert store.query("SELECT count(*) FROM equipment")[0][0] == 0
+
+
+def test_a_recording_is_begun_live_and_completed_later_through_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ws.duckdb"
+    source = begin_live_source(
+        path,
+        equipment_id="rig",
+        kind="modbus",
+        uri="u",
+        options={},
+        profile=load_profile("zema-test-rig"),
+    )
+    with open_workspace(path) as store:  # the file is not held open in between
+        assert store.query("SELECT status FROM sources") == [("live",)]
+    source.complete(rows=3, warnings=["two flushes failed and were retried"])
+    with open_workspace(path) as store:
+        assert store.query("SELECT status, row_count, value_count, warnings FROM sources") == [
+            ("complete", 3, 0, '["two flushes failed and were retried"]')
+        ]

@@ -66,7 +66,7 @@ def test_blocked_folds_hold_out_whole_blocks() -> None:
 
 
 def test_uci_windows_and_label_matrices(small_dir: Path, tmp_path: Path) -> None:
-    from ingestion.uci import ingest_uci
+    from ingestion.uci_import import ingest_uci
     from ingestion.workspace import open_workspace
 
     data = from_uci_folder(small_dir)
@@ -225,7 +225,7 @@ def test_cli_train_export_evaluate(
 
 @pytest.mark.slow
 def test_train_from_workspace(small_dir: Path, tmp_path: Path) -> None:
-    from ingestion.uci import ingest_uci
+    from ingestion.uci_import import ingest_uci
     from ingestion.workspace import open_workspace
 
     ws = tmp_path / "ws.duckdb"

@@ -1,13 +1,14 @@
 """ImportDialog: import a CSV log — pick or drop a file, check the preview and the detected
 format, map columns to sensors (auto-matched), import with progress and cancel, read the summary.
 
-Detection and import are ``ingestion.csv_import``'s (the same code as ``hydrodiag ingest csv``);
-the dialog only shows its plan and turns the user's mapping into :class:`CsvOptions`.
+Detection is ``ingestion.csv_sniff``'s and the import ``ingestion.csv_import``'s (the same code
+as ``hydrodiag ingest csv``); the dialog only shows the plan and turns the user's mapping into
+:class:`CsvOptions`. The file is sniffed once when it is chosen; a change of equipment or
+profile re-plans that sniff for the new profile without reading the file again.
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,10 @@ from app.core import queries
 from app.gui.dialogs.errors import error_message, show_error
 from app.gui.workers import Task, TaskContext, TaskRunner
 from ingestion.catalog import ImportSummary
-from ingestion.csv_import import (
-    ColumnMap,
-    CsvOptions,
-    CsvPlan,
-    ingest_csv,
-    match_sensor,
-    sniff_csv,
-)
+from ingestion.csv_columns import match_sensor
+from ingestion.csv_import import ingest_csv
+from ingestion.csv_plan import ColumnMap, CsvOptions, CsvPlan, CsvTable
+from ingestion.csv_sniff import long_names, plan_table, preview_rows, sniff_table
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, list_shipped_profiles
 from ingestion.units import conversion
@@ -55,49 +52,11 @@ from ingestion.workspace import Store
 
 SKIP = "(skip)"
 NEW_EQUIPMENT = "__new__"
-PREVIEW_LINES = 12
-
-
-def preview_rows(plan: CsvPlan, lines: int = PREVIEW_LINES) -> list[tuple[int, list[str]]]:
-    """The first lines of the file as the import will split them: (line number, cells)."""
-    rows: list[tuple[int, list[str]]] = []
-    with plan.path.open(encoding=plan.encoding, errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=plan.delimiter)
-        for number, cells in enumerate(reader, start=1):
-            if number > (plan.data_start_line + lines):
-                break
-            rows.append((number, cells))
-    return rows
-
-
 MappingKey = int | str  # a column index (wide files) or a sensor name in the file (long files)
 
 
 def _key_label(key: MappingKey) -> str:
     return f"column {key + 1}" if isinstance(key, int) else f"name {key!r}"
-
-
-def long_names(plan: CsvPlan, limit: int = 400) -> list[tuple[str, str | None]]:
-    """The distinct (sensor name, unit) pairs in the first data lines of a long file."""
-    name_col = next(c for c in plan.columns if c.role == "sensor_name")
-    unit_col = next((c for c in plan.columns if c.role == "unit_long"), None)
-    seen: dict[str, str | None] = {}
-    with plan.path.open(encoding=plan.encoding, errors="replace", newline="") as fh:
-        for number, cells in enumerate(csv.reader(fh, delimiter=plan.delimiter), start=1):
-            if number < plan.data_start_line:
-                continue
-            if number >= plan.data_start_line + limit:
-                break
-            if len(cells) > name_col.index:
-                name = cells[name_col.index].strip()
-                unit = (
-                    cells[unit_col.index].strip()
-                    if unit_col and len(cells) > unit_col.index
-                    else None
-                )
-                if name and name not in seen:
-                    seen[name] = unit or None
-    return list(seen.items())
 
 
 def build_options(
@@ -146,6 +105,7 @@ class ImportDialog(QDialog):
         self.store = store
         self.runner = runner
         self.plan: CsvPlan | None = None
+        self._table: tuple[str, CsvTable] | None = None  # (path text, its sniff)
         self.profile: EquipmentProfile | None = None
         self.summary: ImportSummary | None = None
         self.task: Task | None = None
@@ -281,20 +241,33 @@ class ImportDialog(QDialog):
         text = str(path).strip()
         if self.path.text() != text:
             self.path.setText(text)
+        self._table = None  # chosen (again): read it afresh
         if self.equipment.currentData() == NEW_EQUIPMENT and text:
-            self._choose_best_profile(Path(text))
+            self._choose_best_profile(text)
         return self._resniff(show_dialog=True)
 
-    def _choose_best_profile(self, path: Path) -> None:
+    def _sniffed(self, text: str) -> CsvTable:
+        """The file's sniff, read once per file; raises what sniffing raises."""
+        if self._table is None or self._table[0] != text:
+            self._table = (text, sniff_table(Path(text), CsvOptions(ignore_unknown=True)))
+        return self._table[1]
+
+    def _choose_best_profile(self, text: str) -> None:
         """For a new equipment, preselect the shipped profile whose sensors match most columns."""
+        try:
+            table = self._sniffed(text)
+        except (HydroDiagError, OSError, UnicodeError):
+            return  # _resniff says why
+        names: list[tuple[str, str | None]] | None = None  # of a long file: one read for all
         best, best_count = -1, 0
         for index, profile in enumerate(self.shipped):
             try:
-                plan = sniff_csv(path, profile, CsvOptions(ignore_unknown=True))
+                plan = plan_table(table, profile)
             except (HydroDiagError, OSError, UnicodeError):
                 continue
             if plan.layout == "long":
-                count = sum(match_sensor(n, profile) is not None for n, _ in long_names(plan))
+                names = long_names(plan) if names is None else names
+                count = sum(match_sensor(n, profile) is not None for n, _ in names)
             else:
                 count = len(plan.value_columns())
             if count > best_count:
@@ -305,6 +278,7 @@ class ImportDialog(QDialog):
             self.new_profile.blockSignals(False)
 
     def _resniff(self, show_dialog: bool = False) -> bool:
+        """Plan the file for the current profile (sniffing it if it is not yet)."""
         self.plan = None
         self.profile = self._current_profile()
         text = self.path.text().strip()
@@ -312,7 +286,7 @@ class ImportDialog(QDialog):
             self._fill_plan()
             return False
         try:
-            plan = sniff_csv(Path(text), self.profile, CsvOptions(ignore_unknown=True))
+            plan = plan_table(self._sniffed(text), self.profile)
         except (HydroDiagError, OSError, UnicodeError) as exc:
             self.problem.setText(error_message(exc))
             self.detected.setText("Could not read the file.")

@@ -29,7 +29,7 @@ def uci_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path 
 
     if not UCI_DIR.exists():
         pytest.skip("shared UCI data not found")
-    from ingestion.uci import ingest_uci
+    from ingestion.uci_import import ingest_uci
     from tests.gnn.test_engine import write_uci_subset
 
     root = tmp_path_factory.mktemp("gui-engine")

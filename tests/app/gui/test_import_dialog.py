@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.gui.dialogs.import_dialog import ImportDialog
 from app.gui.workers import TaskRunner
+from ingestion.csv_plan import CsvOptions, CsvTable
 from ingestion.workspace import open_workspace
 from tests.app.gui.conftest import EQUIPMENT, save_screenshot
 
@@ -154,3 +155,33 @@ def test_long_file_maps_sensor_names(qtbot, tmp_path: Path) -> None:  # type: ig
     rows = dict(store.query("SELECT sensor_id, max(value) FROM measurements GROUP BY 1"))
     assert rows["PS1"] == pytest.approx(2176.0 / 14.503773773, rel=1e-4)  # psi -> bar
     assert rows["TS1"] == pytest.approx(50.5)
+
+
+def test_a_chosen_file_is_sniffed_once_for_every_profile(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For a new equipment every shipped profile is tried on one sniff of the file, and a
+    change of profile re-plans that sniff instead of reading the file again."""
+    from app.gui.dialogs import import_dialog
+    from ingestion.csv_sniff import sniff_table
+
+    sniffed: list[Path] = []
+
+    def counted(path: Path, options: CsvOptions | None = None) -> CsvTable:
+        sniffed.append(path)
+        return sniff_table(path, options)
+
+    monkeypatch.setattr(import_dialog, "sniff_table", counted)
+    store = open_workspace(None)
+    dialog, _ = _dialog(qtbot, store)
+    assert len(dialog.shipped) > 1
+    assert dialog.set_file(_german_log(tmp_path / "export.csv"))
+    assert dialog.new_profile.currentData() == "zema-test-rig"
+    rig = dialog.new_profile.currentIndex()
+    other = next(i for i, p in enumerate(dialog.shipped) if p.id != "zema-test-rig")
+    dialog.new_profile.setCurrentIndex(other)  # none of its sensors is in the file
+    assert dialog.plan is None and dialog.detected.text() == "Could not read the file."
+    dialog.new_profile.setCurrentIndex(rig)
+    assert dialog.plan is not None and dialog.profile is dialog.shipped[rig]
+    assert len(sniffed) == 1
+    store.close()

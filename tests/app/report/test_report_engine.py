@@ -14,7 +14,7 @@ from app.report.model import InspectionFields, Paper
 from app.report.render import render_pdf, threshold_text, trend_text
 from gnn.engine import Selection, diagnose
 from gnn.persist import load_diagnosis
-from ingestion.uci import ingest_uci
+from ingestion.uci_import import ingest_uci
 from ingestion.workspace import open_workspace
 from tests.gnn.test_engine import N_CYCLES, base  # noqa: F401  (module fixture: workspace + model)
 
