@@ -655,7 +655,7 @@ class MainWindow(QMainWindow):
             )
             return None
         try:
-            from app.report.dialog import ReportDialog  # type: ignore[import-not-found,unused-ignore]
+            from app.gui.report_dialog import ReportDialog
         except ImportError:
             show_error(self, HydroDiagError("The PDF report is not available in this build."))
             return None
