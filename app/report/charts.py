@@ -25,30 +25,13 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 
+from app.core.presentation import STATUS_STYLES, schematic_positions
 from app.report.model import HealthSeries, SensorSeries
 from gnn.results import ComponentResult, Diagnosis, Status, StatusThresholds
 from ingestion.profiles import ConnectionKind, EquipmentProfile
 
-STATUS_COLOURS: dict[Status, str] = {
-    Status.HEALTHY: "#2e7d32",
-    Status.WARNING: "#b26a00",
-    Status.CRITICAL: "#c62828",
-    Status.INSUFFICIENT_DATA: "#616161",
-    Status.NOT_ASSESSED: "#757575",
-}
-STATUS_SYMBOLS: dict[Status, str] = {
-    Status.HEALTHY: "✓",
-    Status.WARNING: "▲",
-    Status.CRITICAL: "■",
-    Status.INSUFFICIENT_DATA: "?",
-    Status.NOT_ASSESSED: "○",
-}
 INK = QColor("#1a1a1a")
 GRID = QColor("#c8c8c8")
-
-
-def status_label(status: Status) -> str:
-    return f"{STATUS_SYMBOLS[status]} {status.label}"
 
 
 def font(family: str, size_pt: float, *, bold: bool = False, italic: bool = False) -> QFont:
@@ -103,24 +86,26 @@ def status_fill(
     painter: QPainter, area: QPainterPath, status: Status, unit: float, *, light: bool = True
 ) -> None:
     """Background of a status area: a tint for colour prints plus a hatch for black and white."""
-    colour = QColor(STATUS_COLOURS[status])
+    style = STATUS_STYLES[status]
     if status in (Status.WARNING, Status.CRITICAL, Status.HEALTHY):
-        tint = QColor(colour)
+        tint = QColor(style.fill)
         tint.setAlphaF(0.10 if light else 0.2)
         painter.fillPath(area, tint)
     if status == Status.WARNING:
-        hatch(painter, area, 5 * unit, 0.5 * unit, colour)
+        hatch(painter, area, 5 * unit, 0.5 * unit, style.ink)
     elif status == Status.CRITICAL:
-        hatch(painter, area, 4 * unit, 0.6 * unit, colour, cross=True)
+        hatch(painter, area, 4 * unit, 0.6 * unit, style.ink, cross=True)
 
 
 def status_marker(
     painter: QPainter, centre: QPointF, radius: float, status: Status, unit: float
 ) -> None:
-    """A shape per status (circle with tick, triangle, square, dashed circle, question)."""
-    colour = QColor(STATUS_COLOURS[status])
+    """The status glyph as a shape: circle with tick, triangle, octagon with cross, dashed
+    circle with a dash (not graded) or a question mark (no data)."""
+    style = STATUS_STYLES[status]
+    ink, fill = QColor(style.ink), QColor(style.fill)
     painter.save()
-    painter.setPen(_pen(colour, 0.9 * unit))
+    painter.setPen(_pen(ink, 0.9 * unit))
     r = radius
     if status == Status.HEALTHY:
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -128,10 +113,10 @@ def status_marker(
         path = QPainterPath(QPointF(centre.x() - 0.5 * r, centre.y()))
         path.lineTo(centre.x() - 0.1 * r, centre.y() + 0.45 * r)
         path.lineTo(centre.x() + 0.55 * r, centre.y() - 0.45 * r)
-        painter.setPen(_pen(colour, 1.3 * unit))
+        painter.setPen(_pen(ink, 1.3 * unit))
         painter.drawPath(path)
     elif status == Status.WARNING:
-        painter.setBrush(QBrush(colour))
+        painter.setBrush(QBrush(fill))
         tri = QPolygonF(
             [
                 QPointF(centre.x(), centre.y() - r),
@@ -141,10 +126,20 @@ def status_marker(
         )
         painter.drawPolygon(tri)
     elif status == Status.CRITICAL:
-        painter.setBrush(QBrush(colour))
-        painter.drawRect(QRectF(centre.x() - 0.85 * r, centre.y() - 0.85 * r, 1.7 * r, 1.7 * r))
+        # The octagon of the app's critical nodes, with the ✖ of its badge in white.
+        painter.setBrush(QBrush(fill))
+        cut = 0.41 * r  # tan(22.5°): a regular octagon
+        corners = [(-cut, -r), (cut, -r), (r, -cut), (r, cut), (cut, r), (-cut, r)]
+        corners += [(-r, cut), (-r, -cut)]
+        painter.drawPolygon(
+            QPolygonF([QPointF(centre.x() + x, centre.y() + y) for x, y in corners])
+        )
+        painter.setPen(_pen(style.text, 1.3 * unit))
+        d = 0.42 * r
+        painter.drawLine(QLineF(centre.x() - d, centre.y() - d, centre.x() + d, centre.y() + d))
+        painter.drawLine(QLineF(centre.x() - d, centre.y() + d, centre.x() + d, centre.y() - d))
     else:
-        painter.setPen(_pen(colour, 0.8 * unit, Qt.PenStyle.DashLine))
+        painter.setPen(_pen(ink, 0.8 * unit, Qt.PenStyle.DashLine))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(centre, r, r)
         if status == Status.INSUFFICIENT_DATA:
@@ -152,11 +147,16 @@ def status_marker(
             mark.setPixelSize(max(1, round(1.4 * r)))
             mark.setBold(True)
             painter.setFont(mark)
-            painter.setPen(colour)
+            painter.setPen(ink)
             painter.drawText(
                 QRectF(centre.x() - r, centre.y() - r, 2 * r, 2 * r),
                 Qt.AlignmentFlag.AlignCenter,
                 "?",
+            )
+        else:
+            painter.setPen(_pen(ink, 1.0 * unit))
+            painter.drawLine(
+                QLineF(centre.x() - 0.45 * r, centre.y(), centre.x() + 0.45 * r, centre.y())
             )
     painter.restore()
 
@@ -184,18 +184,6 @@ def pair_attention(diagnosis: Diagnosis) -> dict[frozenset[str], float]:
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
-def _positions(profile: EquipmentProfile) -> dict[str, tuple[float, float]]:
-    placed = {c.id: c.position for c in profile.components if c.position is not None}
-    if len(placed) == len(profile.components):
-        return {k: (float(v[0]), float(v[1])) for k, v in placed.items()}
-    # No schematic in the profile: a circle keeps every node and edge visible.
-    n = len(profile.components)
-    return {
-        c.id: (math.cos(2 * math.pi * i / n) * 3 + 3, math.sin(2 * math.pi * i / n) * 2 + 2)
-        for i, c in enumerate(profile.components)
-    }
-
-
 def _clip_to_box(centre: QPointF, towards: QPointF, half_w: float, half_h: float) -> QPointF:
     dx, dy = towards.x() - centre.x(), towards.y() - centre.y()
     if dx == 0 and dy == 0:
@@ -217,7 +205,7 @@ def draw_component_graph(
 ) -> None:
     """Schematic graph: nodes show status (pattern + symbol + text), edge width shows attention."""
     results = {c.component_id: c for c in diagnosis.components}
-    positions = _positions(profile)
+    positions = schematic_positions(profile)
     legend_h = 30 * unit
     area = QRectF(rect.left(), rect.top(), rect.width(), rect.height() - legend_h)
     full_w, full_h = 78 * unit, 36 * unit
@@ -328,8 +316,8 @@ def draw_component_graph(
 
 def _node_line(result: ComponentResult | None) -> str:
     if result is None or result.health is None:
-        return result.status.label if result else "not in diagnosis"
-    return f"{result.health:.2f} {result.status.label}"
+        return STATUS_STYLES[result.status].word if result else "not in diagnosis"
+    return f"{result.health:.2f} {STATUS_STYLES[result.status].word}"
 
 
 def _plate(
@@ -388,7 +376,7 @@ def _graph_legend(painter: QPainter, rect: QRectF, family: str, unit: float) -> 
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(box)
         painter.setPen(INK)
-        label = status_label(status)
+        label = STATUS_STYLES[status].label
         painter.drawText(QPointF(x + 20 * unit, y + 2.5 * unit), label)
         x += 28 * unit + QFontMetricsF(small, painter.device()).horizontalAdvance(label)
     y2 = y + 14 * unit
@@ -651,7 +639,7 @@ def draw_health_trend(
         for t, h in zip(series.t, series.health, strict=True):
             painter.drawEllipse(QPointF(axes.px(t), axes.py(h)), 1.4 * unit, 1.4 * unit)
     if projection is not None:
-        painter.setPen(_pen(STATUS_COLOURS[Status.CRITICAL], 1.0 * unit, Qt.PenStyle.DashLine))
+        painter.setPen(_pen(STATUS_STYLES[Status.CRITICAL].ink, 1.0 * unit, Qt.PenStyle.DashLine))
         painter.drawLine(
             QLineF(
                 axes.px(t_end),
@@ -755,8 +743,8 @@ def draw_sensor_plot(
         t0 = (violation.start - datetime(1970, 1, 1)).total_seconds()
         t1 = (violation.end - datetime(1970, 1, 1)).total_seconds()
         band = axes.band(t0, t1)
-        hatch(painter, band, 2.5 * unit, 0.5 * unit, STATUS_COLOURS[Status.CRITICAL], cross=True)
-        painter.setPen(_pen(STATUS_COLOURS[Status.CRITICAL], 0.8 * unit))
+        hatch(painter, band, 2.5 * unit, 0.5 * unit, STATUS_STYLES[Status.CRITICAL].ink, cross=True)
+        painter.setPen(_pen(STATUS_STYLES[Status.CRITICAL].ink, 0.8 * unit))
         painter.drawPath(band)
     axes.frame()
     for value, label, style in limits:
@@ -817,7 +805,12 @@ def draw_sensor_plot(
             hatch(painter, path, 2.0 * unit, 0.5 * unit, INK)
         else:
             hatch(
-                painter, path, 2.0 * unit, 0.5 * unit, STATUS_COLOURS[Status.CRITICAL], cross=True
+                painter,
+                path,
+                2.0 * unit,
+                0.5 * unit,
+                STATUS_STYLES[Status.CRITICAL].ink,
+                cross=True,
             )
         painter.setPen(INK)
         painter.drawText(QPointF(x + 15 * unit, y + 5.5 * unit), text)

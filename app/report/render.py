@@ -54,6 +54,12 @@ from PySide6.QtGui import (
 )
 
 from app import __version__
+from app.core.presentation import (
+    PRIORITY_RANK,
+    PRIORITY_SYMBOLS,
+    STATUS_STYLES,
+    most_urgent_first,
+)
 from app.report import charts
 from app.report.builder import card_facts, trend_components
 from app.report.model import (
@@ -65,7 +71,7 @@ from app.report.model import (
 )
 from app.report.qtfix import guard_none_refcount
 from gnn.recommend import grade_text
-from gnn.results import ComponentResult, Priority, Status, TrendEstimate
+from gnn.results import ComponentResult, Status, TrendEstimate
 from ingestion.errors import HydroDiagError
 
 RESOLUTION = 720  # device units per inch
@@ -75,13 +81,6 @@ PAPER_SIZES: dict[Paper, QPageSize.PageSizeId] = {
     Paper.LETTER: QPageSize.PageSizeId.Letter,
 }
 MARGIN_PT = (48.0, 56.0, 48.0, 52.0)  # left, top, right, bottom: header and footer live inside
-PRIORITY_ORDER = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
-PRIORITY_SYMBOLS = {
-    Priority.URGENT: "!!!",
-    Priority.HIGH: "!!",
-    Priority.MEDIUM: "!",
-    Priority.LOW: "·",
-}
 BODY_PT = 8.5
 
 
@@ -382,10 +381,8 @@ def _duration(seconds: float) -> str:
 
 
 def _status_html(status: Status) -> str:
-    return (
-        f'<span style="color: {charts.STATUS_COLOURS[status]};">'
-        f"{esc(charts.status_label(status))}</span>"
-    )
+    style = STATUS_STYLES[status]
+    return f'<span style="color: {style.ink};">{esc(style.label)}</span>'
 
 
 def _hours(value: float | None, low: float | None, high: float | None) -> str:
@@ -534,7 +531,7 @@ def _overall_box(painter: QPainter, rect: QRectF, model: ReportModel, family: st
     )
     big = charts.font(family, 15, bold=True)
     health = f"{d.overall_health:.2f}" if d.overall_health is not None else "—"
-    label = charts.status_label(d.overall_status).upper()
+    label = STATUS_STYLES[d.overall_status].label
     headline = (
         f"Overall health {health} — {label}"
         if d.overall_health is not None
@@ -592,12 +589,16 @@ def _summary(layout: _Layout, model: ReportModel) -> None:
     t = d.thresholds
     layout.space(3)
     layout.html(
-        "<p class='small muted'>Status: ✓ healthy (health ≥ "
-        f"{t.healthy:.2f}), ▲ warning ({t.critical:.2f}–{t.healthy:.2f}), ■ critical (&lt; "
-        f"{t.critical:.2f}), ○ not assessed (the model is not trained to grade this component; "
-        "it still feeds its neighbours), ? insufficient data. Grades: 0 optimal, 1 slightly "
-        "degraded, 2 severely degraded, 3 near failure. Confidence = probability of the chosen "
-        "grade, averaged over windows. Trend = measured change of health per 100 operating hours "
+        "<p class='small muted'>Status: "
+        f"{esc(STATUS_STYLES[Status.HEALTHY].label)} (health ≥ {t.healthy:.2f}), "
+        f"{esc(STATUS_STYLES[Status.WARNING].label)} ({t.critical:.2f}–{t.healthy:.2f}), "
+        f"{esc(STATUS_STYLES[Status.CRITICAL].label)} (&lt; {t.critical:.2f}), "
+        f"{esc(STATUS_STYLES[Status.NOT_ASSESSED].label)} (the model is not trained to grade "
+        "this component; it still feeds its neighbours), "
+        f"{esc(STATUS_STYLES[Status.INSUFFICIENT_DATA].label)} (too little valid data to grade "
+        "it). Grades: 0 optimal, 1 slightly degraded, 2 severely degraded, 3 near failure. "
+        "Confidence = probability of the chosen grade, averaged over windows. Trend = measured "
+        "change of health per 100 operating hours "
         "with its uncertainty band; time to threshold from that band.</p>"
     )
 
@@ -698,7 +699,7 @@ def _sensors(layout: _Layout, model: ReportModel) -> None:
 def _findings(layout: _Layout, model: ReportModel) -> None:
     d = model.diagnosis
     layout.section(Section.FINDINGS, keep_with=60)
-    findings = sorted(d.findings, key=lambda f: PRIORITY_ORDER.get(f.severity, 9))
+    findings = sorted(d.findings, key=lambda f: PRIORITY_RANK[f.severity])
     if not findings:
         layout.html(
             "<p>No findings: every assessed component is healthy and no limit was violated.</p>"
@@ -787,7 +788,7 @@ def _findings(layout: _Layout, model: ReportModel) -> None:
 def _recommendations(layout: _Layout, model: ReportModel) -> None:
     d = model.diagnosis
     layout.section(Section.RECOMMENDATIONS, keep_with=80)
-    recs = sorted(d.recommendations, key=lambda r: (PRIORITY_ORDER.get(r.priority, 9), r.due_date))
+    recs = most_urgent_first(d.recommendations)
     if not recs:
         layout.html("<p>No maintenance action is recommended by this diagnosis.</p>")
         return

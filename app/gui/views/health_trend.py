@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.theme import STATUS_STYLES, series_color
+from app.core.presentation import STATUS_STYLES, series_color
 from app.gui.views import plotting
 from gnn.results import Diagnosis, Status, StatusThresholds
 

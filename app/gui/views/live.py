@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.live_session import LiveConfig, LiveSession, LiveSnapshot, rolling_diagnosis
+from app.core.presentation import STATUS_STYLES, series_color
 from app.gui.dialogs.live_connect import LiveConnectDialog
-from app.gui.theme import STATUS_STYLES, series_color
 from app.gui.views import plotting
 from gnn.results import Status
 from ingestion.errors import HydroDiagError

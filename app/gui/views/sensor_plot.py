@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.markers import Marker, diagnosis_markers
+from app.core.presentation import series_color
 from app.core.units import convert, convert_scalar, display_unit
-from app.gui.theme import series_color
 from app.gui.views import plotting
 from ingestion.profiles import EquipmentProfile, Sensor
 

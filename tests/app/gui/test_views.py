@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 
 from app.core import queries
-from app.gui.theme import PRIORITY_RANK, STATUS_STYLES
+from app.core.presentation import PRIORITY_RANK, STATUS_STYLES
 from app.gui.views.attention import attention_matrix, attention_over_time
 from app.gui.views.component_graph import MAX_EDGE_W, MIN_EDGE_W, connection_attention
 from gnn.results import Status

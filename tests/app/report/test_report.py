@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from app.core.presentation import STATUS_STYLES
 from app.report.builder import ReportError, build_report_model, load_diagnosis, save_inspection
 from app.report.model import ALL_SECTIONS, SECTION_TITLES, InspectionFields, Paper, Section
 from app.report.render import layout_report, render_images, render_pdf, threshold_text
@@ -193,7 +194,7 @@ def test_healthy_diagnosis_without_history_or_actions(
     assert "no trend chart is needed" in text
     assert "No maintenance action is recommended" in text
     assert "No findings" in text
-    assert "HEALTHY" in text
+    assert f"Overall health 0.95 — {STATUS_STYLES[Status.HEALTHY].label}" in text
 
 
 def test_inspection_is_stored_and_updated(sample: tuple[Store, int]) -> None:
@@ -372,10 +373,10 @@ def test_insufficient_data_is_reported_not_guessed(
     model = model.model_copy(update={"diagnosis": empty, "histories": ()})
     result = render_pdf(model, tmp_path / "blind.pdf")
     text = _flat(_text(result.path)[1])
-    assert "Overall: ? INSUFFICIENT DATA" in text
+    assert "Overall: ? NO DATA" in text
     assert "no trend chart is needed" in text
     assert "0 of 120 windows valid" in text
-    assert text.count("? insufficient data") >= 4
+    assert text.count("? NO DATA") >= 4
 
 
 def test_sensor_choice_and_buckets(sample: tuple[Store, int]) -> None:
