@@ -268,14 +268,14 @@ class ReportDialog(QDialog):
 
 
 def main() -> int:
-    """Show the dialog on a sample workspace (in memory)."""
+    """Show the dialog on the sample workspace."""
     from PySide6.QtWidgets import QApplication
 
-    from app.report.sample import EQUIPMENT_ID, make_sample_workspace
+    from app.core.sample import sample_workspace_in_temp
 
     app = QApplication.instance() or QApplication(sys.argv)
-    store, diagnosis_id = make_sample_workspace(None)
-    dialog = ReportDialog(store, diagnosis_id, equipment_id=EQUIPMENT_ID)
+    sample = sample_workspace_in_temp()
+    dialog = ReportDialog(sample.open(), sample.diagnosis)
     dialog.show()
     return int(app.exec())
 

@@ -2,9 +2,10 @@
 
     .venv/bin/python tests/benchmarks/bench_report.py [--cycles 1805] [--repeat 5]
 
-Workspace: the sample rig (app/report/sample.py) at UCI size: 1805 cycles of 60 s at 1 Hz for
-17 sensors (1.84 million measurement rows), 200 h of health history, one diagnosis with five
-findings and four recommendations. Measured per paper size (A4, Letter), median of --repeat:
+Workspace: the sample workspace (app/core/sample.py: the simulated demo rig, diagnosed every
+half hour by the shipped model) at UCI size: 1805 cycles of 60 s at 1 Hz for 17 sensors
+(1.84 million measurement rows), 61 diagnoses whose windows make the health history; the
+report is of the latest. Measured per paper size (A4, Letter), median of --repeat:
 ``build_report_model`` (the DuckDB queries: bucketed sensor envelopes, history), layout +
 PDF writing with vector charts (what we ship), and the alternative in the same run: every
 chart painted into a 300-dpi image and embedded (what a matplotlib-PNG pipeline produces).
@@ -35,10 +36,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QRectF  # noqa: E402
 from PySide6.QtGui import QColor, QImage, QPainter  # noqa: E402
 
+from app.core.sample import SAMPLE_EQUIPMENT as EQUIPMENT_ID  # noqa: E402
+from app.core.sample import build_sample_workspace  # noqa: E402
 from app.report import render  # noqa: E402
 from app.report.builder import build_report_model  # noqa: E402
 from app.report.model import InspectionFields, Paper  # noqa: E402
-from app.report.sample import EQUIPMENT_ID, make_sample_workspace  # noqa: E402
 
 RESULTS = REPO / "tests" / "benchmarks" / "results"
 RASTER_DPI = 300.0
@@ -137,8 +139,11 @@ def run(cycles: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        store, diagnosis_id = make_sample_workspace(work / "ws.duckdb", n_cycles=cycles)
+        sample = build_sample_workspace(work / "ws.duckdb", hours=cycles / 60)
         results["workspace_setup_s"] = time.perf_counter() - t
+        results["diagnoses"] = len(sample.diagnoses)
+        store, diagnosis_id = sample.open(), sample.diagnosis.id
+        assert diagnosis_id is not None
         results["measurement_rows"] = store.query("SELECT count(*) FROM measurements")[0][0]
         original_block = render._Layout.block
         for paper in (Paper.A4, Paper.LETTER):

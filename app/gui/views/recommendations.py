@@ -142,7 +142,7 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.gui.sample import sample_diagnosis
+        from app.core.sample import sample_diagnosis
 
         panel = RecommendationsPanel()
         panel.set_diagnosis(sample_diagnosis())
