@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.report.builder import build_report_model, load_diagnosis, save_inspection
+from app.report.layout import render_images
 from app.report.model import (
     ALL_SECTIONS,
     SECTION_TITLES,
@@ -45,7 +46,7 @@ from app.report.model import (
     Section,
 )
 from app.report.qtfix import guard_none_refcount
-from app.report.render import RenderResult, layout_report, render_images, render_pdf
+from app.report.render import RenderResult, layout_report, render_pdf
 from gnn.results import Diagnosis
 from ingestion.errors import HydroDiagError
 from ingestion.workspace import Store

@@ -225,7 +225,8 @@ def _load_sources(
     )
 
 
-def _epoch(ts: datetime) -> float:
+def epoch_seconds(ts: datetime) -> float:
+    """Seconds since 1970 of a naive UTC time (how charts place points on a time axis)."""
     return (ts - datetime(1970, 1, 1)).total_seconds()
 
 
@@ -244,12 +245,12 @@ def _histories(
     for component in components:
         history = stored.get(component.component_id)
         if history is not None and len(history.health):
-            t = np.array([_epoch(end) for end in history.ends])
+            t = np.array([epoch_seconds(end) for end in history.ends])
             out.append(_bucketed(component.component_id, t, history.health, max_points))
             continue
         # Not persisted (yet): the diagnosis' own windows are the history it knows.
         points = [
-            (_epoch(w.end), w.health[component.component_id])
+            (epoch_seconds(w.end), w.health[component.component_id])
             for w in diagnosis.windows
             if w.valid and component.component_id in w.health
         ]
@@ -293,7 +294,7 @@ def _anomalous_spans(diagnosis: Diagnosis, component: ComponentResult | None) ->
         score = window.anomaly.get(component.component_id)
         if score is None or score < threshold:
             continue
-        start, end = _epoch(window.start), _epoch(window.end)
+        start, end = epoch_seconds(window.start), epoch_seconds(window.end)
         if spans and start - spans[-1].end <= 1.0:
             spans[-1] = Span(start=spans[-1].start, end=end)
         else:
@@ -351,8 +352,8 @@ def _sensor_series(
     max_points: int,
 ) -> SensorSeries:
     sensor = profile.sensor(sensor_id)
-    t0 = _epoch(diagnosis.window_start)
-    span = max(_epoch(diagnosis.window_end) - t0, 1e-9)
+    t0 = epoch_seconds(diagnosis.window_start)
+    span = max(epoch_seconds(diagnosis.window_end) - t0, 1e-9)
     width = _bucket_width(diagnosis, span, max_points)
     buckets = max(1, math.ceil(span / width))
     rows = store.query(

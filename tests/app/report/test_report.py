@@ -18,6 +18,7 @@ from app.core.presentation import STATUS_STYLES
 from app.core.sample import SAMPLE_EQUIPMENT as EQUIPMENT_ID
 from app.core.sample import SampleWorkspace
 from app.report.builder import ReportError, build_report_model, load_diagnosis, save_inspection
+from app.report.layout import render_images
 from app.report.model import (
     ALL_SECTIONS,
     SECTION_TITLES,
@@ -26,7 +27,8 @@ from app.report.model import (
     Section,
     SourceInfo,
 )
-from app.report.render import layout_report, render_images, render_pdf, threshold_text
+from app.report.render import layout_report, render_pdf
+from app.report.wording import threshold_text
 from gnn.results import Diagnosis, Status
 from ingestion.workspace import Store, open_workspace
 
