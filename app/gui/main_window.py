@@ -9,7 +9,6 @@ half-written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -309,7 +308,7 @@ class MainWindow(QMainWindow):
             self.sensors.set_series(series)
             self._set_status(f"Loaded {', '.join(series)}.")
 
-        self._start(
+        self.tasks.start(
             "Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}", writes=False
         )
 
@@ -327,17 +326,6 @@ class MainWindow(QMainWindow):
         return None, None
 
     # -- tasks ---------------------------------------------------------------------------
-
-    def _start(
-        self,
-        name: str,
-        fn: Callable[[TaskContext], Any],
-        on_result: Callable[[Any], None],
-        *,
-        key: str | None = None,
-        writes: bool = True,
-    ) -> None:
-        self.tasks.start(name, fn, on_result, key=key, writes=writes)
 
     def _on_runner_active_changed(self, count: int) -> None:
         self.tasks.show_busy(count > 0)
@@ -412,7 +400,7 @@ class MainWindow(QMainWindow):
 
             return import_labels(queries.thread_store(store), source, equipment_id=equipment)
 
-        self._start("Importing labels", work, self._on_labels_imported, key="import")
+        self.tasks.start("Importing labels", work, self._on_labels_imported, key="import")
 
     def _on_labels_imported(self, summary: LabelImportSummary) -> None:
         self.refresh_workspace()
@@ -449,7 +437,7 @@ class MainWindow(QMainWindow):
                 progress=ctx,
             )
 
-        self._start("Diagnosing", work, self._on_diagnosis_done, key="diagnose")
+        self.tasks.start("Diagnosing", work, self._on_diagnosis_done, key="diagnose")
 
     def _on_diagnosis_done(self, diagnosis: Diagnosis) -> None:
         self.refresh_workspace()
