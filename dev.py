@@ -66,6 +66,7 @@ def main(argv: list[str]) -> int:
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "mypy")],
+        [str(BIN / "lint-imports")],  # the layering contracts in pyproject.toml
         [str(PYTHON), "-m", "pytest", *extra],
     ):
         print("+", " ".join(step), flush=True)

@@ -187,11 +187,13 @@ def load_health_history(
     *,
     component_ids: Sequence[str] | None = None,
     model_id: str | None = None,
+    until: datetime | None = None,
 ) -> dict[str, HealthHistory]:
     """Per component, the health of every stored window in time order (latest diagnosis wins).
 
     With ``model_id``, only windows graded by that model: health from different models is not
-    on the same scale of evidence.
+    on the same scale of evidence. With ``until``, only windows that ended by then (the history
+    as a diagnosis made at that time knew it).
     """
     sql = (
         "SELECT h.component_id, h.window_start, h.window_end, h.health FROM health_history h "
@@ -204,6 +206,9 @@ def load_health_history(
     if component_ids is not None:
         sql += " AND list_contains(?, h.component_id)"
         params.append(list(component_ids))
+    if until is not None:
+        sql += " AND h.window_end <= ?"
+        params.append(until)
     result = store.cursor().execute(sql + " ORDER BY h.diagnosis_id", params).fetchnumpy()
     comps = np.asarray(result["component_id"], dtype=object)
     starts = np.asarray(result["window_start"], dtype="datetime64[us]")

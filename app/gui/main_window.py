@@ -9,33 +9,30 @@ half-written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core import queries
 from app.core.markers import workspace_markers
-from app.core.settings import ProviderPreference, Settings, load_settings, save_settings
+from app.core.settings import Settings, load_settings, save_settings
 from app.gui.dialogs.errors import show_error
+from app.gui.main_actions import build_actions
+from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
+from app.gui.view_tabs import ViewTabs
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
-from app.gui.views.overview import OverviewPanel
-from app.gui.views.recommendations import RecommendationsPanel
 from app.gui.views.workspace import WorkspacePanel
 from app.gui.workers import TaskContext, TaskRunner
 from gnn.results import Diagnosis, StatusThresholds
@@ -44,15 +41,18 @@ from ingestion.profiles import EquipmentProfile
 from ingestion.resources import default_workspace_path
 from ingestion.workspace import Store, open_workspace
 
-if TYPE_CHECKING:  # the plot panels import pyqtgraph; they load when their tab is shown
+if TYPE_CHECKING:  # the plot panels import pyqtgraph, the dialogs more: they load when used
+    from app.gui.dialogs.import_dialog import ImportDialog
+    from app.gui.report_dialog import ReportDialog
     from app.gui.views.attention import AttentionPanel
     from app.gui.views.health_trend import HealthTrendPanel
+    from app.gui.views.live import LivePanel
     from app.gui.views.sensor_plot import SensorPlotPanel
+    from ingestion.labels import LabelImportSummary
 
 log = logging.getLogger(__name__)
 
 TAB_NAMES = ("Overview", "Trends", "Sensors", "Attention", "Live", "Recommendations")
-ClosePolicy = Literal["ask", "cancel", "wait"]
 
 
 class MainWindow(QMainWindow):
@@ -72,13 +72,13 @@ class MainWindow(QMainWindow):
         self.close_policy: ClosePolicy = "ask"
         self.runner = TaskRunner(self)
         self.runner.activeChanged.connect(self._on_runner_active_changed)
-        self._current_task_name = ""
         self.setWindowTitle("HydroDiag")
         self.setMinimumSize(1000, 620)
         self.setAcceptDrops(True)
         self._build_views()
-        self._build_actions()
-        self._build_status_bar()
+        self.acts = build_actions(self, TAB_NAMES)
+        self.tasks = TaskStatus(self, self.runner)
+        self.status_label = self.tasks.label  # what the window says it is doing
         self._restore_layout()
         path = workspace or self.settings.workspace_path or default_workspace_path()
         # Opening is deferred to the event loop so the window paints first; tests and the demo
@@ -90,36 +90,10 @@ class MainWindow(QMainWindow):
 
     def _build_views(self) -> None:
         self.summary = DiagnosisSummaryBar()
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.overview = OverviewPanel()
-        self.recommendations = RecommendationsPanel()
-        # The plot tabs (pyqtgraph) are built when first shown: the window paints sooner.
-        self._factories: dict[str, Callable[[], QWidget]] = {
-            "trends": self._make_trends_panel,
-            "sensors": self._make_sensor_panel,
-            "attention": self._make_attention_panel,
-            "live": self._make_live_panel,
-        }
-        self._built: dict[str, QWidget] = {}
-        self._holders: dict[str, QWidget] = {}
+        self.tabs = ViewTabs(TAB_NAMES, self._on_panel_built)
+        self.overview = self.tabs.overview
+        self.recommendations = self.tabs.recommendations
         self._sensor_selection: list[str] = []
-        for name, title in zip(
-            ("overview", "trends", "sensors", "attention", "live", "recommendations"),
-            TAB_NAMES,
-            strict=True,
-        ):
-            if name == "overview":
-                self.tabs.addTab(self.overview, title)
-            elif name == "recommendations":
-                self.tabs.addTab(self.recommendations, title)
-            else:
-                holder = QWidget()
-                holder_layout = QVBoxLayout(holder)
-                holder_layout.setContentsMargins(0, 0, 0, 0)
-                self._holders[name] = holder
-                self.tabs.addTab(holder, title)
-        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -146,85 +120,43 @@ class MainWindow(QMainWindow):
 
     # -- lazily built plot tabs ------------------------------------------------------------
 
-    def _panel(self, name: str) -> QWidget:
-        """The panel behind a tab, built (and filled with the current state) on first use."""
-        panel = self._built.get(name)
-        if panel is None:
-            panel = self._factories[name]()
-            layout = self._holders[name].layout()
-            assert layout is not None
-            layout.addWidget(panel)
-            self._built[name] = panel
-            self._fill_profile(name)
-            self._fill_diagnosis(name)
-        return panel
-
     @property
     def trends(self) -> HealthTrendPanel:
-        return cast("HealthTrendPanel", self._panel("trends"))
+        return self.tabs.trends
 
     @property
     def sensors(self) -> SensorPlotPanel:
-        return cast("SensorPlotPanel", self._panel("sensors"))
+        return self.tabs.sensors
 
     @property
     def attention(self) -> AttentionPanel:
-        return cast("AttentionPanel", self._panel("attention"))
+        return self.tabs.attention
 
     @property
     def live(self) -> QWidget:
-        return self._panel("live")
+        return self.tabs.panel("live")
 
     def show_tab(self, name: str) -> QWidget:
         """Bring a view to the front by name (overview, trends, sensors, attention, live,
         recommendations) and return its panel."""
-        names = ("overview", "trends", "sensors", "attention", "live", "recommendations")
-        self.tabs.setCurrentIndex(names.index(name))
-        if name == "overview":
-            return self.overview
-        if name == "recommendations":
-            return self.recommendations
-        return self._panel(name)
+        return self.tabs.show_view(name)
 
-    def _on_tabs_current_changed(self, index: int) -> None:
-        for name, holder in self._holders.items():
-            if self.tabs.widget(index) is holder:
-                self._panel(name)
-
-    def _make_trends_panel(self) -> QWidget:
-        from app.gui.views.health_trend import HealthTrendPanel
-
-        panel = HealthTrendPanel()
-        panel.diagnoseRangeRequested.connect(self._on_trends_diagnose_range_requested)
-        return panel
-
-    def _make_sensor_panel(self) -> QWidget:
-        from app.gui.views.sensor_plot import SensorPlotPanel
-
-        panel = SensorPlotPanel()
-        panel.seriesRequested.connect(self._on_sensors_series_requested)
-        return panel
-
-    def _make_attention_panel(self) -> QWidget:
-        from app.gui.views.attention import AttentionPanel
-
-        return AttentionPanel()
-
-    def _make_live_panel(self) -> QWidget:
-        try:
-            from app.gui.views.live import LivePanel
-        except ImportError:  # the live feed modules are optional at build time
-            placeholder = QLabel("Live acquisition is not available in this build.")
-            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            return placeholder
-        panel = LivePanel()
-        panel.errorOccurred.connect(lambda exc: show_error(self, exc, "Live feed"))
-        panel.recordingChanged.connect(lambda _on: self.refresh_workspace())
-        return panel
+    def _on_panel_built(self, name: str, panel: QWidget) -> None:
+        """Connect a plot tab built on first use, and fill it with the current state."""
+        if name == "trends":
+            self.trends.diagnoseRangeRequested.connect(self._on_trends_diagnose_range_requested)
+        elif name == "sensors":
+            self.sensors.seriesRequested.connect(self._on_sensors_series_requested)
+        elif name == "live" and not isinstance(panel, QLabel):  # a label: not in this build
+            live = cast("LivePanel", panel)
+            live.errorOccurred.connect(lambda exc: show_error(self, exc, "Live feed"))
+            live.recordingChanged.connect(lambda _on: self.refresh_workspace())
+        self._fill_profile(name)
+        self._fill_diagnosis(name)
 
     def _fill_profile(self, name: str) -> None:
         """Give a built panel the current equipment (and load its sensor data)."""
-        panel = self._built.get(name)
+        panel = self.tabs.built(name)
         profile, store, equipment = self.profile, self.store, self.equipment_id
         if panel is None or profile is None or store is None or equipment is None:
             return
@@ -240,7 +172,7 @@ class MainWindow(QMainWindow):
 
     def _fill_diagnosis(self, name: str) -> None:
         """Give a built panel the current diagnosis (and the equipment's history/markers)."""
-        if name not in self._built:
+        if self.tabs.built(name) is None:
             return
         diagnosis, store, equipment = self.diagnosis, self.store, self.equipment_id
         if name == "attention":
@@ -258,104 +190,6 @@ class MainWindow(QMainWindow):
     def _default_sensors(profile: EquipmentProfile) -> list[str]:
         fast = [s.id for s in profile.sensors if s.rate_hz >= 10][:4]
         return fast or list(profile.sensor_ids[:4])
-
-    def _action(
-        self,
-        text: str,
-        shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
-        slot: Callable[[], Any],
-        tip: str = "",
-    ) -> QAction:
-        action = QAction(text, self)
-        if isinstance(shortcut, QKeySequence.StandardKey):
-            action.setShortcuts(shortcut)
-        elif shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(f"{tip} ({action.shortcut().toString()})" if shortcut else tip)
-        action.triggered.connect(lambda _checked=False: slot())
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        self.act_open = self._action(
-            "&Open workspace…", QKeySequence.StandardKey.Open, self.choose_workspace
-        )
-        self.act_new = self._action(
-            "&New equipment…", QKeySequence.StandardKey.New, self.new_equipment
-        )
-        self.act_import = self._action(
-            "&Import log…", "Ctrl+I", self.import_log, "Import a CSV log"
-        )
-        self.act_import_labels = self._action(
-            "Import condition &labels…",
-            "Ctrl+Shift+I",
-            self.import_labels,
-            "Import a CSV of condition ranges (component, start, end, grade) for training",
-        )
-        self.act_report = self._action(
-            "&Report…", QKeySequence.StandardKey.Print, self.open_report, "PDF report"
-        )
-        self.act_settings = self._action("&Settings…", "Ctrl+,", self.open_settings)
-        self.act_quit = self._action("&Quit", QKeySequence.StandardKey.Quit, self.close)
-        self.act_diagnose = self._action(
-            "&Diagnose", "F5", self.diagnose, "Diagnose the latest data"
-        )
-        self.act_cancel = self._action(
-            "&Cancel task", "Esc", self.cancel_tasks, "Cancel the running task"
-        )
-        self.act_connect = self._action("&Connect live feed…", "Ctrl+L", self.connect_live)
-        self.act_about = self._action("&About HydroDiag", "F1", self.open_about)
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        for act in (
-            self.act_open,
-            self.act_new,
-            self.act_import,
-            self.act_import_labels,
-            self.act_report,
-        ):
-            file_menu.addAction(act)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_settings)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_quit)
-        diag_menu = menu.addMenu("&Diagnosis")
-        diag_menu.addAction(self.act_diagnose)
-        diag_menu.addAction(self.act_cancel)
-        diag_menu.addAction(self.act_connect)
-        view_menu = menu.addMenu("&View")
-        for i, name in enumerate(TAB_NAMES):
-            act = self._action(name, f"Ctrl+{i + 1}", self._tab_switcher(i))
-            view_menu.addAction(act)
-        view_menu.addSeparator()
-        view_menu.addAction(self.workspace_dock.toggleViewAction())
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self.act_about)
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("MainToolbar")
-        toolbar.setMovable(False)
-        for act in (self.act_import, self.act_diagnose, self.act_connect, self.act_report):
-            toolbar.addAction(act)
-
-    def _tab_switcher(self, index: int) -> Callable[[], None]:
-        return lambda: self.tabs.setCurrentIndex(index)
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.status_label = QLabel("")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Cancel the running task (Esc)")
-        self.cancel_button.clicked.connect(self.cancel_tasks)
-        self.cancel_button.hide()
-        bar.addWidget(self.status_label, 1)
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.cancel_button)
 
     # -- layout memory -----------------------------------------------------------------
 
@@ -438,7 +272,7 @@ class MainWindow(QMainWindow):
         self.summary.set_equipment(name)
         self.overview.set_profile(profile)
         self.diagnosis = queries.latest_diagnosis(self.store, equipment_id)
-        for panel in list(self._built):
+        for panel in self.tabs.built_names():
             self._fill_profile(panel)
         self._show_diagnosis(self.diagnosis)
         self._set_status(f"Equipment {equipment_id} ({profile.name}).")
@@ -452,7 +286,7 @@ class MainWindow(QMainWindow):
         self.summary.set_diagnosis(diagnosis)
         self.overview.set_diagnosis(diagnosis)
         self.recommendations.set_diagnosis(diagnosis)
-        for panel in list(self._built):
+        for panel in self.tabs.built_names():
             self._fill_diagnosis(panel)
 
     def _load_series(self, sensor_ids: list[str]) -> None:
@@ -474,13 +308,13 @@ class MainWindow(QMainWindow):
             self.sensors.set_series(series)
             self._set_status(f"Loaded {', '.join(series)}.")
 
-        self._start(
+        self.tasks.start(
             "Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}", writes=False
         )
 
     def _series_range(self) -> tuple[datetime | None, datetime | None]:
         """The time range the Sensors tab loads, from its range choice."""
-        key = self.sensors.range_key if "sensors" in self._built else "diagnosis"
+        key = self.sensors.range_key if self.tabs.built("sensors") is not None else "diagnosis"
         if key == "diagnosis" and self.diagnosis is not None:
             d = self.diagnosis
             pad = (d.window_end - d.window_start) * 0.05
@@ -493,58 +327,15 @@ class MainWindow(QMainWindow):
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def _start(
-        self,
-        name: str,
-        fn: Callable[[TaskContext], Any],
-        on_result: Callable[[Any], None],
-        *,
-        key: str | None = None,
-        writes: bool = True,
-    ) -> None:
-        self._current_task_name = name
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
-        self._set_status(f"{name}…")
-
-        def on_error(exc: BaseException) -> None:
-            self._set_status(f"{name} failed.")
-            show_error(self, exc, name)
-
-        self.runner.start(
-            fn,
-            name=name,
-            key=key,
-            on_result=on_result,
-            on_error=on_error,
-            on_progress=self._on_task_progress,
-            on_cancelled=lambda: self._set_status(f"{name} cancelled; nothing was changed."),
-            writes=writes,
-        )
-
-    def _on_task_progress(self, fraction: float, message: str) -> None:
-        if fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(fraction * 1000))
-        if message:
-            self.status_label.setText(message)
-
     def _on_runner_active_changed(self, count: int) -> None:
-        busy = count > 0
-        self.progress.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        self.act_cancel.setEnabled(busy)
+        self.tasks.show_busy(count > 0)
+        self.acts.cancel.setEnabled(count > 0)
 
     def cancel_tasks(self) -> None:
-        if self.runner.active_count:
-            self.runner.cancel_all()
-            self._set_status("Cancelling…")
+        self.tasks.cancel_all()
 
     def _set_status(self, text: str) -> None:
-        self.status_label.setText(text)
+        self.tasks.set_text(text)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -572,7 +363,7 @@ class MainWindow(QMainWindow):
             self.workspace_panel.refresh(self.store, dialog.created)
             self.set_equipment(dialog.created)
 
-    def import_log(self, path: str | None = None) -> Any:
+    def import_log(self, path: str | None = None) -> ImportDialog | None:
         """Open the import dialog (optionally pre-filled with a dropped file)."""
         if self.store is None:
             return None
@@ -604,14 +395,14 @@ class MainWindow(QMainWindow):
             path = chosen
         source = Path(path)
 
-        def work(ctx: TaskContext) -> Any:
+        def work(ctx: TaskContext) -> LabelImportSummary:
             from ingestion.labels import import_labels
 
             return import_labels(queries.thread_store(store), source, equipment_id=equipment)
 
-        self._start("Importing labels", work, self._on_labels_imported, key="import")
+        self.tasks.start("Importing labels", work, self._on_labels_imported, key="import")
 
-    def _on_labels_imported(self, summary: Any) -> None:
+    def _on_labels_imported(self, summary: LabelImportSummary) -> None:
         self.refresh_workspace()
         text = summary.describe()
         self._set_status(text.splitlines()[0])
@@ -633,11 +424,20 @@ class MainWindow(QMainWindow):
         provider = self.settings.provider
 
         def work(ctx: TaskContext) -> Diagnosis:
-            return run_diagnosis(
-                queries.thread_store(store), equipment, start, end, thresholds, provider, ctx
+            # Imported here: onnxruntime loads on first use, never torch. The engine keeps the
+            # loaded model (per file and provider) for the session.
+            from gnn import engine
+
+            return engine.diagnose(
+                queries.thread_store(store),
+                equipment,
+                selection=engine.Selection(start=start, end=end),
+                thresholds=thresholds,
+                provider=provider,
+                progress=ctx,
             )
 
-        self._start("Diagnosing", work, self._on_diagnosis_done, key="diagnose")
+        self.tasks.start("Diagnosing", work, self._on_diagnosis_done, key="diagnose")
 
     def _on_diagnosis_done(self, diagnosis: Diagnosis) -> None:
         self.refresh_workspace()
@@ -647,7 +447,7 @@ class MainWindow(QMainWindow):
             f"({sum(diagnosis.timings_ms.values()):.0f} ms on {diagnosis.provider})"
         )
 
-    def open_report(self) -> Any:
+    def open_report(self) -> ReportDialog | None:
         if self.store is None or self.diagnosis is None:
             show_error(
                 self,
@@ -655,7 +455,7 @@ class MainWindow(QMainWindow):
             )
             return None
         try:
-            from app.report.dialog import ReportDialog  # type: ignore[import-not-found,unused-ignore]
+            from app.gui.report_dialog import ReportDialog
         except ImportError:
             show_error(self, HydroDiagError("The PDF report is not available in this build."))
             return None
@@ -674,7 +474,7 @@ class MainWindow(QMainWindow):
         old = self.settings
         self.settings = settings
         save_settings(settings)
-        if "sensors" in self._built:
+        if self.tabs.built("sensors") is not None:
             self.sensors.set_units(settings.pressure_unit, settings.temperature_unit)
         new_path = settings.workspace_path
         current = str(self.store.path) if self.store and self.store.path else None
@@ -721,16 +521,16 @@ class MainWindow(QMainWindow):
             sensors = [s.id for s in self.profile.sensors_of(component_id)]
             if sensors:
                 self._sensor_selection = sensors
-                if "sensors" in self._built:
+                if self.tabs.built("sensors") is not None:
                     self.sensors.set_checked(sensors)
 
     # -- drag and drop, close ----------------------------------------------------------------
 
-    def dragEnterEvent(self, event: Any) -> None:
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event: Any) -> None:
+    def dropEvent(self, event: QDropEvent) -> None:
         urls = event.mimeData().urls()
         if urls:
             self.import_log(urls[0].toLocalFile())
@@ -738,30 +538,13 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         running = [t for t in self.runner.running() if t.writes]
         if running:
-            names = ", ".join(sorted({t.name for t in running}))
             policy = self.close_policy
             if policy == "ask":
-                box = QMessageBox(self)
-                box.setWindowTitle("Task running")
-                box.setText(f"{names} is still running.")
-                box.setInformativeText(
-                    "Cancel it and close (nothing half-written is kept), wait for it to finish, "
-                    "or keep working?"
-                )
-                cancel_close = box.addButton(
-                    "Cancel task and close", QMessageBox.ButtonRole.DestructiveRole
-                )
-                wait = box.addButton("Wait, then close", QMessageBox.ButtonRole.AcceptRole)
-                box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
-                box.exec()
-                clicked = box.clickedButton()
-                if clicked is cancel_close:
-                    policy = "cancel"
-                elif clicked is wait:
-                    policy = "wait"
-                else:
+                answer = ask_before_closing(self, [t.name for t in running])
+                if answer is None:  # keep working
                     event.ignore()
                     return
+                policy = answer
             if policy == "cancel":
                 self.runner.cancel_all()
             self._set_status("Finishing the running task before closing…")
@@ -769,7 +552,7 @@ class MainWindow(QMainWindow):
             if not task.writes:  # reads (sensor data loads) are simply dropped
                 task.cancel()
         self.runner.wait_all(600.0)  # nothing may still use the workspace when it closes
-        stop = getattr(self._built.get("live"), "shutdown", None)
+        stop = getattr(self.tabs.built("live"), "shutdown", None)
         if stop is not None:
             stop()
         self.save_layout()
@@ -777,29 +560,3 @@ class MainWindow(QMainWindow):
             self.store.close()
             self.store = None
         super().closeEvent(event)
-
-
-def run_diagnosis(
-    store: Store,
-    equipment_id: str,
-    start: datetime | None,
-    end: datetime | None,
-    thresholds: StatusThresholds,
-    provider: ProviderPreference,
-    progress: TaskContext,
-) -> Diagnosis:
-    """Run the engine and store the result (imported here: onnxruntime loads on first use,
-    never torch)."""
-    from gnn import engine
-
-    selection = engine.Selection(start=start, end=end)
-    # The engine keeps the loaded model (per file and provider) for the session.
-    diagnosis = engine.diagnose(
-        store,
-        equipment_id,
-        selection=selection,
-        thresholds=thresholds,
-        provider=provider,
-        progress=progress,
-    )
-    return diagnosis

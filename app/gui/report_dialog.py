@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.report.builder import build_report_model, load_diagnosis, save_inspection
+from app.report.layout import render_images
 from app.report.model import (
     ALL_SECTIONS,
     SECTION_TITLES,
@@ -45,7 +46,7 @@ from app.report.model import (
     Section,
 )
 from app.report.qtfix import guard_none_refcount
-from app.report.render import RenderResult, layout_report, render_images, render_pdf
+from app.report.render import RenderResult, layout_report, render_pdf
 from gnn.results import Diagnosis
 from ingestion.errors import HydroDiagError
 from ingestion.workspace import Store
@@ -268,14 +269,14 @@ class ReportDialog(QDialog):
 
 
 def main() -> int:
-    """Show the dialog on a sample workspace (in memory)."""
+    """Show the dialog on the sample workspace."""
     from PySide6.QtWidgets import QApplication
 
-    from app.report.sample import EQUIPMENT_ID, make_sample_workspace
+    from app.core.sample import sample_workspace_in_temp
 
     app = QApplication.instance() or QApplication(sys.argv)
-    store, diagnosis_id = make_sample_workspace(None)
-    dialog = ReportDialog(store, diagnosis_id, equipment_id=EQUIPMENT_ID)
+    sample = sample_workspace_in_temp()
+    dialog = ReportDialog(sample.open(), sample.diagnosis)
     dialog.show()
     return int(app.exec())
 

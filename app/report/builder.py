@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import math
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from app import __version__
 from app.report.model import (
@@ -27,6 +30,7 @@ from app.report.model import (
     SourceInfo,
     Span,
 )
+from gnn.persist import load_health_history
 from gnn.results import ComponentResult, Diagnosis, LimitViolation, Status
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, Quantity
@@ -221,55 +225,63 @@ def _load_sources(
     )
 
 
-def _epoch(ts: datetime) -> float:
+def epoch_seconds(ts: datetime) -> float:
+    """Seconds since 1970 of a naive UTC time (how charts place points on a time axis)."""
     return (ts - datetime(1970, 1, 1)).total_seconds()
 
 
-def _history(
-    store: Store, diagnosis: Diagnosis, component: ComponentResult, max_points: int
-) -> HealthSeries:
-    # Latest diagnosis wins where several covered the same window; history up to this diagnosis.
-    rows = store.query(
-        """
-        WITH h AS (
-            SELECT epoch(window_end) AS t, health,
-                   row_number() OVER (PARTITION BY window_start ORDER BY diagnosis_id DESC) AS rn
-            FROM health_history
-            WHERE equipment_id = ? AND component_id = ? AND window_end <= ?
-        ), d AS (SELECT t, health FROM h WHERE rn = 1),
-        b AS (SELECT min(t) AS t0, greatest(max(t) - min(t), 1e-9) AS span, count(*) AS n FROM d)
-        SELECT least(floor((d.t - b.t0) / b.span * ?), ? - 1)::BIGINT AS k,
-               max(d.t), avg(d.health), min(d.health), any_value(b.n)
-        FROM d, b GROUP BY k ORDER BY k
-        """,
-        [
-            diagnosis.equipment_id,
-            component.component_id,
-            diagnosis.window_end,
-            max_points,
-            max_points,
-        ],
+def _histories(
+    store: Store, diagnosis: Diagnosis, components: Sequence[ComponentResult], max_points: int
+) -> tuple[HealthSeries, ...]:
+    """The health history of each component up to this diagnosis (latest diagnosis wins where
+    several covered the same window), at most ``max_points`` buckets each."""
+    stored = load_health_history(
+        store,
+        diagnosis.equipment_id,
+        component_ids=[c.component_id for c in components],
+        until=diagnosis.window_end,
     )
-    if rows:
-        return HealthSeries(
-            component_id=component.component_id,
-            t=tuple(float(r[1]) for r in rows),
-            health=tuple(float(r[2]) for r in rows),
-            health_min=tuple(float(r[3]) for r in rows),
-            n_windows=int(rows[0][4]),
+    out: list[HealthSeries] = []
+    for component in components:
+        history = stored.get(component.component_id)
+        if history is not None and len(history.health):
+            t = np.array([epoch_seconds(end) for end in history.ends])
+            out.append(_bucketed(component.component_id, t, history.health, max_points))
+            continue
+        # Not persisted (yet): the diagnosis' own windows are the history it knows.
+        points = [
+            (epoch_seconds(w.end), w.health[component.component_id])
+            for w in diagnosis.windows
+            if w.valid and component.component_id in w.health
+        ]
+        out.append(
+            HealthSeries(
+                component_id=component.component_id,
+                t=tuple(p[0] for p in points),
+                health=tuple(p[1] for p in points),
+                health_min=tuple(p[1] for p in points),
+                n_windows=len(points),
+            )
         )
-    # Not persisted (yet): the diagnosis' own windows are the history it knows.
-    points = [
-        (_epoch(w.end), w.health[component.component_id])
-        for w in diagnosis.windows
-        if w.valid and component.component_id in w.health
-    ]
+    return tuple(out)
+
+
+def _bucketed(
+    component_id: str, t: npt.NDArray[np.float64], health: npt.NDArray[np.float64], buckets: int
+) -> HealthSeries:
+    """Mean and worst health per time bucket (``buckets`` equal spans), each at its last window."""
+    span = max(float(t.max() - t.min()), 1e-9)
+    k = np.minimum(np.floor((t - t.min()) / span * buckets), buckets - 1).astype(np.int64)
+    order = np.argsort(k, kind="stable")
+    k, t, health = k[order], t[order], health[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    counts = np.diff(np.r_[starts, k.size])
     return HealthSeries(
-        component_id=component.component_id,
-        t=tuple(p[0] for p in points),
-        health=tuple(p[1] for p in points),
-        health_min=tuple(p[1] for p in points),
-        n_windows=len(points),
+        component_id=component_id,
+        t=tuple(float(v) for v in np.maximum.reduceat(t, starts)),
+        health=tuple(float(v) for v in np.add.reduceat(health, starts) / counts),
+        health_min=tuple(float(v) for v in np.minimum.reduceat(health, starts)),
+        n_windows=int(t.size),
     )
 
 
@@ -282,7 +294,7 @@ def _anomalous_spans(diagnosis: Diagnosis, component: ComponentResult | None) ->
         score = window.anomaly.get(component.component_id)
         if score is None or score < threshold:
             continue
-        start, end = _epoch(window.start), _epoch(window.end)
+        start, end = epoch_seconds(window.start), epoch_seconds(window.end)
         if spans and start - spans[-1].end <= 1.0:
             spans[-1] = Span(start=spans[-1].start, end=end)
         else:
@@ -340,8 +352,8 @@ def _sensor_series(
     max_points: int,
 ) -> SensorSeries:
     sensor = profile.sensor(sensor_id)
-    t0 = _epoch(diagnosis.window_start)
-    span = max(_epoch(diagnosis.window_end) - t0, 1e-9)
+    t0 = epoch_seconds(diagnosis.window_start)
+    span = max(epoch_seconds(diagnosis.window_end) - t0, 1e-9)
     width = _bucket_width(diagnosis, span, max_points)
     buckets = max(1, math.ceil(span / width))
     rows = store.query(
@@ -519,9 +531,7 @@ def build_report_model(
     visit = _load_inspection(store, inspection_id)
     if inspection is not None:
         visit = visit.model_copy(update={"fields": inspection})
-    histories = tuple(
-        _history(store, diagnosis, c, max_points) for c in trend_components(diagnosis)
-    )
+    histories = _histories(store, diagnosis, trend_components(diagnosis), max_points)
     sensors = tuple(
         _sensor_series(store, diagnosis, profile, sensor_id, reason, max_points)
         for sensor_id, reason in _choose_sensors(diagnosis, profile, max_sensors)

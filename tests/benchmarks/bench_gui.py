@@ -5,9 +5,10 @@ Measured in the same run, each against the alternative it is meant to beat:
   cold start     `hydrodiag` path (Python start, imports, MainWindow on an empty workspace) to the
                  first paint event of the main window, in a fresh process, 5 runs; versus the
                  same with ``import torch`` first (what an eager torch import would cost).
-  open demo      ``MainWindow.open_workspace`` on the demo workspace (built by
-                 ``ingestion.demo.build_demo_workspace``) until every view is filled, the
-                 sensor data loaded and the window painted; 3 runs.
+  open demo      ``MainWindow.open_workspace`` on the demo workspace (the sample of
+                 ``app.core.sample``: the demo rig diagnosed every half hour by the shipped
+                 model) until every view is filled, the sensor data loaded and the window
+                 painted; 3 runs.
   pan / zoom     median frame time (set the x range, then a synchronous repaint at 1366×768)
                  over 60 frames of zooms and pans on ONE 10 M-point series with clip-to-view +
                  peak downsampling (what SensorPlotPanel uses); versus the same curve without
@@ -154,15 +155,14 @@ def open_demo(runs: int) -> dict[str, float | int | str]:
     from app.commands.gui import _application
 
     app = _application()
-    from app.commands.demo import diagnose_demo
+    from app.core.sample import SAMPLE_EQUIPMENT as DEMO_EQUIPMENT
+    from app.core.sample import build_sample_workspace
     from app.gui.main_window import MainWindow
-    from ingestion.demo import DEMO_EQUIPMENT, build_demo_workspace
 
     tmp = Path(tempfile.mkdtemp())
     os.environ["HYDRODIAG_DATA_DIR"] = str(tmp)
     started = time.perf_counter()
-    summary = build_demo_workspace(tmp / "demo.duckdb")
-    diagnose_demo(summary)
+    sample = build_sample_workspace(tmp / "demo.duckdb")
     build_s = time.perf_counter() - started
     times: list[float] = []
     all_tabs: list[float] = []
@@ -198,17 +198,17 @@ def open_demo(runs: int) -> dict[str, float | int | str]:
         "runs_s": times,  # type: ignore[dict-item]
         "all_tabs_median_s": statistics.median(all_tabs),
         "build_s": build_s,
-        "cycles": summary.cycles,
-        "values": summary.values,
-        "diagnoses": _count_diagnoses(tmp / "demo.duckdb"),
+        "cycles": round((sample.end - sample.start).total_seconds() / 60),
+        "values": _count_values(sample.path),
+        "diagnoses": len(sample.diagnoses),
     }
 
 
-def _count_diagnoses(path: Path) -> int:
+def _count_values(path: Path) -> int:
     from ingestion.workspace import open_workspace
 
     with open_workspace(path, read_only=True) as store:
-        return int(store.query("SELECT count(*) FROM diagnoses")[0][0])
+        return int(store.query("SELECT count(*) FROM measurements")[0][0])
 
 
 def pan_zoom(points: int, frames: int, optimised: bool) -> list[float]:

@@ -2,9 +2,10 @@
 
     .venv/bin/python tests/benchmarks/bench_report.py [--cycles 1805] [--repeat 5]
 
-Workspace: the sample rig (app/report/sample.py) at UCI size: 1805 cycles of 60 s at 1 Hz for
-17 sensors (1.84 million measurement rows), 200 h of health history, one diagnosis with five
-findings and four recommendations. Measured per paper size (A4, Letter), median of --repeat:
+Workspace: the sample workspace (app/core/sample.py: the simulated demo rig, diagnosed every
+half hour by the shipped model) at UCI size: 1805 cycles of 60 s at 1 Hz for 17 sensors
+(1.84 million measurement rows), 61 diagnoses whose windows make the health history; the
+report is of the latest. Measured per paper size (A4, Letter), median of --repeat:
 ``build_report_model`` (the DuckDB queries: bucketed sensor envelopes, history), layout +
 PDF writing with vector charts (what we ship), and the alternative in the same run: every
 chart painted into a 300-dpi image and embedded (what a matplotlib-PNG pipeline produces).
@@ -35,10 +36,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QRectF  # noqa: E402
 from PySide6.QtGui import QColor, QImage, QPainter  # noqa: E402
 
-from app.report import render  # noqa: E402
+from app.core.sample import SAMPLE_EQUIPMENT as EQUIPMENT_ID  # noqa: E402
+from app.core.sample import build_sample_workspace  # noqa: E402
+from app.report import layout, render  # noqa: E402
 from app.report.builder import build_report_model  # noqa: E402
 from app.report.model import InspectionFields, Paper  # noqa: E402
-from app.report.sample import EQUIPMENT_ID, make_sample_workspace  # noqa: E402
 
 RESULTS = REPO / "tests" / "benchmarks" / "results"
 RASTER_DPI = 300.0
@@ -49,18 +51,18 @@ FIELDS = InspectionFields(
 
 def _raster_block(self: Any, height_pt: float, draw: Any) -> None:
     """The alternative: the same chart painted into a 300-dpi image, embedded in the PDF."""
-    height = height_pt * render.UNIT
+    height = height_pt * layout.UNIT
     self.ensure(height)
     rect = QRectF(self.content.left(), self.y, self.content.width(), height)
 
     def op(painter: QPainter) -> None:
-        scale = RASTER_DPI / render.RESOLUTION
+        scale = RASTER_DPI / layout.RESOLUTION
         image = QImage(
             math.ceil(rect.width() * scale),
             math.ceil(rect.height() * scale),
             QImage.Format.Format_RGB32,
         )
-        dpm = round(render.RESOLUTION / 0.0254)
+        dpm = round(layout.RESOLUTION / 0.0254)
         image.setDotsPerMeterX(dpm)
         image.setDotsPerMeterY(dpm)
         image.fill(QColor("white"))
@@ -86,8 +88,8 @@ def _envelopes(store: Any, diagnosis_id: int, repeat: int) -> dict[str, Any]:
     diagnosis, _ = builder.load_diagnosis(store, EQUIPMENT_ID, diagnosis_id)
     _, profile = builder._load_equipment(store, EQUIPMENT_ID)
     chosen = builder._choose_sensors(diagnosis, profile, builder.MAX_SENSORS)
-    t0 = builder._epoch(diagnosis.window_start)
-    span = builder._epoch(diagnosis.window_end) - t0
+    t0 = builder.epoch_seconds(diagnosis.window_start)
+    span = builder.epoch_seconds(diagnosis.window_end) - t0
     width = builder._bucket_width(diagnosis, span, builder.MAX_POINTS)
     ours, raw = [], []
     for _ in range(repeat):
@@ -123,7 +125,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def run(cycles: int, repeat: int) -> dict[str, Any]:
-    render.ensure_gui_app()
+    layout.ensure_gui_app()
     results: dict[str, Any] = {
         "machine": {
             "python": platform.python_version(),
@@ -137,13 +139,16 @@ def run(cycles: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        store, diagnosis_id = make_sample_workspace(work / "ws.duckdb", n_cycles=cycles)
+        sample = build_sample_workspace(work / "ws.duckdb", hours=cycles / 60)
         results["workspace_setup_s"] = time.perf_counter() - t
+        results["diagnoses"] = len(sample.diagnoses)
+        store, diagnosis_id = sample.open(), sample.diagnosis.id
+        assert diagnosis_id is not None
         results["measurement_rows"] = store.query("SELECT count(*) FROM measurements")[0][0]
-        original_block = render._Layout.block
+        original_block = layout.PageFlow.block
         for paper in (Paper.A4, Paper.LETTER):
             for charts in ("vector", "raster300"):
-                render._Layout.block = _raster_block if charts == "raster300" else original_block  # type: ignore[method-assign]
+                layout.PageFlow.block = _raster_block if charts == "raster300" else original_block  # type: ignore[method-assign]
                 build, draw, total = [], [], []
                 pages, size = 0, 0
                 for i in range(repeat):
@@ -164,7 +169,7 @@ def run(cycles: int, repeat: int) -> dict[str, Any]:
                     "render": _stats(draw),
                     "total": _stats(total),
                 }
-        render._Layout.block = original_block  # type: ignore[method-assign]
+        layout.PageFlow.block = original_block  # type: ignore[method-assign]
         results["sensor_envelopes"] = _envelopes(store, diagnosis_id, repeat)
         store.close()
         # One cold CLI run: a fresh interpreter, Qt start-up, fonts, the whole thing.

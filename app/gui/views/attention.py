@@ -231,11 +231,11 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.gui.sample import sample_diagnosis
+        from app.core.sample import SAMPLE_PROFILE, sample_diagnosis
         from ingestion.profiles import load_profile
 
         panel = AttentionPanel()
-        panel.set_profile(load_profile("zema-test-rig"))
+        panel.set_profile(load_profile(SAMPLE_PROFILE))
         panel.set_diagnosis(sample_diagnosis())
         return panel
 

@@ -12,7 +12,7 @@ import html
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from app.gui.theme import PRIORITY_COLORS, format_health
+from app.core.presentation import PRIORITY_COLORS, format_health
 from app.gui.views.widgets import BarList, Sparkline, StatusBadge
 from gnn.contract import GRADE_NAMES
 from gnn.recommend import grade_text

@@ -33,7 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.theme import ATTENTION_COLOR, format_health, status_style
+from app.core.presentation import (
+    ATTENTION_COLOR,
+    format_health,
+    schematic_positions,
+    status_style,
+)
 from gnn.contract import GRADE_NAMES
 from gnn.recommend import grade_text
 from gnn.results import Diagnosis, Status
@@ -49,15 +54,10 @@ MAX_EDGE_W = 9.0
 
 def layout_positions(profile: EquipmentProfile) -> dict[str, QPointF]:
     """Scene centre of each component: the profile's schematic position, else a grid slot."""
-    placed = {c.id: c.position for c in profile.components if c.position is not None}
-    out = {cid: QPointF(x * SCALE_X, y * SCALE_Y) for cid, (x, y) in placed.items()}
-    missing = [c for c in profile.components if c.position is None]
-    if missing:
-        bottom = max((p.y() for p in out.values()), default=-SCALE_Y) + 1.3 * SCALE_Y
-        cols = max(3, math.ceil(math.sqrt(len(missing))))
-        for i, comp in enumerate(missing):
-            out[comp.id] = QPointF((i % cols) * SCALE_X, bottom + (i // cols) * SCALE_Y)
-    return out
+    return {
+        cid: QPointF(x * SCALE_X, y * SCALE_Y)
+        for cid, (x, y) in schematic_positions(profile).items()
+    }
 
 
 def connection_attention(

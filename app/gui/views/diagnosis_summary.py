@@ -8,7 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from app.gui.theme import format_health
+from app.core.presentation import format_health
 from app.gui.views.widgets import StatusBadge
 from gnn.results import Diagnosis, Status
 

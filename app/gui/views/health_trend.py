@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.theme import STATUS_STYLES, series_color
+from app.core.presentation import STATUS_STYLES, series_color
 from app.gui.views import plotting
 from gnn.results import Diagnosis, Status, StatusThresholds
 
@@ -255,14 +255,12 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.core.queries import health_history, latest_diagnosis
-        from app.gui.sample import fill_sample_workspace
-        from ingestion.workspace import open_workspace
+        from app.core.queries import health_history
+        from app.core.sample import sample_workspace_in_temp
 
-        store = open_workspace(None)
-        fill_sample_workspace(store, minutes=120, max_rate_hz=1)
+        sample = sample_workspace_in_temp()
         panel = HealthTrendPanel()
-        panel.set_history(health_history(store, "rig-1"), latest_diagnosis(store, "rig-1"))
+        panel.set_history(health_history(sample.open(), sample.equipment_id), sample.diagnosis)
         return panel
 
     return run_standalone("Trends", build)

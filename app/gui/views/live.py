@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.live_session import LiveConfig, LiveSession, LiveSnapshot, rolling_diagnosis
+from app.core.presentation import STATUS_STYLES, series_color
 from app.gui.dialogs.live_connect import LiveConnectDialog
-from app.gui.theme import STATUS_STYLES, series_color
 from app.gui.views import plotting
 from gnn.results import Status
 from ingestion.errors import HydroDiagError
@@ -341,14 +341,13 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.gui.sample import fill_sample_workspace
-        from ingestion.profiles import load_profile
-        from ingestion.workspace import open_workspace
+        from app.core.queries import equipment_profile
+        from app.core.sample import sample_workspace_in_temp
 
-        store = open_workspace(None)
-        fill_sample_workspace(store, minutes=2, diagnose=False)
+        sample = sample_workspace_in_temp()
+        store, equipment = sample.open(), sample.equipment_id
         panel = LivePanel()
-        panel.set_profile(load_profile("zema-test-rig"), "rig-1", store)
+        panel.set_profile(equipment_profile(store, equipment), equipment, store)
         return panel
 
     return run_standalone("Live", build)

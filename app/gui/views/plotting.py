@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pyqtgraph as pg
 
@@ -19,7 +18,7 @@ def configure() -> None:
     _configured = True
 
 
-def utc_axis() -> Any:
+def utc_axis() -> pg.DateAxisItem:
     """A time axis in UTC (the workspace stores naive UTC), not the machine's local time."""
     return pg.DateAxisItem(orientation="bottom", utcOffset=0)
 

@@ -16,17 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.theme import PRIORITY_COLORS, PRIORITY_RANK
+from app.core.presentation import PRIORITY_COLORS, most_urgent_first
 from gnn.results import Diagnosis, Recommendation
 
 COLUMNS = ("Priority", "Due", "Component", "What", "Action", "Evidence")
-
-
-def sorted_recommendations(
-    recs: tuple[Recommendation, ...] | list[Recommendation],
-) -> list[Recommendation]:
-    """Most urgent first; within a priority, the earliest due date first."""
-    return sorted(recs, key=lambda r: (PRIORITY_RANK[r.priority], r.due_date, r.component_id))
 
 
 def recommendations_text(recs: list[Recommendation]) -> str:
@@ -89,7 +82,7 @@ class RecommendationsPanel(QWidget):
         layout.addWidget(self.table, 1)
 
     def set_diagnosis(self, diagnosis: Diagnosis | None) -> None:
-        recs = sorted_recommendations(diagnosis.recommendations) if diagnosis is not None else []
+        recs = most_urgent_first(diagnosis.recommendations) if diagnosis is not None else []
         self.recommendations = recs
         self.table.setRowCount(len(recs))
         for row, r in enumerate(recs):
@@ -149,7 +142,7 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.gui.sample import sample_diagnosis
+        from app.core.sample import sample_diagnosis
 
         panel = RecommendationsPanel()
         panel.set_diagnosis(sample_diagnosis())

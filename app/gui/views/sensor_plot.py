@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.markers import Marker, diagnosis_markers
+from app.core.presentation import series_color
 from app.core.units import convert, convert_scalar, display_unit
-from app.gui.theme import series_color
 from app.gui.views import plotting
 from ingestion.profiles import EquipmentProfile, Sensor
 
@@ -359,22 +359,18 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.core.queries import latest_diagnosis, load_series
-        from app.gui.sample import fill_sample_workspace
-        from ingestion.profiles import load_profile
-        from ingestion.workspace import open_workspace
+        from app.core.queries import equipment_profile, load_series
+        from app.core.sample import sample_workspace_in_temp
 
-        store = open_workspace(None)
-        fill_sample_workspace(store, minutes=48, max_rate_hz=10)
-        profile = load_profile("zema-test-rig")
+        sample = sample_workspace_in_temp()
+        store, equipment = sample.open(), sample.equipment_id
+        profile = equipment_profile(store, equipment)
         panel = SensorPlotPanel()
         panel.set_profile(profile, ["PS1", "PS2", "EPS1", "VS1", "TS1"])
-        panel.set_series(load_series(store, "rig-1", list(profile.sensor_ids)))
-        diagnosis = latest_diagnosis(store, "rig-1")
-        if diagnosis is not None:
-            panel.set_markers(diagnosis_markers(diagnosis))
+        panel.set_series(load_series(store, equipment, list(profile.sensor_ids)))
+        panel.set_markers(diagnosis_markers(sample.diagnosis))
         panel.seriesRequested.connect(
-            lambda ids: panel.set_series(load_series(store, "rig-1", ids))
+            lambda ids: panel.set_series(load_series(store, equipment, ids))
         )
         return panel
 

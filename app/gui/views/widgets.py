@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
-from app.gui.theme import ATTENTION_COLOR, STATUS_STYLES, status_style
+from app.core.presentation import ATTENTION_COLOR, STATUS_STYLES, status_style
 from gnn.results import Status
 
 

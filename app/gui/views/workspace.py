@@ -126,13 +126,10 @@ def main() -> int:
     from app.gui.views._standalone import run_standalone
 
     def build() -> QWidget:
-        from app.gui.sample import fill_sample_workspace
-        from ingestion.workspace import open_workspace
+        from app.core.sample import sample_workspace_in_temp
 
-        store = open_workspace(None)
-        fill_sample_workspace(store, minutes=10)
         panel = WorkspacePanel()
-        panel.refresh(store)
+        panel.refresh(sample_workspace_in_temp().open())
         return panel
 
     return run_standalone("Workspace", build)

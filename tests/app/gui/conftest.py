@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from app.core.sample import SAMPLE_EQUIPMENT, SampleWorkspace
 
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
@@ -21,26 +24,14 @@ if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
         encoding="utf-8",
     )
     os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN}"
-EQUIPMENT = "rig-1"
-
-
-@pytest.fixture(scope="session")
-def sample_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace with 30 min of 10 Hz data, a label range and one stored diagnosis (built once)."""
-    from app.gui.sample import fill_sample_workspace
-    from ingestion.workspace import open_workspace
-
-    path = tmp_path_factory.mktemp("gui-template") / "sample.duckdb"
-    with open_workspace(path) as store:
-        fill_sample_workspace(store, equipment_id=EQUIPMENT, minutes=30, max_rate_hz=10)
-    return path
+EQUIPMENT = SAMPLE_EQUIPMENT
 
 
 @pytest.fixture
-def sample_workspace(sample_workspace_template: Path, tmp_path: Path) -> Path:
-    """A private copy, so tests may write to it."""
+def sample_workspace(sample_template: SampleWorkspace, tmp_path: Path) -> Path:
+    """A private copy of the session's sample workspace, so tests may write to it."""
     target = tmp_path / "workspace.duckdb"
-    target.write_bytes(sample_workspace_template.read_bytes())
+    shutil.copyfile(sample_template.path, target)
     return target
 
 

@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
+from app.core.presentation import STATUS_STYLES
 from app.gui.main_window import MainWindow
-from app.gui.theme import STATUS_STYLES
 from app.gui.views.component_graph import connection_attention
 from gnn.graph import MODEL_ENV, default_model_path
 from ingestion.workspace import open_workspace

@@ -84,10 +84,11 @@ def test_live_view_on_the_modbus_simulator_records_and_shows_gaps(
 
 
 def test_live_view_follows_a_growing_csv(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from app.gui.sample import fill_sample_workspace
+    from ingestion.catalog import ensure_equipment
 
     store = open_workspace(tmp_path / "ws.duckdb")
-    fill_sample_workspace(store, minutes=1, diagnose=False)
+    with store.transaction() as con:
+        ensure_equipment(con, EQUIPMENT, load_profile("zema-test-rig"))
     log = tmp_path / "logger.csv"
     log.write_text("time,PS1,TS1\n", encoding="utf-8")
     panel, errors = _panel(qtbot, store)

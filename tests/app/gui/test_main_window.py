@@ -115,7 +115,7 @@ def test_closing_mid_task_rolls_back_and_keeps_data(qtbot, sample_workspace: Pat
                 ctx.check()
                 time.sleep(0.01)
 
-    win._start("Long import", half_written, lambda _r: None)
+    win.tasks.start("Long import", half_written, lambda _r: None)
     qtbot.waitUntil(lambda: bool(inside), timeout=5000)
     win.close_policy = "cancel"
     win.close()
@@ -278,7 +278,7 @@ def test_closing_during_a_read_does_not_ask(
         raise AssertionError("asked before closing during a read")
 
     monkeypatch.setattr(QMessageBox, "exec", no_question)
-    win._start("Loading sensor data", slow_read, lambda _r: None, writes=False)
+    win.tasks.start("Loading sensor data", slow_read, lambda _r: None, writes=False)
     qtbot.waitUntil(lambda: bool(started), timeout=5000)
     win.close_policy = "ask"
     win.close()

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 from pytestqt.qtbot import QtBot
 
+from app.core.sample import SampleWorkspace
 from app.gui.report_dialog import ReportDialog
 from app.report.builder import load_diagnosis
 from app.report.model import Section
-from app.report.sample import EQUIPMENT_ID, make_sample_workspace
+from ingestion.workspace import open_workspace
 
 pytestmark = pytest.mark.gui
 
 
-def test_preview_sections_and_save(qtbot: QtBot, tmp_path: Path) -> None:
-    store, diagnosis_id = make_sample_workspace(tmp_path / "ws.duckdb")
-    diagnosis, _ = load_diagnosis(store, EQUIPMENT_ID)
+def test_preview_sections_and_save(
+    qtbot: QtBot, sample_template: SampleWorkspace, tmp_path: Path
+) -> None:
+    shutil.copyfile(sample_template.path, tmp_path / "ws.duckdb")
+    store = open_workspace(tmp_path / "ws.duckdb")
+    diagnosis, _ = load_diagnosis(store, sample_template.equipment_id)
+    diagnosis_id = diagnosis.id
     dialog = ReportDialog(store, diagnosis)  # as the main window opens it
     qtbot.addWidget(dialog)
     full_pages = dialog.page_count
@@ -47,7 +53,7 @@ def test_preview_sections_and_save(qtbot: QtBot, tmp_path: Path) -> None:
     ]
 
     # A new dialog for the same diagnosis shows what was stored.
-    again = ReportDialog(store, diagnosis_id, equipment_id=EQUIPMENT_ID)
+    again = ReportDialog(store, diagnosis_id, equipment_id=sample_template.equipment_id)
     qtbot.addWidget(again)
     assert again.inspector.text() == "J. Doe"
     assert again.notes.toPlainText() == "Pump noisy.\nOil dark."

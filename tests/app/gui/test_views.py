@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 
 from app.core import queries
-from app.gui.theme import PRIORITY_RANK, STATUS_STYLES
+from app.core.presentation import PRIORITY_RANK, STATUS_STYLES
 from app.gui.views.attention import attention_matrix, attention_over_time
 from app.gui.views.component_graph import MAX_EDGE_W, MIN_EDGE_W, connection_attention
 from gnn.results import Status
@@ -69,27 +69,28 @@ def test_overview_edge_widths_follow_attention(window) -> None:  # type: ignore[
 
 def test_clicking_a_component_shows_its_details(window, qtbot) -> None:  # type: ignore[no-untyped-def]
     graph = window.overview.graph
-    node = graph.nodes["V10"]
+    node = graph.nodes["MP1"]  # the sample's pump has something in every section
     point = graph.mapFromScene(node.scenePos())
     with qtbot.waitSignal(window.overview.componentSelected, timeout=2000) as blocker:
         qtbot.mouseClick(
             graph.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point.x(), point.y())
         )
-    assert blocker.args == ["V10"]
+    assert blocker.args == ["MP1"]
     details = window.overview.details
-    assert details.component_id == "V10"
+    assert details.component_id == "MP1"
     for section in (
         "Grade probabilities",
         "Trend",
         "Fault probabilities",
         "Anomaly",
+        "Limit violations",
         "Recommendations",
     ):
         assert any(s.startswith(section) for s in details.sections), section
     assert any(s.startswith("Health over") for s in details.sections)  # the sparkline
     # The sensors tab follows the selection.
-    assert window.sensors.checked_sensors() == ["PS2"]
-    save_screenshot(window, "overview-v10-selected")
+    assert window.sensors.checked_sensors() == [s.id for s in window.profile.sensors_of("MP1")]
+    save_screenshot(window, "overview-mp1-selected")
 
 
 def test_summary_bar_always_shows_health_verdict_model_provider(window) -> None:  # type: ignore[no-untyped-def]
@@ -116,11 +117,27 @@ def test_trends_hold_health_history_bands_and_projection(window, qtbot) -> None:
     assert trends.bands[Status.WARNING].getRegion() == pytest.approx(
         (thresholds.critical, thresholds.healthy)
     )
-    # V10 degrades from healthy into warning: its projection runs down to the critical level.
-    px, py = trends.projections["V10"].getData()
-    assert len(px) == 2 and py[-1] == pytest.approx(thresholds.critical) and px[1] > px[0]
     window.show_tab("trends")
     save_screenshot(window, "trends")
+    # The accumulator in warning, falling: the engine gives it a time to critical, and its
+    # projection runs down to the critical level. (Later it is critical already: no projection.)
+    stored = [
+        queries.load_diagnosis(window.store, s.id)
+        for s in queries.list_diagnoses(window.store, EQUIPMENT)
+    ]
+    falling = next(
+        d
+        for d in sorted(stored, key=lambda d: d.window_start)
+        if d.component("ACC").status == Status.WARNING
+        and d.component("ACC").trend is not None
+        and d.component("ACC").trend.hours_to_critical
+    )
+    px, py = trends.projections["ACC"].getData()
+    assert px is None or len(px) == 0
+    window.show_diagnosis_id(falling.id)
+    px, py = trends.projections["ACC"].getData()
+    assert len(px) == 2 and py[-1] == pytest.approx(thresholds.critical) and px[1] > px[0]
+    save_screenshot(window, "trends-projection")
     # Select a range and ask for a diagnosis of it.
     trends.select_button.setChecked(True)
     lo, hi = float(history["V10"][0][2]), float(history["V10"][0][10])
@@ -143,15 +160,16 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
     for unit, plot in panel.plots.items():
         if plot is not first:
             assert plot.getViewBox().linkedView(0) is first.getViewBox(), unit
-    ts, values = queries.load_series(window.store, EQUIPMENT, ["PS1"])["PS1"]
+    start, end = window._series_range()  # the diagnosed half hour and a little around it
+    ts, values = queries.load_series(window.store, EQUIPMENT, ["PS1"], start, end)["PS1"]
     curve = panel.curves["PS1"]
     x, y = curve.getOriginalDataset()
     np.testing.assert_allclose(x, ts)
     np.testing.assert_allclose(y, values)
     assert curve.opts["clipToView"] and curve.opts["autoDownsample"]
     # Sensors sampled at the same instants share one time array (memory on long logs).
-    assert panel._raw["PS1"][0] is panel._raw["PS2"][0]
-    assert panel._raw["PS1"][0] is not panel._raw["TS1"][0]  # 1 Hz: other instants
+    assert panel._raw["PS1"][0] is panel._raw["EPS1"][0] is panel._raw["TS1"][0]
+    assert panel._raw["PS1"][0] is not panel._raw["PS2"][0]  # PS2's dropout: other instants
     # Anomalous windows, the limit violation and the dataset label are marked.
     kinds = {m.kind for m in panel.markers}
     assert {"anomaly", "violation", "label", "gap"} <= kinds
@@ -168,7 +186,8 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
     assert panel.loaded == set()
     qtbot.waitUntil(lambda: {"PS1", "PS2", "EPS1", "TS1"} <= panel.loaded, timeout=10000)
     x_all, _ = curve.getOriginalDataset()
-    assert len(x_all) == len(ts)
+    ts_all, _ = queries.load_series(window.store, EQUIPMENT, ["PS1"])["PS1"]
+    assert len(x_all) == len(ts_all) > len(ts)
 
 
 def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type: ignore[no-untyped-def]
@@ -217,17 +236,18 @@ def test_workspace_panel_lists_equipment_sources_diagnoses(window) -> None:  # t
     top = tree.topLevelItem(0)
     assert EQUIPMENT in top.text(0)
     groups = [top.child(i).text(0) for i in range(top.childCount())]
-    assert groups == ["Inspections (1)", "Sources (1)", "Diagnoses (1)"]
+    assert groups == ["Inspections (1)", "Sources (1)", "Diagnoses (8)"]  # every half hour
 
 
-def test_labels_imported_from_the_window_show_as_a_source(window, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_labels_imported_from_the_window_show_as_a_source(
+    window, qtbot, tmp_path, sample_template
+) -> None:  # type: ignore[no-untyped-def]
     """File > Import condition labels: a bad sheet gets a dialog naming its lines and changes
     nothing; a good one shows in the panel as label ranges, not values."""
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from app.gui.sample import SAMPLE_START
-
-    day, hour = f"{SAMPLE_START:%Y-%m-%d}", f"{SAMPLE_START:%H}"
+    start = sample_template.start
+    day, hour = f"{start:%Y-%m-%d}", f"{start:%H}"
     head = "component,start,end,grade,fault_type\n"
     bad = tmp_path / "bad-labels.csv"
     bad.write_text(head + f"XYZ,{day} {hour}:00,{day} {hour}:20,7,\n")
@@ -245,10 +265,11 @@ def test_labels_imported_from_the_window_show_as_a_source(window, qtbot, tmp_pat
     assert sources.text(0) == "Sources (1)"
 
     sheet = tmp_path / "inspection-labels.csv"
+    # Components the simulator's ground truth leaves alone: an overlap would be worth a dialog.
     sheet.write_text(
         head
         + f"F1,{day} {hour}:00,{day} {hour}:20,0,\n"
-        + f"MP1,{day} {hour}:00,{day} {hour}:20,1,pump_internal_leakage\n"
+        + f"MP2,{day} {hour}:00,{day} {hour}:20,1,pump_internal_leakage\n"
     )
     window.import_labels(sheet)
     qtbot.waitUntil(lambda: window.runner.active_count == 0, timeout=15000)

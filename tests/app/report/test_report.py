@@ -2,31 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
+from app.core.presentation import STATUS_STYLES
+from app.core.sample import SAMPLE_EQUIPMENT as EQUIPMENT_ID
+from app.core.sample import SampleWorkspace
 from app.report.builder import ReportError, build_report_model, load_diagnosis, save_inspection
-from app.report.model import ALL_SECTIONS, SECTION_TITLES, InspectionFields, Paper, Section
-from app.report.render import layout_report, render_images, render_pdf, threshold_text
-from app.report.sample import EQUIPMENT_ID, make_sample_workspace
+from app.report.layout import render_images
+from app.report.model import (
+    ALL_SECTIONS,
+    SECTION_TITLES,
+    InspectionFields,
+    Paper,
+    Section,
+    SourceInfo,
+)
+from app.report.render import layout_report, render_pdf
+from app.report.wording import threshold_text
 from gnn.results import Diagnosis, Status
-from ingestion.workspace import Store
+from ingestion.workspace import Store, open_workspace
 
 MARKUP = '<img src="file:///etc/passwd"><b>ACME</b> & <script>alert(1)</script> "Söhne"'
 REPO = Path(__file__).resolve().parents[3]
 
 
+def _copy(sample_template: SampleWorkspace, path: Path) -> Path:
+    shutil.copyfile(sample_template.path, path)
+    return path
+
+
 @pytest.fixture
-def sample(tmp_path: Path) -> Iterator[tuple[Store, int]]:
-    store, diagnosis_id = make_sample_workspace(tmp_path / "ws.duckdb")
-    yield store, diagnosis_id
+def sample(sample_template: SampleWorkspace, tmp_path: Path) -> Iterator[tuple[Store, int]]:
+    """A copy of the sample workspace and the id of its latest diagnosis."""
+    store = open_workspace(_copy(sample_template, tmp_path / "ws.duckdb"))
+    assert sample_template.diagnosis.id is not None
+    yield store, sample_template.diagnosis.id
     store.close()
 
 
@@ -75,20 +95,45 @@ def test_pdf_has_sections_numbers_and_recommendations(
             assert f"{comp.confidence:.0%}" in text
         if comp.anomaly is not None:
             assert f"{comp.anomaly.score:.2f}" in text
-    assert threshold_text(d.component("V10")) in text  # "critical in 262 h (193–393)"
+    for comp in d.components:
+        if comp.assessed:  # e.g. "below critical now", "not reached at the measured rate"
+            assert threshold_text(comp) in text
     for rec in d.recommendations:
         assert rec.title in text
         assert rec.action in text
         assert rec.due_date.strftime("%Y-%m-%d") in text
     for finding in d.findings:
         assert finding.summary in text
-    assert "5.41 mm/s" in text  # the limit violation's worst value
+    violation = d.component("MP1").limit_violations[0]
+    assert f"{violation.worst_value:g} {violation.unit}" in text  # the worst value
     for name in ("ACME Hydraulics", "Hall 3", "J. Doe", d.provider, d.model.model_id):
         assert name in text
     source = model.sources[0]
-    assert source.sha256 is not None and source.sha256 in text.replace(" ", "")
+    assert source.uri in text.replace(" ", "")
+    assert source.sha256 is None and "— (live feed)" in text  # simulated: no file to hash
     # Recommendations are ordered by priority: urgent before low.
     assert text.index(d.recommendations[0].title) < text.index(d.recommendations[-1].title)
+
+
+def test_appendix_gives_each_file_source_its_full_sha256(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    store, diagnosis_id = sample
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    simulated = model.sources[0]
+    logger = simulated.model_copy(
+        update={
+            "id": simulated.id + 1,
+            "kind": "csv",
+            "uri": "/data/rig/hall3/logger-2026-11-30.csv",
+            "sha256": hashlib.sha256(b"a logger export").hexdigest(),
+        }
+    )
+    sources: tuple[SourceInfo, ...] = (simulated, logger)
+    result = render_pdf(model.model_copy(update={"sources": sources}), tmp_path / "r.pdf")
+    text = _flat(_text(result.path)[1]).replace(" ", "")
+    assert logger.sha256 is not None and logger.sha256 in text
+    assert logger.uri in text and simulated.uri in text
 
 
 def test_charts_are_vector_and_fonts_embedded(
@@ -193,7 +238,7 @@ def test_healthy_diagnosis_without_history_or_actions(
     assert "no trend chart is needed" in text
     assert "No maintenance action is recommended" in text
     assert "No findings" in text
-    assert "HEALTHY" in text
+    assert f"Overall health 0.95 — {STATUS_STYLES[Status.HEALTHY].label}" in text
 
 
 def test_inspection_is_stored_and_updated(sample: tuple[Store, int]) -> None:
@@ -208,11 +253,14 @@ def test_inspection_is_stored_and_updated(sample: tuple[Store, int]) -> None:
     assert load_diagnosis(store, EQUIPMENT_ID)[1] == first
 
 
-def test_missing_things_are_clear_errors(sample: tuple[Store, int]) -> None:
+def test_missing_things_are_clear_errors(
+    sample: tuple[Store, int], sample_template: SampleWorkspace
+) -> None:
     store, _ = sample
-    with pytest.raises(ReportError, match=r"no equipment 'press'.*known: rig"):
+    with pytest.raises(ReportError, match=rf"no equipment 'press'.*known: {EQUIPMENT_ID}"):
         build_report_model(store, "press")
-    with pytest.raises(ReportError, match=r"has no diagnosis 99 .*its diagnoses: 1"):
+    ids = ", ".join(str(d.id) for d in sample_template.diagnoses)  # "1, 2, …, 8"
+    with pytest.raises(ReportError, match=rf"has no diagnosis 99 .*its diagnoses: {ids}\)"):
         build_report_model(store, EQUIPMENT_ID, 99)
 
 
@@ -248,14 +296,14 @@ def test_every_page_renders_to_png(qapp: object, sample: tuple[Store, int], tmp_
     assert all(p.stat().st_size > 2000 for p in pngs)
 
 
-def test_cli_writes_report_and_stores_inspection(tmp_path: Path) -> None:
-    workspace = tmp_path / "ws.duckdb"
-    store, _ = make_sample_workspace(workspace)
-    store.close()
+def test_cli_writes_report_and_stores_inspection(
+    sample_template: SampleWorkspace, tmp_path: Path
+) -> None:
+    workspace = _copy(sample_template, tmp_path / "ws.duckdb")
     out = tmp_path / "cli.pdf"
     code = (
         "import sys; from app.cli import main; "
-        f"rc = main(['--workspace', {str(workspace)!r}, 'report', '--equipment', 'rig', "
+        f"rc = main(['--workspace', {str(workspace)!r}, 'report', '--equipment', {EQUIPMENT_ID!r}, "
         f"'--latest', '--out', {str(out)!r}, '--paper', 'letter', '--customer', {MARKUP!r}, "
         "'--inspector', 'Ann']); "
         "print('torch loaded' if 'torch' in sys.modules else 'torch-free'); sys.exit(rc)"
@@ -265,28 +313,28 @@ def test_cli_writes_report_and_stores_inspection(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "torch-free" in run.stdout
-    assert re.search(r"wrote .*cli\.pdf — diagnosis #1 of rig, \d+ pages, LETTER", run.stdout)
+    latest = sample_template.diagnosis.id
+    wrote = rf"wrote .*cli\.pdf — diagnosis #{latest} of {EQUIPMENT_ID}, \d+ pages, LETTER"
+    assert re.search(wrote, run.stdout)
     assert PdfReader(str(out)).pages[0].mediabox.width == 612
-    from ingestion.workspace import open_workspace
-
     with open_workspace(workspace, read_only=True) as check:
         assert check.query("SELECT customer, inspector FROM inspections") == [(MARKUP, "Ann")]
 
 
-def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_errors(
+    sample_template: SampleWorkspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from app.cli import main
 
-    workspace = tmp_path / "ws.duckdb"
-    store, _ = make_sample_workspace(workspace)
-    store.close()
+    workspace = _copy(sample_template, tmp_path / "ws.duckdb")
     rc = main(
-        ["--workspace", str(workspace), "report", "--equipment", "rig", "--diagnosis", "7",
+        ["--workspace", str(workspace), "report", "--equipment", EQUIPMENT_ID, "--diagnosis", "99",
          "--out", str(tmp_path / "x.pdf")]
     )  # fmt: skip
     assert rc == 1
-    assert "has no diagnosis 7" in capsys.readouterr().err
+    assert "has no diagnosis 99" in capsys.readouterr().err
     rc = main(
-        ["--workspace", str(workspace), "report", "--equipment", "rig",
+        ["--workspace", str(workspace), "report", "--equipment", EQUIPMENT_ID,
          "--out", str(tmp_path / "missing" / "x.pdf")]
     )  # fmt: skip
     assert rc == 1
@@ -325,12 +373,7 @@ def test_long_content_flows_over_pages(
     for rec in recs:
         assert rec.title in text
     # The checklist runs over more than one page, its header repeated on each.
-    rec_pages = [
-        p
-        for p in pages
-        if "Measure and restore accumulator precharge (item" in p
-        or "Routine cooler inspection (item" in p
-    ]
+    rec_pages = [p for p in pages if any(f"{r.title} (item" in p for r in d.recommendations)]
     assert len(rec_pages) >= 2
     assert all("Done by / date" in p for p in rec_pages)
     assert verdict.strip() in text
@@ -372,29 +415,73 @@ def test_insufficient_data_is_reported_not_guessed(
     model = model.model_copy(update={"diagnosis": empty, "histories": ()})
     result = render_pdf(model, tmp_path / "blind.pdf")
     text = _flat(_text(result.path)[1])
-    assert "Overall: ? INSUFFICIENT DATA" in text
+    assert "Overall: ? NO DATA" in text
     assert "no trend chart is needed" in text
-    assert "0 of 120 windows valid" in text
-    assert text.count("? insufficient data") >= 4
+    assert f"0 of {d.n_windows} windows valid" in text
+    assert text.count("? NO DATA") >= 4
 
 
 def test_sensor_choice_and_buckets(sample: tuple[Store, int]) -> None:
     store, diagnosis_id = sample
     model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    d = model.diagnosis
+    pump = d.component("MP1")  # warning, anomalous through VS1, VS1 over its warning limit
+    assert pump.anomaly is not None and pump.anomaly.is_anomalous
+    violation = pump.limit_violations[0]
+    second = pump.anomaly.top_sensors[1]
     chosen = [(s.sensor_id, s.reason) for s in model.sensors]
-    # Limit violations first, then the top contributors of anomalous components (worst first).
-    assert [c[0] for c in chosen] == ["VS1", "PS2", "PS1", "TS4", "TS2"]
-    assert chosen[0][1] == "limit violation (warning high 4.5 mm/s)"
-    assert chosen[1][1] == "46% of the ACC anomaly"
+    # Limit violations first, then the other top contributors of anomalous components, then a
+    # sensor of each component that is not healthy (the accumulator has none), then key signals
+    # up to four: the first pressure sensor is taken, so electrical power.
+    assert chosen == [
+        ("VS1", "limit violation (warning high 4.5 mm/s)"),
+        (second.sensor_id, f"{second.contribution:.0%} of the MP1 anomaly"),
+        (model.profile.sensors_of("MP1")[0].id, "on MP1 (warning)"),
+        ("EPS1", "key signal"),
+    ]
     vs1 = model.sensors[0]
-    assert vs1.n_samples == 120 * 60  # every 1 Hz sample of the two hours, none lost
-    # Buckets are whole 60 s cycles: 120 of them, each min <= mean <= max.
-    assert len(vs1.t) == 120
+    assert vs1.n_samples == d.n_windows * 60  # every 1 Hz sample of the half hour, none lost
+    # Buckets are whole 60 s cycles, one per window, each min <= mean <= max.
+    assert len(vs1.t) == d.n_windows
     assert all(b - a == pytest.approx(60.0) for a, b in zip(vs1.t, vs1.t[1:], strict=False))
     assert all(lo <= m <= hi for lo, m, hi in zip(vs1.lo, vs1.mean, vs1.hi, strict=True))
-    assert max(vs1.hi) == pytest.approx(5.41, abs=0.2)  # the spike survives downsampling
-    ts4 = next(s for s in model.sensors if s.sensor_id == "TS4")
-    assert ts4.anomalous_spans  # C1's anomalous windows are marked on its sensors
-    acc = next(h for h in model.histories if h.component_id == "ACC")
-    assert acc.n_windows == 105 + 120  # earlier diagnoses + this one's windows
+    assert max(vs1.hi) == pytest.approx(violation.worst_value, rel=1e-6)  # the spike survives
+    assert vs1.violations == (violation,)
+    assert vs1.anomalous_spans  # MP1's anomalous windows are marked on its sensors
+
+
+def test_health_history_is_the_stored_one_latest_diagnosis_wins(
+    sample: tuple[Store, int], sample_template: SampleWorkspace
+) -> None:
+    from gnn.engine import Selection, diagnose
+
+    store, diagnosis_id = sample
+
+    def graded(diagnoses: Iterable[Diagnosis]) -> int:
+        return len({w.start for d in diagnoses for w in d.windows if "ACC" in w.health})
+
+    acc = next(
+        h for h in build_report_model(store, EQUIPMENT_ID, diagnosis_id).histories
+        if h.component_id == "ACC"
+    )  # fmt: skip
+    assert acc.n_windows == graded(sample_template.diagnoses)  # every diagnosis' windows
     assert acc.health[0] > acc.health[-1]  # the history shows the decline
+    # The last hour once more: the same windows again, counted once.
+    again = diagnose(
+        store, EQUIPMENT_ID, selection=Selection(start=sample_template.end - timedelta(hours=1))
+    )
+    acc_again = next(
+        h for h in build_report_model(store, EQUIPMENT_ID, again.id).histories
+        if h.component_id == "ACC"
+    )  # fmt: skip
+    assert acc_again.n_windows == acc.n_windows
+    # An earlier diagnosis' report (the accumulator still in warning) shows the history as it
+    # was then.
+    earlier = next(
+        d for d in sample_template.diagnoses if d.component("ACC").status == Status.WARNING
+    )
+    assert earlier.id is not None
+    before = build_report_model(store, EQUIPMENT_ID, earlier.id).histories
+    upto = [d for d in sample_template.diagnoses if d.window_end <= earlier.window_end]
+    assert next(h for h in before if h.component_id == "ACC").n_windows == graded(upto)
+    assert len(upto) < len(sample_template.diagnoses)

@@ -11,7 +11,8 @@ from pypdf import PdfReader
 
 from app.report.builder import build_report_model
 from app.report.model import InspectionFields, Paper
-from app.report.render import render_pdf, threshold_text, trend_text
+from app.report.render import render_pdf
+from app.report.wording import threshold_text, trend_text
 from gnn.engine import Selection, diagnose
 from gnn.persist import load_diagnosis
 from ingestion.uci_import import ingest_uci

@@ -1,0 +1,113 @@
+"""The main window's actions: its menus, toolbar and keyboard shortcuts (docs/gui.md's table)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QKeySequence
+
+if TYPE_CHECKING:
+    from app.gui.main_window import MainWindow
+
+
+@dataclass(frozen=True)
+class MainActions:
+    open_workspace: QAction
+    new_equipment: QAction
+    import_log: QAction
+    import_labels: QAction
+    report: QAction
+    settings: QAction
+    quit: QAction
+    diagnose: QAction
+    cancel: QAction
+    connect_live: QAction
+    about: QAction
+
+
+def add_action(
+    window: MainWindow,
+    text: str,
+    shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+    slot: Callable[[], object],
+    tip: str = "",
+) -> QAction:
+    """An action of the window (its shortcut works wherever the focus is in the window)."""
+    action = QAction(text, window)
+    if isinstance(shortcut, QKeySequence.StandardKey):
+        action.setShortcuts(shortcut)
+    elif shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    if tip:
+        action.setStatusTip(tip)
+        action.setToolTip(f"{tip} ({action.shortcut().toString()})" if shortcut else tip)
+    action.triggered.connect(lambda _checked=False: slot())
+    window.addAction(action)
+    return action
+
+
+def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
+    """Create the actions, the File / Diagnosis / View / Help menus and the toolbar."""
+    w = window
+    acts = MainActions(
+        open_workspace=add_action(
+            w, "&Open workspace…", QKeySequence.StandardKey.Open, w.choose_workspace
+        ),
+        new_equipment=add_action(
+            w, "&New equipment…", QKeySequence.StandardKey.New, w.new_equipment
+        ),
+        import_log=add_action(w, "&Import log…", "Ctrl+I", w.import_log, "Import a CSV log"),
+        import_labels=add_action(
+            w,
+            "Import condition &labels…",
+            "Ctrl+Shift+I",
+            w.import_labels,
+            "Import a CSV of condition ranges (component, start, end, grade) for training",
+        ),
+        report=add_action(
+            w, "&Report…", QKeySequence.StandardKey.Print, w.open_report, "PDF report"
+        ),
+        settings=add_action(w, "&Settings…", "Ctrl+,", w.open_settings),
+        quit=add_action(w, "&Quit", QKeySequence.StandardKey.Quit, w.close),
+        diagnose=add_action(w, "&Diagnose", "F5", w.diagnose, "Diagnose the latest data"),
+        cancel=add_action(w, "&Cancel task", "Esc", w.cancel_tasks, "Cancel the running task"),
+        connect_live=add_action(w, "&Connect live feed…", "Ctrl+L", w.connect_live),
+        about=add_action(w, "&About HydroDiag", "F1", w.open_about),
+    )
+    menu = w.menuBar()
+    file_menu = menu.addMenu("&File")
+    for act in (
+        acts.open_workspace,
+        acts.new_equipment,
+        acts.import_log,
+        acts.import_labels,
+        acts.report,
+    ):
+        file_menu.addAction(act)
+    file_menu.addSeparator()
+    file_menu.addAction(acts.settings)
+    file_menu.addSeparator()
+    file_menu.addAction(acts.quit)
+    diag_menu = menu.addMenu("&Diagnosis")
+    diag_menu.addAction(acts.diagnose)
+    diag_menu.addAction(acts.cancel)
+    diag_menu.addAction(acts.connect_live)
+    view_menu = menu.addMenu("&View")
+    for i, name in enumerate(tab_names):
+        view_menu.addAction(add_action(w, name, f"Ctrl+{i + 1}", _tab_switcher(w, i)))
+    view_menu.addSeparator()
+    view_menu.addAction(w.workspace_dock.toggleViewAction())
+    help_menu = menu.addMenu("&Help")
+    help_menu.addAction(acts.about)
+    toolbar = w.addToolBar("Main")
+    toolbar.setObjectName("MainToolbar")
+    toolbar.setMovable(False)
+    for act in (acts.import_log, acts.diagnose, acts.connect_live, acts.report):
+        toolbar.addAction(act)
+    return acts
+
+
+def _tab_switcher(window: MainWindow, index: int) -> Callable[[], None]:
+    return lambda: window.tabs.setCurrentIndex(index)
