@@ -9,7 +9,6 @@ real importers do, bulk data as one Arrow append.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -516,17 +515,6 @@ def _insert_measurements(store: Store, n_cycles: int) -> None:
             con.register("m_in", table)
             con.execute("INSERT INTO measurements_long SELECT * FROM m_in")
             con.unregister("m_in")
-        con.execute(
-            "INSERT INTO models VALUES (?, ?, ?, ?, ?, TRUE, ?)",
-            [
-                MODEL_ID,
-                MODEL_VERSION,
-                "zema-test-rig",
-                "resources/models/zema-rig-gatv2-lstm/model.onnx",
-                json.dumps({"trained_on": "UCI hydraulic, cycles 1-1444", "epochs": 40}),
-                START,
-            ],
-        )
 
 
 def make_sample_workspace(path: Path | str | None, n_cycles: int = N_CYCLES) -> tuple[Store, int]:
