@@ -14,7 +14,7 @@ from pathlib import Path
 from gnn.runtime import LoadedModel, ProviderChoice, load_model
 
 # (resolved path, mtime ns, size, provider, threads): a replaced file is a new model; a model
-# held in memory (a workspace's registry) is keyed ("sha256:<digest>", 0, 0, provider, threads)
+# held in memory (a workspace's registry) is keyed ("stored:<identity>", 0, 0, provider, threads)
 _CacheKey = tuple[str, int, int, str, int | None]
 
 
@@ -52,15 +52,16 @@ class ModelCache:
 
     def get_stored(
         self,
-        sha256: str,
+        identity: str,
         load: Callable[[], LoadedModel],
         *,
         provider: ProviderChoice = "auto",
         threads: int | None = None,
     ) -> LoadedModel:
-        """The model whose ONNX bytes hash to ``sha256``, loaded by ``load()`` unless kept
-        already: bytes are their own version, so nothing else needs checking."""
-        key = (f"sha256:{sha256}", 0, 0, provider, threads)
+        """The model held in memory that ``identity`` names, loaded by ``load()`` unless kept
+        already. ``identity`` must change whenever what ``load`` returns would: the registry
+        uses its origin, the bytes' sha256 and the card's (the card sets the window length)."""
+        key = (f"stored:{identity}", 0, 0, provider, threads)
         with self._lock:
             model = self._models.get(key)
             if model is None:

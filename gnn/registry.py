@@ -22,6 +22,7 @@ Typical use::
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -401,16 +402,21 @@ def load_entry(
         assert entry.path is not None
         return cached_model(entry.path, provider=provider, threads=threads)
 
+    name = _stored_name(store, entry.key)
+
     def load() -> LoadedModel:
         return load_model_bytes(
             model_bytes(store, entry),
-            name=_stored_name(store, entry.key),
+            name=name,
             card=entry.card,
             provider=provider,
             threads=threads,
         )
 
-    return MODEL_CACHE.get_stored(entry.sha256, load, provider=provider, threads=threads)
+    # The same bytes may sit in two workspaces with other cards: key on all three.
+    card = json.dumps(entry.card, sort_keys=True).encode("utf-8")
+    identity = f"{name}|{entry.sha256}|{hashlib.sha256(card).hexdigest()}"
+    return MODEL_CACHE.get_stored(identity, load, provider=provider, threads=threads)
 
 
 def resolve_model(
