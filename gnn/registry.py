@@ -810,7 +810,7 @@ def import_model(
             )
     con = store.cursor()
     _check_import_profile(con, file, model, equipment_id)
-    note = f"imported from {file}"
+    note = f"imported from {file.absolute()}"
     if manifest is not None and manifest.origin != "imported":
         note += f" ({manifest.origin} model)"
     with store.transaction() as tx:

@@ -24,15 +24,15 @@ if TYPE_CHECKING:
 CARD_NUMBERS = 16  # card metrics shown by `model show` (all of them with --json)
 
 
-def _existing_store(args: argparse.Namespace) -> Store:
-    """The workspace, read-only (listing must not lock it or create it)."""
+def _existing_store(args: argparse.Namespace, *, read_only: bool = True) -> Store:
+    """The workspace, which must exist (read-only unless writing: listing must not lock it)."""
     path = workspace_path(args)
     if not path.exists():
         raise HydroDiagError(
             f"{path}: no workspace there yet. Import data first (`hydrodiag ingest ...`) or "
             "point --workspace at an existing file."
         )
-    return open_store(args, read_only=True)
+    return open_store(args, read_only=read_only)
 
 
 def _when(value: Any) -> str:
@@ -208,14 +208,14 @@ def show_text(entry: ModelEntry, uses: Mapping[str, InUse], n_diagnoses: int) ->
     lines.append("card:")
     for key in ("architecture", "command"):
         if isinstance(card.get(key), str):
-            lines.append(f"  {key:<11} {card[key]}")
+            lines.append(f"  {key:<13} {card[key]}")
     for key in ("window", "data", "hparams", "training"):
         value = card.get(key)
         if isinstance(value, Mapping):
-            lines.append(f"  {key:<11} {_short(value)}")
+            lines.append(f"  {key:<13} {_short(value)}")
     numbers = _numbers(card.get("metrics", {}))
     if numbers:
-        lines.append(f"  metrics     ({len(numbers)}; all with --json)")
+        lines.append(f"  metrics       ({len(numbers)}; all with --json)")
         for name, number in list(numbers.items())[:CARD_NUMBERS]:
             lines.append(f"    {name:<48} {number:.4g}")
     return "\n".join(lines)
@@ -243,7 +243,7 @@ def _numbers(value: Any, prefix: str = "") -> dict[str, float]:
 def _activate(args: argparse.Namespace) -> int:
     from gnn.registry import activate, model_in_use
 
-    with open_store(args) as store:
+    with _existing_store(args, read_only=False) as store:
         before = model_in_use(store, args.equipment)
         entry = activate(store, args.equipment, args.model)
     if before.entry is not None and before.entry.key == entry.key:
@@ -260,7 +260,7 @@ def _activate(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from gnn.registry import rollback
 
-    with open_store(args) as store:
+    with _existing_store(args, read_only=False) as store:
         result = rollback(store, args.equipment)
     print(
         f"equipment {args.equipment} rolled back from {result.previous.label} to "
@@ -284,7 +284,7 @@ def _export(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from gnn.registry import import_model
 
-    with open_store(args) as store:
+    with _existing_store(args, read_only=False) as store:
         result = import_model(store, args.file, equipment_id=args.equipment, activate=args.activate)
     entry = result.entry
     if result.added:
@@ -313,7 +313,7 @@ def _confirm(question: str) -> bool:
 def _remove(args: argparse.Namespace) -> int:
     from gnn.registry import fallback_after_removal, get_model, remove_model
 
-    with open_store(args) as store:
+    with _existing_store(args, read_only=False) as store:
         entry = get_model(store, args.model)
         fallbacks = {} if entry.builtin else fallback_after_removal(store, entry.key)
         if fallbacks and not args.yes:

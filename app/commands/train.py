@@ -105,7 +105,7 @@ def _register(args: argparse.Namespace, card: dict[str, Any]) -> None:
             onnx,
             card,
             origin="trained",
-            note=f"trained into {args.out}",
+            note=f"model folder {args.out.absolute()}",
             activate_for=args.equipment if args.activate else None,
         )
     entry = registration.entry

@@ -88,7 +88,7 @@ def test_a_session_import_activate_diagnose_export_remove(
     out = capsys.readouterr().out
     assert out.startswith("model rig-fit@1.0.0\n")
     assert "origin      imported" in out and "in use by   rig (active)" in out
-    assert "diagnoses   1 stored in this workspace" in out and "metrics     (1" in out
+    assert "diagnoses   1 stored in this workspace" in out and "metrics       (1" in out
     assert run(ws, "model", "show", "rig-fit@1.0.0", "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["card"]["metrics"] == {"f1": 0.8} and shown["in_use_by"] == ["rig (active)"]
