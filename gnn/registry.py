@@ -615,7 +615,7 @@ def register_model(
             where=where,
         )
         if activate_for is not None:
-            _activate(con, activate_for, registration.entry, reason=f"{origin}, --activate")
+            _activate(con, activate_for, registration.entry, reason=f"{origin} and activated")
     return registration
 
 
@@ -648,8 +648,11 @@ def _activate(
     return True
 
 
-def activate(store: Store, equipment_id: str, ref: str | ModelKey) -> ModelEntry:
-    """Make model ``ref`` the equipment's model (a no-op when it already is).
+def activate(
+    store: Store, equipment_id: str, ref: str | ModelKey, *, reason: str = "activated"
+) -> ModelEntry:
+    """Make model ``ref`` the equipment's model (a no-op when it already is); ``reason`` goes
+    into the activation history.
 
     Raises:
         RegistryError: no such model, or it was made for another profile.
@@ -657,7 +660,7 @@ def activate(store: Store, equipment_id: str, ref: str | ModelKey) -> ModelEntry
     """
     entry = get_model(store, ref)
     with store.transaction() as con:
-        _activate(con, equipment_id, entry, reason="activated")
+        _activate(con, equipment_id, entry, reason=reason)
     return entry
 
 
@@ -829,7 +832,7 @@ def import_model(
         activated = False
         if activate and equipment_id is not None:
             activated = _activate(
-                tx, equipment_id, registration.entry, reason="imported, --activate"
+                tx, equipment_id, registration.entry, reason="imported and activated"
             )
     return ImportResult(registration.entry, registration.added, activated)
 

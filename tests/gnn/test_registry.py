@@ -182,7 +182,7 @@ def test_diagnose_uses_the_active_model_and_records_its_bytes(
     ).entry
     use = model_in_use(store, "rig")
     assert use.entry == entry and use.activation is not None
-    assert use.activation.reason == "fitted, --activate"
+    assert use.activation.reason == "fitted and activated"
 
     d = diagnose(store, "rig", provider="cpu")
     assert (d.model.model_id, d.model.version, d.model.sha256) == ("rig-fit", "1.0.0", entry.sha256)

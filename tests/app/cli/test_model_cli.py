@@ -79,7 +79,7 @@ def test_a_session_import_activate_diagnose_export_remove(
     assert run(ws, "model", "list", "-e", "rig") == 0
     out = capsys.readouterr().out
     assert "equipment rig uses rig-fit@1.0.0, activated" in out
-    assert "activation history of rig" in out and "imported, --activate; in effect" in out
+    assert "activation history of rig" in out and "imported and activated; in effect" in out
 
     assert run(ws, "diagnose", "-e", "rig", "--cycles", "1:5", "--provider", "cpu") == 0
     assert "model rig-fit 1.0.0 on CPUExecutionProvider" in capsys.readouterr().out
