@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "ingest",
     "train",
     "export",
+    "model",
     "evaluate",
     "diagnose",
     "simulate",

@@ -31,11 +31,12 @@ from gnn.assessment import (
     lay_out,
     window_results,
 )
-from gnn.graph import GraphSpec, build_inputs, default_model_path
+from gnn.graph import GraphSpec, build_inputs
 from gnn.model_cache import cached_model
 from gnn.persist import HealthRows, store_diagnosis
 from gnn.quality import MIN_NODE_SUPPORT, MIN_WINDOW_VALID, QualityReport, check_quality
 from gnn.recommend import RuleTable, load_rules, recommend
+from gnn.registry import resolve_model
 from gnn.results import (
     ComponentResult,
     DataQualityWarning,
@@ -46,7 +47,7 @@ from gnn.results import (
     Status,
     StatusThresholds,
 )
-from gnn.runtime import LoadedModel, ModelError, ModelOutputs, ProviderChoice
+from gnn.runtime import LoadedModel, ModelOutputs, ProviderChoice
 from gnn.selection import EngineError, Selection
 from gnn.windowing import WindowAlignment, aligned_windows, window_settings
 from ingestion.catalog import equipment_profile
@@ -108,7 +109,8 @@ def diagnose(
     """Diagnose ``equipment_id`` over ``selection`` and store the result (unless ``save=False``).
 
     ``model`` reuses an already loaded model (the GUI keeps one); otherwise ``model_path`` or
-    the shipped default is loaded with ``provider``. Raises :class:`HydroDiagError` subclasses
+    else the equipment's active model (:func:`gnn.registry.resolve_model`: the one activated
+    for it, else the built-in model for its profile) is loaded with ``provider``. Raises :class:`HydroDiagError` subclasses
     for unknown equipment, a model for another profile, a corrupt model or no data — with
     nothing written.
 
@@ -122,7 +124,7 @@ def diagnose(
     created = now or utc_now()
     profile = equipment_profile(store.cursor(), equipment_id)
     with clock.stage("load_model"):
-        model = _checked_model(model, model_path, profile, equipment_id, provider, threads)
+        model = _checked_model(store, model, model_path, profile, equipment_id, provider, threads)
     job = DiagnosisJob(store, equipment_id, profile, model, thresholds, *window_settings(model))
     rules = load_rules()  # a broken rule table fails here, before any work
     with clock.stage("query"):
@@ -182,6 +184,7 @@ def _checked_thresholds(thresholds: StatusThresholds) -> StatusThresholds:
 
 
 def _checked_model(
+    store: Store,
     model: LoadedModel | None,
     model_path: Path | str | None,
     profile: EquipmentProfile,
@@ -189,16 +192,12 @@ def _checked_model(
     provider: ProviderChoice,
     threads: int | None,
 ) -> LoadedModel:
-    """The caller's model, or the one at ``model_path`` (default: the shipped one), checked
-    against the equipment's profile."""
-    if model is None:
-        path = Path(model_path) if model_path is not None else default_model_path()
-        if model_path is None and not path.exists():
-            raise ModelError(
-                f"no shipped model found at {path}; train and export one "
-                "(`hydrodiag train`, `hydrodiag export-onnx`) or pass --model PATH."
-            )
-        model = cached_model(path, provider=provider, threads=threads)
+    """The caller's model, the one at ``model_path``, or the equipment's active model (from the
+    workspace's registry), checked against the equipment's profile."""
+    if model is None and model_path is not None:
+        model = cached_model(Path(model_path), provider=provider, threads=threads)
+    elif model is None:
+        model = resolve_model(store, equipment_id, profile, provider=provider, threads=threads)
     model.check_profile(profile, equipment=equipment_id)
     return model
 
@@ -329,6 +328,7 @@ def _model_info(model: LoadedModel) -> ModelInfo:
         profile_id=model.profile_id,
         path=str(model.path),
         card_metrics=model.card_metrics,
+        sha256=model.sha256,
     )
 
 

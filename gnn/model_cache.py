@@ -8,11 +8,13 @@ several threads at once, so one loaded model serves them all.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from gnn.runtime import LoadedModel, ProviderChoice, load_model
 
-# (resolved path, mtime ns, size, provider, threads): a replaced file is a new model
+# (resolved path, mtime ns, size, provider, threads): a replaced file is a new model; a model
+# held in memory (a workspace's registry) is keyed ("stored:<identity>", 0, 0, provider, threads)
 _CacheKey = tuple[str, int, int, str, int | None]
 
 
@@ -43,6 +45,27 @@ class ModelCache:
             model = self._models.get(key)
             if model is None:
                 model = load_model(file, provider=provider, threads=threads)
+                while len(self._models) >= self.size:
+                    self._models.pop(next(iter(self._models)))
+                self._models[key] = model
+            return model
+
+    def get_stored(
+        self,
+        identity: str,
+        load: Callable[[], LoadedModel],
+        *,
+        provider: ProviderChoice = "auto",
+        threads: int | None = None,
+    ) -> LoadedModel:
+        """The model held in memory that ``identity`` names, loaded by ``load()`` unless kept
+        already. ``identity`` must change whenever what ``load`` returns would: the registry
+        uses its origin, the bytes' sha256 and the card's (the card sets the window length)."""
+        key = (f"stored:{identity}", 0, 0, provider, threads)
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                model = load()
                 while len(self._models) >= self.size:
                     self._models.pop(next(iter(self._models)))
                 self._models[key] = model

@@ -71,8 +71,8 @@ def store_diagnosis(store: Store, diagnosis: Diagnosis, rows: HealthRows) -> Dia
         stored = diagnosis.model_copy(update={"id": new_id})
         con.execute(
             "INSERT INTO diagnoses (id, equipment_id, inspection_id, created_at, window_start, "
-            "window_end, model_id, model_version, provider, overall_health, overall_status, "
-            "verdict, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "window_end, model_id, model_version, model_sha256, provider, overall_health, "
+            "overall_status, verdict, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 new_id,
                 stored.equipment_id,
@@ -82,6 +82,7 @@ def store_diagnosis(store: Store, diagnosis: Diagnosis, rows: HealthRows) -> Dia
                 stored.window_end,
                 stored.model.model_id,
                 stored.model.version,
+                stored.model.sha256,
                 stored.provider,
                 stored.overall_health,
                 stored.overall_status.value,

@@ -178,8 +178,9 @@ class ModelInfo(_Frozen):
     model_id: str
     version: str
     profile_id: str
-    path: str
+    path: str  # the file, or <workspace>#<id>@<version> for a model from its registry
     card_metrics: dict[str, float] = Field(default_factory=dict)  # e.g. accuracy per component
+    sha256: str | None = None  # of the ONNX bytes that ran (None in diagnoses stored before it)
 
 
 class Diagnosis(_Frozen):

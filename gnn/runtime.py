@@ -7,6 +7,7 @@ metadata, other input/output names, trained for another profile) is refused here
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -85,6 +86,8 @@ class LoadedModel:
     # component -> {sensor: grade accuracy without it} (metadata hydrodiag.required_sensors);
     # {} for a model exported before the key existed
     required_sensors: dict[str, dict[str, float]] = field(default_factory=dict)
+    # sha256 of the ONNX bytes: which model exactly made a diagnosis (and the registry's key)
+    sha256: str | None = None
     _spec: GraphSpec | None = field(default=None, repr=False)
     _static: dict[str, npt.NDArray[Any]] | None = field(default=None, repr=False)
 
@@ -258,7 +261,9 @@ def _provider_list(choice: ProviderChoice) -> list[str]:
     return [CPU]
 
 
-def _open_session(source: Path, providers: list[str], threads: int | None) -> ort.InferenceSession:
+def _open_session(
+    source: Path | bytes, providers: list[str], threads: int | None
+) -> ort.InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -277,7 +282,8 @@ def _open_session(source: Path, providers: list[str], threads: int | None) -> or
     previous = 2  # ORT's default: warnings and up
     ort.set_default_logger_severity(4 if CUDA in providers else 3)
     try:
-        return ort.InferenceSession(str(source), options, providers=providers)
+        model = source if isinstance(source, bytes) else str(source)
+        return ort.InferenceSession(model, options, providers=providers)
     finally:
         ort.set_default_logger_severity(previous)
 
@@ -297,18 +303,73 @@ def load_model(
     CPU. :attr:`LoadedModel.provider` is what the session actually runs on. ``threads``: CPU
     threads of the session (None: 1, measured fastest here; 0: one per core).
     """
-    if provider not in PROVIDER_CHOICES:
-        raise ModelError(
-            f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}"
-        )
     file = Path(path).expanduser()
     if not file.is_file():
         hint = " (it is a folder: name the .onnx file inside it)" if file.is_dir() else ""
         raise ModelError(f"{file}: model file does not exist{hint}.")
+    try:
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelError(f"{file}: cannot read the model file ({exc}).") from None
+    return _load(
+        file,
+        file,
+        digest,
+        read_model_card(file),
+        provider=provider,
+        profile=profile,
+        equipment=equipment,
+        threads=threads,
+    )
+
+
+def load_model_bytes(
+    data: bytes,
+    *,
+    name: str,
+    card: Mapping[str, Any] | None = None,
+    provider: ProviderChoice = "auto",
+    profile: EquipmentProfile | None = None,
+    equipment: str | None = None,
+    threads: int | None = None,
+) -> LoadedModel:
+    """:func:`load_model` for a model held in memory (a workspace's registry, an export file).
+
+    ``name`` says where it came from: it stands for the path in messages and in
+    :attr:`LoadedModel.path`. ``card`` is its model card (there is no card.json beside it).
+    """
+    return _load(
+        bytes(data),
+        Path(name),
+        hashlib.sha256(data).hexdigest(),
+        dict(card) if card is not None else None,
+        provider=provider,
+        profile=profile,
+        equipment=equipment,
+        threads=threads,
+    )
+
+
+def _load(
+    source: Path | bytes,
+    file: Path,
+    digest: str,
+    card: dict[str, Any] | None,
+    *,
+    provider: ProviderChoice,
+    profile: EquipmentProfile | None,
+    equipment: str | None,
+    threads: int | None,
+) -> LoadedModel:
+    """Open ``source`` (a file or its bytes; ``file`` names it in messages) and check it."""
+    if provider not in PROVIDER_CHOICES:
+        raise ModelError(
+            f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}"
+        )
     started = time.perf_counter()
     requested = _provider_list(provider)
     try:
-        session = _open_session(file, requested, threads)
+        session = _open_session(source, requested, threads)
     except Exception as exc:  # ORT raises its own untyped exceptions for bad files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(
@@ -345,10 +406,11 @@ def load_model(
         graph_spec_json=graph_spec,
         fault_types=fault_types,
         graded_components=graded,
-        card=read_model_card(file),
+        card=card,
         load_ms=load_ms,
         fault_components=fault_components,
         required_sensors=required,
+        sha256=digest,
     )
     _check_outputs_shape(model)
     if profile is not None:

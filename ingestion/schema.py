@@ -177,6 +177,49 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE VIEW measurements AS
     SELECT equipment_id, sensor_id, ts, value, source_id FROM measurements_long;
     """,
+    # v3: the model registry (ingestion.model_registry; API in gnn.registry). The v1 `models`
+    # table pointed at files by path and was never used by the engine: it is replaced by one
+    # that holds each model's ONNX bytes (the workspace stays self-contained) and its card.
+    # Built-in (shipped) models are never copied in: they are listed from resources/models.
+    # Which model an equipment uses is the latest activation not ended (rolled back or its
+    # model removed); ended rows stay as the history.
+    """
+    DROP TABLE models;
+
+    CREATE TABLE models (
+        id VARCHAR NOT NULL,
+        version VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,              -- graded (grades conditions), anomaly (learned normal)
+        profile_id VARCHAR NOT NULL,
+        profile_sha256 VARCHAR NOT NULL,    -- gnn.graph.profile_sha256, as in the ONNX metadata
+        onnx BLOB NOT NULL,
+        sha256 VARCHAR NOT NULL UNIQUE,     -- of the ONNX bytes
+        size_bytes BIGINT NOT NULL,
+        card JSON,                          -- whatever the trainer wrote (card.json)
+        parent_id VARCHAR,                  -- the model it was fine-tuned / refitted from
+        parent_version VARCHAR,
+        origin VARCHAR NOT NULL,            -- trained, fitted, imported
+        created_at TIMESTAMP NOT NULL,      -- when the model was made (its card's created_utc)
+        added_at TIMESTAMP NOT NULL,        -- when it came into this workspace
+        note VARCHAR NOT NULL DEFAULT '',   -- e.g. the file it was imported from
+        PRIMARY KEY (id, version)
+    );
+
+    CREATE SEQUENCE model_activations_id;
+    CREATE TABLE model_activations (
+        id INTEGER PRIMARY KEY DEFAULT nextval('model_activations_id'),
+        equipment_id VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        builtin BOOLEAN NOT NULL,           -- a shipped model (not in `models`)
+        activated_at TIMESTAMP NOT NULL,
+        reason VARCHAR NOT NULL DEFAULT '', -- activated, trained --activate, imported --activate
+        ended_at TIMESTAMP,                 -- NULL while in effect
+        ended_by VARCHAR                    -- rolled back, model removed
+    );
+
+    ALTER TABLE diagnoses ADD COLUMN model_sha256 VARCHAR;  -- of the ONNX bytes that ran
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

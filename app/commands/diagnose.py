@@ -254,7 +254,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--to", dest="end", metavar="T", help="end time, ISO 8601 (UTC), exclusive")
     parser.add_argument("--last", metavar="DURATION", help="the last 90s / 15min / 2h / 3d of data")
     parser.add_argument(
-        "--model", type=Path, default=None, help="model.onnx to use (default: the shipped model)"
+        "--model",
+        type=Path,
+        default=None,
+        help="model.onnx to use (default: the equipment's active model, see `hydrodiag model "
+        "list -e ID`; the built-in model for its profile when none is activated)",
     )
     parser.add_argument(
         "--provider",

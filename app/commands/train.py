@@ -1,7 +1,9 @@
 """`hydrodiag train`: train the temporal GNN on labelled cycles and write a model folder.
 
 The folder holds model.pt (checkpoint for fine-tuning), model.onnx (what the app runs) and the
-model card (card.json, card.md). Several GPUs / nodes: start the same command with ``torchrun``.
+model card (card.json, card.md). Trained from a workspace's equipment, the model is also
+registered in that workspace (``--activate`` makes it the equipment's model). Several GPUs /
+nodes: start the same command with ``torchrun``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from app.commands._common import (
     add_window_options,
     labelled_windows,
     train_config,
+    workspace_path,
 )
 from ingestion.errors import HydroDiagError
+
+DEFAULT_UCI_MODEL_ID = "zema-rig-gatv2-lstm"
 
 if TYPE_CHECKING:
     from ingestion.profiles import EquipmentProfile
@@ -58,12 +63,72 @@ def _cross_validate(
     return report
 
 
+def _model_name(args: argparse.Namespace) -> tuple[str, str]:
+    """(model id, version): as given, else for a UCI folder the shipped model's id and 1.0.0;
+    for an equipment ``<equipment>-gatv2-lstm`` and the next version free in its workspace.
+
+    Raises:
+        HydroDiagError: a given id and version the workspace already holds (checked before
+            training, not after it).
+    """
+    if args.equipment is None:
+        return args.model_id or DEFAULT_UCI_MODEL_ID, args.model_version or "1.0.0"
+    from app.commands._common import open_store
+    from gnn.registry import get_model, next_version
+    from ingestion.model_registry import ModelKey, RegistryError
+
+    model_id = args.model_id or f"{args.equipment}-gatv2-lstm"
+    with open_store(args, read_only=True) as store:
+        if args.model_version is None:
+            return model_id, next_version(store, model_id)
+        key = ModelKey(model_id, args.model_version)
+        try:
+            held = get_model(store, key)
+        except RegistryError:
+            return model_id, args.model_version
+    raise HydroDiagError(
+        f"{workspace_path(args)} already holds model {held.label}: give another "
+        "--model-version (or another --model-id), so that the trained model can be registered "
+        "beside it."
+    )
+
+
+def _register(args: argparse.Namespace, card: dict[str, Any]) -> None:
+    """Store the trained model in the workspace it was trained from (and activate it)."""
+    from app.commands._common import open_store
+    from gnn.registry import register_model
+
+    onnx = (args.out / "model.onnx").read_bytes()
+    with open_store(args) as store:
+        registration = register_model(
+            store,
+            onnx,
+            card,
+            origin="trained",
+            note=f"model folder {args.out.absolute()}",
+            activate_for=args.equipment if args.activate else None,
+        )
+    entry = registration.entry
+    print(f"registered {entry.key} in {workspace_path(args)}")
+    if args.activate:
+        print(f"equipment {args.equipment} now uses {entry.key}")
+    else:
+        print(
+            f"activate it with `hydrodiag model activate {entry.key} --equipment {args.equipment}`"
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
     from training.distributed import distributed_rank
     from training.pipeline import train_and_save
 
+    if args.activate and args.equipment is None:
+        raise HydroDiagError(
+            "--activate registers the model for a workspace equipment: give --equipment ID."
+        )
     windows, profile, source = labelled_windows(args, args.uci, args.profile)
+    model_id, model_version = _model_name(args)
     config = train_config(args)
     cv_report = None
     if args.cv_report is not None and args.cv:
@@ -88,8 +153,8 @@ def _run(args: argparse.Namespace) -> int:
             profile,
             args.out,
             config,
-            model_id=args.model_id,
-            model_version=args.model_version,
+            model_id=model_id,
+            model_version=model_version,
             command=_card_command(),
             cv_report=cv_report,
             notes=notes,
@@ -114,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
             f"wrote {args.out}/model.onnx, model.pt, card.json, card.md "
             f"({card['training']['seconds']:.0f} s)"
         )
+        if args.equipment is not None:
+            _register(args, card)
     return 0
 
 
@@ -142,8 +209,22 @@ def register(subparsers: Any) -> None:
     )
     add_window_options(parser)
     add_config_options(parser)
-    parser.add_argument("--model-id", default="zema-rig-gatv2-lstm")
-    parser.add_argument("--model-version", default="1.0.0")
+    parser.add_argument(
+        "--model-id",
+        help=f"model id (default: {DEFAULT_UCI_MODEL_ID} for --uci, EQUIPMENT-gatv2-lstm "
+        "for --equipment)",
+    )
+    parser.add_argument(
+        "--model-version",
+        help="model version (default: 1.0.0 for --uci; the next free one in the workspace "
+        "for --equipment)",
+    )
+    parser.add_argument(
+        "--activate",
+        action="store_true",
+        help="with --equipment: make the trained model the equipment's model (it is "
+        "registered in the workspace either way)",
+    )
     parser.add_argument(
         "--cv-report", type=Path, help="JSON of `hydrodiag evaluate cv` for the card"
     )
