@@ -17,6 +17,9 @@ from pathlib import Path
 from app import __version__
 from ingestion.errors import HydroDiagError
 
+# What `pip install hydrodiag[train]` adds; the desktop bundle leaves it out (docs/packaging.md).
+TRAINING_LIBRARIES = frozenset({"torch", "torch_geometric", "sklearn", "onnx", "onnxscript"})
+
 COMMAND_MODULES = (
     "profile",
     "workspace",
@@ -70,6 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except HydroDiagError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TRAINING_LIBRARIES:
+            raise
+        print(
+            f"error: `hydrodiag {args.command}` trains models and needs the training libraries "
+            f"({exc.name} is not installed here; the desktop bundle does inference only). "
+            "Install HydroDiag with Python and its training extra: pip install 'hydrodiag[train]'.",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("interrupted; nothing half-written was kept", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnn import contract
+from gnn.gpu import SIMULATE_MISSING_ENV, cuda_status
 from ingestion.errors import HydroDiagError
 
 if TYPE_CHECKING:
@@ -253,8 +255,19 @@ def cuda_usable() -> bool:
     return CUDA in ort.get_available_providers()
 
 
+def _provider_note(choice: ProviderChoice, used: str) -> str:
+    """Why inference does not run where it was asked to ("" when it does, or on a CPU by choice):
+    never a silent fallback from the GPU."""
+    if used == CUDA or choice == "cpu":
+        return ""
+    status = cuda_status()
+    if status.usable:  # every library is there, yet the session did not start on the GPU
+        return "running on the CPU: the CUDA provider did not start (see the log with -v)"
+    return status.reason
+
+
 def _provider_list(choice: ProviderChoice) -> list[str]:
-    if choice == "cpu":
+    if choice == "cpu" or os.environ.get(SIMULATE_MISSING_ENV):
         return [CPU]
     if choice == "cuda" or cuda_usable():
         return [CUDA, CPU]
@@ -378,15 +391,9 @@ def _load(
         ) from None
     load_ms = (time.perf_counter() - started) * 1000.0
     used = tuple(session.get_providers())
-    note = ""
-    if CUDA in requested and used[0] != CUDA:
-        note = (
-            "CUDA requested but unavailable here (no GPU or CUDA libraries); ran on CPU"
-            if provider == "cuda"
-            else "no GPU or CUDA libraries usable here, so the CPU"
-        )
-        if provider == "cuda":
-            log.warning("%s: %s", file, note)
+    note = _provider_note(provider, used[0])
+    if note and provider == "cuda":
+        log.warning("%s: %s", file, note)
     meta = dict(session.get_modelmeta().custom_metadata_map)
     _check_metadata(file, meta)
     _check_io(file, session)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from ingestion.errors import HydroDiagError
+
 APP_NAME = "HydroDiag"
 WORKSPACE_ENV = "HYDRODIAG_WORKSPACE"
 RESOURCES_ENV = "HYDRODIAG_RESOURCES"
@@ -44,7 +46,14 @@ def user_data_dir() -> Path:
     path = (
         Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     )
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HydroDiagError(
+            f"cannot use {path} as HydroDiag's data folder ({exc.strerror or exc}). Point "
+            f"${DATA_DIR_ENV} at a folder you can write to, or name a workspace file with "
+            "--workspace."
+        ) from None
     return path
 
 

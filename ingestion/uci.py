@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 
 from ingestion.digests import files_sha256
 from ingestion.errors import HydroDiagError
+from ingestion.uci_archive import is_archive, uci_folder
 
 CYCLE_DURATION_S: Final = 60.0
 """Every UCI / ZeMA load cycle lasts 60 s; the samples per row divided by this give the rate."""
@@ -128,17 +129,21 @@ def _grades_of(levels: np.ndarray, target: UciTarget) -> np.ndarray:
 
 
 def read_uci_folder(path: Path, *, sensors: Sequence[str] | None = None) -> UciDataset:
-    """Read every sensor file (``sensors``, default the 17 UCI ones) plus labels and cycle numbers.
+    """Read every sensor file (``sensors``, default the 17 UCI ones) plus labels and cycle numbers,
+    from a folder or an archive of one (:mod:`ingestion.uci_archive`).
 
     Raises :class:`UciFormatError` naming the file, line and column for an empty or missing
     folder, missing sensor files, ragged rows, non-numeric or empty cells, files that disagree
     in their number of cycles, unknown condition levels and duplicate cycle numbers.
     """
+    if is_archive(Path(path)):
+        with uci_folder(path) as folder:
+            return read_uci_folder(folder, sensors=sensors)
     folder = Path(path)
     if not folder.is_dir():
         raise UciFormatError(
             f"{folder}: not a folder. Give the folder that holds PS1.txt, FS1.txt, ... "
-            "(the UCI cycle layout)."
+            "(the UCI cycle layout), or a .zip / .tar.xz of it."
         )
     wanted = tuple(sensors) if sensors is not None else UCI_SENSORS
     files = {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".txt" and p.is_file()}

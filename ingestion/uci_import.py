@@ -34,6 +34,7 @@ from ingestion.uci import (
     folder_digest,
     read_uci_folder,
 )
+from ingestion.uci_archive import uci_folder
 from ingestion.workspace import Store
 
 
@@ -98,7 +99,8 @@ def ingest_uci(
     force: bool = False,
     progress: Progress = NO_PROGRESS,
 ) -> ImportSummary:
-    """Import a UCI-layout folder as measurements, cycles and condition labels in one transaction.
+    """Import a UCI-layout folder (or a .zip / .tar.xz of one) as measurements, cycles and
+    condition labels in one transaction.
 
     The profile defaults to the equipment's (if it exists) or ``zema-test-rig``; every sensor of
     the profile needs its file. Re-importing an unchanged folder is a no-op unless ``force``,
@@ -117,7 +119,9 @@ def ingest_uci(
         from ingestion.profiles import load_profile
 
         profile = load_profile(DEFAULT_UCI_PROFILE)
-    data = read_uci_folder(folder, sensors=profile.sensor_ids)
+    with uci_folder(folder) as files:  # a folder, or an archive of one unpacked for the read
+        data = read_uci_folder(files, sensors=profile.sensor_ids)
+        digest = folder_digest(files, data.sensors)
     with importing_source(
         store,
         equipment_id=equipment_id,
@@ -128,7 +132,7 @@ def ingest_uci(
             "cycle_duration_s": data.cycle_duration_s,
             "rates_hz": data.rates_hz,
         },
-        digest=folder_digest(folder, data.sensors),
+        digest=digest,
         profile=profile,
         force=force,
     ) as source:

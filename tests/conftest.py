@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
+from tests.data import unpacked_uci
+
+UCI_DIR = unpacked_uci()  # the project's own copy (data/uci-hydraulic-1hz.tar.xz)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -24,16 +25,12 @@ def _isolated_user_dirs(
 
 @pytest.fixture
 def uci_dir() -> Path:
-    if not UCI_DIR.exists():
-        pytest.skip(f"shared UCI data not found at {UCI_DIR}")
     return UCI_DIR
 
 
 @pytest.fixture(scope="session")
 def uci60(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A UCI-layout folder of 60 real cycles spread over the whole run (every grade appears)."""
-    if not UCI_DIR.exists():
-        pytest.skip(f"shared UCI data not found at {UCI_DIR}")
     folder = tmp_path_factory.mktemp("uci60")
     for f in UCI_DIR.glob("*.txt"):
         rows = f.read_text().splitlines()

@@ -82,10 +82,14 @@ class LabelledWindows:
 
 
 def from_uci_folder(path: Path) -> LabelledWindows:
-    """Every cycle of a UCI-layout folder (1 Hz: 60 samples per cycle) with its grades."""
+    """Every cycle of a UCI-layout folder, or an archive of one (1 Hz: 60 samples per cycle),
+    with its grades."""
     from ingestion.uci import UCI_TARGETS, folder_digest, read_uci_folder
+    from ingestion.uci_archive import uci_folder
 
-    data = read_uci_folder(Path(path))
+    with uci_folder(path) as folder:
+        data = read_uci_folder(folder)
+        digest = folder_digest(folder, data.sensors)
     values: dict[str, np.ndarray] = {}
     for sensor_id, array in data.sensors.items():
         per_second = array.shape[1] / data.cycle_duration_s
@@ -101,7 +105,7 @@ def from_uci_folder(path: Path) -> LabelledWindows:
     source = DataSource(
         kind="uci-folder",
         path=str(Path(path).resolve()),
-        sha256=folder_digest(Path(path), data.sensors),
+        sha256=digest,
         detail=f"{data.n_cycles} cycles, {len(values)} sensors",
     )
     return LabelledWindows(

@@ -49,10 +49,11 @@ from ingestion.profiles import (  # noqa: E402
     Quantity,
     load_profile,
 )
+from tests.data import unpacked_uci  # noqa: E402
 from training.export import ModelMeta, export_onnx  # noqa: E402
 
 RESULTS = REPO / "tests" / "benchmarks" / "results"
-UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
+UCI_DIR = unpacked_uci()  # the vendored data/uci-hydraulic-1hz.tar.xz
 T = 60
 TARGET_P50_MS = 5.0
 TARGET_SPEEDUP = 2.0

@@ -49,9 +49,10 @@ from ingestion.simulator import (  # noqa: E402
     RigSimulator,
 )
 from ingestion.workspace import Store, open_workspace  # noqa: E402
+from tests.data import unpacked_uci  # noqa: E402
 
 T0_US = 1_767_600_000_000_000  # 2026-01-05 00:00 UTC: the first simulated cycle starts here
-UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
+UCI_DIR = unpacked_uci()  # the vendored data/uci-hydraulic-1hz.tar.xz
 
 Feed = list[tuple[tuple[str, ...], np.ndarray, np.ndarray]]  # (sensors, ts_us [n], values [n, k])
 

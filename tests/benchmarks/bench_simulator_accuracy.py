@@ -34,9 +34,10 @@ from ingestion.simulator import (  # noqa: E402
     Conditions,
     RigSimulator,
 )
+from tests.data import unpacked_uci  # noqa: E402
 
 TARGET = 0.90
-UCI_DIR = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
+UCI_DIR = unpacked_uci()  # the vendored data/uci-hydraulic-1hz.tar.xz
 
 
 def real_cell_accuracy(model: LoadedModel, uci_dir: Path = UCI_DIR) -> dict[str, dict[str, float]]:

@@ -134,7 +134,7 @@ def training(data: LabelledWindows, epochs: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "uci_dir", nargs="?", type=Path, default=REPO.parent / "shared/data/uci-hydraulic-1hz"
+        "uci_dir", nargs="?", type=Path, default=REPO / "data" / "uci-hydraulic-1hz.tar.xz"
     )
     parser.add_argument("--windows", type=int, default=300, help="UCI cycles used (spread)")
     parser.add_argument("--epochs", type=int, default=3)

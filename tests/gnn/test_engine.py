@@ -54,8 +54,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(workspace file with 40 real cycles, model file) built once for the module."""
     from tests.conftest import UCI_DIR
 
-    if not UCI_DIR.exists():
-        pytest.skip("shared UCI data not found")
     root = tmp_path_factory.mktemp("engine")
     folder = write_uci_subset(UCI_DIR, root / "uci", slice(0, N_CYCLES))
     ws_path = root / "ws.duckdb"

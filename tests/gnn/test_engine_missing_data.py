@@ -27,8 +27,6 @@ N_CYCLES = 30
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest import UCI_DIR
 
-    if not UCI_DIR.exists():
-        pytest.skip("shared UCI data not found")
     root = tmp_path_factory.mktemp("missing")
     # cycles from a stretch where the pump leaks (grades 0 and 1 both appear)
     folder = write_uci_subset(UCI_DIR, root / "uci", slice(1100, 1100 + N_CYCLES))

@@ -231,8 +231,6 @@ def test_trained_model_carries_its_labels_mapping(tmp_path: Path) -> None:
     from training.datasets import from_uci_folder
     from training.pipeline import train_and_save
 
-    if not UCI_DIR.exists():
-        pytest.skip("shared UCI data not found")
     windows = from_uci_folder(write_uci_subset(UCI_DIR, tmp_path / "uci", slice(0, 1805, 45)))
     targets = {"C1": "fan_failure", "V10": "solenoid_wear", "MP1": "fan_failure"}
     windows = dataclasses.replace(

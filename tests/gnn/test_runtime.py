@@ -39,19 +39,43 @@ def test_loads_metadata_card_and_reports_cpu(model_path: Path) -> None:
 
 
 def test_provider_reported_is_the_one_that_runs(model_path: Path) -> None:
+    from gnn.gpu import cuda_status
+
     model = load_model(model_path, provider="auto")
     # Whatever was asked for, the report must be what the session really uses.
     assert model.provider == model.session.get_providers()[0]
-    if model.provider != "CUDAExecutionProvider":  # auto fell back: said once, plainly
-        from gnn.runtime import cuda_usable
-
-        # (a build without the CUDA provider, e.g. macOS, does not try CUDA: nothing to say)
-        said = "no GPU or CUDA libraries usable here, so the CPU" if cuda_usable() else ""
-        assert model.provider_note == said
+    if model.provider != "CUDAExecutionProvider":  # never a silent fallback: why, in words
+        assert model.provider_note == cuda_status().reason
+        assert model.provider_note.startswith("running on the CPU: ")
     cuda = load_model(model_path, provider="cuda")
     assert cuda.provider == cuda.session.get_providers()[0]
-    if cuda.provider != "CUDAExecutionProvider":  # no GPU here: a stated fallback
-        assert "CUDA requested but unavailable" in cuda.provider_note
+    if cuda.provider != "CUDAExecutionProvider":
+        assert cuda.provider_note.startswith("running on the CPU: ")
+
+
+@pytest.mark.parametrize(
+    ("missing", "said"),
+    [
+        ("driver", "no NVIDIA GPU driver found"),
+        ("cudart", "CUDA GPU found but the CUDA 12 runtime is missing"),
+        ("cublas", "CUDA GPU found but cuBLAS 12 is missing"),
+        ("cudnn", "CUDA GPU found but cuDNN 9 is missing"),
+    ],
+)
+def test_a_missing_cuda_library_is_named(
+    model_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str, said: str
+) -> None:
+    from gnn.gpu import SIMULATE_MISSING_ENV, cuda_status
+
+    monkeypatch.setenv(SIMULATE_MISSING_ENV, missing)
+    cuda_status.cache_clear()
+    try:
+        model = load_model(model_path, provider="auto")
+        assert model.provider == "CPUExecutionProvider"
+        assert model.provider_note.startswith(f"running on the CPU: {said}")
+        assert load_model(model_path, provider="cpu").provider_note == ""  # asked for the CPU
+    finally:
+        cuda_status.cache_clear()
 
 
 def test_run_batches_give_the_same_result(model_path: Path) -> None:

@@ -19,8 +19,6 @@ def cycles() -> LabelledWindows:
     from tests.conftest import UCI_DIR
     from training.datasets import from_uci_folder
 
-    if not UCI_DIR.exists():
-        pytest.skip(f"shared UCI data not found at {UCI_DIR}")
     return from_uci_folder(UCI_DIR).subset(np.arange(0, 1805, 6))  # 301 cycles, every regime
 
 

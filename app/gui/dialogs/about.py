@@ -56,8 +56,10 @@ def _default_model() -> str:
 
 
 def about_facts(model_text: str = "", provider: str = "") -> list[tuple[str, str]]:
+    from gnn.gpu import cuda_status
+
     providers = ort_providers()
-    cuda = "CUDAExecutionProvider" in providers
+    status = cuda_status()
     return [
         ("HydroDiag", __version__),
         ("Default model", _default_model()),
@@ -66,7 +68,7 @@ def about_facts(model_text: str = "", provider: str = "") -> list[tuple[str, str
         ("Last inference provider", provider or "—"),
         ("ONNX Runtime", _dist_version("onnxruntime-gpu", "onnxruntime")),
         ("Providers available", ", ".join(providers) or "none"),
-        ("GPU inference", "possible (CUDA provider present)" if cuda else "CPU only"),
+        ("GPU inference", "possible: " + status.reason if status.usable else status.reason),
         ("Qt / PySide6", pyside_version),
         ("pyqtgraph", _dist_version("pyqtgraph")),
         ("DuckDB", _dist_version("duckdb")),

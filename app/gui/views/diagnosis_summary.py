@@ -13,10 +13,15 @@ from app.gui.views.widgets import StatusBadge
 from gnn.results import Diagnosis, Status
 
 
-def provider_label(provider: str) -> str:
-    """``CUDAExecutionProvider`` -> ``CUDA (GPU)``; the user wants to know GPU or CPU."""
+def provider_label(provider: str, note: str = "") -> str:
+    """``CUDAExecutionProvider`` -> ``CUDA (GPU)``; the user wants to know GPU or CPU, and why
+    not the GPU (``note``, gnn.gpu's sentence: "running on the CPU: no NVIDIA GPU driver found
+    (libcuda.so.1)" -> "CPU (no NVIDIA GPU driver found)")."""
     short = provider.removesuffix("ExecutionProvider")
-    return f"{short} (GPU)" if short in {"CUDA", "TensorRT", "ROCM"} else f"{short}"
+    if short in {"CUDA", "TensorRT", "ROCM"}:
+        return f"{short} (GPU)"
+    why = note.removeprefix("running on the CPU: ").split(";")[0].split(" (")[0]
+    return f"{short} ({why})" if why else short
 
 
 class DiagnosisSummaryBar(QFrame):
@@ -82,6 +87,9 @@ class DiagnosisSummaryBar(QFrame):
         )
         self.model.setText(
             f"Model {diagnosis.model.model_id} v{diagnosis.model.version}\n"
-            f"Inference: {provider_label(diagnosis.provider)}"
+            f"Inference: {provider_label(diagnosis.provider, diagnosis.provider_note)}"
         )
-        self.model.setToolTip(f"{diagnosis.model.path}\nprovider {diagnosis.provider}")
+        self.model.setToolTip(
+            f"{diagnosis.model.path}\nprovider {diagnosis.provider}"
+            + (f"\n{diagnosis.provider_note}" if diagnosis.provider_note else "")
+        )

@@ -160,3 +160,16 @@ def test_commands_named_in_messages_and_docs_exist() -> None:
         if name not in commands
     )
     assert commands and not wrong, wrong
+
+
+def test_a_data_folder_that_cannot_be_made_is_a_sentence(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("HYDRODIAG_DATA_DIR", str(blocker / "HydroDiag"))
+    assert main(["demo", "--no-gui"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot use {blocker / 'HydroDiag'} as HydroDiag's data folder")
+    assert "HYDRODIAG_DATA_DIR" in err and "Traceback" not in err
+    assert blocker.read_text() == ""

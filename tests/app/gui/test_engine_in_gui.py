@@ -25,11 +25,8 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def uci_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path | None]:
     """(workspace with 40 real UCI cycles, model to use or None for the shipped one)."""
-    from tests.conftest import UCI_DIR
-
-    if not UCI_DIR.exists():
-        pytest.skip("shared UCI data not found")
     from ingestion.uci_import import ingest_uci
+    from tests.conftest import UCI_DIR
     from tests.gnn.test_engine import write_uci_subset
 
     root = tmp_path_factory.mktemp("gui-engine")

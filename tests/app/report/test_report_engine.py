@@ -63,12 +63,9 @@ def test_report_of_engine_diagnosis_on_uci_cycles(
 @pytest.mark.slow
 def test_report_with_the_shipped_model_on_real_cycles(qapp: object, tmp_path: Path) -> None:
     """The shipped model on real UCI cycles (a late block, where the accumulator degrades)."""
-    from gnn.graph import default_model_path
     from tests.conftest import UCI_DIR
     from tests.gnn.test_engine import write_uci_subset
 
-    if not default_model_path().exists() or not UCI_DIR.exists():
-        pytest.skip("shipped model or shared UCI data missing")
     folder = write_uci_subset(UCI_DIR, tmp_path / "uci", slice(1500, 1620))
     with open_workspace(tmp_path / "ws.duckdb") as store:
         ingest_uci(store, folder, equipment_id="rig")
