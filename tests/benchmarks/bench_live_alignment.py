@@ -198,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--factors", default=",".join(FACTORS))
     args = parser.parse_args(argv)
+    if args.cycles * CYCLE_SECONDS <= args.window:
+        # the feed must outlast one rolling window, or there is nothing to diagnose
+        parser.error(
+            f"--cycles {args.cycles} gives {args.cycles * CYCLE_SECONDS:g} s of feed per "
+            f"condition, not more than the {args.window:g} s rolling window; use more cycles"
+        )
     model_path = default_model_path()
     if not model_path.exists():
         print(f"no model at {model_path}", file=sys.stderr)
