@@ -7,7 +7,7 @@ import duckdb
 
 from ingestion.csv_plan import CsvFormatError, CsvPlan
 from ingestion.csv_sniff import split_line
-from ingestion.timestamps import sql_quote
+from ingestion.timestamps import localize_table, sql_quote
 
 
 def read_csv_sql(plan: CsvPlan, types: dict[str, str], *, rejects: bool = False) -> str:
@@ -41,13 +41,31 @@ def column_types(plan: CsvPlan) -> dict[str, str]:
 
 
 def time_expr(plan: CsvPlan) -> str:
-    """The SQL expression of a row's time stamp (UTC) from its time column(s)."""
+    """The SQL expression of a row's time stamp from its time column(s): UTC, or the log's
+    wall-clock time when it has a zone (:func:`localize_rows` then makes it UTC)."""
     cols = plan.time_columns()
     if len(cols) == 2:
         text = f"({cols[0].sql_name} || ' ' || {cols[1].sql_name})"
     else:
         text = cols[0].sql_name
-    return plan.time_spec.expression(text, plan.tz)
+    return plan.time_spec.expression(text, None)
+
+
+def localize_rows(
+    con: duckdb.DuckDBPyConnection, plan: CsvPlan, table: str, column: str
+) -> list[str]:
+    """Turn the wall-clock times of ``table.column`` (rows in file order) into UTC per the
+    plan's zone; notes for the summary. A time the clocks skipped is refused with its line."""
+    if plan.tz is None or not plan.time_spec.local:
+        return []
+
+    def describe_row(index: int) -> tuple[str, str]:
+        line, text = line_of_row(plan, index)
+        cols = plan.time_columns()
+        value = " ".join(_cell(text, plan.delimiter, c.index) for c in cols)
+        return f"{plan.path}, line {line}, {' + '.join(c.label() for c in cols)}", value
+
+    return localize_table(con, table, plan.tz, column=column, describe_row=describe_row)
 
 
 def diagnose_read_error(plan: CsvPlan, types: dict[str, str], exc: duckdb.Error) -> CsvFormatError:
