@@ -82,10 +82,25 @@ def _read_sample(path: Path, encoding: str | None) -> tuple[str, str, bool]:
         raise CsvFormatError(
             f"{path}: is a folder. For the UCI cycle layout use `hydrodiag ingest uci`."
         ) from None
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    except PermissionError:
+        raise CsvFormatError(
+            f"{path}: permission denied: you may not read this file. Copy it somewhere you "
+            "can read it, or ask for read access."
+        ) from None
+    except OSError as exc:
+        raise CsvFormatError(f"{path}: cannot read the file ({exc.strerror}).") from None
+    utf16 = _utf16_order(raw)
+    if utf16 == "be":
+        raise CsvFormatError(
+            f"{path}: UTF-16 big-endian text, which the CSV reader cannot read. Save the log "
+            "as UTF-8 (or UTF-16 little-endian, what Windows calls 'Unicode') and import it."
+        )
+    if utf16 == "le":
         encoding = encoding or "utf-16"
     if encoding == "utf-16":
-        text = raw.decode("utf-16", errors="replace")
+        text = raw.removeprefix(b"\xff\xfe").decode("utf-16-le", errors="replace")
+        if not complete and "\n" not in text:
+            raise _no_line_break(path)
         return "utf-16", text, complete
     if raw.strip(b"\xef\xbb\xbf \t\r\n") == b"":
         raise CsvFormatError(
@@ -96,6 +111,8 @@ def _read_sample(path: Path, encoding: str | None) -> tuple[str, str, bool]:
             f"{path}: this is a binary file, not CSV text (first bytes {raw[:8]!r}). Export the "
             "logger's data as CSV/text, or check that you picked the right file."
         )
+    if not complete and b"\n" not in raw and b"\r" not in raw:
+        raise _no_line_break(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
         encoding = encoding or "utf-8"
@@ -108,6 +125,33 @@ def _read_sample(path: Path, encoding: str | None) -> tuple[str, str, bool]:
             encoding = "latin-1"
     text = raw.decode("utf-8" if encoding == "utf-8" else "latin-1", errors="replace")
     return encoding, text, complete
+
+
+def _utf16_order(raw: bytes) -> str | None:
+    """``le``/``be`` for UTF-16 text (with or without a byte-order mark), else None: text in
+    a Latin script has a zero byte in every other position."""
+    if raw.startswith(b"\xff\xfe"):
+        return "le"
+    if raw.startswith(b"\xfe\xff"):
+        return "be"
+    head = raw[: 4096 - 4096 % 2]
+    if len(head) < 8:
+        return None
+    even, odd = head[0::2], head[1::2]
+    zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if zeros_odd > 0.9 and zeros_even < 0.1:
+        return "le"
+    if zeros_even > 0.9 and zeros_odd < 0.1:
+        return "be"
+    return None
+
+
+def _no_line_break(path: Path) -> CsvFormatError:
+    return CsvFormatError(
+        f"{path}: line 1 is longer than {SAMPLE_BYTES // 1024} kB and has no line break: this is "
+        "not a CSV log (or its lines end in a character HydroDiag does not know). Export the "
+        "log again as CSV text."
+    )
 
 
 def _looks_binary(raw: bytes) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,6 +112,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.out and (args.modbus_tcp or args.modbus_rtu):
         raise HydroDiagError("--out writes a log, --modbus-* serves live: use one of them per run.")
     if args.out:
+        _check_out(args.out)
         duration = parse_duration(args.duration or "8h")
         start = _start(args.start, duration)
         total = max(1, int(-(-duration // 60)))
@@ -140,6 +142,20 @@ def run_simulate(args: argparse.Namespace) -> int:
             _write_map(args)
         return 0
     return _serve(args, scenario)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before simulating hours of data, a log that could not be written."""
+    if out.is_dir():
+        raise HydroDiagError(
+            f"--out {out}: is a folder; give a file name such as {out / 'log.csv'}."
+        )
+    if not out.parent.is_dir():
+        raise HydroDiagError(
+            f"--out {out}: the folder {out.parent} does not exist. Create it or pick another file."
+        )
+    if not os.access(out.parent, os.W_OK):
+        raise HydroDiagError(f"--out {out}: the folder {out.parent} is read-only for you.")
 
 
 def stop_on_signals() -> None:
