@@ -543,3 +543,25 @@ def localize_table(
             f"UPDATE {table} SET {column} = make_timestamp(epoch_us({column}) - ({offset}))"
         )
     return notes
+
+
+def parse_instant_us(text: str) -> int:
+    """One time stamp of a live feed as UTC µs since 1970: an epoch number in s, ms, µs or ns
+    (told by its magnitude) or ISO 8601 (with an offset, or naive = UTC).
+
+    Raises:
+        ValueError: the text is neither.
+    """
+    value = text.strip()
+    if _NUMBER.match(value):
+        number = float(value.replace(",", "."))
+        unit = epoch_unit_of(number)
+        if unit is None:
+            raise ValueError(f"{value!r} is not an epoch time stamp between 1990 and 2100")
+        return round(number * EPOCH_UNITS[unit])
+    if not _ISO.match(value):
+        raise ValueError(f"{value!r} is not an ISO 8601 time stamp")
+    parsed = datetime.fromisoformat(value.replace(",", ".").replace(" Z", "Z"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return (parsed - datetime(1970, 1, 1)) // timedelta(microseconds=1)
