@@ -37,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from app.report.builder import build_report_model, load_diagnosis, save_inspection
     from app.report.model import ALL_SECTIONS, InspectionFields, Paper
 
+    _check_out(args.out)
     if not workspace_path(args).exists():
         raise HydroDiagError(
             f"{workspace_path(args)}: no workspace there. Import data first "
@@ -48,7 +49,6 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, k) is not None
     }
     out: Path = args.out
-    _check_out(out)
     from app.report.render import render_pdf
 
     with open_store(args) as store:
