@@ -131,7 +131,7 @@ CASES: dict[str, tuple[Setup, str]] = {
             str(t / "missing.csv"),
         ],
         "no such file",
-    ),  # fmt: skip
+    ),
     "demo": (
         lambda t, mp: (
             (t / "datafile").write_text("x"),
