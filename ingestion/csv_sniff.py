@@ -528,9 +528,10 @@ def _mixed_time_format(
         alike = sum(1 for _, _, spec in specs if spec is not None and _spec_key(spec) == key)
         if alike < max(2, len(specs) // 2):
             continue
-        line, value, spec = next(
-            (n, v, sp) for n, v, sp in specs if sp is None or _spec_key(sp) != key
-        )
+        odd = next(((n, v, sp) for n, v, sp in specs if sp is None or _spec_key(sp) != key), None)
+        if odd is None:
+            return  # every sampled value reads alike: not a mix of formats
+        line, value, spec = odd
         how = "is not a time stamp" if spec is None else "is written differently"
         raise TimestampError(
             f"{path}, line {line}, {c.label()}: {value.strip()!r} {how} from the lines before "

@@ -179,7 +179,7 @@ class EquipmentProfile(_Frozen):
     id: str = Field(pattern=_ID_PATTERN)
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1, description="e.g. test rig, excavator, press")
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=2**31 - 1)  # stored as INTEGER
     description: str = ""
     components: tuple[Component, ...] = Field(min_length=1)
     sensors: tuple[Sensor, ...] = ()
@@ -454,11 +454,24 @@ def _split_reference_message(message: str) -> list[ProfileProblem]:
 def _partial_reference_problems(data: Any) -> list[ProfileProblem]:
     if not isinstance(data, Mapping):
         return []
-    components = data.get("components") or []
-    ids = {c.get("id") for c in components if isinstance(c, Mapping)}
+
+    def items(key: str) -> list[Any]:  # a list the user wrote as something else: no items
+        value = data.get(key)
+        return value if isinstance(value, list) else []
+
+    ids = {
+        c.get("id")
+        for c in items("components")
+        if isinstance(c, Mapping) and isinstance(c.get("id"), str)
+    }
     problems = []
-    for i, sensor in enumerate(data.get("sensors") or []):
-        if isinstance(sensor, Mapping) and ids and sensor.get("component") not in ids:
+    for i, sensor in enumerate(items("sensors")):
+        if (
+            isinstance(sensor, Mapping)
+            and ids
+            and isinstance(sensor.get("component"), str)
+            and sensor.get("component") not in ids
+        ):
             problems.append(
                 ProfileProblem(
                     f"sensors[{i}].component",
@@ -466,11 +479,11 @@ def _partial_reference_problems(data: Any) -> list[ProfileProblem]:
                     sensor.get("component"),
                 )
             )
-    for i, conn in enumerate(data.get("connections") or []):
+    for i, conn in enumerate(items("connections")):
         if not isinstance(conn, Mapping):
             continue
         for end in ("source", "target"):
-            if ids and conn.get(end) not in ids:
+            if ids and isinstance(conn.get(end), str) and conn.get(end) not in ids:
                 problems.append(
                     ProfileProblem(f"connections[{i}].{end}", "unknown component", conn.get(end))
                 )

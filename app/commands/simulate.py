@@ -86,6 +86,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run_simulate)
 
 
+MAX_RATE_HZ = 1000.0  # ten times the rig's fastest sensor; more is a typo, not a logger
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from ingestion.simulator import (
         SCENARIOS,
@@ -105,6 +108,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         if args.conditions
         else get_scenario(args.scenario)
     )
+    if args.rate is not None and not 0 < args.rate <= MAX_RATE_HZ:
+        raise HydroDiagError(
+            f"--rate {args.rate:g}: give a sampling rate above 0 and at most {MAX_RATE_HZ:g} Hz."
+        )
     if not (args.out or args.modbus_tcp or args.modbus_rtu or args.write_map):
         raise HydroDiagError(
             "say what to produce: --out FILE.csv, --modbus-tcp HOST:PORT, --modbus-rtu PORT or --write-map MAP.yaml."
