@@ -125,7 +125,7 @@ def _describe_open_error(file: Path, exc: duckdb.Error) -> WorkspaceError:
     text = str(exc)
     if "not a valid DuckDB database" in text or "not a DuckDB" in text:
         return WorkspaceError(
-            f"{file}: not a HydroDiag workspace (not a DuckDB database at all). Pick the "
+            f"{file}: not a HydroDiag workspace (not a valid DuckDB database at all). Pick the "
             "workspace file, or give --workspace a new file name to start one."
         )
     holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", text)

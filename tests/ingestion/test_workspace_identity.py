@@ -223,3 +223,27 @@ def test_recording_whose_recorder_runs_stays_live(tmp_path: Path) -> None:
     source.complete(rows=0, warnings=[])
     with open_workspace(path) as store:
         assert store.query("SELECT status FROM sources") == [("complete",)]
+
+
+def test_equipment_whose_stored_profile_is_broken_does_not_hide_the_workspace(
+    tmp_path: Path,
+) -> None:
+    """An older HydroDiag stored `max: .inf` as null; `workspace info` then failed for the
+    whole workspace. Now that equipment says why, and the rest is listed."""
+    from ingestion.catalog import ensure_equipment
+    from ingestion.profiles import load_profile
+
+    path = tmp_path / "ws.duckdb"
+    with open_workspace(path) as store:
+        with store.transaction() as con:
+            ensure_equipment(con, "rig", load_profile("zema-test-rig"))
+            ensure_equipment(con, "exc", load_profile("tracked-excavator"))
+        body = json.loads(store.query("SELECT body FROM profiles WHERE id = 'zema-test-rig'")[0][0])
+        body["sensors"][0]["max"] = None  # what json.dumps made of inf
+        store.con.execute(
+            "UPDATE profiles SET body = ? WHERE id = 'zema-test-rig'", [json.dumps(body)]
+        )
+        info = workspace_info(store)
+    by_id = {e.id: e for e in info.equipment}
+    assert by_id["exc"].problem is None
+    assert by_id["rig"].problem is not None and "sensors[0].max" in by_id["rig"].problem
