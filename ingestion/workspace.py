@@ -7,10 +7,11 @@ One connection per thread: call :meth:`Store.cursor` in worker threads.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -204,6 +205,30 @@ def _inspect(file: Path) -> int:
         con.close()
 
 
+def _died_recordings(file: Path) -> bool:
+    """Whether ``file`` holds a recording whose recorder is gone (looked at read-only)."""
+    from ingestion.recovery import recorder_running
+
+    try:
+        con = duckdb.connect(str(file), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        rows = con.execute("SELECT options FROM sources WHERE status = 'live'").fetchall()
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    for (options,) in rows:
+        try:
+            recorder = json.loads(options).get("recorder") if options else None
+        except (ValueError, AttributeError):
+            recorder = None
+        if not recorder_running(recorder):
+            return True
+    return False
+
+
 def _check_writable(file: Path) -> None:
     """Refuse, before DuckDB fails half-way, a workspace whose file or folder is read-only:
     every change goes through a journal (``<file>.wal``) created beside the file."""
@@ -243,6 +268,11 @@ def open_workspace(path: Path | str | None = None, *, read_only: bool = False) -
     exists = file.exists()
     if exists:
         version = _inspect(file)
+        if read_only and version == SCHEMA_VERSION and _died_recordings(file):
+            # A reader is the next HydroDiag too: close the books of recordings whose recorder
+            # died before showing them (when the file can be written; else they show as 'live').
+            with suppress(WorkspaceError):
+                open_workspace(file).close()
     elif read_only:
         raise WorkspaceError(
             f"{file}: no workspace there. Import data first (`hydrodiag ingest ...`) or point "

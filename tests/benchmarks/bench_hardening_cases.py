@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -51,9 +52,13 @@ class Run:
 
     def summary(self) -> str:
         if "Traceback" in self.err:
-            last = [ln for ln in self.err.strip().splitlines() if ln.strip()][-1]
-            return f"traceback: {last[:110]}"
-        first = next((ln for ln in self.err.splitlines() if ln.startswith("error")), "")
+            lines = [ln for ln in self.err.strip().splitlines() if ln.strip()]
+            named = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception|Interrupt)\b", ln)]
+            return f"traceback: {(named or lines)[-1][:110]}"
+        # the message may follow a progress line on the same terminal line
+        first = next(
+            (ln[ln.index("error: ") :] for ln in self.err.splitlines() if "error: " in ln), ""
+        )
         if self.code == 0:
             return "exit 0"
         return f"exit {self.code}: {first[:150]}" if first else f"exit {self.code}"
@@ -380,14 +385,12 @@ class GarbageServer:
 
     def _answer(self, conn: socket.socket) -> None:
         conn.settimeout(0.5)
-        with conn:
-            while not self.stop.is_set():
-                try:
-                    if not conn.recv(256):
-                        return
-                    conn.sendall(b"\x00\x01\x00\x00\x00\x03\x01\x04\xff")
-                except OSError:
-                    return
+        with conn:  # a malformed frame, then the device hangs up
+            try:
+                if conn.recv(256):
+                    conn.sendall(b"\x00\x01\x00\x00\x00\x03\x01\x84")
+            except OSError:
+                return
 
 
 @case("4 resources", "live modbus against a device answering malformed frames, 6 s")
@@ -426,7 +429,7 @@ def _storm(c: Checkout) -> Outcome:
     )
     server.stop.set()
     return Outcome(
-        server.connections <= 30, f"{server.connections} connections in 6 s ({run.summary()})"
+        server.connections <= 20, f"{server.connections} connections in 6 s ({run.summary()})"
     )
 
 
@@ -592,21 +595,25 @@ def _delimiter(c: Checkout) -> Outcome:
     return sentence(run, "--delimiter")
 
 
-@case("5 traceback", "workspace info | head -1")
+@case("5 traceback", "workspace info --json | head -c 100 (output larger than the pipe)")
 def _pipe(c: Checkout) -> Outcome:
     folder = c.folder("pipe")
     ws = c.copy_diagnosed(folder)
-    proc = subprocess.run(
-        f"{sys.executable} -m app.cli --workspace {ws} workspace info | head -1",
-        shell=True,
-        cwd=folder,
-        env=c.env(folder),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    bad = 0
+    for _ in range(5):  # whether the reader is gone before the last write is a race: 5 tries
+        proc = subprocess.run(
+            f"{sys.executable} -m app.cli --workspace {ws} workspace info --json | head -c 100",
+            shell=True,
+            cwd=folder,
+            env=c.env(folder),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        bad += "Traceback" in proc.stderr or "BrokenPipe" in proc.stderr
+    return Outcome(
+        bad == 0, f"BrokenPipeError in {bad} of 5 runs" if bad else "quiet in 5 of 5 runs"
     )
-    bad = "Traceback" in proc.stderr or "BrokenPipe" in proc.stderr
-    return Outcome(not bad, "traceback (BrokenPipeError)" if bad else "quiet")
 
 
 @case("6 records", "live modbus with a rejected register map (equipment known, no --profile)")
@@ -889,11 +896,12 @@ def _lmin(c: Checkout) -> Outcome:
     return sentence(c.run(folder, ["profile", "validate", str(profile)]), "measures flow")
 
 
-@case("8 also", "report cover fields with emoji and U+202E (report not yet calling the sanitiser)")
+@case("8 also", "report --customer with an emoji and U+202E (the report must call the sanitiser)")
 def _report_text(c: Checkout) -> Outcome:
     folder = c.folder("report-text")
     ws = c.copy_diagnosed(folder)
     pdf = folder / "r.pdf"
+    typed = "ACME \u202ekooL\u202c \U0001f527"
     run = c.run(
         folder,
         [
@@ -905,7 +913,7 @@ def _report_text(c: Checkout) -> Outcome:
             "--out",
             str(pdf),
             "--customer",
-            "ACME 🔧 \u202ekooL\u202c",
+            typed,
         ],
     )
     if run.code != 0:
@@ -913,9 +921,25 @@ def _report_text(c: Checkout) -> Outcome:
     from pypdf import PdfReader
 
     text = PdfReader(str(pdf)).pages[0].extract_text()
-    bidi = "\u202e" in text
-    emoji = "🔧" in text
-    return Outcome(not bidi, f"exit 0; PDF text holds U+202E: {bidi}, the emoji: {emoji}")
+    box = "\x00" in text[text.find("ACME") : text.find("ACME") + 30]
+    sanitiser = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from app.core.text import printable_text; "
+            "print(repr(printable_text(sys.argv[1])))",
+            typed,
+        ],
+        env=c.env(folder),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    made = sanitiser.stdout.strip() if sanitiser.returncode == 0 else "no sanitiser"
+    return Outcome(
+        not box,
+        f"emoji printed as {'an empty box' if box else 'text'}; printable_text: {made}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

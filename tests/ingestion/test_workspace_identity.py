@@ -188,6 +188,8 @@ def test_recording_killed_between_flushes_is_marked_interrupted_with_its_counts(
     recorder.send_signal(signal.SIGKILL)
     recorder.wait()
     time.sleep(0.1)
+    with open_workspace(path, read_only=True) as store:  # a reader (workspace info) is enough
+        assert store.query("SELECT status FROM sources") == [(INTERRUPTED,)]
     with open_workspace(path) as store:
         (source,) = list_sources(store.con)
         stored = store.query(
