@@ -203,19 +203,12 @@ def _parse_duration(text: str) -> float:
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
-    total, number = 0.0, ""
-    for ch in text:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-        else:
-            number = "?"
-            break
-    if number or total <= 0:
+    if not re.fullmatch(r"(\d+(\.\d+)?[smhd])+", text):
         raise HydroDiagError(f"duration {text!r}: write it like 90s, 15m, 8h or 1h30m.")
-    return total
+    return sum(
+        float(number) * units[unit]
+        for number, unit in re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
+    )
 
 
 # -- parameters -----------------------------------------------------------------------------

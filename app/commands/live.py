@@ -248,7 +248,7 @@ def run_live_modbus(args: argparse.Namespace) -> int:
         if args.host
         else RtuEndpoint(args.rtu, baudrate=args.baud, parity=args.parity, stopbits=args.stopbits)
     )
-    duration = parse_duration(args.duration) if args.duration else None
+    duration = parse_duration(args.duration) if args.duration is not None else None
     _check_intervals(args)
     # Everything is checked before the workspace is touched: a refused map leaves no source.
     profile = _profile(args)
@@ -281,7 +281,7 @@ def run_live_csv(args: argparse.Namespace) -> int:
     from ingestion.live_writer import Gap
     from ingestion.simulator import parse_duration
 
-    duration = parse_duration(args.duration) if args.duration else None
+    duration = parse_duration(args.duration) if args.duration is not None else None
     _check_intervals(args)
     if not args.poll > 0 or args.poll > 3600:
         raise HydroDiagError(f"--poll {args.poll}: give seconds between 0 and 3600, e.g. 0.25.")

@@ -120,7 +120,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise HydroDiagError("--out writes a log, --modbus-* serves live: use one of them per run.")
     if args.out:
         _check_out(args.out)
-        duration = parse_duration(args.duration or "8h")
+        duration = parse_duration("8h" if args.duration is None else args.duration)
         start = _start(args.start, duration)
         total = max(1, int(-(-duration // 60)))
 
@@ -223,7 +223,7 @@ def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
         _write_map(args)
     if not (args.modbus_tcp or args.modbus_rtu):
         return 0
-    serve_s = parse_duration(args.duration) if args.duration else None
+    serve_s = parse_duration(args.duration) if args.duration is not None else None
     source = RigValueSource(scenario, serve_s or 8 * 3600.0, seed=args.seed, rate_hz=args.rate)
     if args.modbus_tcp:
         host, _, port = args.modbus_tcp.rpartition(":")

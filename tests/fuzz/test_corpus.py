@@ -286,6 +286,27 @@ CASES = [
         ],
         "'NOPE' is not in the equipment's profile",
     ),
+    # found by the fuzz suite: '' meant "record until Ctrl-C", and '1.5.5s' a ValueError
+    *(
+        Case(
+            f"live-csv-duration-{text or 'empty'}",
+            lambda f, text=text: [
+                *_ws(f),
+                "live",
+                "csv",
+                "--equipment",
+                "rig",
+                "--profile",
+                "zema-test-rig",
+                "--file",
+                _file(f, "g.csv", "timestamp,PS1\n1772431200,1\n"),
+                "--duration",
+                text,
+            ],
+            f"duration {text!r}",
+        )
+        for text in ("", "1.5.5s")
+    ),
     Case(
         "report-out-folder",
         lambda f: [*_ws(f), "report", "--equipment", "rig", "--out", str(f)],
