@@ -72,21 +72,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         handler = run_gui
     command = _command_name(args)
+    # Two levels on purpose: a clause of the inner try that re-raises what it does not handle
+    # still ends in the outer one, as a sentence and a log file, never a traceback.
     try:
-        code = int(handler(args) or 0)
-        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
-        return code
-    except HydroDiagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; nothing half-written was kept", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # `hydrodiag workspace info | head`: the reader has gone; stop quietly like any
-        # Unix tool (128 + SIGPIPE), and keep Python from complaining at exit.
-        _silence_stdout()
-        return 141
+        try:
+            code = int(handler(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+            return code
+        except HydroDiagError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted; nothing half-written was kept", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # `hydrodiag workspace info | head`: the reader has gone; stop quietly like any
+            # Unix tool (128 + SIGPIPE), and keep Python from complaining at exit.
+            _silence_stdout()
+            return 141
     except Exception as exc:
         log = write_error_log(exc, argv if argv is not None else sys.argv[1:], command)
         print(f"error: {describe_unexpected(exc, command)} {_log_hint(log)}", file=sys.stderr)

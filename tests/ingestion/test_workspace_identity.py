@@ -42,7 +42,7 @@ def test_workspace_made_by_the_code_before_v3_is_migrated(tmp_path: Path) -> Non
     with open_workspace(path, read_only=True) as store:  # read-only: looked at, not migrated
         assert store.schema_version == 2
     with open_workspace(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION
         assert store.query("SELECT value FROM meta WHERE key = 'application_id'") == [
             (APPLICATION_ID,)
         ]
