@@ -206,8 +206,7 @@ def _parse_duration(text: str) -> float:
     if not re.fullmatch(r"(\d+(\.\d+)?[smhd])+", text):
         raise HydroDiagError(f"duration {text!r}: write it like 90s, 15m, 8h or 1h30m.")
     return sum(
-        float(number) * units[unit]
-        for number, unit in re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
+        float(number) * units[unit] for number, unit in re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
     )
 
 
