@@ -301,12 +301,23 @@ class SourceImport:
         with _transaction(self.live) as con:
             self._complete(con, rows, warnings, span)
 
+    def interrupt(self, error: str, *, warnings: Sequence[str] = ()) -> None:
+        """Close a recording that ended in an error: status 'interrupted', the counts of what
+        its flushes stored, and ``error`` saying why. Only for a recording."""
+        if self.live is None:
+            raise RuntimeError(f"source #{self.source_id} is an import: it rolls back instead")
+        with _transaction(self.live) as con:
+            self._complete(con, 0, [*warnings, error], None, status="interrupted", error=error)
+
     def _complete(
         self,
         con: duckdb.DuckDBPyConnection,
         rows: int,
         warnings: Sequence[str],
         span: tuple[datetime, datetime] | None,
+        *,
+        status: str = "complete",
+        error: str | None = None,
     ) -> None:
         if self.sha256 is None and self.hasher is not None:
             self.sha256 = self.hasher.result()
@@ -315,15 +326,24 @@ class SourceImport:
             self.values, self.first_ts, self.last_ts = _measured(con, self.source_id)
         else:
             self.values, (self.first_ts, self.last_ts) = 0, span
+        if self.live is not None:
+            # A recording's rows are the acquisitions its flushes stored (counted with them),
+            # not what the feed read: samples dropped from a full buffer were never stored.
+            stored = con.execute(
+                "SELECT row_count FROM sources WHERE id = ?", [self.source_id]
+            ).fetchone()
+            rows = int(stored[0]) if stored and stored[0] else rows
         self.rows, self.warnings = rows, list(warnings)
         con.execute(
             "UPDATE sources SET row_count = ?, value_count = ?, first_ts = ?, last_ts = ?, "
-            "status = 'complete', warnings = ? WHERE id = ?",
+            "status = ?, error = ?, warnings = ? WHERE id = ?",
             [
                 rows,
                 self.values,
                 self.first_ts,
                 self.last_ts,
+                status,
+                error,
                 json.dumps(self.warnings),
                 self.source_id,
             ],
@@ -447,10 +467,16 @@ def begin_live_source(
     The bookkeeping of :func:`importing_source` without the repeat check (a feed has no
     digest), committed at once: a recording is not one transaction. Its writer appends to the
     source in flushes of its own, and :meth:`SourceImport.complete` marks it complete at the
-    end, in another transaction; a recording that ends in an error stays 'live'.
+    end, in another transaction; one that ends in an error is closed with
+    :meth:`SourceImport.interrupt`. The recorder (host, PID, start time) is stored in the
+    options, so that a recording whose process died is found and marked 'interrupted' on
+    the next open (:mod:`ingestion.recovery`). Validate everything the recording needs
+    (profile, register map, the file it follows) before calling this.
     ``workspace`` is an open store, or the file's path for a recorder that keeps the file
     closed between flushes.
     """
+    from ingestion.recovery import recorder_identity
+
     with _transaction(workspace) as con:
         return _begin(
             con,
@@ -458,7 +484,7 @@ def begin_live_source(
             kind=kind,
             uri=uri,
             sha256=None,
-            options=options,
+            options={**options, "recorder": recorder_identity()},
             profile=profile,
             live=workspace,
         )

@@ -33,6 +33,7 @@ from ingestion.csv_read import (
     diagnose_read_error,
     diagnose_time,
     line_of_row,
+    localize_rows,
     read_csv_sql,
     time_error,
     time_expr,
@@ -123,6 +124,7 @@ def _import_long(
         raise diagnose_read_error(plan, types, exc) from None
     try:
         rows, sensors, warnings = _check_stage(con, plan, profile, options)
+        warnings = localize_rows(con, plan, _STAGE, "__ts") + warnings
         check_cancelled(progress)
         _insert_long(con, plan, source.equipment_id, source.source_id)
     finally:
@@ -182,9 +184,10 @@ def _import_wide(
     except duckdb.Error as exc:
         raise diagnose_read_error(plan, column_types(plan), exc) from None
     progress.finish()
-    result = _check_wide(con, plan, profile, table)
+    zone_notes = localize_rows(con, plan, table, "ts")
+    rows, sensors, warnings = _check_wide(con, plan, profile, table)
     wide.register(con, source.source_id, source.equipment_id, _wide_columns(plan))
-    return result
+    return rows, sensors, zone_notes + warnings
 
 
 def _fmt_ts(value: Any) -> str:

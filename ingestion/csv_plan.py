@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingestion.errors import HydroDiagError
 from ingestion.timestamps import TimeSpec
@@ -57,6 +57,32 @@ class CsvOptions(BaseModel):
     maps: dict[str, ColumnMap] = {}
     skip: tuple[str, ...] = ()
     ignore_unknown: bool = False
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None or value in {"\\t", "tab", "TAB"}:
+            return value
+        if len(value) != 1 or value in {'"', "\n", "\r"} or value.isalnum():
+            raise ValueError(
+                f"{value!r} is not a column separator: give one character such as ';' ',' '|' "
+                "or 'tab'"
+            )
+        return value
+
+
+def csv_options(**values: Any) -> CsvOptions:
+    """:class:`CsvOptions` from option values, or a :class:`CsvFormatError` naming the option
+    (``--skip-rows``, ``--delimiter``, ...) and what it takes."""
+    try:
+        return CsvOptions(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-')} {e.get('input')!r}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise CsvFormatError(f"invalid option: {problems}.") from None
 
 
 @dataclass

@@ -7,7 +7,7 @@ import duckdb
 
 from ingestion.csv_plan import CsvFormatError, CsvPlan
 from ingestion.csv_sniff import split_line
-from ingestion.timestamps import sql_quote
+from ingestion.timestamps import localize_table, sql_quote
 
 
 def read_csv_sql(plan: CsvPlan, types: dict[str, str], *, rejects: bool = False) -> str:
@@ -41,13 +41,31 @@ def column_types(plan: CsvPlan) -> dict[str, str]:
 
 
 def time_expr(plan: CsvPlan) -> str:
-    """The SQL expression of a row's time stamp (UTC) from its time column(s)."""
+    """The SQL expression of a row's time stamp from its time column(s): UTC, or the log's
+    wall-clock time when it has a zone (:func:`localize_rows` then makes it UTC)."""
     cols = plan.time_columns()
     if len(cols) == 2:
         text = f"({cols[0].sql_name} || ' ' || {cols[1].sql_name})"
     else:
         text = cols[0].sql_name
-    return plan.time_spec.expression(text, plan.tz)
+    return plan.time_spec.expression(text, None)
+
+
+def localize_rows(
+    con: duckdb.DuckDBPyConnection, plan: CsvPlan, table: str, column: str
+) -> list[str]:
+    """Turn the wall-clock times of ``table.column`` (rows in file order) into UTC per the
+    plan's zone; notes for the summary. A time the clocks skipped is refused with its line."""
+    if plan.tz is None or not plan.time_spec.local:
+        return []
+
+    def describe_row(index: int) -> tuple[str, str]:
+        line, text = line_of_row(plan, index)
+        cols = plan.time_columns()
+        value = " ".join(_cell(text, plan.delimiter, c.index) for c in cols)
+        return f"{plan.path}, line {line}, {' + '.join(c.label() for c in cols)}", value
+
+    return localize_table(con, table, plan.tz, column=column, describe_row=describe_row)
 
 
 def diagnose_read_error(plan: CsvPlan, types: dict[str, str], exc: duckdb.Error) -> CsvFormatError:
@@ -93,14 +111,40 @@ def diagnose_read_error(plan: CsvPlan, types: dict[str, str], exc: duckdb.Error)
         else:
             problems.append(f"{where}: {message}")
     if not problems:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        problems.append(first)
+        long_line = _first_long_line(plan)
+        if long_line is not None:
+            line, size = long_line
+            problems.append(
+                f"line {line} is {size:,} bytes long; no log line is longer than "
+                f"{MAX_LINE_BYTES:,} bytes, so the file is damaged there (a lost line break?)"
+            )
+        else:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            problems.append(first)
     more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
     return CsvFormatError(
         f"{plan.path}: cannot read the file{more}:\n  - "
         + "\n  - ".join(problems)
         + "\nFix or delete these lines (or export again); nothing was imported."
     )
+
+
+MAX_LINE_BYTES = 2_000_000  # DuckDB's read_csv max_line_size default
+
+
+def _first_long_line(plan: CsvPlan) -> tuple[int, int] | None:
+    """(1-based line, bytes) of the first line longer than DuckDB reads, scanning in blocks."""
+    line, length = 1, 0
+    with plan.path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            start = 0
+            while (end := block.find(b"\n", start)) >= 0:
+                length += end - start
+                if length > MAX_LINE_BYTES:
+                    return line, length
+                line, length, start = line + 1, 0, end + 1
+            length += len(block) - start
+    return (line, length) if length > MAX_LINE_BYTES else None
 
 
 def _cell(raw: str, delimiter: str, index: int) -> str:
@@ -111,6 +155,9 @@ def _cell(raw: str, delimiter: str, index: int) -> str:
 def line_of_row(plan: CsvPlan, row: int) -> tuple[int, str]:
     """(1-based file line, text) of the data row with 0-based index ``row`` (blank lines skipped)."""
     encoding = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}[plan.encoding]
+    if plan.encoding == "utf-16":
+        with plan.path.open("rb") as fh:  # without a byte-order mark: little-endian, as DuckDB
+            encoding = "utf-16" if fh.read(2) == b"\xff\xfe" else "utf-16-le"
     seen = -1
     with plan.path.open("r", encoding=encoding, errors="replace", newline="") as fh:
         for number, line in enumerate(fh, start=1):

@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-import duckdb
-
 from ingestion.csv_columns import (
     ColumnLookup,
     column_lookup,
@@ -32,8 +30,10 @@ from ingestion.timestamps import (
     TimestampError,
     detect_date_time_pair,
     detect_time_spec,
+    is_utc,
     missing_start_error,
     user_time_spec,
+    zone,
 )
 from ingestion.units import is_unit
 
@@ -82,10 +82,25 @@ def _read_sample(path: Path, encoding: str | None) -> tuple[str, str, bool]:
         raise CsvFormatError(
             f"{path}: is a folder. For the UCI cycle layout use `hydrodiag ingest uci`."
         ) from None
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    except PermissionError:
+        raise CsvFormatError(
+            f"{path}: permission denied: you may not read this file. Copy it somewhere you "
+            "can read it, or ask for read access."
+        ) from None
+    except OSError as exc:
+        raise CsvFormatError(f"{path}: cannot read the file ({exc.strerror}).") from None
+    utf16 = _utf16_order(raw)
+    if utf16 == "be":
+        raise CsvFormatError(
+            f"{path}: UTF-16 big-endian text, which the CSV reader cannot read. Save the log "
+            "as UTF-8 (or UTF-16 little-endian, what Windows calls 'Unicode') and import it."
+        )
+    if utf16 == "le":
         encoding = encoding or "utf-16"
     if encoding == "utf-16":
-        text = raw.decode("utf-16", errors="replace")
+        text = raw.removeprefix(b"\xff\xfe").decode("utf-16-le", errors="replace")
+        if not complete and "\n" not in text:
+            raise _no_line_break(path)
         return "utf-16", text, complete
     if raw.strip(b"\xef\xbb\xbf \t\r\n") == b"":
         raise CsvFormatError(
@@ -96,6 +111,8 @@ def _read_sample(path: Path, encoding: str | None) -> tuple[str, str, bool]:
             f"{path}: this is a binary file, not CSV text (first bytes {raw[:8]!r}). Export the "
             "logger's data as CSV/text, or check that you picked the right file."
         )
+    if not complete and b"\n" not in raw and b"\r" not in raw:
+        raise _no_line_break(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
         encoding = encoding or "utf-8"
@@ -108,6 +125,33 @@ def _read_sample(path: Path, encoding: str | None) -> tuple[str, str, bool]:
             encoding = "latin-1"
     text = raw.decode("utf-8" if encoding == "utf-8" else "latin-1", errors="replace")
     return encoding, text, complete
+
+
+def _utf16_order(raw: bytes) -> str | None:
+    """``le``/``be`` for UTF-16 text (with or without a byte-order mark), else None: text in
+    a Latin script has a zero byte in every other position."""
+    if raw.startswith(b"\xff\xfe"):
+        return "le"
+    if raw.startswith(b"\xfe\xff"):
+        return "be"
+    head = raw[: 4096 - 4096 % 2]
+    if len(head) < 8:
+        return None
+    even, odd = head[0::2], head[1::2]
+    zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if zeros_odd > 0.9 and zeros_even < 0.1:
+        return "le"
+    if zeros_even > 0.9 and zeros_odd < 0.1:
+        return "be"
+    return None
+
+
+def _no_line_break(path: Path) -> CsvFormatError:
+    return CsvFormatError(
+        f"{path}: line 1 is longer than {SAMPLE_BYTES // 1024} kB and has no line break: this is "
+        "not a CSV log (or its lines end in a character HydroDiag does not know). Export the "
+        "log again as CSV text."
+    )
 
 
 def _looks_binary(raw: bytes) -> bool:
@@ -179,7 +223,11 @@ def sniff_table(path: Path, options: CsvOptions | None = None) -> CsvTable:
     columns = _columns(table, notes)
     column_of = column_lookup(path, columns)
     samples = {c.index: [r[c.index] for r in table.data_rows[:200]] for c in columns}
-    time_spec, _ = _detect_time(path, columns, samples, options, column_of)
+    try:
+        time_spec, _ = _detect_time(path, columns, samples, options, column_of)
+    except TimestampError:
+        _mixed_time_format(path, columns, samples, table.data_lines[:200])
+        raise
     tz = _check_tz(options.tz)
     notes += _time_notes(time_spec, tz)
     layout = options.layout or detect_layout(columns)
@@ -262,6 +310,7 @@ class _Table:
     headers: list[str]
     units: list[str | None]
     data_rows: list[list[str]]  # the sampled data rows of the table's width
+    data_lines: list[int]  # their 1-based line numbers
 
 
 def _find_table(
@@ -318,8 +367,16 @@ def _find_table(
         raise CsvFormatError(
             f"{path}: only a header ({where}) and no data rows. Export the log with its data."
         )
-    data_rows = [r for _, r in rows[k:] if len(r) == width]
-    return _Table(header_line, units_line, rows[k][0], headers, units, data_rows)
+    data = [(n, r) for n, r in rows[k:] if len(r) == width]
+    return _Table(
+        header_line,
+        units_line,
+        rows[k][0],
+        headers,
+        units,
+        [r for _, r in data],
+        [n for n, _ in data],
+    )
 
 
 def _columns(table: _Table, notes: list[str]) -> list[ColumnPlan]:
@@ -355,6 +412,11 @@ def _time_notes(time_spec: TimeSpec, tz: str | None) -> list[str]:
     notes = []
     if "assumed" in time_spec.description:
         notes.append(f"time format {time_spec.description}")
+    if time_spec.kind == "epoch" and time_spec.epoch_unit == "auto":
+        notes.append(
+            "the time stamps mix epoch units (seconds, milliseconds, ...): each was read by "
+            "its magnitude (1990..2100 in exactly one unit)"
+        )
     if time_spec.kind == "iso_tz" and tz:
         notes.append(f"time stamps carry their own UTC offset; --tz {tz} is not applied")
     if time_spec.kind in {"iso", "format", "relative"} and not tz:
@@ -363,21 +425,12 @@ def _time_notes(time_spec: TimeSpec, tz: str | None) -> list[str]:
 
 
 def _check_tz(tz: str | None) -> str | None:
-    if tz is None or tz.upper() in {"UTC", "Z", "ETC/UTC"}:
+    """The zone of naive time stamps (None for UTC); an unknown name is refused."""
+    if is_utc(tz):
         return None
-    con = duckdb.connect()
-    try:
-        row = con.execute(
-            "SELECT count(*) FROM pg_timezone_names() WHERE name = ? OR abbrev = ?", [tz, tz]
-        ).fetchone()
-    finally:
-        con.close()
-    if not row or not row[0]:
-        raise TimestampError(
-            f"--tz {tz!r} is not a time zone name; use an IANA name such as Europe/Berlin, "
-            "America/Chicago or UTC."
-        )
-    return tz
+    assert tz is not None
+    zone(tz)
+    return tz.strip()
 
 
 def _detect_time(
@@ -449,6 +502,43 @@ def _detect_time(
         f"{path}: no time stamp column found among {shown}{', ...' if len(columns) > 4 else ''}. "
         "Name it with --time-column (and --time-format if its format is unusual)."
     )
+
+
+def _spec_key(spec: TimeSpec) -> tuple[str, tuple[str, ...], str]:
+    """Specs that read the same values alike (ISO with and without offsets mix freely)."""
+    kind = "iso" if spec.kind in {"iso", "iso_tz"} else spec.kind
+    return kind, spec.formats, spec.epoch_unit
+
+
+def _mixed_time_format(
+    path: Path, columns: list[ColumnPlan], samples: dict[int, list[str]], lines: list[int]
+) -> None:
+    """When no column reads as time stamps as a whole: the column that mostly does, and the
+    first line written another way, named. Returns only if there is none."""
+    named = [c for c in columns if norm_name(c.name) in {norm_name(n) for n in _TIME_NAMES}]
+    for c in named + [c for c in columns if c not in named]:
+        values = samples[c.index]
+        specs = [(n, v, detect_time_spec([v])) for n, v in zip(lines, values, strict=False)]
+        specs = [(n, v, spec) for n, v, spec in specs if v.strip()]
+        if not specs or specs[0][2] is None:
+            continue
+        first_line, first_value, first_spec = specs[0]
+        assert first_spec is not None
+        key = _spec_key(first_spec)
+        alike = sum(1 for _, _, spec in specs if spec is not None and _spec_key(spec) == key)
+        if alike < max(2, len(specs) // 2):
+            continue
+        odd = next(((n, v, sp) for n, v, sp in specs if sp is None or _spec_key(sp) != key), None)
+        if odd is None:
+            return  # every sampled value reads alike: not a mix of formats
+        line, value, spec = odd
+        how = "is not a time stamp" if spec is None else "is written differently"
+        raise TimestampError(
+            f"{path}, line {line}, {c.label()}: {value.strip()!r} {how} from the lines before "
+            f"it (line {first_line}: {first_value.strip()!r}, {first_spec.description}). A log "
+            "must write every time stamp the same way: fix that line (and any like it) or "
+            "export the log again."
+        )
 
 
 def _first(values: list[str]) -> str:

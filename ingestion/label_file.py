@@ -20,7 +20,15 @@ import pyarrow as pa
 
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
-from ingestion.timestamps import TimeSpec, detect_time_spec
+from ingestion.timestamps import (
+    TimeSpec,
+    TimestampError,
+    detect_time_spec,
+    gap_message,
+    is_utc,
+    localize_us,
+    zone,
+)
 
 REQUIRED: Final = ("component", "start", "end", "grade")
 OPTIONAL: Final = ("fault_type", "raw_value", "note")
@@ -280,15 +288,12 @@ def _time_spec(
     warnings: list[str] = []
     if "assumed" in spec.description:
         warnings.append(f"time stamps read as {spec.description}")
-    if tz is not None and tz.upper() not in {"UTC", "Z", "ETC/UTC"}:
-        row = con.execute(
-            "SELECT count(*) FROM pg_timezone_names() WHERE name = ? OR abbrev = ?", [tz, tz]
-        ).fetchone()
-        if not row or not row[0]:
-            raise LabelFileError(
-                f"--tz {tz!r} is not a time zone name; use an IANA name such as "
-                "Europe/Berlin, America/Chicago or UTC."
-            )
+    if not is_utc(tz):
+        assert tz is not None
+        try:
+            zone(tz)
+        except TimestampError as exc:
+            raise LabelFileError(str(exc)) from None
         if spec.kind == "iso_tz":
             warnings.append(f"time stamps carry their own UTC offset; --tz {tz} is not applied")
     return spec, warnings
@@ -306,11 +311,11 @@ def _convert_times(
     spec: TimeSpec,
     tz: str | None,
     problems: Problems,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start and end as datetime64[us] (naive UTC), converted by DuckDB like a CSV log's, and
-    which rows have both (the others are reported)."""
-    if tz is not None and tz.upper() in {"UTC", "Z", "ETC/UTC"}:
-        tz = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Start and end as datetime64[us] (naive UTC), read by DuckDB like a CSV log's and turned
+    from wall-clock time into UTC like it (:func:`ingestion.timestamps.localize_us`), which
+    rows have both (the others are reported), and notes on repeated hours."""
+    notes: list[str] = []
     texts = pa.table(
         {"s": [r.start for r in rows], "e": [r.end for r in rows]},
         schema=pa.schema([("s", pa.string()), ("e", pa.string())]),
@@ -318,8 +323,8 @@ def _convert_times(
     register_table(con, "_label_times", texts)
     try:
         out = con.execute(
-            f"SELECT epoch_us({spec.expression('s', tz)}) AS s, "
-            f"epoch_us({spec.expression('e', tz)}) AS e FROM _label_times"
+            f"SELECT epoch_us({spec.expression('s', None)}) AS s, "
+            f"epoch_us({spec.expression('e', None)}) AS e FROM _label_times"
         ).fetchnumpy()
     finally:
         con.unregister("_label_times")
@@ -330,14 +335,26 @@ def _convert_times(
         missing = np.ma.getmaskarray(column)
         valid &= ~missing
         values = np.ma.filled(column, 0).astype(np.int64)
+        col = "start" if name == "s" else "end"
         for i in np.flatnonzero(missing):
             r = rows[int(i)]
-            col, value = ("start", r.start) if name == "s" else ("end", r.end)
+            value = r.start if name == "s" else r.end
             problems.add(
                 r.line, col, f"{value!r} is not a valid time ({spec.description}); check the date"
             )
+        if spec.local and not is_utc(tz):
+            assert tz is not None
+            localized = localize_us(values, tz)
+            values = np.where(missing, values, localized.utc_us)
+            notes += [f"{col}: {note}" for note in localized.notes]
+            for k, change in localized.skipped:
+                r = rows[k]
+                value = r.start if name == "s" else r.end
+                problems.add(
+                    r.line, col, gap_message(tz, change, value, "this time").split(": ", 1)[1]
+                )
         converted.append(values.astype("datetime64[us]"))
-    return converted[0], converted[1], valid
+    return converted[0], converted[1], valid, notes
 
 
 def _check_ranges(
@@ -394,7 +411,8 @@ def check_rows(
     check_components(rows, profile, problems)
     spec, spec_warnings = _time_spec(con, rows, tz, problems)
     if spec is not None:  # ranges are checked even when other cells are wrong
-        starts, ends, valid = _convert_times(con, rows, spec, tz, problems)
+        starts, ends, valid, zone_notes = _convert_times(con, rows, spec, tz, problems)
+        spec_warnings += zone_notes
         _check_ranges(rows, starts, ends, valid, problems)
     problems.raise_if_any()
     assert spec is not None

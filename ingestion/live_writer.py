@@ -75,11 +75,14 @@ def _write_batch(
                 con.unregister("_live_batch")
             ts = table.column("ts")
             first, last = pc.min(ts).as_py(), pc.max(ts).as_py()
+            # The counts move with the rows, in the same transaction: a recorder killed
+            # between two flushes leaves a source whose counts match what it stored.
+            acquisitions = pc.count_distinct(ts).as_py()
             con.execute(
-                "UPDATE sources SET value_count = value_count + ?, "
+                "UPDATE sources SET value_count = value_count + ?, row_count = row_count + ?, "
                 "first_ts = least(coalesce(first_ts, ?), ?), last_ts = greatest(coalesce(last_ts, ?), ?) "
                 "WHERE id = ?",
-                [table.num_rows, first, first, last, last, source_id],
+                [table.num_rows, acquisitions, first, first, last, last, source_id],
             )
         for gap in gaps:
             con.execute(

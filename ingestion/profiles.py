@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ingestion.errors import HydroDiagError
 from ingestion.resources import resources_dir
+from ingestion.units import parse_unit, units_of
 
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -78,7 +87,9 @@ class ConnectionKind(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Non-finite numbers (YAML .inf, -1e400, .nan) are refused with their field: stored as
+    # JSON they would become null and break every later reading of the profile.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class SensorLimits(_Frozen):
@@ -132,6 +143,15 @@ class Sensor(_Frozen):
             raise ValueError(f"min ({self.min}) must be below max ({self.max})")
         return self
 
+    @field_validator("unit")
+    @classmethod
+    def _unit_fits_quantity(cls, unit: str, info: ValidationInfo) -> str:
+        quantity = info.data.get("quantity")
+        problem = unit_problem(quantity, unit) if isinstance(quantity, Quantity) else None
+        if problem:
+            raise ValueError(problem)
+        return unit
+
 
 class Component(_Frozen):
     """A node of the hydraulic graph."""
@@ -159,7 +179,7 @@ class EquipmentProfile(_Frozen):
     id: str = Field(pattern=_ID_PATTERN)
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1, description="e.g. test rig, excavator, press")
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=2**31 - 1)  # stored as INTEGER
     description: str = ""
     components: tuple[Component, ...] = Field(min_length=1)
     sensors: tuple[Sensor, ...] = ()
@@ -209,6 +229,130 @@ def _duplicates(ids: Iterable[str]) -> list[str]:
     return dup
 
 
+# What each quantity may be written in: dimensions of ingestion.units. A virtual (computed)
+# channel may be anything.
+QUANTITY_DIMENSIONS: dict[Quantity, tuple[str, ...]] = {
+    Quantity.PRESSURE: ("pressure",),
+    Quantity.DIFFERENTIAL_PRESSURE: ("pressure",),
+    Quantity.FLOW: ("flow",),
+    Quantity.TEMPERATURE: ("temperature",),
+    Quantity.VIBRATION_VELOCITY: ("vibration_velocity",),
+    Quantity.VIBRATION_ACCELERATION: ("acceleration",),
+    Quantity.ELECTRICAL_POWER: ("power",),
+    Quantity.CURRENT: ("current",),
+    Quantity.VOLTAGE: ("voltage",),
+    Quantity.SPEED: ("speed",),
+    Quantity.POSITION: ("length", "ratio"),
+    Quantity.LEVEL: ("length", "ratio"),
+    Quantity.CONTAMINATION: ("contamination",),
+    Quantity.EFFICIENCY: ("ratio",),
+}
+
+
+def unit_problem(quantity: Quantity, unit: str) -> str | None:
+    """Why ``unit`` cannot be the unit of a ``quantity`` sensor (None if it can): unknown to
+    HydroDiag, or of another dimension (a pressure in A). Names the units that are allowed."""
+    dimensions = QUANTITY_DIMENSIONS.get(quantity)
+    if dimensions is None:
+        return None
+    allowed = units_of(dimensions)
+    parsed = parse_unit(unit)
+    if parsed is None:
+        return (
+            f"unit {unit!r} is not a unit HydroDiag knows for {quantity.value}; "
+            f"use one of {', '.join(allowed)}"
+        )
+    if parsed.dimension not in dimensions:
+        return (
+            f"unit {unit!r} measures {parsed.dimension.replace('_', ' ')}, not "
+            f"{quantity.value.replace('_', ' ')}; use one of {', '.join(allowed)}"
+        )
+    return None
+
+
+# Connections whose direction is the direction something flows, and in which a closed loop
+# cannot occur: what a loop of each means, and which component types may close one.
+_LOOP_RULES: tuple[tuple[frozenset[ConnectionKind], str, frozenset[ComponentType]], ...] = (
+    (
+        frozenset({ConnectionKind.SHAFT}),
+        "shafts (power flows away from the prime mover and cannot come back round to it)",
+        frozenset(),
+    ),
+    (
+        frozenset({ConnectionKind.THERMAL}),
+        "thermal couplings (heat flows from hot to cold, never round in a circle)",
+        frozenset(),
+    ),
+    (
+        frozenset({ConnectionKind.PRESSURE_LINE, ConnectionKind.PILOT_LINE}),
+        "pressure lines through no pump (pressure falls along a line, and only a pump "
+        "can drive oil round a loop)",
+        frozenset({ComponentType.PUMP}),
+    ),
+    (
+        frozenset({ConnectionKind.RETURN_LINE, ConnectionKind.DRAIN_LINE}),
+        "return and drain lines (they lead to the tank, and a loop of them never gets there)",
+        frozenset(),
+    ),
+)
+
+
+def _find_loop(
+    edges: list[tuple[int, str, str]], skip: set[str]
+) -> list[tuple[int, str, str]] | None:
+    """One directed cycle of ``edges`` (index, source, target) avoiding the nodes ``skip``,
+    as its edges in order; None if there is none. Deterministic: file order."""
+    out: dict[str, list[tuple[int, str, str]]] = {}
+    for edge in edges:
+        if edge[1] not in skip and edge[2] not in skip:
+            out.setdefault(edge[1], []).append(edge)
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[tuple[int, str, str]] = []
+
+    def visit(node: str) -> list[tuple[int, str, str]] | None:
+        state[node] = 1
+        for edge in out.get(node, []):
+            target = edge[2]
+            if state.get(target) == 1:  # back to a node of the path: the loop closes
+                start = next((k for k, e in enumerate(path) if e[1] == target), len(path))
+                return [*path[start:], edge]
+            if target not in state:
+                path.append(edge)
+                found = visit(target)
+                if found:
+                    return found
+                path.pop()
+        state[node] = 2
+        return None
+
+    for _, source, _ in edges:
+        if source not in state and source not in skip:
+            found = visit(source)
+            if found:
+                return found
+    return None
+
+
+def _loop_problems(profile: EquipmentProfile) -> list[str]:
+    types = {c.id: c.type for c in profile.components}
+    problems = []
+    for kinds, what, closers in _LOOP_RULES:
+        edges = [
+            (i, c.source, c.target) for i, c in enumerate(profile.connections) if c.kind in kinds
+        ]
+        skip = {cid for cid, t in types.items() if t in closers}
+        loop = _find_loop(edges, skip)
+        if loop is None:
+            continue
+        route = " -> ".join([loop[0][1]] + [target for _, _, target in loop])
+        where = ", ".join(f"connections[{i}]" for i, _, _ in loop)
+        problems.append(
+            f"connections[{loop[0][0]}]: {route} is a closed loop of {what}: check the "
+            f"direction (source is upstream) of {where}"
+        )
+    return problems
+
+
 def _reference_problems(profile: EquipmentProfile) -> list[str]:
     problems: list[str] = []
     component_ids = {c.id for c in profile.components}
@@ -229,6 +373,8 @@ def _reference_problems(profile: EquipmentProfile) -> list[str]:
                 problems.append(f"connections[{i}].{end}: unknown component {value!r}")
         if conn.source == conn.target:
             problems.append(f"connections[{i}]: connects {conn.source!r} to itself")
+    if not problems:
+        problems += _loop_problems(profile)
     return problems
 
 
@@ -283,7 +429,7 @@ def validate_profile_data(data: Any, source: str = "<profile>") -> EquipmentProf
         for err in exc.errors():
             loc = tuple(err["loc"])
             message = str(err["msg"]).removeprefix("Value error, ")
-            if not loc and ";" in message:  # cross-reference problems come joined
+            if not loc and ": " in message:  # cross-reference problems come joined by "; "
                 problems.extend(_split_reference_message(message))
                 continue
             value = err.get("input") if err["type"] != "missing" else None
@@ -308,11 +454,24 @@ def _split_reference_message(message: str) -> list[ProfileProblem]:
 def _partial_reference_problems(data: Any) -> list[ProfileProblem]:
     if not isinstance(data, Mapping):
         return []
-    components = data.get("components") or []
-    ids = {c.get("id") for c in components if isinstance(c, Mapping)}
+
+    def items(key: str) -> list[Any]:  # a list the user wrote as something else: no items
+        value = data.get(key)
+        return value if isinstance(value, list) else []
+
+    ids = {
+        c.get("id")
+        for c in items("components")
+        if isinstance(c, Mapping) and isinstance(c.get("id"), str)
+    }
     problems = []
-    for i, sensor in enumerate(data.get("sensors") or []):
-        if isinstance(sensor, Mapping) and ids and sensor.get("component") not in ids:
+    for i, sensor in enumerate(items("sensors")):
+        if (
+            isinstance(sensor, Mapping)
+            and ids
+            and isinstance(sensor.get("component"), str)
+            and sensor.get("component") not in ids
+        ):
             problems.append(
                 ProfileProblem(
                     f"sensors[{i}].component",
@@ -320,11 +479,11 @@ def _partial_reference_problems(data: Any) -> list[ProfileProblem]:
                     sensor.get("component"),
                 )
             )
-    for i, conn in enumerate(data.get("connections") or []):
+    for i, conn in enumerate(items("connections")):
         if not isinstance(conn, Mapping):
             continue
         for end in ("source", "target"):
-            if ids and conn.get(end) not in ids:
+            if ids and isinstance(conn.get(end), str) and conn.get(end) not in ids:
                 problems.append(
                     ProfileProblem(f"connections[{i}].{end}", "unknown component", conn.get(end))
                 )

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
+APPLICATION_ID: Final = "hydrodiag"
+"""``meta.application_id`` of every workspace (from schema v3 on)."""
+
 MIGRATIONS: Final[tuple[str, ...]] = (
     # v1: the core workspace
     """
@@ -219,6 +222,12 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
 
     ALTER TABLE diagnoses ADD COLUMN model_sha256 VARCHAR;  -- of the ONNX bytes that ran
+    """,
+    # v4: the workspace says whose it is. A DuckDB file without this row (and without the
+    # tables of v1/v2) belongs to another program and is refused, never written to. Live
+    # sources may now also end 'interrupted' (their recorder died; see ingestion.recovery).
+    f"""
+    INSERT INTO meta VALUES ('application_id', '{APPLICATION_ID}') ON CONFLICT DO NOTHING;
     """,
 )
 

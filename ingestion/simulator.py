@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -180,27 +181,33 @@ def fixed_scenario(conditions: Conditions) -> Scenario:
     return Scenario("fixed", f"fixed conditions {conditions.model_dump()}", lambda f: conditions)
 
 
+MAX_DURATION_S: Final = 10 * 366 * 86400.0  # ten years: longer is a typo, not a recording
+
+
 def parse_duration(text: str) -> float:
-    """``90s``, ``15m``, ``8h``, ``1h30m``, ``2d`` or plain seconds → seconds."""
+    """``90s``, ``15m``, ``8h``, ``1h30m``, ``2d`` or plain seconds → seconds (positive,
+    finite, at most ten years)."""
+    seconds = _parse_duration(text)
+    if seconds <= 0:
+        raise HydroDiagError(f"duration {text.strip()!r}: must be longer than 0 s, e.g. 90s.")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        raise HydroDiagError(
+            f"duration {text.strip()!r} is longer than ten years; write it like 90s, 15m, 8h "
+            "or 1h30m."
+        )
+    return seconds
+
+
+def _parse_duration(text: str) -> float:
     units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
     text = text.strip().lower()
-    try:
+    if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
-    except ValueError:
-        pass
-    total, number = 0.0, ""
-    for ch in text:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-        else:
-            number = "?"
-            break
-    if number or total <= 0:
+    if not re.fullmatch(r"(\d+(\.\d+)?[smhd])+", text):
         raise HydroDiagError(f"duration {text!r}: write it like 90s, 15m, 8h or 1h30m.")
-    return total
+    return sum(
+        float(number) * units[unit] for number, unit in re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
+    )
 
 
 # -- parameters -----------------------------------------------------------------------------

@@ -68,7 +68,7 @@ _UNITS: Final[tuple[tuple[Unit, tuple[str, ...]], ...]] = (
     (Unit("m/s²", "acceleration", 1.0), ("m/s2", "m/s²", "m/s^2")),
     (Unit("g", "acceleration", 9.80665), ("g",)),
     # electrical
-    (Unit("A", "current", 1.0), ("a", "amp", "ampere")),
+    (Unit("A", "current", 1.0), ("a", "amp", "amps", "ampere", "amperes")),
     (Unit("mA", "current", 1e-3), ("ma",)),
     (Unit("V", "voltage", 1.0), ("v", "volt")),
     (Unit("mV", "voltage", 1e-3), ("mv",)),
@@ -140,3 +140,8 @@ def conversion(from_unit: str, to_unit: str, *, where: str = "") -> tuple[float,
 
 def known_units() -> list[str]:
     return [unit.symbol for unit, _ in _UNITS]
+
+
+def units_of(dimensions: tuple[str, ...]) -> list[str]:
+    """The symbols of the units of these dimensions, in the table's order."""
+    return [unit.symbol for unit, _ in _UNITS if unit.dimension in dimensions]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ingestion import wide
 from ingestion.catalog import SourceRecord, equipment_profile, list_sources
+from ingestion.profiles import EquipmentProfile, ProfileError
 from ingestion.workspace import Store
 
 
@@ -47,6 +48,7 @@ class EquipmentInfo(_Frozen):
     first_cycle: int | None
     last_cycle: int | None
     labels: list[LabelInfo]
+    problem: str | None = None  # why its stored profile cannot be read (made by an older HydroDiag)
 
 
 class WorkspaceInfo(_Frozen):
@@ -114,8 +116,14 @@ def workspace_info(store: Store) -> WorkspaceInfo:
         "SELECT id, name, profile_id, profile_sha256, created_at FROM equipment ORDER BY id"
     ).fetchall()
     for eq_id, name, profile_id, profile_sha, created in eq_rows:
-        profile = equipment_profile(con, eq_id)
-        profile_sensors = set(profile.sensor_ids)
+        # One equipment whose stored profile no longer validates (an older HydroDiag let a
+        # non-finite limit through) must not hide the rest of the workspace.
+        problem: str | None = None
+        try:
+            profile: EquipmentProfile | None = equipment_profile(con, eq_id)
+        except ProfileError as exc:
+            profile, problem = None, "; ".join(str(p) for p in exc.problems)
+        profile_sensors = set(profile.sensor_ids) if profile else set()
         sensor_rows = _sensor_rows(con, eq_id)
         sensors = [
             SensorInfo(
@@ -144,7 +152,7 @@ def workspace_info(store: Store) -> WorkspaceInfo:
         for comp, origin, grade, n, fault_types in label_rows:
             grouped.setdefault((comp, origin), {})[str(grade)] = int(n)
             faults.setdefault((comp, origin), set()).update(fault_types or [])
-        names = {c.id: c.name for c in profile.components}
+        names = {c.id: c.name for c in profile.components} if profile else {}
         labels = [
             LabelInfo(
                 component_id=c,
@@ -168,6 +176,7 @@ def workspace_info(store: Store) -> WorkspaceInfo:
                 first_cycle=cyc[1],
                 last_cycle=cyc[2],
                 labels=labels,
+                problem=problem,
             )
         )
     total = con.execute("SELECT count(*) FROM measurements").fetchone()

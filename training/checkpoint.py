@@ -140,14 +140,16 @@ def load(
         raise HydroDiagError(
             f"{path}: no interrupted run to resume here; start the run without --resume."
         )
+    from training.safe_load import load_weights
+
     try:
         # weights_only: tensors and plain values only, no code from a file in a user folder
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unpickling failure means the same to the user
+        data = load_weights(path)
+    except ValueError as exc:  # never torch's own text: it suggests weights_only=False
         raise HydroDiagError(
-            f"{path}: cannot read the training state ({exc}); delete the folder's "
+            f"{path}: cannot read the training state: {exc}. Delete the folder's "
             "checkpoints/ and start the run again."
-        ) from exc
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise HydroDiagError(
             f"{path}: not a resumable training state (written by an older version, or not "

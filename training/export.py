@@ -185,11 +185,13 @@ def load_checkpoint(path: Path) -> tuple[TemporalGNN, ModelMeta, dict[str, Any]]
 
     if not Path(path).is_file():
         raise HydroDiagError(f"{path}: checkpoint file does not exist.")
+    from training.safe_load import load_weights
+
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a foreign or corrupt file
+        data = load_weights(path)
+    except ValueError as exc:  # never torch's own text: it suggests weights_only=False
         raise HydroDiagError(
-            f"{path}: not a HydroDiag checkpoint ({type(exc).__name__}: {exc}). "
+            f"{path}: not a HydroDiag checkpoint: {exc}. "
             "Give the .pt file written by `hydrodiag train`."
         ) from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:

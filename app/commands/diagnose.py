@@ -11,6 +11,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,12 @@ WIDTH = 100
 TOP_FINDINGS = 6
 
 
+MAX_LAST = timedelta(days=100 * 365)
+
+
 def _selection(args: argparse.Namespace) -> Selection:
+    from pydantic import ValidationError
+
     from gnn.selection import EngineError, Selection, parse_cycles, parse_duration, parse_time
 
     chosen = [
@@ -43,15 +49,24 @@ def _selection(args: argparse.Namespace) -> Selection:
             f"choose one of --cycles, --from/--to and --last (got {', '.join(chosen)})"
         )
     try:
+        last = parse_duration(args.last) if args.last else None
+    except OverflowError:  # more days than a timedelta holds
+        last = timedelta.max
+    if last is not None and last > MAX_LAST:
+        raise EngineError(
+            f"--last {args.last!r}: longer than {MAX_LAST.days // 365} years; give a shorter "
+            "duration (or leave --last out to diagnose all data)."
+        )
+    try:
         return Selection(
             cycles=parse_cycles(args.cycles) if args.cycles else None,
             start=parse_time(args.start) if args.start else None,
             end=parse_time(args.end) if args.end else None,
-            last=parse_duration(args.last) if args.last else None,
+            last=last,
         )
-    except ValueError as exc:  # pydantic's check of the combination
-        message = str(exc).split("Value error, ")[-1].splitlines()[0]
-        raise EngineError(f"selection: {message}") from None
+    except ValidationError as exc:  # pydantic's check of the combination: its message only
+        message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise EngineError(f"selection: {message}.") from None
 
 
 def _run(args: argparse.Namespace) -> int:

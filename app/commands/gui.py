@@ -32,7 +32,14 @@ def register(subparsers: Any) -> None:
 
 def run_gui(args: argparse.Namespace) -> int:
     """Open the main window on ``--workspace`` (default workspace otherwise) and run Qt."""
-    return open_workspace_window(workspace_path(args), getattr(args, "equipment", None))
+    path = workspace_path(args)
+    if path.exists():
+        # a folder, another program's database or a newer workspace: said on the terminal
+        # before a window opens
+        from ingestion.workspace import open_workspace
+
+        open_workspace(path, read_only=True).close()
+    return open_workspace_window(path, getattr(args, "equipment", None))
 
 
 def open_workspace_window(path: Path | str, equipment_id: str | None = None) -> int:

@@ -42,7 +42,7 @@ def _uci(args: argparse.Namespace) -> int:
 
 
 def _csv_options(args: argparse.Namespace) -> CsvOptions:
-    from ingestion.csv_plan import CsvOptions, parse_map
+    from ingestion.csv_plan import csv_options, parse_map
 
     start = None
     if args.start:
@@ -55,7 +55,7 @@ def _csv_options(args: argparse.Namespace) -> CsvOptions:
     maps = dict(parse_map(m) for m in args.map)
     header = None if args.header is None else args.header == "yes"
     time_columns = tuple(c.strip() for c in args.time_column.split(",")) if args.time_column else ()
-    return CsvOptions(
+    return csv_options(
         delimiter=args.delimiter,
         decimal=args.decimal,
         header=header,

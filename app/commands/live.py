@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from ingestion.errors import HydroDiagError
 
 if TYPE_CHECKING:
     from ingestion.catalog import SourceImport
+    from ingestion.profiles import EquipmentProfile
 
 
 def register(subparsers: Any) -> None:
@@ -142,12 +144,38 @@ def _progress(args: argparse.Namespace) -> Any:
     return show
 
 
-def _prepare(args: argparse.Namespace, kind: str, uri: str, options: dict[str, Any]) -> Any:
+def _profile(args: argparse.Namespace) -> EquipmentProfile:
+    """The profile the recording will use: --profile, else the equipment's in the workspace
+    (looked up read-only: nothing is written before every input has been checked)."""
+    from ingestion.catalog import EquipmentError, equipment_exists, equipment_profile
+    from ingestion.profiles import load_profile
+    from ingestion.workspace import open_workspace
+
+    if args.profile:
+        return load_profile(args.profile)
+    path = workspace_path(args)
+    if path.exists():
+        with open_workspace(path, read_only=True) as store:
+            if equipment_exists(store.con, args.equipment):
+                return equipment_profile(store.con, args.equipment)
+    raise EquipmentError(
+        f"equipment {args.equipment!r} is new: say which machine it is with --profile "
+        "(see `hydrodiag profile list`)."
+    )
+
+
+def _prepare(
+    args: argparse.Namespace,
+    kind: str,
+    uri: str,
+    options: dict[str, Any],
+    profile: EquipmentProfile,
+) -> Any:
     """Begin the recording's source (equipment made sure of) and the writer that fills it;
-    with --release-between-flushes both open the workspace file only while they write."""
+    with --release-between-flushes both open the workspace file only while they write.
+    Call it only once every input has been checked: it commits the source at once."""
     from ingestion.catalog import begin_live_source
     from ingestion.live_writer import LiveWriter, PathSink, StoreSink
-    from ingestion.profiles import load_profile
     from ingestion.workspace import open_workspace
 
     path = workspace_path(args)
@@ -158,7 +186,7 @@ def _prepare(args: argparse.Namespace, kind: str, uri: str, options: dict[str, A
         kind=kind,
         uri=uri,
         options=options,
-        profile=load_profile(args.profile) if args.profile else None,
+        profile=profile if args.profile else None,
     )
     for note in source.notes:
         print(note, file=sys.stderr)
@@ -186,6 +214,15 @@ def _diagnose_fn(args: argparse.Namespace, store: Any, path: Path) -> Any:
     return run
 
 
+def _check_intervals(args: argparse.Namespace) -> None:
+    for option, value in (
+        ("--flush-interval", args.flush_interval),
+        ("--diagnose-every", args.diagnose_every),
+    ):
+        if value is not None and not 0 < value <= 24 * 3600:
+            raise HydroDiagError(f"{option} {value}: give seconds between 0 and 86400.")
+
+
 def _finish(source: SourceImport, store: Any, acquisitions: int, summary: Any) -> None:
     warnings = (
         [f"{summary.failed_flushes} flushes failed and were retried"]
@@ -211,15 +248,15 @@ def run_live_modbus(args: argparse.Namespace) -> int:
         if args.host
         else RtuEndpoint(args.rtu, baudrate=args.baud, parity=args.parity, stopbits=args.stopbits)
     )
-    duration = parse_duration(args.duration) if args.duration else None
-    # Validate the map against the profile before touching the workspace.
-    from ingestion.profiles import load_profile
-
-    if args.profile:
-        load_register_map(args.map, load_profile(args.profile).sensor_ids)
+    duration = parse_duration(args.duration) if args.duration is not None else None
+    _check_intervals(args)
+    # Everything is checked before the workspace is touched: a refused map leaves no source.
+    profile = _profile(args)
+    register_map = load_register_map(args.map, profile.sensor_ids)
     client_uri = str(endpoint)
-    source, store, path, writer = _prepare(args, "modbus", client_uri, {"map": str(args.map)})
-    register_map = load_register_map(args.map, source.profile.sensor_ids)
+    source, store, path, writer = _prepare(
+        args, "modbus", client_uri, {"map": str(args.map)}, profile
+    )
     device_id = args.device_id if args.device_id is not None else register_map.device_id
     client = ReadOnlyModbusClient(endpoint, device_id=device_id, timeout_s=args.timeout)
     poller = ModbusPoller(client, register_map, writer, max_gap=args.max_gap, warn=_warn)
@@ -239,32 +276,53 @@ def run_live_modbus(args: argparse.Namespace) -> int:
 
 
 def run_live_csv(args: argparse.Namespace) -> int:
+    from ingestion.backoff import Backoff
     from ingestion.csv_follower import CsvFollower
+    from ingestion.live_writer import Gap
     from ingestion.simulator import parse_duration
 
-    duration = parse_duration(args.duration) if args.duration else None
-    source, store, path, writer = _prepare(
-        args, "live_csv", str(args.file.resolve()), {"from_end": args.from_end}
-    )
+    duration = parse_duration(args.duration) if args.duration is not None else None
+    _check_intervals(args)
+    if not args.poll > 0 or args.poll > 3600:
+        raise HydroDiagError(f"--poll {args.poll}: give seconds between 0 and 3600, e.g. 0.25.")
+    profile = _profile(args)
     follower = CsvFollower(
         args.file,
-        source.profile.sensor_ids,
+        profile.sensor_ids,
         timestamp_column=args.timestamp_column,
         from_start=not args.from_end,
         warn=_warn,
     )
+    follower.check()  # a missing, binary or foreign file is refused before a source exists
+    source, store, path, writer = _prepare(
+        args, "live_csv", str(args.file.resolve()), {"from_end": args.from_end}, profile
+    )
+    follower.on_gap = lambda start, end, reason: writer.add_gap(Gap(start, end, reason))
     rows = 0
 
-    def feed(stop: threading.Event) -> None:
+    def take() -> None:
         nonlocal rows
-        while not stop.is_set():
-            for sensors, ts, values in follower.poll():
-                writer.add_many(sensors, ts, values)
-                rows += len(ts)
-            stop.wait(args.poll)
-        for sensors, ts, values in follower.poll():  # what arrived since the last look
+        for sensors, ts, values in follower.poll():
             writer.add_many(sensors, ts, values)
             rows += len(ts)
+
+    def feed(stop: threading.Event) -> None:
+        # a file that cannot be read for a while (permissions, a network drive) is retried
+        # with backoff; the user hears of it once per outage
+        backoff = Backoff(first_s=args.poll, cap_s=max(5.0, args.poll), settle_s=0.0)
+        failing = False
+        while not stop.is_set():
+            try:
+                take()
+                wait, failing = args.poll, False
+                backoff.succeeded()
+            except OSError as exc:
+                if not failing:
+                    _warn(f"{args.file}: cannot read the file ({exc.strerror}); retrying.")
+                failing, wait = True, backoff.next()
+            stop.wait(wait)
+        with contextlib.suppress(OSError):
+            take()  # what arrived since the last look
         follower.close()
 
     print(f"following {args.file} into equipment {args.equipment!r}; Ctrl-C stops", file=sys.stderr)
@@ -288,15 +346,22 @@ def _record(
     from ingestion.live import LiveSummary, run_live_session
 
     stop_on_signals()
-    seconds, diagnoses = run_live_session(
-        writer,
-        feed,
-        duration_s=duration_s,
-        flush_interval_s=args.flush_interval,
-        diagnose_every_s=args.diagnose_every,
-        diagnose=_diagnose_fn(args, store, path),
-        progress=_progress(args),
-    )
+    try:
+        seconds, diagnoses = run_live_session(
+            writer,
+            feed,
+            duration_s=duration_s,
+            flush_interval_s=args.flush_interval,
+            diagnose_every_s=args.diagnose_every,
+            diagnose=_diagnose_fn(args, store, path),
+            progress=_progress(args),
+        )
+    except Exception as exc:  # the feed failed: close the books of what was stored, then say so
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        source.interrupt(f"the recording stopped on an error: {reason}")
+        if store is not None:
+            store.close()
+        raise
     summary = LiveSummary.from_run(source.source_id, seconds, writer, diagnoses, poll_stats)
     _finish(source, store, acquisitions(), summary)
 

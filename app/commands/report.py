@@ -6,6 +6,7 @@ Qt is imported inside the handler (the PDF is written with Qt's own PDF engine);
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from app.report.builder import build_report_model, load_diagnosis, save_inspection
     from app.report.model import ALL_SECTIONS, InspectionFields, Paper
 
+    _check_out(args.out)
     if not workspace_path(args).exists():
         raise HydroDiagError(
             f"{workspace_path(args)}: no workspace there. Import data first "
@@ -47,10 +49,8 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, k) is not None
     }
     out: Path = args.out
-    if not out.parent.exists():
-        raise HydroDiagError(
-            f"{out}: the folder {out.parent} does not exist. Create it or pick another --out."
-        )
+    from app.report.render import render_pdf
+
     with open_store(args) as store:
         diagnosis, inspection_id = load_diagnosis(store, args.equipment, args.diagnosis)
         assert diagnosis.id is not None
@@ -66,17 +66,35 @@ def _run(args: argparse.Namespace) -> int:
                     f"--{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
                 raise HydroDiagError(f"{problems}. Shorten the text and run again.") from None
-            save_inspection(store, args.equipment, diagnosis.id, fields)
         model = build_report_model(store, args.equipment, diagnosis.id, fields)
-
-    from app.report.render import render_pdf
-
-    result = render_pdf(model, out, Paper(args.paper), args.sections or ALL_SECTIONS)
+        # The report first, the visit's fields after it: a report that cannot be written
+        # (a full disk, a file another program holds) leaves the workspace as it was.
+        result = render_pdf(model, out, Paper(args.paper), args.sections or ALL_SECTIONS)
+        if fields is not None:
+            save_inspection(store, args.equipment, diagnosis.id, fields)
     print(
         f"wrote {result.path} — diagnosis #{diagnosis.id} of {args.equipment}, "
         f"{result.pages} pages, {result.paper.value.upper()}, {result.seconds:.2f} s"
     )
     return 0
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before anything is read or stored, a --out the report cannot be written to."""
+    if out.is_dir():
+        raise HydroDiagError(
+            f"--out {out}: is a folder; give a file name such as {out / 'report.pdf'}."
+        )
+    if not out.parent.is_dir():
+        raise HydroDiagError(
+            f"--out {out}: the folder {out.parent} does not exist. Create it or pick another --out."
+        )
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise HydroDiagError(
+            f"--out {out}: the folder {out.parent} is read-only for you; pick another --out."
+        )
+    if out.exists() and not os.access(out, os.W_OK):
+        raise HydroDiagError(f"--out {out}: the file exists and is read-only; pick another --out.")
 
 
 def build_inspection_fields(store: Store, inspection_id: int | None) -> InspectionFields:

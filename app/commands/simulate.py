@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,6 +86,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run_simulate)
 
 
+MAX_RATE_HZ = 1000.0  # ten times the rig's fastest sensor; more is a typo, not a logger
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from ingestion.simulator import (
         SCENARIOS,
@@ -104,6 +108,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         if args.conditions
         else get_scenario(args.scenario)
     )
+    if args.rate is not None and not 0 < args.rate <= MAX_RATE_HZ:
+        raise HydroDiagError(
+            f"--rate {args.rate:g}: give a sampling rate above 0 and at most {MAX_RATE_HZ:g} Hz."
+        )
     if not (args.out or args.modbus_tcp or args.modbus_rtu or args.write_map):
         raise HydroDiagError(
             "say what to produce: --out FILE.csv, --modbus-tcp HOST:PORT, --modbus-rtu PORT or --write-map MAP.yaml."
@@ -111,7 +119,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.out and (args.modbus_tcp or args.modbus_rtu):
         raise HydroDiagError("--out writes a log, --modbus-* serves live: use one of them per run.")
     if args.out:
-        duration = parse_duration(args.duration or "8h")
+        _check_out(args.out)
+        duration = parse_duration("8h" if args.duration is None else args.duration)
         start = _start(args.start, duration)
         total = max(1, int(-(-duration // 60)))
 
@@ -140,6 +149,20 @@ def run_simulate(args: argparse.Namespace) -> int:
             _write_map(args)
         return 0
     return _serve(args, scenario)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before simulating hours of data, a log that could not be written."""
+    if out.is_dir():
+        raise HydroDiagError(
+            f"--out {out}: is a folder; give a file name such as {out / 'log.csv'}."
+        )
+    if not out.parent.is_dir():
+        raise HydroDiagError(
+            f"--out {out}: the folder {out.parent} does not exist. Create it or pick another file."
+        )
+    if not os.access(out.parent, os.W_OK):
+        raise HydroDiagError(f"--out {out}: the folder {out.parent} is read-only for you.")
 
 
 def stop_on_signals() -> None:
@@ -200,7 +223,7 @@ def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
         _write_map(args)
     if not (args.modbus_tcp or args.modbus_rtu):
         return 0
-    serve_s = parse_duration(args.duration) if args.duration else None
+    serve_s = parse_duration(args.duration) if args.duration is not None else None
     source = RigValueSource(scenario, serve_s or 8 * 3600.0, seed=args.seed, rate_hz=args.rate)
     if args.modbus_tcp:
         host, _, port = args.modbus_tcp.rpartition(":")

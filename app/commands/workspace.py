@@ -21,6 +21,8 @@ def format_info(info: WorkspaceInfo) -> str:
     for eq in info.equipment:
         lines.append("")
         lines.append(f"equipment {eq.id} — {eq.name} (profile {eq.profile_id})")
+        if eq.problem:
+            lines.append(f"  its stored profile cannot be read: {eq.problem}")
         if eq.cycles:
             lines.append(f"  cycles: {eq.cycles:,} (numbers {eq.first_cycle}..{eq.last_cycle})")
         for lab in eq.labels:

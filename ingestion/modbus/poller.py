@@ -1,8 +1,11 @@
 """Polling a PLC over Modbus into a :class:`~ingestion.live_writer.LiveWriter`.
 
 :class:`ModbusPoller` reads a register map's poll groups on schedule (contiguous ranges in
-batches, timestamp at acquisition), reconnects with exponential backoff and records the outage
-in ``gaps``. Nothing is ever invented to fill an outage.
+batches, timestamp at acquisition), and records an outage in ``gaps``. Nothing is ever invented
+to fill an outage. Every failure waits before the next try (:class:`ingestion.backoff.Backoff`,
+jittered, capped): a lost link before reconnecting, even when the device accepts the
+connection at once and then answers garbage; a block the device refuses before it is asked
+for again (the other blocks keep their schedule).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ingestion.backoff import Backoff
 from ingestion.live_writer import Gap, LiveWriter, now_us
 from ingestion.modbus.client import ModbusReadError, ReadOnlyModbusClient
 from ingestion.modbus.registermap import ReadBatch, RegisterMap, decode_batch, plan_batches
@@ -62,6 +66,12 @@ class ModbusPoller:
         self.writer = writer
         self.plan = plan_batches(register_map, max_gap=max_gap)
         self.backoff_s = backoff_s
+        # the link's: the wait before each reconnect; reset once reads have worked for a while
+        self.backoff = Backoff(first_s=backoff_s[0], cap_s=backoff_s[1], settle_s=backoff_s[1])
+        self._reconnect_at = 0.0
+        # per refused block: when it is asked for again
+        self._block_backoff: dict[int, Backoff] = {}
+        self._block_retry_at: dict[int, float] = {}
         self.warn = warn or log.warning
         self.stop = threading.Event()
         self.stats = PollerStats(
@@ -80,17 +90,22 @@ class ModbusPoller:
         t_end = None if duration_s is None else time.monotonic() + duration_s
         start = time.monotonic()
         due = {g: start for g in self.plan}
-        backoff = self.backoff_s[0]
-        self.client.connect()
+        if not self.client.connect():
+            self._begin_outage(f"{self.client}: cannot connect")
+            self._reconnect_at = time.monotonic() + self.backoff.next()
         try:
             while not self.stop.is_set():
                 now = time.monotonic()
                 if t_end is not None and now >= t_end:
                     break
                 if self._outage_since is not None and not self.client.connected:
+                    if now < self._reconnect_at:  # back off before every reconnect
+                        wait = self._reconnect_at - now
+                        self.stop.wait(min(wait, max((t_end or now + wait) - now, 0)))
+                        self._skip_missed(due)
+                        continue
                     if not self.client.connect():
-                        self.stop.wait(min(backoff, max((t_end or now + backoff) - now, 0)))
-                        backoff = min(backoff * 2, self.backoff_s[1])
+                        self._reconnect_at = time.monotonic() + self.backoff.next()
                         self._skip_missed(due)
                         continue
                     self.stats.reconnects += 1
@@ -113,7 +128,7 @@ class ModbusPoller:
                     gstats.missed_ticks += skipped
                     due[group] += skipped * period
                 if ok:
-                    backoff = self.backoff_s[0]
+                    self.backoff.succeeded()
         finally:
             if self._outage_since is not None:
                 end = now_us()
@@ -137,6 +152,9 @@ class ModbusPoller:
     def _poll_group(self, group: str) -> bool:
         ok = True
         for batch in self.plan[group]:
+            block = id(batch)
+            if time.monotonic() < self._block_retry_at.get(block, 0.0):
+                continue  # refused recently: backing off
             t0 = now_us()
             try:
                 registers = self.client.read_registers(batch.table, batch.address, batch.count)
@@ -145,10 +163,18 @@ class ModbusPoller:
                 ok = False
                 if exc.connection:
                     self._begin_outage(str(exc))
+                    self._reconnect_at = time.monotonic() + self.backoff.next()
                     return False
-                self.stats.exception_responses += 1
+                if exc.exception_code is not None:
+                    self.stats.exception_responses += 1
                 self._warn_batch(batch, str(exc))
+                backoff = self._block_backoff.setdefault(
+                    block, Backoff(first_s=self.backoff_s[0], cap_s=self.backoff_s[1])
+                )
+                self._block_retry_at[block] = time.monotonic() + backoff.next()
                 continue
+            if block in self._block_backoff:
+                self._block_backoff[block].succeeded()
             t1 = now_us()
             ts = (t0 + t1) // 2  # the acquisition instant: middle of request and response
             self.stats.reads += 1

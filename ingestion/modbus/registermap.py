@@ -68,7 +68,8 @@ _STRUCT = {
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # .inf/.nan scales or offsets would turn every reading into a non-number: refused with the field
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class PollGroup(_Frozen):
