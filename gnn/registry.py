@@ -7,6 +7,8 @@ activated but are never copied in or removed. An equipment with no activation in
 the built-in model made for its profile. :func:`gnn.engine.diagnose` resolves its model here
 (:func:`resolve_model`) unless it is given one.
 
+Export and import of ``.hdmodel`` files: :mod:`gnn.model_archive`.
+
 Everything that writes runs in one transaction: a refused model, a failed import or a bad
 activation leaves the workspace as it was. Storage is :mod:`ingestion.model_registry`; this
 module adds what needs ONNX Runtime (checking bytes, built-in models, loading). No torch.
@@ -63,7 +65,6 @@ from ingestion.workspace import Store, utc_now
 
 __all__ = [
     "ActivationRecord",
-    "ImportResult",
     "InUse",
     "ModelEntry",
     "ModelKey",
@@ -80,10 +81,8 @@ __all__ = [
     "builtin_models",
     "diagnosis_count",
     "equipment_using",
-    "export_model",
     "fallback_after_removal",
     "get_model",
-    "import_model",
     "list_models",
     "load_entry",
     "model_bytes",
@@ -121,14 +120,6 @@ class Registration(NamedTuple):
 
     entry: ModelEntry
     added: bool
-
-
-class ImportResult(NamedTuple):
-    """What :func:`import_model` did: the entry, whether it was new, whether it was activated."""
-
-    entry: ModelEntry
-    added: bool
-    activated: bool
 
 
 class InUse(NamedTuple):
@@ -233,7 +224,8 @@ def _builtin(key: ModelKey) -> ModelEntry | None:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _graph_sha(profile: EquipmentProfile) -> str:
+def graph_sha(profile: EquipmentProfile) -> str:
+    """The graph hash a model made for ``profile`` carries."""
     return profile_sha256(GraphSpec.from_profile(profile))
 
 
@@ -249,7 +241,7 @@ def list_models(store: Store, *, equipment_id: str | None = None) -> list[ModelE
     if equipment_id is None:
         return entries
     profile = equipment_profile(con, equipment_id)
-    sha = _graph_sha(profile)
+    sha = graph_sha(profile)
     return [e for e in entries if _fits(e, profile, sha)]
 
 
@@ -348,7 +340,7 @@ def model_in_use(store: Store, equipment_id: str) -> InUse:
     found = _effective(con, equipment_id)
     if found is not None:
         return InUse(found[1], found[0])
-    return InUse(_builtin_for(profile, _graph_sha(profile)), None)
+    return InUse(_builtin_for(profile, graph_sha(profile)), None)
 
 
 def diagnosis_count(store: Store, entry: ModelEntry) -> int:
@@ -441,7 +433,7 @@ def resolve_model(
         return load_entry(store, found[1], provider=provider, threads=threads)
     if os.environ.get(MODEL_ENV):
         return cached_model(default_model_path(), provider=provider, threads=threads)
-    builtin = _builtin_for(profile, _graph_sha(profile))
+    builtin = _builtin_for(profile, graph_sha(profile))
     if builtin is not None:
         return load_entry(store, builtin, provider=provider, threads=threads)
     shipped = builtin_models()
@@ -488,7 +480,7 @@ def _created(card: Mapping[str, Any] | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def _checked_bytes(data: bytes, name: str, card: Mapping[str, Any] | None) -> LoadedModel:
+def checked_bytes(data: bytes, name: str, card: Mapping[str, Any] | None) -> LoadedModel:
     """``data`` opened and checked against the contract; its graph hash and card must agree
     with its metadata."""
     model = load_model_bytes(data, name=name, card=card, provider="cpu")
@@ -509,7 +501,7 @@ def _checked_bytes(data: bytes, name: str, card: Mapping[str, Any] | None) -> Lo
     return model
 
 
-def _insert(
+def insert_entry(
     con: duckdb.DuckDBPyConnection,
     model: LoadedModel,
     data: bytes,
@@ -599,10 +591,10 @@ def register_model(
         )
     data = bytes(onnx_bytes)
     name = f"model bytes ({hashlib.sha256(data).hexdigest()[:12]}…)"
-    model = _checked_bytes(data, name, card)
+    model = checked_bytes(data, name, card)
     where = f"model {model.model_id} {model.model_version}"
     with store.transaction() as con:
-        registration = _insert(
+        registration = insert_entry(
             con,
             model,
             data,
@@ -615,17 +607,17 @@ def register_model(
             where=where,
         )
         if activate_for is not None:
-            _activate(con, activate_for, registration.entry, reason=f"{origin} and activated")
+            activate_in(con, activate_for, registration.entry, reason=f"{origin} and activated")
     return registration
 
 
-def _activate(
+def activate_in(
     con: duckdb.DuckDBPyConnection, equipment_id: str, entry: ModelEntry, *, reason: str
 ) -> bool:
     """Make ``entry`` the equipment's model (in the caller's transaction); False when it is
     already."""
     profile = equipment_profile(con, equipment_id)
-    sha = _graph_sha(profile)
+    sha = graph_sha(profile)
     if not _fits(entry, profile, sha):
         same_id = entry.profile_id == profile.id
         raise RegistryError(
@@ -660,7 +652,7 @@ def activate(
     """
     entry = get_model(store, ref)
     with store.transaction() as con:
-        _activate(con, equipment_id, entry, reason=reason)
+        activate_in(con, equipment_id, entry, reason=reason)
     return entry
 
 
@@ -676,7 +668,7 @@ def rollback(store: Store, equipment_id: str) -> Rollback:
     """
     with store.transaction() as con:
         profile = equipment_profile(con, equipment_id)
-        sha = _graph_sha(profile)
+        sha = graph_sha(profile)
         found = _effective(con, equipment_id)
         if found is None:
             builtin = _builtin_for(profile, sha)
@@ -714,7 +706,7 @@ def _fallback(
     if found is not None:
         return found[1]
     profile = equipment_profile(con, equipment_id)
-    return _builtin_for(profile, _graph_sha(profile))
+    return _builtin_for(profile, graph_sha(profile))
 
 
 def remove_model(store: Store, ref: str | ModelKey) -> Removal:
@@ -736,136 +728,3 @@ def remove_model(store: Store, ref: str | ModelKey) -> Removal:
         db.delete_model(con, entry.key)
         fallbacks = {eq: _fallback(con, eq, entry.key) for eq in users}
     return Removal(entry, fallbacks)
-
-
-# -- export / import ------------------------------------------------------------------------------
-
-
-def export_model(
-    store: Store, ref: str | ModelKey, path: Path | str, *, overwrite: bool = False
-) -> Path:
-    """Write model ``ref`` with its card to one file (``.hdmodel``) that :func:`import_model`
-    reads back; ``path`` may be a folder. Returns the file written."""
-    entry = get_model(store, ref)
-    return db.write_archive(
-        Path(path), entry, model_bytes(store, entry), exported_at=utc_now(), overwrite=overwrite
-    )
-
-
-def _read_import(file: Path) -> tuple[bytes, dict[str, Any] | None, db.ArchiveManifest | None]:
-    """(ONNX bytes, card, manifest) of an export file — or of a plain model.onnx with the
-    card.json beside it."""
-    if db.is_archive(file):
-        archive = db.read_archive(file)
-        return archive.onnx, archive.card, archive.manifest
-    if not file.is_file():
-        raise RegistryError(
-            f"{file}: file does not exist." if not file.exists() else f"{file}: not a file."
-        )
-    from gnn.runtime import read_model_card
-
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise RegistryError(f"{file}: cannot read it ({exc}).") from None
-    return data, read_model_card(file), None
-
-
-def import_model(
-    store: Store,
-    path: Path | str,
-    *,
-    equipment_id: str | None = None,
-    activate: bool = False,
-) -> ImportResult:
-    """Store the model of an export file (or a HydroDiag model.onnx with its card.json) in the
-    workspace, and with ``activate`` make it ``equipment_id``'s model — all or nothing.
-
-    The model must be made for the profile of ``equipment_id`` (or, without it, of some
-    equipment in the workspace). Importing a model the workspace holds already stores nothing.
-
-    Raises:
-        RegistryError / ModelError: a damaged or foreign file, a model for another profile, or
-            one that clashes with a different model of the same id and version; naming the file.
-    """
-    file = Path(path).expanduser()
-    if activate and equipment_id is None:
-        raise RegistryError(f"{file}: say which equipment to activate it for (--equipment ID).")
-    data, card, manifest = _read_import(file)
-    try:
-        model = _checked_bytes(data, str(file), card)
-    except ModelError as exc:
-        if manifest is None:
-            raise ModelError(
-                f"{exc} It is neither a HydroDiag model export ({db.ARCHIVE_SUFFIX}) nor a "
-                "HydroDiag model.onnx."
-            ) from None
-        raise
-    if manifest is not None:
-        said = (manifest.id, manifest.version, manifest.profile_id, manifest.profile_sha256)
-        got = (model.model_id, model.model_version, model.profile_id, model.profile_sha256)
-        if said != got:
-            raise RegistryError(
-                f"{file}: its manifest describes model {manifest.id}@{manifest.version} for "
-                f"profile {manifest.profile_id!r}, but the model inside is "
-                f"{model.model_id}@{model.model_version} for {model.profile_id!r}: the file was "
-                "edited. Export it again with `hydrodiag model export`."
-            )
-    con = store.cursor()
-    _check_import_profile(con, file, model, equipment_id)
-    note = f"imported from {file.absolute()}"
-    if manifest is not None and manifest.origin != "imported":
-        note += f" ({manifest.origin} model)"
-    with store.transaction() as tx:
-        registration = _insert(
-            tx,
-            model,
-            data,
-            card,
-            origin="imported",
-            parent=manifest.parent if manifest else None,
-            kind=manifest.kind if manifest else None,
-            note=note,
-            created_at=manifest.created_at if manifest else None,
-            where=str(file),
-        )
-        activated = False
-        if activate and equipment_id is not None:
-            activated = _activate(
-                tx, equipment_id, registration.entry, reason="imported and activated"
-            )
-    return ImportResult(registration.entry, registration.added, activated)
-
-
-def _check_import_profile(
-    con: duckdb.DuckDBPyConnection, file: Path, model: LoadedModel, equipment_id: str | None
-) -> None:
-    """Refuse a model that no equipment of the workspace (or not ``equipment_id``) can use."""
-    what = f"{file}: model {model.model_id}@{model.model_version} was made for profile {model.profile_id!r}"
-    if equipment_id is not None:
-        profile = equipment_profile(con, equipment_id)
-        if profile.id != model.profile_id:
-            raise RegistryError(
-                f"{what}, equipment {equipment_id!r} has profile {profile.id!r}. Import it for "
-                "equipment of that profile, or fit / train a model for this one."
-            )
-        sha = _graph_sha(profile)
-        if sha != model.profile_sha256:
-            raise RegistryError(
-                f"{what} as it was then (graph sha256 {model.profile_sha256[:12]}…); equipment "
-                f"{equipment_id!r}'s profile gives {sha[:12]}…: its components, sensors or "
-                "connections changed since. Retrain or refit the model for this profile."
-            )
-        return
-    rows = con.execute("SELECT id FROM equipment ORDER BY id").fetchall()
-    profiles = {str(r[0]): equipment_profile(con, str(r[0])) for r in rows}
-    if any(
-        p.id == model.profile_id and _graph_sha(p) == model.profile_sha256
-        for p in profiles.values()
-    ):
-        return
-    held = ", ".join(f"{eq} ({p.id})" for eq, p in profiles.items()) or "none yet"
-    raise RegistryError(
-        f"{what}, and no equipment in this workspace has that profile (equipment: {held}). "
-        "Import data for such equipment first, or name the equipment with --equipment."
-    )

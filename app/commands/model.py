@@ -273,7 +273,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from gnn.registry import export_model
+    from gnn.model_archive import export_model
 
     with _existing_store(args) as store:
         written = export_model(store, args.model, args.out or Path.cwd(), overwrite=args.force)
@@ -282,7 +282,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from gnn.registry import import_model
+    from gnn.model_archive import import_model
 
     with _existing_store(args, read_only=False) as store:
         result = import_model(store, args.file, equipment_id=args.equipment, activate=args.activate)

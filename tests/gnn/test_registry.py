@@ -20,6 +20,7 @@ import pytest
 from gnn import contract
 from gnn.engine import diagnose
 from gnn.graph import MODEL_ENV, GraphSpec, profile_sha256
+from gnn.model_archive import export_model, import_model
 from gnn.registry import (
     ModelKey,
     NoModelError,
@@ -28,10 +29,8 @@ from gnn.registry import (
     activation_history,
     active_model,
     builtin_models,
-    export_model,
     fallback_after_removal,
     get_model,
-    import_model,
     list_models,
     model_in_use,
     next_version,
