@@ -27,8 +27,10 @@ from typing import Any
 
 import duckdb
 
+from tests.data import unpacked_uci
+
 REPO = Path(__file__).resolve().parent.parent
-UCI = REPO.parent / "shared" / "data" / "uci-hydraulic-1hz"
+UCI = unpacked_uci()  # the project's own copy (data/uci-hydraulic-1hz.tar.xz)
 LIVE_SENSORS = ("PS1", "PS2", "TS1", "FS1")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.crash_harness import UCI, crash_test, writers
+from tests.crash_harness import crash_test, writers
 
 KILLS = 2
 
@@ -17,8 +17,6 @@ KILLS = 2
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ingest", "live recording", "diagnose", "report"])
 def test_killed_writer_leaves_a_consistent_workspace(name: str, tmp_path: Path) -> None:
-    if name in {"diagnose", "report"} and not UCI.exists():
-        pytest.skip(f"shared UCI data not found at {UCI}")
     result = crash_test(writers(small=True)[name], tmp_path, KILLS, random.Random(name))
     assert result.kills == KILLS
     assert result.inconsistent == 0, result.problems

@@ -126,7 +126,7 @@ def fit_predict(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "uci_dir", nargs="?", type=Path, default=REPO.parent / "shared/data/uci-hydraulic-1hz"
+        "uci_dir", nargs="?", type=Path, default=REPO / "data/uci-hydraulic-1hz.tar.xz"
     )
     parser.add_argument("--skip-nested", action="store_true")
     args = parser.parse_args()

@@ -113,7 +113,7 @@ def _cell(r: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "uci_dir", nargs="?", type=Path, default=REPO.parent / "shared/data/uci-hydraulic-1hz"
+        "uci_dir", nargs="?", type=Path, default=REPO / "data/uci-hydraulic-1hz.tar.xz"
     )
     args = parser.parse_args()
     started = time.perf_counter()

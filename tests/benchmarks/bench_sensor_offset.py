@@ -104,7 +104,7 @@ def lda_grader(method: str, train: LabelledWindows) -> Grader:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "uci_dir", nargs="?", type=Path, default=REPO.parent / "shared/data/uci-hydraulic-1hz"
+        "uci_dir", nargs="?", type=Path, default=REPO / "data/uci-hydraulic-1hz.tar.xz"
     )
     parser.add_argument("--folds", default="1,2,3,4,5", help="which of the 5 folds to run")
     parser.add_argument("--offsets", default="0.01,0.02", help="shares of each sensor's std")
