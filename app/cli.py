@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "workspace",
     "ingest",
     "train",
+    "fit",
     "export",
     "model",
     "evaluate",
