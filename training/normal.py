@@ -126,6 +126,12 @@ class FitOptions(BaseModel):
         default=None, gt=0, description="shortest episode; default two thirds of the smoothing"
     )
     epochs: int = Field(default=30, ge=0, description="network epochs (0: linear part only)")
+    max_steps: int = Field(
+        default=1200,
+        ge=1,
+        description="at most this many batches in all: fewer epochs on long stretches, so an "
+        "8 h log fits in minutes (deterministic, unlike a time budget)",
+    )
     time_budget_s: float | None = Field(
         default=None, gt=0, description="stop training the network after this long"
     )
@@ -237,10 +243,33 @@ def _spans(
                 f"equipment {equipment_id!r}; see `hydrodiag workspace info` for its sources."
             )
         pieces = [(r[3], r[4] + timedelta(seconds=1.0 / rate_hz)) for r in rows]
-    elif selection.before is not None:
-        pieces = [(first, selection.before)]
     else:
-        pieces = [(selection.start or first, selection.end or data_end)]
+        lo, hi = (
+            (first, selection.before)
+            if selection.before is not None
+            else (
+                selection.start or first,
+                selection.end or data_end,
+            )
+        )
+        # the equipment's imports, so that days between two recordings are not read as gaps
+        rows = (
+            store.cursor()
+            .execute(
+                "SELECT first_ts, last_ts FROM sources WHERE equipment_id = ? AND kind <> "
+                "'labels' AND first_ts IS NOT NULL AND last_ts IS NOT NULL ORDER BY first_ts",
+                [equipment_id],
+            )
+            .fetchall()
+        )
+        step = timedelta(seconds=1.0 / rate_hz)
+        merged: list[tuple[datetime, datetime]] = []
+        for a, b in rows or [(first, last)]:
+            if merged and a <= merged[-1][1] + step:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b + step))
+            else:
+                merged.append((a, b + step))
+        pieces = [(max(a, lo), min(b, hi)) for a, b in merged]
     out = []
     for a, b in pieces:
         a, b = max(a, first), min(b, data_end)
@@ -617,7 +646,8 @@ def _train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
     per_epoch = -(-len(x_all) // (options.batch_size * process.world))
-    total = options.epochs * per_epoch
+    epochs = max(1, min(options.epochs, options.max_steps // per_epoch))
+    total = epochs * per_epoch
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=options.lr, total_steps=total, pct_start=0.15
     )
@@ -633,7 +663,7 @@ def _train(
         err = F.huber_loss(out[:, :, :-1] / s, x[:, :, 1:] / s, reduction="none", delta=1.0)
         return (err * target_mask).sum() / target_mask.sum().clamp_min(1.0)
 
-    for epoch in range(1, options.epochs + 1):
+    for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         net.train()
         order = rank_share(rng.permutation(len(x_all)), process.rank, process.world)
@@ -680,13 +710,19 @@ def _train(
         over = budget is not None and time.perf_counter() - started > budget
         if process.world > 1:
             over = bool(from_rank0(1.0 if over else 0.0))
-        if over and epoch < options.epochs:
+        if over and epoch < epochs:
             stopped = f"stopped by the time budget ({budget:g} s) after epoch {epoch}"
             break
     progress.finish()
     leave(process)
     model.cpu().eval()
-    return history, stopped or f"{options.epochs} epochs", hardware_info(device)
+    if not stopped:
+        stopped = (
+            f"{epochs} epochs"
+            if epochs == options.epochs
+            else f"{epochs} epochs of {per_epoch} batches ({options.max_steps} batches at most)"
+        )
+    return history, stopped, hardware_info(device)
 
 
 def _loss_scale(model: NormalGNN, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -1052,8 +1088,11 @@ def _card(
     seconds: float,
 ) -> dict[str, Any]:
     rate = options.rate_hz
-    train_samples = sum(s.split for s in data.stretches)
-    held_samples = sum(s.series.length - s.split for s in data.stretches)
+    # samples with data: gaps and left-out labelled faults do not count
+    train_samples = sum(_present(s.series, 0, s.split, data.masked) for s in data.stretches)
+    held_samples = sum(
+        _present(s.series, s.split, s.series.length, data.masked) for s in data.stretches
+    )
     last_val = next((h.val_loss for h in reversed(history) if h.val_loss is not None), None)
     metrics: dict[str, Any] = {"held_out": figures}
     if linear_only is not None:

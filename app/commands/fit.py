@@ -43,8 +43,7 @@ def _selection(args: argparse.Namespace) -> FitSelection:
             sources=sources,
         )
     except ValueError as exc:
-        message = str(exc).splitlines()[-1] if "validation error" in str(exc) else str(exc)
-        raise HydroDiagError(f"fit stretch: {message.strip()}") from None
+        raise HydroDiagError(f"fit stretch: {_reason(exc)}") from None
 
 
 def _options(args: argparse.Namespace) -> FitOptions:
@@ -71,8 +70,32 @@ def _options(args: argparse.Namespace) -> FitOptions:
     try:
         return FitOptions(**{k: v for k, v in values.items() if v is not None})
     except ValueError as exc:
-        lines = [line.strip() for line in str(exc).splitlines()[1:]]
-        raise HydroDiagError("fit options: " + "; ".join(lines)) from None
+        raise HydroDiagError(f"fit options: {_reason(exc)}") from None
+
+
+def _reason(exc: ValueError) -> str:
+    """A pydantic validation error as one sentence per problem: field and why."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    flags = {
+        "budget": "--false-alarm-budget",
+        "rate_hz": "--rate",
+        "window_s": "--window",
+        "stride_s": "--stride",
+        "smoothing_s": "--smoothing",
+        "debounce_s": "--debounce",
+        "time_budget_s": "--time-budget",
+    }
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"])
+        name = flags.get(field, f"--{field.replace('_', '-')}") if field else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        value = f" (got {error['input']!r})" if field and "input" in error else ""
+        parts.append(f"{name}: {message}{value}" if name else message)
+    return "; ".join(parts)
 
 
 def _epoch_line(record: FitEpoch) -> str:
