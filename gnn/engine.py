@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gnn import postprocess as post
-from gnn.anomaly import diagnose_normal, graded_episodes, is_anomaly_model
+from gnn.anomaly import graded_episodes, is_anomaly_model
+from gnn.anomaly_headline import diagnose_normal
 from gnn.assessment import (
     DiagnosisJob,
     ModelRun,

@@ -280,7 +280,7 @@ def _anomaly_lines(d: Diagnosis) -> list[str]:
             f"{peak:>5}  {episodes:>8}  {note.lstrip('; ')}"
         )
     if d.episodes:
-        from gnn.anomaly import episode_text
+        from gnn.anomaly_headline import episode_text
 
         with_date = (d.window_end - d.window_start).total_seconds() > 20 * 3600
         lines += ["", f"anomaly episodes ({len(d.episodes)}; 1.0× = the calibrated threshold):"]
@@ -295,7 +295,7 @@ def _anomaly_lines(d: Diagnosis) -> list[str]:
         if len(d.episodes) > TOP_FINDINGS:
             lines.append(f"  … {len(d.episodes) - TOP_FINDINGS} more (see --json)")
     if d.out_of_range:
-        from gnn.anomaly import excursion_text
+        from gnn.anomaly_headline import excursion_text
 
         lines += ["", f"outside the learned operating range ({len(d.out_of_range)}):"]
         for x in d.out_of_range[:TOP_FINDINGS]:

@@ -17,14 +17,13 @@ from gnn.anomaly import (
     alarm_runs,
     assess_series,
     build_episodes,
-    episode_text,
     graded_episodes,
     moving_median,
     quantile_threshold,
     range_excursions,
-    unexplained_rules,
     window_starts,
 )
+from gnn.anomaly_headline import episode_text, unexplained_rules
 from gnn.graph import GraphSpec
 from gnn.recommend import load_rules
 from gnn.results import AnomalyEpisode
