@@ -196,3 +196,62 @@ def write_log(log: ProxyLog, path: Path, *, start: datetime = START) -> Path:
 
 def all_logs(seed: int = 17) -> list[ProxyLog]:
     return [make_log(i, seed) for i in range(N_LOGS)]
+
+
+# --------------------------------------------------------------------------- a second family
+
+SIM_KINDS = ("closure",) * 12 + ("level shift",) * 6 + ("leak",) * 4
+
+
+def simulated_log(index: int, seed: int = 29) -> ProxyLog:
+    """A second, independent family: 20 minutes of the reference rig from its simulator
+    (``ingestion.simulator``, healthy, 1 Hz, 17 sensors, 60 s load cycles and the rig's own
+    drift), with an injected fault after the first ``FIT_SAMPLES`` samples — a
+    closure-like restriction of the main pump's outlet (less flow FS1, more pressure PS1, PS2,
+    more motor power EPS1, ramped in over seconds), a level shift of one sensor by 1.5-4 of its
+    standard deviations, or a leak (pump pressure and flow down). Depth varies from barely
+    visible to gross."""
+    from ingestion.simulator import SCENARIOS, simulate_cycles
+
+    rng = np.random.default_rng([seed, index])
+    kind = SIM_KINDS[index % len(SIM_KINDS)]
+    cycles = list(
+        simulate_cycles(SCENARIOS["healthy"], 20 * 60, start=START, seed=seed + index, rate_hz=1)
+    )
+    values = {s: np.concatenate([c.samples[s] for c in cycles]) for s in cycles[0].samples}
+    n = len(next(iter(values.values())))
+    a = int(rng.integers(FIT_SAMPLES + 60, FIT_SAMPLES + 300))
+    b = min(a + int(rng.integers(250, 450)), n - 40)
+    depth = float(rng.uniform(0.1, 0.6))
+    c = depth * _ramp(n, a, b, int(rng.integers(3, 20)), int(rng.integers(3, 12)))
+    if kind == "closure":
+        values["FS1"] = values["FS1"] * (1 - 0.3 * c)
+        values["PS1"] = values["PS1"] * (1 + 0.15 * c)
+        values["PS2"] = values["PS2"] * (1 + 0.1 * c)
+        values["EPS1"] = values["EPS1"] * (1 + 0.08 * c)
+    elif kind == "leak":
+        values["PS1"] = values["PS1"] * (1 - 0.12 * c)
+        values["FS1"] = values["FS1"] * (1 - 0.15 * c)
+        values["SE"] = values["SE"] * (1 - 0.1 * c)
+    else:
+        sensor = sorted(values)[int(rng.integers(0, len(values)))]
+        sd = float(np.std(values[sensor][:FIT_SAMPLES])) or 1.0
+        values[sensor] = values[sensor] + (1.5 + 2.5 * depth / 0.6) * sd * (c / depth)
+    label = np.zeros(n, dtype=np.int8)
+    label[a:b] = 1
+    return ProxyLog(index, kind, values, label, [(a, b)])
+
+
+def write_simulated_log(log: ProxyLog, path: Path, *, start: datetime = START) -> Path:
+    """A simulated log as a logger CSV: ``time,<17 sensors>,anomaly``."""
+    sensors = sorted(log.values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", *sensors, "anomaly"])
+        for k in range(log.n):
+            ts = start + timedelta(seconds=k)
+            w.writerow(
+                [ts.isoformat(), *(f"{log.values[s][k]:.6g}" for s in sensors), int(log.label[k])]
+            )
+    return path

@@ -2,7 +2,7 @@
 400 samples, diagnose the whole log, score point by point — `hydrodiag fit` beside Hotelling
 T² and PCA T²+Q fitted on the same samples.
 
-    .venv/bin/python tests/benchmarks/bench_anomaly_proxy.py [--logs 34] [--epochs 30]
+    .venv/bin/python tests/benchmarks/bench_anomaly_proxy.py [--family pump|simulator] [--linear]
 
 The logs are the seeded proxy of ``tests/pump_rig_proxy.py`` (34 logs of ~20 min at 1 Hz, 8 sensors,
 valve closures and other faults as long segments; see its docstring for what it imitates and
@@ -15,9 +15,13 @@ network (the closed-form linear part alone, ``--epochs 0``), and the baselines' 
 the same smoothing and debounce as the model's score (so that the comparison is of the
 detectors, not of the post-processing).
 
-Prints a table and writes tests/benchmarks/results/bench_anomaly_proxy.json. A proxy: its
-figures say how the method behaves on data built to resemble the hidden benchmark, not what
-it scores there.
+``--family simulator``: a second, independent family — 22 logs of 20 minutes of the reference
+rig from its simulator (17 sensors, 60 s load cycles) with injected closure-like restrictions,
+level shifts of one sensor and leaks after the first 400 samples (``simulated_log``).
+
+Prints a table and writes tests/benchmarks/results/bench_anomaly_proxy_<family>.json. A proxy:
+its figures say how the method behaves on data built to resemble the hidden benchmark, not
+what it scores there.
 """
 
 from __future__ import annotations
@@ -41,16 +45,18 @@ from gnn.anomaly import alarm_runs, moving_median  # noqa: E402
 from gnn.anomaly_eval import PointFigures, evaluate_anomalies, point_figures, pooled  # noqa: E402
 from ingestion.csv_import import ingest_csv  # noqa: E402
 from ingestion.csv_plan import CsvOptions  # noqa: E402
-from ingestion.profiles import parse_profile_text  # noqa: E402
+from ingestion.profiles import load_profile, parse_profile_text  # noqa: E402
 from ingestion.workspace import open_workspace  # noqa: E402
 from tests.pump_rig_proxy import (  # noqa: E402
     FIT_SAMPLES,
     PROFILE_YAML,
-    SENSORS,
+    SIM_KINDS,
     START,
     ProxyLog,
     make_log,
+    simulated_log,
     write_log,
+    write_simulated_log,
 )
 from training.normal import FitOptions, FitSelection, fit_normal, register_fit  # noqa: E402
 
@@ -59,7 +65,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def hotelling(log: ProxyLog, *, pca: bool, alpha: float = 0.01) -> np.ndarray:
     """T² (or PCA T² + Q) per sample with the control limit fitted on the first 400 samples."""
-    x = np.stack([log.values[s] for s in SENSORS], axis=1)
+    x = np.stack([log.values[s] for s in sorted(log.values)], axis=1)
     train = x[:FIT_SAMPLES]
     mu, sd = train.mean(axis=0), train.std(axis=0) + 1e-12
     z, zt = (x - mu) / sd, (train - mu) / sd
@@ -95,18 +101,20 @@ def smoothed(flag: np.ndarray, k: int = 15, debounce: int = 10) -> np.ndarray:
     return mask
 
 
-def fit_and_score(log: ProxyLog, folder: Path, options: FitOptions) -> tuple[dict[str, Any], float]:
+def fit_and_score(
+    log: ProxyLog, folder: Path, options: FitOptions, family: str
+) -> tuple[dict[str, Any], float]:
     ws = folder / f"log{log.index}.duckdb"
-    csv = write_log(log, folder / f"log{log.index}.csv")
-    profile = parse_profile_text(PROFILE_YAML, "pump-test-rig.yaml")
+    if family == "pump":
+        csv = write_log(log, folder / f"log{log.index}.csv")
+        profile = parse_profile_text(PROFILE_YAML, "pump-test-rig.yaml")
+        csv_options = CsvOptions(label_column="anomaly", skip=("changepoint",))
+    else:
+        csv = write_simulated_log(log, folder / f"log{log.index}.csv")
+        profile = load_profile("zema-test-rig")
+        csv_options = CsvOptions(label_column="anomaly")
     with open_workspace(ws) as store:
-        ingest_csv(
-            store,
-            csv,
-            equipment_id="rig",
-            profile=profile,
-            options=CsvOptions(label_column="anomaly", skip=("changepoint",)),
-        )
+        ingest_csv(store, csv, equipment_id="rig", profile=profile, options=csv_options)
     t0 = time.perf_counter()
     with open_workspace(ws, read_only=True) as store:
         result = fit_normal(
@@ -132,12 +140,21 @@ def _row(name: str, p: PointFigures) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--logs", type=int, default=34)
+    parser.add_argument("--logs", type=int, default=None, help="default: 34 (pump), 22 (simulator)")
+    parser.add_argument(
+        "--family",
+        choices=("pump", "simulator"),
+        default="pump",
+        help="pump: the 8-sensor pump-rig proxy; simulator: the reference rig's simulator with "
+        "injected closures, level shifts and leaks (a second, independent family)",
+    )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--linear", action="store_true", help="also run the linear part alone")
-    parser.add_argument("--json", type=Path, default=RESULTS / "bench_anomaly_proxy.json")
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    logs = [make_log(i) for i in range(args.logs)]
+    count = args.logs or (34 if args.family == "pump" else len(SIM_KINDS))
+    logs = [make_log(i) if args.family == "pump" else simulated_log(i) for i in range(count)]
+    args.json = args.json or RESULTS / f"bench_anomaly_proxy_{args.family}.json"
     methods: dict[str, FitOptions] = {"hydrodiag fit (GNN)": FitOptions(epochs=args.epochs)}
     if args.linear:
         methods["its linear part alone"] = FitOptions(epochs=0)
@@ -149,7 +166,9 @@ def main() -> int:
         for name, options in methods.items():
             evaluations = []
             for log in logs:
-                report, fit_s = fit_and_score(log, Path(tmp) / name.split()[0], options)
+                report, fit_s = fit_and_score(
+                    log, Path(tmp) / name.split()[0], options, args.family
+                )
                 evaluations.append(report)
                 fit_times.setdefault(name, []).append(fit_s)
                 p = report["points"]
@@ -183,7 +202,8 @@ def main() -> int:
     report = {
         "what": "proxy of the hidden pump-rig benchmark (tests/pump_rig_proxy.py): "
         "fit on each log's first 400 samples, score every sample of every log, pooled",
-        "logs": args.logs,
+        "family": args.family,
+        "logs": count,
         "table": table,
         "fit_seconds": {
             k: {"median": float(np.median(v)), "max": max(v)} for k, v in fit_times.items()
