@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "workspace",
     "ingest",
     "train",
+    "fit",
     "export",
     "model",
     "evaluate",

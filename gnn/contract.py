@@ -89,5 +89,11 @@ component's grade cannot do without — masking the sensor alone costs more than
 accuracy without the sensor is the value). A window where such a sensor has samples missing
 (after short gaps are filled) gets no grade for the component. Models without the key
 predate it."""
-OPTIONAL_META: Final = (META_FAULT_COMPONENTS, META_REQUIRED_SENSORS)
+META_ANOMALY: Final = "hydrodiag.anomaly"
+"""JSON object: the calibration of a model that learned a machine's normal
+(:class:`gnn.anomaly.AnomalyCalibration`: per-sensor residual scale, thresholds per component,
+the learned operating range, window and smoothing). Its presence makes the model an anomaly
+model: it grades nothing (``grade_probs`` and ``health`` are zeros, no fault types), and
+``forecast`` is its prediction of every sensor one step ahead. Graded models do not carry it."""
+OPTIONAL_META: Final = (META_FAULT_COMPONENTS, META_REQUIRED_SENSORS, META_ANOMALY)
 REQUIRED_SENSOR_DROP: Final = 0.05

@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gnn import postprocess as post
+from gnn.anomaly import graded_episodes, is_anomaly_model
+from gnn.anomaly_headline import diagnose_normal
 from gnn.assessment import (
     DiagnosisJob,
     ModelRun,
@@ -127,6 +129,18 @@ def diagnose(
         model = _checked_model(store, model, model_path, profile, equipment_id, provider, threads)
     job = DiagnosisJob(store, equipment_id, profile, model, thresholds, *window_settings(model))
     rules = load_rules()  # a broken rule table fails here, before any work
+    if is_anomaly_model(model):  # learned the machine's normal: scores, episodes, no grades
+        diagnosis, rows = diagnose_normal(
+            job,
+            selection,
+            created=created,
+            inspection_id=inspection_id,
+            rules=rules,
+            progress=progress,
+            stage=clock.stage,
+        )
+        check_cancelled(progress)
+        return _stored(store, diagnosis, rows, save=save, clock=clock)
     with clock.stage("query"):
         windows, alignment = _query(job, selection, align_cycles, progress)
         frame = WindowFrame.of(windows)
@@ -142,6 +156,13 @@ def diagnose(
         evidence = gather_evidence(job, frame, quality, assessed)
     with clock.stage("trends"):
         components, rows = component_results(job, frame, assessed, evidence, anomaly_threshold)
+        episodes, own = graded_episodes(
+            frame.starts, frame.ends, evidence.scores, evidence.ratios, job.spec, anomaly_threshold
+        )
+        components = [
+            c.model_copy(update={"episodes": tuple(own.get(c.component_id, ()))})
+            for c in components
+        ]
     with clock.stage("recommend"):
         verdict = _conclusion(job, created, components, quality, frame.count, valid_idx.size, rules)
         per_window = window_results(job, frame, quality, assessed, evidence)
@@ -169,6 +190,7 @@ def diagnose(
         inspection_id=inspection_id,
         selection=selection.describe() + (alignment.selection_suffix if alignment else ""),
         rate_hz=job.rate_hz,
+        episodes=tuple(episodes),
     )
     check_cancelled(progress)
     return _stored(store, diagnosis, rows, save=save, clock=clock)

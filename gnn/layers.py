@@ -125,14 +125,18 @@ class GATv2Layer(nn.Module):
         dst: Tensor,
         table: Tensor,
         edge_attr: Tensor | None = None,
+        xt_target: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """:meth:`forward` in node-major layout, with the incoming-edge table given.
 
         A stack of layers (:class:`TemporalGNN`) keeps its node states node-major between
         layers and builds the table once, instead of transposing and rebuilding it per layer.
+        ``xt_target``, when given, is what a node shows as a receiver (the query side of the
+        attention) in place of ``xt``: :class:`gnn.model.NormalGNN` lets a node attend to its
+        neighbours' present values without its own present value steering the weights.
 
         Shapes:
-            - xt: [N, S, in_channels]
+            - xt, xt_target: [N, S, in_channels]
             - src, dst: [E] int64 (``edge_index[0]``, ``edge_index[1]``)
             - table: [N * Dmax] int64, :meth:`incoming_table` flattened
             - edge_attr: [E, edge_dim]
@@ -153,7 +157,8 @@ class GATv2Layer(nn.Module):
         # or edge axis moves whole contiguous rows of S * H * C values, and every reduction
         # over a node's incoming edges adds such rows.
         x_j = linear(self.lin_l, xt).index_select(0, src)  # [E, S, H*C] message senders
-        x_i = linear(self.lin_r, xt).index_select(0, dst)  # [E, S, H*C] receivers
+        receivers = xt if xt_target is None else xt_target
+        x_i = linear(self.lin_r, receivers).index_select(0, dst)  # [E, S, H*C] receivers
         m = x_j + x_i
         if self.lin_edge is not None and edge_attr is not None:
             # expanded first: ONNX Runtime adds equal shapes far faster than it broadcasts

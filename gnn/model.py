@@ -525,3 +525,371 @@ class InferenceModel(nn.Module):
         health = (grade_probs * self.grade_health).sum(dim=-1)
         fault_probs = torch.sigmoid(out.fault_logits)
         return grade_probs, health, fault_probs, out.forecast, out.attention
+
+
+def context_edges(edge_index: Tensor, num_nodes: int, hops: int) -> tuple[Tensor, Tensor]:
+    """The edges from every node to each node within ``hops`` steps of it on the graph,
+    without self loops, and how many steps apart the two are.
+
+    Built from ``edge_index`` with [N, N] matrix products (N is a few dozen components), so
+    every size stays dynamic in ONNX.
+
+    Shapes:
+        - edge_index: [2, E] int64 (self loops and direction do not matter)
+        - returns: ``(edges [2, E'] int64, distance [E'] int64 in 0..hops-1)``, distance 0
+          for direct neighbours
+    """
+    nodes = torch.arange(num_nodes, device=edge_index.device)
+    src = (edge_index[0].unsqueeze(1) == nodes.unsqueeze(0)).float()  # [E, N]
+    dst = (edge_index[1].unsqueeze(1) == nodes.unsqueeze(0)).float()
+    adjacency = torch.matmul(dst.t(), src) + torch.matmul(src.t(), dst)  # both directions
+    other = (nodes.unsqueeze(1) != nodes.unsqueeze(0)).float()
+    step = (adjacency > 0).float() * other
+    reached = step
+    distance = step.clone()  # the hop count at which each pair is first reached (0: never)
+    frontier = step
+    for k in range(2, hops + 1):
+        frontier = (torch.matmul(frontier, step) > 0).float() * other
+        new = frontier * (reached < 0.5).float()
+        distance = distance + new * k
+        reached = ((reached + new) > 0).float()
+    pairs = torch.nonzero(reached > 0.5).t()  # [2, E']: row 0 target, row 1 source
+    hop = distance[pairs[0], pairs[1]].long() - 1
+    return torch.stack([pairs[1], pairs[0]]), hop
+
+
+class NormalGNN(nn.Module):
+    """What a machine's normal looks like, learnt without labels: every sensor predicted one
+    step ahead from its own past, the history of the whole graph and its graph neighbours'
+    present values.
+
+    The prediction of slot ``f`` of node ``i`` at ``t + 1`` is the sum of two parts:
+
+    - a **linear part**, fitted in closed form before the network is trained
+      (``training.normal``, :meth:`set_linear`): the slot's last ``own_lags`` values and its
+      means over the last ``own_means`` samples, plus the present (``t + 1``) and last
+      (``t``) values of every other sensor on the node and on the
+      nodes within ``context_hops`` steps of it. Linear paths extrapolate, so a sensor
+      drifting beyond what the fit stretch held (a motor warming up) is still predicted from
+      its own level where a saturating network would pull it back — and a least-squares fit
+      needs no gradient steps to find it;
+    - a **neural part**: the :class:`TemporalGNN` trunk (an encoder per node and step, GATv2
+      over the component graph at every step, an LSTM per node over time, so node ``i``'s
+      state at ``t`` has seen every sensor up to ``t``), a GATv2 layer through which the node
+      reads its neighbours' present values (over the nodes within ``context_hops`` steps; the
+      node's own present value is on neither side of that attention), the node's other
+      present values (its encoding minus slot ``f``'s share: leave-one-out in one pass) and
+      the slot's last value; it learns what the linear part misses and starts at zero.
+
+    So a sensor is reconstructed from its graph neighbours and its own past — a masked-sensor
+    model and a one-step forecast in one: a sudden change shows in its own past, a lasting
+    change of how the machine's quantities relate (a closed valve: less flow at more pressure)
+    in its neighbours. Trained on normal data only, the prediction error is the anomaly
+    score, once whitened per sensor (:mod:`gnn.anomaly`).
+
+    Args:
+        num_nodes: N of the profile (the linear part and the slot embeddings are per node).
+        num_features: F, feature slots per node (from the graph spec).
+        hidden_channels: width of node states (divisible by ``heads``).
+        heads: attention heads per GATv2 layer.
+        num_layers: GATv2 layers per time step in the trunk.
+        context_hops: graph radius of the neighbours whose present values a node reads.
+        own_lags: how many of a slot's last values the linear part reads.
+        own_means: spans (samples) of the slot's recent means the linear part reads: its local
+            level, for a sensor that wanders slowly under its noise.
+        dropout: dropout on node states and attention (training only).
+        num_node_types: size of the node type vocabulary.
+        num_edge_types: size of the edge type vocabulary.
+        type_dim: size of the node and edge type embeddings.
+    """
+
+    lin_own: Tensor  # [N, F, own_lags]: weight of x[t - k] in the prediction of x[t + 1]
+    lin_mean: Tensor  # [N, F, len(own_means)]: weight of the slot's mean over its last m values
+    lin_now: Tensor  # [N, F, N, F]: weight of sensor (j, g) at t + 1 (zero on the diagonal)
+    lin_prev: Tensor  # [N, F, N, F]: weight of sensor (j, g) at t (zero on the diagonal)
+    lin_bias: Tensor  # [N, F]
+
+    def __init__(
+        self,
+        num_nodes: int,
+        num_features: int,
+        hidden_channels: int = 16,
+        heads: int = 2,
+        num_layers: int = 2,
+        context_hops: int = 2,
+        own_lags: int = 3,
+        own_means: tuple[int, ...] = (10, 30),
+        dropout: float = 0.1,
+        num_node_types: int = len(NODE_TYPES),
+        num_edge_types: int = len(EDGE_TYPES),
+        type_dim: int = 8,
+    ) -> None:
+        super().__init__()
+        if hidden_channels % heads:
+            raise ValueError(f"hidden_channels ({hidden_channels}) must be divisible by heads")
+        if any(m < 2 for m in own_means):
+            raise ValueError("own_means are spans of at least 2 samples")
+        if context_hops < 1 or own_lags < 1 or num_nodes < 1:
+            raise ValueError("num_nodes, context_hops and own_lags must be at least 1")
+        self.num_nodes = num_nodes
+        self.num_features = num_features
+        self.hidden_channels = hidden_channels
+        self.heads = heads
+        self.num_layers = num_layers
+        self.context_hops = context_hops
+        self.own_lags = own_lags
+        self.own_means = tuple(int(m) for m in own_means)
+        self.dropout = dropout
+        self.num_node_types = num_node_types
+        self.num_edge_types = num_edge_types
+        self.type_dim = type_dim
+        hc, f, n = hidden_channels, num_features, num_nodes
+        self.node_type_emb = nn.Embedding(num_node_types, type_dim)
+        self.edge_type_emb = nn.Embedding(num_edge_types, type_dim)
+        self.hop_emb = nn.Embedding(context_hops, type_dim)
+        self.encoder = nn.Sequential(nn.Linear(3 * f + type_dim, hc), nn.ELU(), nn.Linear(hc, hc))
+        self.convs = nn.ModuleList(
+            GATv2Layer(hc, hc // heads, heads=heads, dropout=dropout, edge_dim=type_dim)
+            for _ in range(num_layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hc) for _ in range(num_layers))
+        self.lstm = nn.LSTM(hc, hc, batch_first=True)
+        # present values: slot f's share of a node's encoding is x_f * value[f] + m_f * seen[f]
+        self.present_value = nn.Parameter(torch.empty(f, hc))
+        self.present_seen = nn.Parameter(torch.empty(f, hc))
+        self.present_bias = nn.Parameter(torch.empty(hc))
+        self.context = GATv2Layer(
+            2 * hc, hc // heads, heads=heads, dropout=dropout, edge_dim=type_dim
+        )
+        self.head_state = nn.Linear(hc, hc)
+        self.head_context = nn.Linear(hc, hc, bias=False)
+        self.head_present = nn.Linear(hc, hc, bias=False)
+        self.head_last = nn.Parameter(torch.empty(f, 2, hc))  # own last value and its mask
+        self.slot_emb = nn.Parameter(torch.empty(n, f, hc))
+        self.head_hidden = nn.Linear(hc, hc)
+        self.head_out = nn.Linear(hc, 1)
+        self.register_buffer("lin_own", torch.zeros(n, f, own_lags))
+        self.register_buffer("lin_mean", torch.zeros(n, f, len(self.own_means)))
+        self.register_buffer("lin_now", torch.zeros(n, f, n, f))
+        self.register_buffer("lin_prev", torch.zeros(n, f, n, f))
+        self.register_buffer("lin_bias", torch.zeros(n, f))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.node_type_emb.reset_parameters()
+        self.edge_type_emb.reset_parameters()
+        self.hop_emb.reset_parameters()
+        for module in self.modules():
+            if module is self:
+                continue
+            if isinstance(module, nn.Linear | nn.LayerNorm | nn.LSTM | GATv2Layer):
+                module.reset_parameters()
+        scale = 1.0 / self.hidden_channels**0.5
+        for p in (self.present_value, self.present_seen, self.slot_emb, self.head_last):
+            nn.init.normal_(p, std=scale)
+        nn.init.zeros_(self.present_bias)
+        # the neural part starts at zero: the model begins as its linear part
+        nn.init.zeros_(self.head_out.weight)
+        nn.init.zeros_(self.head_out.bias)
+        with torch.no_grad():
+            self.lin_own.zero_()
+            self.lin_own[:, :, 0] = 1.0  # until set_linear: persistence, x[t + 1] = x[t]
+            self.lin_mean.zero_()
+            self.lin_now.zero_()
+            self.lin_prev.zero_()
+            self.lin_bias.zero_()
+
+    @torch.no_grad()
+    def set_linear(
+        self, own: Tensor, means: Tensor, now: Tensor, prev: Tensor, bias: Tensor
+    ) -> None:
+        """Set the linear part (fitted in closed form, ``training.normal.fit_linear``).
+
+        Shapes:
+            - own: [N, F, own_lags]; means: [N, F, len(own_means)]; now, prev: [N, F, N, F];
+              bias: [N, F]
+        """
+        n, f = self.num_nodes, self.num_features
+        eye = torch.eye(n * f, dtype=now.dtype).view(n, f, n, f)
+        self.lin_own.copy_(own)
+        self.lin_mean.copy_(means)
+        self.lin_now.copy_(now * (1 - eye))  # a slot's own present value is what it predicts
+        self.lin_prev.copy_(prev * (1 - eye))  # its own past is in ``own``
+        self.lin_bias.copy_(bias)
+
+    def linear_part(self, x: Tensor, mask: Tensor) -> Tensor:
+        """The closed-form part of the prediction of ``x[..., t + 1, :]`` at step ``t``.
+
+        Shapes:
+            - x, mask: [B, N, T, F], x 0 where absent
+            - returns: [B, N, T, F]
+        """
+        b, n, t, f = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+        out = x * self.lin_own[:, :, 0].view(1, n, 1, f)
+        for k in range(1, self.own_lags):
+            lagged = F.pad(x[:, :, : t - k], (0, 0, k, 0))  # x[t - k], 0 before the window
+            out = out + lagged * self.lin_own[:, :, k].view(1, n, 1, f)
+        if self.own_means:
+            # mean of the slot's present values among its last m (fewer at the window start)
+            sums = torch.cumsum(F.pad(x * mask, (0, 0, 1, 0)), dim=2)  # [B, N, T + 1, F]
+            counts = torch.cumsum(F.pad(mask, (0, 0, 1, 0)), dim=2)
+            steps = torch.arange(t, device=x.device)
+            for k, span in enumerate(self.own_means):
+                first = torch.clamp(steps + 1 - span, min=0)
+                total = sums[:, :, 1:] - sums.index_select(2, first)
+                seen = counts[:, :, 1:] - counts.index_select(2, first)
+                mean = total / seen.clamp_min(1.0)
+                out = out + mean * self.lin_mean[:, :, k].view(1, n, 1, f)
+        nxt = F.pad(x[:, :, 1:], (0, 0, 0, 1))  # x[t + 1], 0 after the window
+        now = self.lin_now.reshape(n * f, n * f)
+        prev = self.lin_prev.reshape(n * f, n * f)
+        flat_next = nxt.permute(0, 2, 1, 3).reshape(b, t, n * f)
+        flat_last = x.permute(0, 2, 1, 3).reshape(b, t, n * f)
+        others = torch.matmul(flat_next, now.t()) + torch.matmul(flat_last, prev.t())
+        others = others.view(b, t, n, f).permute(0, 2, 1, 3)
+        return out + others + self.lin_bias.view(1, n, 1, f)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor,
+        node_type: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """Predict every slot one step ahead.
+
+        Args:
+            x: normalised channel values, 0 where absent (see ``gnn.graph.build_inputs``).
+            mask: 1 where a value is present and valid.
+            node_type: node type id of every node.
+            edge_index: ``[source; target]`` of every directed edge (self loops included).
+            edge_type: edge type id of every edge.
+
+        Returns:
+            ``(forecast, attention)``: ``forecast[..., t, :]`` predicts ``x[..., t + 1, :]``
+            (the last step has no successor: its row is predicted from the past alone); the
+            trunk's attention per layer and edge, mean over heads and time.
+
+        Shapes:
+            - x, mask: [B, N, T, F]
+            - node_type: [N]; edge_index: [2, E]; edge_type: [E] (int64)
+            - forecast: [B, N, T, F]; attention: [B, L, E]
+        """
+        b, n, t = x.shape[0], x.shape[1], x.shape[2]
+        hc = self.hidden_channels
+        x = x * mask
+        delta = step_change(x, mask)
+        type_emb = self.node_type_emb(node_type)  # [N, D]
+        type_bt = type_emb.view(1, n, 1, -1).expand(b, n, t, -1)
+        h = linear(
+            self.encoder[2],
+            elu(linear(self.encoder[0], torch.cat([x, mask, delta, type_bt], -1))),
+        )
+        h = h.transpose(0, 1).reshape(n, b * t, hc)  # node-major snapshots
+        edge_attr = self.edge_type_emb(edge_type)
+        src, dst = edge_index[0], edge_index[1]
+        table = GATv2Layer.incoming_table(edge_index, n).reshape(-1)
+        attentions = []
+        convs = cast(Iterable[GATv2Layer], self.convs)
+        for conv, norm in zip(convs, self.norms, strict=True):
+            out, alpha = conv.propagate(h, src, dst, table, edge_attr)
+            h = h + F.dropout(elu(norm(out)), p=self.dropout, training=self.training)
+            attentions.append(alpha.view(-1, b, t * conv.heads).mean(dim=2).transpose(0, 1))
+        seq = h.view(n, b, t, hc).permute(2, 1, 0, 3).reshape(t, b * n, hc)  # sequence-first
+        self.lstm.batch_first = False
+        try:
+            states = self.lstm(seq)[0]  # [T, B*N, H]
+        finally:
+            self.lstm.batch_first = True
+        states = states.view(t, b, n, hc).permute(1, 2, 0, 3)  # [B, N, T, H]
+
+        # what is known at t + 1 (zeros after the last step)
+        nxt = F.pad(x[:, :, 1:], (0, 0, 0, 1))
+        nxt_mask = F.pad(mask[:, :, 1:], (0, 0, 0, 1))
+        share = nxt.unsqueeze(-1) * self.present_value + nxt_mask.unsqueeze(-1) * self.present_seen
+        present = share.sum(dim=3) + self.present_bias  # [B, N, T, H]
+        ctx_edges, hop = context_edges(edge_index, n, self.context_hops)
+        ctx_table = GATv2Layer.incoming_table(ctx_edges, n).reshape(-1)
+        node_major = states.permute(1, 0, 2, 3).reshape(n, b * t, hc)
+        senders = torch.cat([present.permute(1, 0, 2, 3).reshape(n, b * t, hc), node_major], -1)
+        receivers = torch.cat([torch.zeros_like(node_major), node_major], -1)
+        msg, _ = self.context.propagate(
+            senders, ctx_edges[0], ctx_edges[1], ctx_table, self.hop_emb(hop), xt_target=receivers
+        )
+        msg = F.dropout(elu(msg), p=self.dropout, training=self.training)
+        msg = msg.view(n, b, t, hc).transpose(0, 1)  # [B, N, T, H]
+
+        own = torch.stack([x, mask], dim=-1)  # [B, N, T, F, 2]: the slot's last value
+        others = present.unsqueeze(3) - share  # [B, N, T, F, H]: the node's present without f
+        last = torch.einsum("bntfk,fkh->bntfh", own, self.head_last)
+        node_part = linear(self.head_state, states) + linear(self.head_context, msg)
+        z = (
+            node_part.unsqueeze(3)
+            + linear(self.head_present, elu(others))
+            + last
+            + self.slot_emb.unsqueeze(0).unsqueeze(2)
+        )
+        z = elu(linear(self.head_hidden, elu(z)))
+        neural = linear(self.head_out, z).squeeze(-1)  # [B, N, T, F]
+        return self.linear_part(x, mask) + neural, torch.stack(attentions, dim=1)
+
+    def hparams(self) -> dict[str, int | float | list[int]]:
+        """Constructor arguments, for checkpoints: ``NormalGNN(**model.hparams())``."""
+        return {
+            "num_nodes": self.num_nodes,
+            "num_features": self.num_features,
+            "hidden_channels": self.hidden_channels,
+            "heads": self.heads,
+            "num_layers": self.num_layers,
+            "context_hops": self.context_hops,
+            "own_lags": self.own_lags,
+            "own_means": list(self.own_means),
+            "dropout": self.dropout,
+            "num_node_types": self.num_node_types,
+            "num_edge_types": self.num_edge_types,
+            "type_dim": self.type_dim,
+        }
+
+
+class NormalInference(nn.Module):
+    """:class:`NormalGNN` with the contract's outputs; what is exported.
+
+    A model of a machine's normal grades nothing: ``grade_probs`` and ``health`` are zeros
+    and ``fault_probs`` has no fault types; the engine reads ``forecast`` (and
+    ``attention``) and never the other three (``gnn.anomaly``).
+
+    Args:
+        model: the trained network.
+    """
+
+    def __init__(self, model: NormalGNN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor,
+        node_type: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``(grade_probs, health, fault_probs, forecast, attention)`` in contract order.
+
+        Args:
+            x: see :meth:`NormalGNN.forward`.
+            mask: see :meth:`NormalGNN.forward`.
+            node_type: see :meth:`NormalGNN.forward`.
+            edge_index: see :meth:`NormalGNN.forward`.
+            edge_type: see :meth:`NormalGNN.forward`.
+
+        Shapes:
+            - grade_probs: [B, N, G] zeros; health: [B, N] zeros; fault_probs: [B, N, 0]
+            - forecast: [B, N, T, F]; attention: [B, L, E]
+        """
+        forecast, attention = self.model(x, mask, node_type, edge_index, edge_type)
+        zero = x[:, :, 0, 0] * 0.0  # [B, N]
+        grade_probs = zero.unsqueeze(-1).expand(-1, -1, len(GRADES))
+        fault_probs = zero.unsqueeze(-1)[..., :0]
+        return grade_probs, zero, fault_probs, forecast, attention

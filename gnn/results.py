@@ -96,6 +96,42 @@ class LimitViolation(_Frozen):
     duration_s: float
 
 
+class AnomalyEpisode(_Frozen):
+    """A stretch of time in which the machine's data left what its model learned as normal.
+
+    From a model that learned the machine's normal (``Diagnosis.model_kind == "anomaly"``):
+    a debounced run of the calibrated anomaly score above its threshold, located to the
+    sample. ``peak`` is the highest score in it as a multiple of the threshold (1.0 = the
+    threshold calibrated on held-out normal data at the model's false-alarm budget).
+    """
+
+    start: datetime
+    end: datetime  # exclusive: the first sample after the episode
+    duration_s: float
+    peak: float
+    components: tuple[str, ...] = ()  # component ids, most anomalous first
+    sensors: tuple[str, ...] = ()  # the sensors that deviate most, most first
+    # sensors outside the learned operating range during the episode (see RangeExcursion)
+    outside_range: tuple[str, ...] = ()
+
+
+class RangeExcursion(_Frozen):
+    """A sensor outside the range of values its model saw when it learned the machine's normal:
+    reported as such, distinct from an anomaly (the model's judgement there is extrapolation),
+    and never clipped away."""
+
+    sensor_id: str
+    component_id: str
+    unit: str
+    learned_low: float
+    learned_high: float
+    worst_value: float  # the value furthest outside, in the sensor's unit
+    start: datetime
+    end: datetime  # exclusive
+    duration_s: float
+    samples: int
+
+
 class ComponentResult(_Frozen):
     component_id: str
     name: str
@@ -120,6 +156,10 @@ class ComponentResult(_Frozen):
     recent_grade: int | None = None
     # Strongest incoming attention (source component, weight), for "why" in the GUI/report.
     attention_neighbours: tuple[tuple[str, float], ...] = ()
+    # Anomaly models: the episodes in which this component's own calibrated score stayed
+    # above its threshold, and its sensors' excursions outside the learned operating range.
+    episodes: tuple[AnomalyEpisode, ...] = ()
+    out_of_range: tuple[RangeExcursion, ...] = ()
 
 
 class AttentionEdge(_Frozen):
@@ -208,6 +248,14 @@ class Diagnosis(_Frozen):
     selection: str = ""  # the input as asked, e.g. "cycles 1-200" or "last 2 h"
     provider_note: str = ""  # why the provider differs from the one requested, if it does
     rate_hz: float | None = None  # sampling rate of the model's windows
+    # "graded": the model grades component conditions; "anomaly": it learned the machine's
+    # normal only, and components are judged by calibrated anomaly scores (no grades, no
+    # health: ``health`` is None and status comes from the score against its threshold).
+    model_kind: str = "graded"
+    # Anomaly models: the machine's anomaly episodes (the alarm, located to the sample) and
+    # every excursion outside the learned operating range, in time order.
+    episodes: tuple[AnomalyEpisode, ...] = ()
+    out_of_range: tuple[RangeExcursion, ...] = ()
 
     def component(self, component_id: str) -> ComponentResult:
         for result in self.components:

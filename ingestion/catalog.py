@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 from pydantic import BaseModel, ConfigDict
@@ -157,6 +157,14 @@ def _source(row: Sequence[Any]) -> SourceRecord:
     data["warnings"] = json.loads(data["warnings"]) if data["warnings"] else []
     data["options"] = json.loads(data["options"]) if data["options"] else {}
     return SourceRecord.model_validate(data)
+
+
+EQUIPMENT_LABEL: Final = "*"
+"""The ``component_id`` of a label that concerns the whole equipment rather than one component:
+the 0/1 or text label column of a log (``ingest csv --label-column``), grade 1 over its
+anomalous stretches and 0 over its normal ones, the text in ``raw_value``. Condition-grade
+readers (``ingestion.queries.cycle_labels``, training) leave it out."""
+LOG_LABEL_ORIGIN: Final = "log"
 
 
 def insert_labels(

@@ -17,16 +17,20 @@ from typing import Any, Final
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion import wide
 from ingestion.catalog import (
+    EQUIPMENT_LABEL,
+    LOG_LABEL_ORIGIN,
     ImportSummary,
     SourceImport,
     equipment_exists,
     equipment_profile,
     importing_source,
+    insert_labels,
 )
-from ingestion.csv_columns import match_sensor, split_header
+from ingestion.csv_columns import column_lookup, match_sensor, split_header
 from ingestion.csv_plan import ColumnPlan, CsvFormatError, CsvOptions, CsvPlan
 from ingestion.csv_read import (
     column_types,
@@ -93,13 +97,115 @@ def ingest_csv(
             if source.skipped is not None:
                 return source.summary(elapsed_s=time.perf_counter() - started)
             check_cancelled(progress)
+            labels = 0
             if plan.layout == "wide":
                 rows, sensors, warnings = _import_wide(source, plan, progress)
+                if options.label_column:
+                    labels, label_warnings = _import_label_column(source, plan)
+                    warnings += label_warnings
             else:
+                if options.label_column:
+                    raise CsvFormatError(
+                        f"{path}: --label-column works on wide logs (a column per sensor); "
+                        "this one is long (a sensor-name column). Import its labels with "
+                        "`hydrodiag ingest labels` instead."
+                    )
                 rows, sensors, warnings = _import_long(source, plan, options, progress)
             progress.finish()
             source.complete(rows=rows, warnings=[*source.notes, *plan.notes, *warnings])
-    return source.summary(sensors=sensors, elapsed_s=time.perf_counter() - started)
+    return source.summary(sensors=sensors, elapsed_s=time.perf_counter() - started, labels=labels)
+
+
+# Label texts read as "normal" (grade 0); anything else not empty is anomalous (grade 1) and
+# keeps its text. Numbers: 0 is normal, any other number anomalous.
+_NORMAL_LABELS: Final = frozenset(
+    {"0", "false", "no", "normal", "ok", "none", "nominal", "healthy", "good", "n", "f"}
+)
+
+
+def _label_state(text: str) -> str | None:
+    """None for an empty cell (unlabelled), "" for a normal label, else the anomalous text."""
+    key = text.strip().casefold()
+    if not key:
+        return None
+    try:
+        return "" if float(key) == 0 else text.strip()
+    except ValueError:
+        return "" if key in _NORMAL_LABELS else text.strip()
+
+
+def _import_label_column(source: SourceImport, plan: CsvPlan) -> tuple[int, list[str]]:
+    """The ``--label-column`` as equipment-wide label ranges (``catalog.EQUIPMENT_LABEL``):
+    each run of equal labels becomes one range [its first time stamp, the next run's first),
+    grade 1 (anomalous, the text kept as ``raw_value``) or 0 (normal); empty cells are
+    unlabelled. Returns (ranges, warnings)."""
+    ref = str(plan.options.label_column)
+    column = column_lookup(plan.path, plan.columns)(ref)
+    table = source.con.sql(
+        f"SELECT epoch_us({time_expr(plan)}) AS t, coalesce(trim({column.sql_name}), '') AS v "
+        f"FROM {read_csv_sql(plan, column_types(plan))} ORDER BY t"
+    ).to_arrow_table()
+    ts = np.asarray(table.column("t").to_numpy(), dtype=np.int64)
+    if not ts.size:
+        return 0, []
+    # a log has few distinct labels: classify each once, then work on their codes
+    encoded = pc.dictionary_encode(table.column("v")).combine_chunks()
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    words = [_label_state(str(w)) for w in encoded.dictionary.to_pylist()]
+    step = int(np.median(np.diff(ts))) if ts.size > 1 else 1_000_000
+    change = np.flatnonzero(np.diff(codes)) + 1
+    firsts = np.concatenate(([0], change))
+    lasts = np.concatenate((change, [ts.size]))
+    starts: list[int] = []
+    ends: list[int] = []
+    grades: list[int] = []
+    raws: list[str] = []
+    for a, b in zip(firsts, lasts, strict=True):
+        state = words[codes[a]]
+        if state is None:
+            continue
+        if raws and b - a and a > 0 and words[codes[a - 1]] == state:  # same label, other text
+            ends[-1] = int(ts[b]) if b < ts.size else int(ts[-1]) + max(step, 1)
+            continue
+        starts.append(int(ts[a]))
+        ends.append(int(ts[b]) if b < ts.size else int(ts[-1]) + max(step, 1))
+        grades.append(0 if state == "" else 1)
+        raws.append(state or "normal")
+    warnings = []
+    blank = int(
+        sum((lasts - firsts)[k] for k in range(len(firsts)) if words[codes[firsts[k]]] is None)
+    )
+    if blank:
+        warnings.append(f"{column.label()}: {blank} empty label cell(s) left unlabelled")
+    if not starts:
+        return 0, [*warnings, f"{column.label()}: no labels in it"]
+    table = pa.table(
+        {
+            "component_id": pa.array([EQUIPMENT_LABEL] * len(starts), pa.string()),
+            "start_ts": pa.array(np.asarray(starts, dtype="datetime64[us]"), pa.timestamp("us")),
+            "end_ts": pa.array(np.asarray(ends, dtype="datetime64[us]"), pa.timestamp("us")),
+            "grade": pa.array(grades, pa.int16()),
+            "fault_type": pa.array([None] * len(starts), pa.string()),
+            "raw_value": pa.array(raws, pa.string()),
+        }
+    )
+    source.con.register("_hydrodiag_log_labels", table)
+    try:
+        insert_labels(
+            source.con,
+            "_hydrodiag_log_labels",
+            equipment_id=source.equipment_id,
+            origin=LOG_LABEL_ORIGIN,
+            source_id=source.source_id,
+        )
+    finally:
+        source.con.unregister("_hydrodiag_log_labels")
+    anomalous = sum(grades)
+    warnings.append(
+        f"{column.label()}: imported as labels, {anomalous} anomalous and "
+        f"{len(grades) - anomalous} normal range(s)"
+    )
+    return len(starts), warnings
 
 
 def _import_long(

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ingestion.errors import HydroDiagError
 from ingestion.timestamps import TimeSpec
@@ -57,6 +57,18 @@ class CsvOptions(BaseModel):
     maps: dict[str, ColumnMap] = {}
     skip: tuple[str, ...] = ()
     ignore_unknown: bool = False
+    # A column of 0/1 or text labels (normal / anomalous) to import as the equipment's labels
+    # (``ingest csv --label-column anomaly``): never a sensor, so it is also one of ``skip``.
+    label_column: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _label_column_is_skipped(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("label_column"):
+            skip = tuple(data.get("skip") or ())
+            if data["label_column"] not in skip:
+                data = {**data, "skip": (*skip, data["label_column"])}
+        return data
 
     @field_validator("delimiter")
     @classmethod
@@ -144,6 +156,17 @@ class CsvPlan(CsvTable):
     def value_columns(self) -> list[ColumnPlan]:
         return [c for c in self.columns if c.role == "value"]
 
+    def is_label_column(self, column: ColumnPlan) -> bool:
+        """Whether ``column`` is the ``--label-column`` (by header text or 1-based position)."""
+        ref = self.options.label_column
+        if not ref:
+            return False
+        by_name = bool(column.header) and ref.casefold() in (
+            column.header.casefold(),
+            column.name.casefold(),
+        )
+        return by_name or (ref.isdigit() and int(ref) == column.index + 1)
+
     def options_json(self) -> dict[str, Any]:
         return {
             "encoding": self.encoding,
@@ -160,7 +183,7 @@ class CsvPlan(CsvTable):
                 c.header or c.label(): (
                     {"sensor": c.sensor, "unit": c.unit, "scale": c.scale, "offset": c.offset}
                     if c.role == "value"
-                    else c.role
+                    else ("labels" if self.is_label_column(c) else c.role)
                 )
                 for c in self.columns
             },
@@ -183,6 +206,8 @@ class CsvPlan(CsvTable):
                     else (f" ({c.unit})" if c.unit else "")
                 )
                 lines.append(f"  {c.label()} -> {c.sensor}{conv}")
+            elif c.role == "skipped" and self.is_label_column(c):
+                lines.append(f"  {c.label()}: labels (0/1 or text: normal / anomalous)")
             elif c.role not in {"time", "date", "clock"}:
                 lines.append(f"  {c.label()}: {c.role}")
         lines += [f"  note: {n}" for n in self.notes]

@@ -341,7 +341,9 @@ def cycle_labels(store: Store, equipment_id: str, windows: Windows) -> dict[str,
     comps = [
         r[0]
         for r in con.execute(
-            "SELECT DISTINCT component_id FROM labels WHERE equipment_id = ? ORDER BY 1",
+            # the equipment-wide labels of a log's label column ('*') grade no component
+            "SELECT DISTINCT component_id FROM labels WHERE equipment_id = ? "
+            "AND component_id <> '*' ORDER BY 1",
             [equipment_id],
         ).fetchall()
     ]

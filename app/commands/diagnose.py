@@ -194,14 +194,16 @@ def _component_note(c: ComponentResult) -> str:
 
 def summary(d: Diagnosis) -> str:
     """The ten-second text summary of a diagnosis."""
-    from gnn.recommend import grade_text
-    from gnn.results import Status
-
     lines: list[str] = []
     health = "—" if d.overall_health is None else f"{d.overall_health:.2f}"
     lines.append(f"{d.equipment_id}: {d.verdict}")
+    judged = (
+        "status from calibrated anomaly scores (a model of the machine's normal grades nothing)"
+        if d.model_kind == "anomaly"
+        else f"overall health {health}"
+    )
     lines.append(
-        f"overall health {health} · {d.n_valid_windows}/{d.n_windows} windows assessed "
+        f"{judged} · {d.n_valid_windows}/{d.n_windows} windows assessed "
         f"({d.selection}, {d.window_start:%Y-%m-%d %H:%M} – {d.window_end:%Y-%m-%d %H:%M} UTC)"
     )
     stored = f"stored as diagnosis #{d.id}" if d.id is not None else "not stored (--dry-run)"
@@ -213,26 +215,10 @@ def summary(d: Diagnosis) -> str:
         + (f" · {total / 1000:.1f} s" if total is not None else "")
     )
     lines.append("")
-    grades = {c.component_id: grade_text(c) for c in d.components}
-    statuses = {
-        c.component_id: c.status.label.upper()
-        if c.status in (Status.WARNING, Status.CRITICAL)
-        else c.status.label
-        for c in d.components
-    }
-    width = max([len("grade"), *(len(g) for g in grades.values())])
-    s_width = max([len("status"), *(len(s) for s in statuses.values())])
-    lines.append(
-        f"{'component':<28} {'status':<{s_width}} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
-    )
-    for c in d.components:
-        grade = grades[c.component_id]
-        h = "—" if c.health is None else f"{c.health:.2f}"
-        conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
-        lines.append(
-            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "
-            f"{h:>6}  {grade:<{width}} {conf:>4}  {_component_note(c)}"
-        )
+    if d.model_kind == "anomaly":
+        lines += _anomaly_lines(d)
+    else:
+        lines += _graded_table(d)
     if d.findings:
         lines += ["", f"findings ({len(d.findings)}):"]
         for f in d.findings[:TOP_FINDINGS]:
@@ -252,6 +238,84 @@ def summary(d: Diagnosis) -> str:
         for w in d.data_quality[:8]:
             lines.append(f"  {_clip(w.message, WIDTH - 2)}")
     return "\n".join(lines)
+
+
+def _statuses(d: Diagnosis) -> dict[str, str]:
+    from gnn.results import Status
+
+    return {
+        c.component_id: c.status.label.upper()
+        if c.status in (Status.WARNING, Status.CRITICAL)
+        else c.status.label
+        for c in d.components
+    }
+
+
+def _graded_table(d: Diagnosis) -> list[str]:
+    """One row per component of a graded model: status, health, grade, confidence, notes."""
+    from gnn.recommend import grade_text
+
+    lines: list[str] = []
+    grades = {c.component_id: grade_text(c) for c in d.components}
+    statuses = _statuses(d)
+    width = max([len("grade"), *(len(g) for g in grades.values())])
+    s_width = max([len("status"), *(len(s) for s in statuses.values())])
+    lines.append(
+        f"{'component':<28} {'status':<{s_width}} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
+    )
+    for c in d.components:
+        grade = grades[c.component_id]
+        h = "—" if c.health is None else f"{c.health:.2f}"
+        conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
+        lines.append(
+            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "
+            f"{h:>6}  {grade:<{width}} {conf:>4}  {_component_note(c)}"
+        )
+    return lines
+
+
+def _anomaly_lines(d: Diagnosis) -> list[str]:
+    """A model that learned the machine's normal: per component its status from the calibrated
+    anomaly score (peak × its threshold), its episodes and sensors; then the machine's anomaly
+    episodes and the excursions outside the learned operating range."""
+    statuses = _statuses(d)
+    s_width = max([len("status"), *(len(s) for s in statuses.values())])
+    lines = [f"{'component':<28} {'status':<{s_width}} {'peak':>5}  {'episodes':>8}  sensors"]
+    for c in d.components:
+        peak = "—" if c.anomaly is None else f"{c.anomaly.score:.1f}×"
+        tops = "" if c.anomaly is None else ", ".join(s.sensor_id for s in c.anomaly.top_sensors)
+        episodes = "—" if not c.assessed else str(len(c.episodes))
+        note = tops if c.assessed else "no sensors" if not c.sensors else ""
+        if c.out_of_range:
+            note += f"; outside learned range: {', '.join(sorted({e.sensor_id for e in c.out_of_range}))}"
+        if c.limit_violations:
+            note += f"; {len(c.limit_violations)} limit violation(s)"
+        lines.append(
+            f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "
+            f"{peak:>5}  {episodes:>8}  {note.lstrip('; ')}"
+        )
+    if d.episodes:
+        from gnn.anomaly_headline import episode_text
+
+        with_date = (d.window_end - d.window_start).total_seconds() > 20 * 3600
+        lines += ["", f"anomaly episodes ({len(d.episodes)}; 1.0× = the calibrated threshold):"]
+        names = {c.component_id: c.name for c in d.components}
+        for e in d.episodes[:TOP_FINDINGS]:
+            who = ", ".join(names.get(c, c) for c in e.components) or "the machine"
+            text = episode_text(who, e, with_date=with_date)
+            extra = (
+                f"; outside learned range: {', '.join(e.outside_range)}" if e.outside_range else ""
+            )
+            lines.append(f"  {text} (peak {e.peak:.1f}×{extra})")
+        if len(d.episodes) > TOP_FINDINGS:
+            lines.append(f"  … {len(d.episodes) - TOP_FINDINGS} more (see --json)")
+    if d.out_of_range:
+        from gnn.anomaly_headline import excursion_text
+
+        lines += ["", f"outside the learned operating range ({len(d.out_of_range)}):"]
+        for x in d.out_of_range[:TOP_FINDINGS]:
+            lines.append(f"  {excursion_text(x)}")
+    return lines
 
 
 def register(subparsers: Any) -> None:

@@ -8,6 +8,9 @@
   contiguous windows: cycles, or a workspace's windows cut as ``train`` cuts them).
 - ``evaluate merge A.json B.json ... [--json OUT] [--attach-to DIR]``: one report from ``cv``
   runs over disjoint ``--only-folds`` (one process per core halves the wall time).
+- ``evaluate anomalies --equipment ID [--json OUT]``: the equipment's active model (one that
+  learned its normal) against the labels of its log's label column, point by point and per
+  event (``app/commands/evaluate_anomalies.py``).
 """
 
 from __future__ import annotations
@@ -164,3 +167,6 @@ def register(subparsers: Any) -> None:
         "--attach-to", type=Path, help="model folder whose card gets this cross-validation"
     )
     merge.set_defaults(handler=_merge)
+    from app.commands.evaluate_anomalies import register_anomalies
+
+    register_anomalies(sub)

@@ -69,6 +69,7 @@ def _csv_options(args: argparse.Namespace) -> CsvOptions:
         maps=maps,
         skip=tuple(args.skip),
         ignore_unknown=args.ignore_unknown,
+        label_column=args.label_column,
     )
 
 
@@ -179,6 +180,12 @@ def register(subparsers: Any) -> None:
     )
     p_csv.add_argument(
         "--ignore-unknown", action="store_true", help="import matched columns, skip the rest"
+    )
+    p_csv.add_argument(
+        "--label-column",
+        metavar="COLUMN",
+        help="a 0/1 or text column (0, normal, ok: normal; anything else: anomalous) to import "
+        "as the equipment's labels, not as a sensor; scored by `hydrodiag evaluate anomalies`",
     )
     p_csv.add_argument("--tz", help="zone of naive time stamps, e.g. Europe/Berlin (default UTC)")
     p_csv.add_argument(

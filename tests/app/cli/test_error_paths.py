@@ -145,6 +145,21 @@ CASES: dict[str, tuple[Setup, str]] = {
         "is a folder",
     ),
     "gui": (lambda t, mp: ["--workspace", str(foreign(t)), "gui"], "not a HydroDiag workspace"),
+    "fit": (
+        lambda t, mp: [*_ws(t), "fit", "--equipment", "rig", "--false-alarm-budget", "2"],
+        "--false-alarm-budget",
+    ),
+    "evaluate anomalies": (
+        lambda t, mp: [
+            "--workspace",
+            str(foreign(t)),
+            "evaluate",
+            "anomalies",
+            "--equipment",
+            "rig",
+        ],
+        "not a HydroDiag workspace",
+    ),
 }
 
 
