@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         def refused(proc: subprocess.CompletedProcess[str]) -> str:
             expect(proc, 1)
             first = proc.stderr.strip().splitlines()[0]
-            assert first.startswith("error: "), proc.stderr
+            # a sentence about the data folder, not a bug report (an ImportError passed here once)
+            assert first.startswith("error: ") and "internal error" not in first, proc.stderr
+            assert "not a folder" in first, f"the refusal does not name the data folder: {first}"
             return first[:90]
 
         run("--version", ["--version"], version)
