@@ -246,6 +246,8 @@ class LiveSession:
                 from_start=not config.from_end,
                 warn=self._warn,
             )
+            if Path(config.csv_path).exists():  # a missing file is waited for, as a logger starts
+                self._follower.check()  # a folder, binary or foreign file: refused here, said once
             return self._follow_csv
         from ingestion.modbus.client import ReadOnlyModbusClient, RtuEndpoint, TcpEndpoint
         from ingestion.modbus.registermap import load_register_map

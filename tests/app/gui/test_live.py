@@ -106,6 +106,27 @@ def test_live_view_follows_a_growing_csv(qtbot, tmp_path: Path) -> None:  # type
     store.close()
 
 
+def test_a_file_that_cannot_be_followed_is_refused_before_anything_runs(
+    qtbot, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from ingestion.catalog import ensure_equipment
+
+    store = open_workspace(tmp_path / "ws.duckdb")
+    with store.transaction() as con:
+        ensure_equipment(con, EQUIPMENT, load_profile("zema-test-rig"))
+    binary = tmp_path / "capture.bin"
+    binary.write_bytes(b"\x00\x01PK\x03\x04" * 100)
+    panel, errors = _panel(qtbot, store)
+    assert not panel.connect_feed(LiveConfig(kind="csv", csv_path=str(binary)))
+    assert panel.session is None
+    assert len(errors) == 1 and "capture.bin" in str(errors[0]) and "binary" in str(errors[0])
+    waiting = tmp_path / "not-yet.csv"  # a logger that has not started: waited for, not refused
+    assert panel.connect_feed(LiveConfig(kind="csv", csv_path=str(waiting)))
+    panel.disconnect_feed()
+    assert store.query("SELECT count(*) FROM sources")[0][0] == 0  # nothing recorded, nothing begun
+    store.close()
+
+
 def test_connecting_to_nothing_reports_instead_of_hanging(qtbot, sample_workspace: Path) -> None:  # type: ignore[no-untyped-def]
     store = open_workspace(sample_workspace)
     panel, errors = _panel(qtbot, store)
