@@ -143,6 +143,7 @@ def diagnose(
     with clock.stage("recommend"):
         verdict = _conclusion(job, created, components, quality, frame.count, valid_idx.size, rules)
         per_window = window_results(job, frame, quality, assessed, evidence)
+        current = post.current_span(components)
     diagnosis = Diagnosis(
         equipment_id=equipment_id,
         created_at=created,
@@ -167,6 +168,8 @@ def diagnose(
         inspection_id=inspection_id,
         selection=selection.describe() + (alignment.selection_suffix if alignment else ""),
         rate_hz=job.rate_hz,
+        current_start=current[0],
+        current_end=current[1],
     )
     check_cancelled(progress)
     return _stored(store, diagnosis, rows, save=save, clock=clock)
@@ -303,7 +306,9 @@ def _conclusion(
         data_notes=quality.notes,
         rules=rules,
     )
-    found = post.findings(components, fault_threshold=rules.fault_threshold)
+    found = post.findings(
+        components, fault_threshold=rules.fault_threshold, thresholds=job.thresholds
+    )
     health, status, text = post.overall(components, found, n_windows=n_windows, n_valid=n_valid)
     return _Verdict(recommendations, found, health, status, text)
 

@@ -149,23 +149,18 @@ def _clip(text: str, n: int) -> str:
 
 
 def _component_note(c: ComponentResult) -> str:
-    from gnn.recommend import grade_varied
+    from gnn.recommend import earlier_lines
+    from gnn.wording import threshold_text, trend_text
 
     notes = []
-    if grade_varied(c) and c.recent_health is not None:
-        notes.append(f"recent health {c.recent_health:.2f}")
+    if c.selection_health is not None and c.current_windows < c.n_windows:
+        notes.append(f"mean over the selection {c.selection_health:.2f}")
     if c.trend is not None:
-        low, high = c.trend.rate_low_per_100h, c.trend.rate_high_per_100h
-        if c.trend.enough_history and low is not None and high is not None and low <= 0 <= high:
-            notes.append("no significant trend")  # the rate's band includes zero
-        elif c.trend.enough_history and c.trend.rate_per_100h is not None:
-            rate = c.trend.rate_per_100h
-            note = f"{'losing' if rate > 0 else 'gaining'} {abs(rate):.2f} health/100 h"
-            if c.trend.hours_to_critical not in (None, 0.0):
-                note += f", critical in ~{c.trend.hours_to_critical:.0f} h"
-            notes.append(note)
-        else:
-            notes.append("trend: not enough history")
+        notes.append(f"trend {trend_text(c.trend)}")
+        ahead = threshold_text(c)
+        if c.trend.enough_history and ahead not in ("—", "not reached at the measured rate"):
+            notes.append(ahead)
+    notes += earlier_lines(c)
     if c.anomaly is not None and c.anomaly.is_anomalous:
         tops = ",".join(s.sensor_id for s in c.anomaly.top_sensors[:2])
         notes.append(f"anomaly {c.anomaly.score:.1f}× ({tops})")
@@ -197,6 +192,11 @@ def summary(d: Diagnosis) -> str:
         + f" · {stored}"
         + (f" · {total / 1000:.1f} s" if total is not None else "")
     )
+    if d.current_start is not None and d.current_end is not None:
+        lines.append(
+            f"current state: the latest windows, {d.current_start:%Y-%m-%d %H:%M} – "
+            f"{d.current_end:%H:%M} UTC; trends over the stored history"
+        )
     lines.append("")
     grades = {c.component_id: grade_text(c) for c in d.components}
     statuses = {
@@ -209,6 +209,7 @@ def summary(d: Diagnosis) -> str:
     s_width = max([len("status"), *(len(s) for s in statuses.values())])
     lines.append(
         f"{'component':<28} {'status':<{s_width}} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
+        " (health, grade and status: the current state)"
     )
     for c in d.components:
         grade = grades[c.component_id]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.core.presentation import STATUS_STYLES, series_color
 from app.gui.views import plotting
+from gnn import wording
 from gnn.results import Diagnosis, Status, StatusThresholds
 
 
@@ -200,7 +201,11 @@ class HealthTrendPanel(QWidget):
                     px, py = projection(
                         float(t[-1]), h_now, trend.rate_per_100h, self.thresholds.critical
                     )
-                lines.append(f"<b>{cid}</b>: {html.escape(trend.message)}")
+                when = wording.threshold_text(result) if result is not None else "—"
+                lines.append(
+                    f"<b>{cid}</b>: {html.escape(wording.trend_text(trend))}"
+                    + ("" if when == "—" else f"; {html.escape(when)}")
+                )
             self.projections[cid].setData(px, py)
             if len(px):
                 t_max = max(t_max, float(px[-1]))

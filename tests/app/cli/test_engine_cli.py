@@ -123,7 +123,8 @@ def test_labels_flag_compares_grades(
 
 
 def test_summary_note_says_when_a_trend_is_not_significant() -> None:
-    """A rate whose band includes zero is no trend, not 'losing 0.00 health/100 h'."""
+    """A rate whose band includes zero is no trend, not 'losing 0.00 health/100 h'; a falling
+    health is a negative change in % (gnn.wording, as in the app and the PDF)."""
     from app.commands.diagnose import _component_note
     from gnn.results import ComponentResult, Status, TrendEstimate
 
@@ -142,5 +143,9 @@ def test_summary_note_says_when_a_trend_is_not_significant() -> None:
         )  # fmt: skip
         return _component_note(c)
 
-    assert note(-0.004, 0.001, 0.006) == "no significant trend"
-    assert note(0.08, 0.12, 0.16) == "losing 0.12 health/100 h, critical in ~40 h"
+    assert note(-0.004, 0.001, 0.006) == (
+        "trend stable (−0.1 % per 100 h, not significant; band −0.6 to +0.4 % per 100 h)"
+    )
+    assert note(0.08, 0.12, 0.16) == (
+        "trend falling −12 % per 100 h (band −16 to −8 % per 100 h); critical in about 40 h"
+    )
