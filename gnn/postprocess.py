@@ -31,6 +31,7 @@ from gnn.results import (
     Status,
     StatusThresholds,
 )
+from gnn.wording import health_text
 from ingestion.profiles import EquipmentProfile, Sensor
 
 ANOMALY_THRESHOLD = 3.0  # forecast error 3x the healthy reference
@@ -391,14 +392,14 @@ def findings(
                     kind="grade",
                     severity=Priority.HIGH if c.status is Status.CRITICAL else Priority.MEDIUM,
                     summary=(
-                        f"{c.name}: health {c.health:.2f}{over} with a varying grade — "
+                        f"{c.name}: health {health_text(c.health)}{over} with a varying grade — "
                         f"{c.status.value}"
                         if mix and c.current_windows
-                        else f"{c.name}: mean health {c.health:.2f} over a varying grade — "
+                        else f"{c.name}: mean health {health_text(c.health)} over a varying grade — "
                         f"{c.status.value}"
                         if mix
                         else f"{c.name}: grade {c.grade} ({GRADE_NAMES[c.grade]}), health "
-                        f"{c.health:.2f}{over} — {c.status.value}"
+                        f"{health_text(c.health)}{over} — {c.status.value}"
                     ),
                     evidence=tuple(evidence),
                 )
@@ -414,7 +415,7 @@ def findings(
                     summary=(
                         f"{c.name}: {episode.status.value} earlier in the selection "
                         f"({episode.start:%H:%M}–{episode.end:%H:%M}, lowest health "
-                        f"{episode.lowest_health:.2f}); {c.status.label} now"
+                        f"{health_text(episode.lowest_health)}); {c.status.label} now"
                     ),
                     evidence=(line,),
                 )
@@ -502,19 +503,20 @@ def overall(
     thin = [c for c in components if c.status is Status.INSUFFICIENT_DATA]
     if bad:
         parts = [
-            f"{c.name} {c.status.value} ({grade_label(c)}, health {c.health:.2f}{_falling(c)})"
+            f"{c.name} {c.status.value} ({grade_label(c)}, health {health_text(c.health)}{_falling(c)})"
             for c in bad[:3]
         ]
         verdict = f"{status.value.upper()}: " + "; ".join(parts)
         if len(bad) > 3:
             verdict += f"; {len(bad) - 3} more"
     elif len(assessed) == 1:
-        verdict = f"HEALTHY: {worst.name} healthy (health {worst.health:.2f})"
+        verdict = f"HEALTHY: {worst.name} healthy (health {health_text(worst.health)})"
     else:
         # "all" only when nothing graded was left out for lack of data
         which = f"the {len(assessed)} assessed" if thin else f"all {len(assessed)} graded"
         verdict = (
-            f"HEALTHY: {which} components healthy (lowest {worst.name}, health {worst.health:.2f})"
+            f"HEALTHY: {which} components healthy (lowest {worst.name}, "
+            f"health {health_text(worst.health)})"
         )
     extras = []
     if others:

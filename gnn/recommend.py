@@ -25,7 +25,7 @@ from gnn.results import (
     Status,
     StatusThresholds,
 )
-from gnn.wording import rate_text
+from gnn.wording import health_text, rate_text
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import ComponentType
 from ingestion.resources import resources_dir
@@ -213,7 +213,7 @@ def grade_mix(result: ComponentResult) -> str | None:
     if result.recent_grade is not None and result.recent_health is not None:
         line += (
             f"; the most recent windows: grade {result.recent_grade} "
-            f"({GRADE_NAMES[result.recent_grade]}), health {result.recent_health:.2f}"
+            f"({GRADE_NAMES[result.recent_grade]}), health {health_text(result.recent_health)}"
         )
     return line
 
@@ -236,7 +236,7 @@ def selection_line(result: ComponentResult, thresholds: StatusThresholds) -> str
         return None
     return (
         f"mean over the selection's {result.n_windows} windows: health "
-        f"{result.selection_health:.2f} ({mean_status.value}); the status is the current one"
+        f"{health_text(result.selection_health)} ({mean_status.value}); the status is the current one"
     )
 
 
@@ -244,7 +244,7 @@ def earlier_lines(result: ComponentResult) -> list[str]:
     """'critical earlier: 2026-11-30 06:10–06:40, lowest health 0.31 (30 windows)'."""
     return [
         f"{e.status.value} earlier: {e.start:%Y-%m-%d %H:%M}–{e.end:%H:%M}, lowest health "
-        f"{e.lowest_health:.2f} ({e.n_windows} windows)"
+        f"{health_text(e.lowest_health)} ({e.n_windows} windows)"
         for e in result.worse_earlier
     ]
 
@@ -267,8 +267,8 @@ def component_evidence(
         )
     if result.health is not None:
         ev["health"] = (
-            f"health {result.health:.2f} → {result.status.value} (healthy ≥ "
-            f"{thresholds.healthy:g}, critical < {thresholds.critical:g})"
+            f"health {health_text(result.health)} → {result.status.value} (healthy ≥ "
+            f"{health_text(thresholds.healthy)}, critical < {health_text(thresholds.critical)})"
         )
     mix = grade_mix(result)
     if mix:
@@ -328,7 +328,7 @@ def _placeholders(
         "component_name": name,
         "grade": "n/a" if result.grade is None else str(result.grade),
         "grade_name": "n/a" if result.grade is None else GRADE_NAMES[result.grade],
-        "health": "n/a" if result.health is None else f"{result.health:.2f}",
+        "health": "n/a" if result.health is None else health_text(result.health),
         "confidence": "n/a" if result.confidence is None else f"{result.confidence:.2f}",
         "fault_prob": fault_prob,
         "top_sensors": ", ".join(s.sensor_id for s in tops) or "none",

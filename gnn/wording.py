@@ -17,6 +17,11 @@ PER_100H = "per 100 h"
 PER_HOUR = "per operating hour"
 
 
+def health_text(health: float | None) -> str:
+    """Health as every view shows it: ``30 %``; ``—`` when there is none."""
+    return "—" if health is None else f"{100.0 * health:.0f} %"
+
+
 def _number(value: float, decimals: int, *, signed: bool) -> str:
     """``value`` rounded, with a true minus; no sign when it rounds to zero (never "−0.0")."""
     text = f"{abs(value):,.{decimals}f}"
@@ -28,7 +33,7 @@ def _number(value: float, decimals: int, *, signed: bool) -> str:
 
 
 def _decimals(magnitude: float) -> int:
-    return 1 if magnitude < 10 else 0
+    return 1 if magnitude < 100 else 0
 
 
 def _scale(*rates_per_100h: float | None) -> tuple[float, str]:

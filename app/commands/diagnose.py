@@ -54,6 +54,12 @@ def _selection(args: argparse.Namespace) -> Selection:
         raise EngineError(f"selection: {message}") from None
 
 
+def health_text(health: float | None) -> str:
+    from gnn.wording import health_text as words
+
+    return words(health)
+
+
 def _run(args: argparse.Namespace) -> int:
     from app.commands._common import open_store
     from gnn.engine import diagnose
@@ -137,7 +143,7 @@ def _print_list(rows: list[DiagnosisSummary]) -> None:
         f"{'id':>4}  {'created (UTC)':<19}  {'equipment':<12} {'status':<17} {'health':>6}  verdict"
     )
     for r in rows:
-        health = "—" if r.overall_health is None else f"{r.overall_health:.2f}"
+        health = health_text(r.overall_health)
         print(
             f"{r.id:>4}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.equipment_id:<12} "
             f"{r.overall_status.value:<17} {health:>6}  {_clip(r.verdict, 50)}"
@@ -154,7 +160,7 @@ def _component_note(c: ComponentResult) -> str:
 
     notes = []
     if c.selection_health is not None and c.current_windows < c.n_windows:
-        notes.append(f"mean over the selection {c.selection_health:.2f}")
+        notes.append(f"mean over the selection {health_text(c.selection_health)}")
     if c.trend is not None:
         notes.append(f"trend {trend_text(c.trend)}")
         ahead = threshold_text(c)
@@ -178,7 +184,7 @@ def summary(d: Diagnosis) -> str:
     from gnn.results import Status
 
     lines: list[str] = []
-    health = "—" if d.overall_health is None else f"{d.overall_health:.2f}"
+    health = health_text(d.overall_health)
     lines.append(f"{d.equipment_id}: {d.verdict}")
     lines.append(
         f"overall health {health} · {d.n_valid_windows}/{d.n_windows} windows assessed "
@@ -213,7 +219,7 @@ def summary(d: Diagnosis) -> str:
     )
     for c in d.components:
         grade = grades[c.component_id]
-        h = "—" if c.health is None else f"{c.health:.2f}"
+        h = health_text(c.health)
         conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
         lines.append(
             f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "

@@ -66,7 +66,7 @@ def test_critical_accumulator_gets_precharge_check_with_evidence() -> None:
     assert "charging and testing kit" in rec.action
     assert rec.title == "Accumulator ACC: gas precharge lost"
     text = "\n".join(rec.evidence)
-    assert "health 0.10 → critical" in text
+    assert "health 10 % → critical" in text
     assert "grade 3 (near failure) with probability 0.85, averaged over 120 window(s)" in text
     assert "accumulator_precharge_loss 0.93" in text
     assert "V10 0.41" in text
@@ -183,7 +183,7 @@ def test_changing_grade_is_stated_in_the_evidence() -> None:
     (rec,) = _run(acc)
     assert (
         "grade varied over the selection: 0 in 50 %, 3 in 50 % of windows; the most recent "
-        "windows: grade 3 (near failure), health 0.05"
+        "windows: grade 3 (near failure), health 5 %"
     ) in rec.evidence
 
 

@@ -19,6 +19,7 @@ from pypdf import PdfReader
 
 from app.core.sample import SAMPLE_EQUIPMENT, SampleWorkspace
 from gnn.results import Diagnosis, Priority, Status
+from gnn.wording import health_text
 from ingestion.workspace import open_workspace
 
 pytestmark = pytest.mark.slow
@@ -116,8 +117,9 @@ def test_cli_table_and_json_follow_the_current_state(whole: Diagnosis) -> None:
 
     text = summary(whole)
     row = next(line for line in text.splitlines() if line.startswith("ACC "))
-    assert "CRITICAL" in row and f"{whole.component('ACC').health:.2f}" in row
-    assert f"mean over the selection {whole.component('ACC').selection_health:.2f}" in row
+    acc = whole.component("ACC")
+    assert "CRITICAL" in row and health_text(acc.health) in row
+    assert f"mean over the selection {health_text(acc.selection_health)}" in row
     assert "current state: the latest windows" in text
     assert "[URGENT, due by" in text
     body = json.loads(whole.model_dump_json())

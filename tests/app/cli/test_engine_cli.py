@@ -49,7 +49,7 @@ def test_summary_reads_in_ten_seconds(
     end = lines[top].index("health") + len("health")
     rows = lines[top + 1 : lines.index("", top)]
     assert len(rows) == 11
-    assert all(re.fullmatch(r"—|\d\.\d\d", row[end - 6 : end].strip()) for row in rows), rows
+    assert all(re.fullmatch(r"—|\d{1,3} %", row[end - 6 : end].strip()) for row in rows), rows
     assert "recommendations (" in out and "[URGENT, due by" in out
     assert "Compare oil temperature before and after the cooler" in out
     assert _diagnoses(ws) == 1
@@ -147,5 +147,5 @@ def test_summary_note_says_when_a_trend_is_not_significant() -> None:
         "trend stable (−0.1 % per 100 h, not significant; band −0.6 to +0.4 % per 100 h)"
     )
     assert note(0.08, 0.12, 0.16) == (
-        "trend falling −12 % per 100 h (band −16 to −8 % per 100 h); critical in about 40 h"
+        "trend falling −12.0 % per 100 h (band −16.0 to −8.0 % per 100 h); critical in about 40 h"
     )

@@ -30,6 +30,7 @@ from app.report.model import (
 from app.report.render import layout_report, render_pdf
 from app.report.wording import threshold_text
 from gnn.results import Diagnosis, Status
+from gnn.wording import health_text
 from ingestion.workspace import Store, open_workspace
 
 MARKUP = '<img src="file:///etc/passwd"><b>ACME</b> & <script>alert(1)</script> "Söhne"'
@@ -85,12 +86,12 @@ def test_pdf_has_sections_numbers_and_recommendations(
         assert "HydroDiag diagnosis report" in page  # header on every page
     d = model.diagnosis
     assert d.overall_health is not None
-    assert f"Overall health {d.overall_health:.2f}" in text
+    assert f"Overall health {health_text(d.overall_health)}" in text
     assert d.verdict in text
     for comp in d.components:
         assert comp.component_id in text
         if comp.health is not None:
-            assert f"{comp.health:.2f}" in text
+            assert health_text(comp.health) in text
         if comp.confidence is not None:
             assert f"{comp.confidence:.0%}" in text
         if comp.anomaly is not None:
@@ -238,7 +239,7 @@ def test_healthy_diagnosis_without_history_or_actions(
     assert "no trend chart is needed" in text
     assert "No maintenance action is recommended" in text
     assert "No findings" in text
-    assert f"Overall health 0.95 — {STATUS_STYLES[Status.HEALTHY].label}" in text
+    assert f"Overall health 95 % — {STATUS_STYLES[Status.HEALTHY].label}" in text
 
 
 def test_inspection_is_stored_and_updated(sample: tuple[Store, int]) -> None:
