@@ -59,6 +59,7 @@ from ingestion.workspace import Store, utc_now
 __all__ = [
     "EngineError",
     "Selection",
+    "check_model",
     "diagnose",
     "diagnose_recent",
     "diagnose_slices",
@@ -204,6 +205,21 @@ def _checked_model(
         model = cached_model(path, provider=provider, threads=threads)
     model.check_profile(profile, equipment=equipment_id)
     return model
+
+
+def check_model(
+    store: Store,
+    equipment_id: str,
+    *,
+    model_path: Path | str | None = None,
+    provider: ProviderChoice = "auto",
+    threads: int | None = None,
+) -> LoadedModel:
+    """The model :func:`diagnose` would use for ``equipment_id``, checked against its profile:
+    raises :class:`ModelError` (no model, or none for this profile) before any data is read, so
+    that a front end can say so instead of offering a diagnosis that cannot run."""
+    profile = equipment_profile(store.cursor(), equipment_id)
+    return _checked_model(None, model_path, profile, equipment_id, provider, threads)
 
 
 def _query(

@@ -71,7 +71,7 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
         ),
         settings=add_action(w, "&Settings…", "Ctrl+,", w.open_settings),
         quit=add_action(w, "&Quit", QKeySequence.StandardKey.Quit, w.close),
-        diagnose=add_action(w, "&Diagnose", "F5", w.diagnose, "Diagnose the latest data"),
+        diagnose=add_action(w, diagnose_label(w.settings.diagnose_last_minutes), "F5", w.diagnose),
         cancel=add_action(w, "&Cancel task", "Esc", w.cancel_tasks, "Cancel the running task"),
         connect_live=add_action(w, "&Connect live feed…", "Ctrl+L", w.connect_live),
         about=add_action(w, "&About HydroDiag", "F1", w.open_about),
@@ -107,6 +107,22 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
     for act in (acts.import_log, acts.diagnose, acts.connect_live, acts.report):
         toolbar.addAction(act)
     return acts
+
+
+def stretch_text(minutes: int) -> str:
+    """``30 min``, ``2 h``, ``1 h 30 min``, ``2 days``."""
+    if minutes % (24 * 60) == 0:
+        days = minutes // (24 * 60)
+        return f"{days} day{'s' if days > 1 else ''}"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def diagnose_label(minutes: int) -> str:
+    """What F5 does, named on the action and the toolbar: ``Diagnose last 30 min``."""
+    return f"&Diagnose last {stretch_text(minutes)}"
 
 
 def _tab_switcher(window: MainWindow, index: int) -> Callable[[], None]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import queries
+from app.core import queries, timefmt
 from app.core.markers import workspace_markers
+from app.core.readiness import Readiness, check_readiness
 from app.core.settings import Settings, load_settings, save_settings
 from app.gui.dialogs.errors import show_error
-from app.gui.main_actions import build_actions
+from app.gui.main_actions import build_actions, diagnose_label, stretch_text
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
 from app.gui.view_tabs import ViewTabs
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
@@ -65,7 +66,9 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.settings = settings or load_settings()
+        timefmt.set_zone(self.settings.time_zone)
         self.store: Store | None = None
+        self.readiness: Readiness | None = None  # can the equipment be diagnosed now, and why not
         self.profile: EquipmentProfile | None = None
         self.equipment_id: str | None = None
         self.diagnosis: Diagnosis | None = None
@@ -79,6 +82,7 @@ class MainWindow(QMainWindow):
         self.acts = build_actions(self, TAB_NAMES)
         self.tasks = TaskStatus(self, self.runner)
         self.status_label = self.tasks.label  # what the window says it is doing
+        self._update_actions()
         self._restore_layout()
         path = workspace or self.settings.workspace_path or default_workspace_path()
         # Opening is deferred to the event loop so the window paints first; tests and the demo
@@ -256,12 +260,14 @@ class MainWindow(QMainWindow):
     def set_equipment(self, equipment_id: str | None) -> None:
         self.equipment_id = equipment_id
         self.diagnosis = None
+        self.readiness = None
         self._sensor_selection = []
         if self.store is None or equipment_id is None:
             self.profile = None
             self.summary.set_equipment("No equipment")
             self._show_diagnosis(None)
             self._set_status("Create an equipment (Ctrl+N) or import a log (Ctrl+I) to begin.")
+            self._update_actions()
             return
         profile = queries.equipment_profile(self.store, equipment_id)
         self.profile = profile
@@ -276,6 +282,7 @@ class MainWindow(QMainWindow):
             self._fill_profile(panel)
         self._show_diagnosis(self.diagnosis)
         self._set_status(f"Equipment {equipment_id} ({profile.name}).")
+        self._check_readiness()
 
     def show_diagnosis_id(self, diagnosis_id: int) -> None:
         if self.store is not None:
@@ -283,11 +290,96 @@ class MainWindow(QMainWindow):
 
     def _show_diagnosis(self, diagnosis: Diagnosis | None) -> None:
         self.diagnosis = diagnosis
-        self.summary.set_diagnosis(diagnosis)
+        self.summary.set_diagnosis(diagnosis, *self._headline_without_diagnosis())
         self.overview.set_diagnosis(diagnosis)
         self.recommendations.set_diagnosis(diagnosis)
         for panel in self.tabs.built_names():
             self._fill_diagnosis(panel)
+        self._update_actions()
+
+    # -- what can be done now ----------------------------------------------------------------
+
+    def _check_readiness(self) -> None:
+        """Find out off the GUI thread whether the equipment has data and a model that fits
+        its profile; F5 and the headline follow the answer (:mod:`app.core.readiness`)."""
+        store, equipment, provider = self.store, self.equipment_id, self.settings.provider
+        if store is None or equipment is None:
+            return
+
+        def work(ctx: TaskContext) -> Readiness:
+            return check_readiness(queries.thread_store(store), equipment, provider=provider)
+
+        # A bound slot, not a closure: Qt drops it if the window is gone when the check ends.
+        self.runner.start(work, name="Checking the model", key="readiness",
+                          on_result=self._on_readiness_checked, writes=False)  # fmt: skip
+
+    def _on_readiness_checked(self, readiness: Readiness) -> None:
+        if readiness.equipment_id != self.equipment_id:
+            return  # the user moved on meanwhile
+        self.readiness = readiness
+        if self.diagnosis is None:
+            self.summary.set_diagnosis(None, *self._headline_without_diagnosis())
+        self._update_actions()
+
+    def _headline_without_diagnosis(self) -> tuple[str, str]:
+        """(model hint, placeholder) of the headline while there is no diagnosis to show."""
+        r = self.readiness
+        if self.equipment_id is None:
+            return "", "No equipment yet — open the demo, create an equipment or import a log."
+        if r is None:
+            return "", "No diagnosis yet."
+        if not r.can_diagnose:
+            return "", r.reason
+        key = stretch_text(self.settings.diagnose_last_minutes)
+        return (
+            f"Model {r.model_text}",
+            f"No diagnosis yet — press Diagnose last {key} (F5).",
+        )
+
+    def _update_actions(self) -> None:
+        """Enable what can work now; a disabled action says why in its tooltip."""
+        acts = getattr(self, "acts", None)
+        if acts is None:
+            return
+        minutes = self.settings.diagnose_last_minutes
+        acts.diagnose.setText(diagnose_label(minutes))
+        no_store = "Open or create a workspace first (Ctrl+O)."
+        no_equipment = "Create an equipment (Ctrl+N) or import a log (Ctrl+I) first."
+        r = self.readiness
+        if self.store is None:
+            why_not = no_store
+        elif self.equipment_id is None:
+            why_not = no_equipment
+        elif r is not None and not r.can_diagnose:
+            why_not = r.reason
+        else:
+            why_not = ""
+        _explain(
+            acts.diagnose,
+            why_not,
+            f"Diagnose the last {stretch_text(minutes)} of data (F5); the stretch is a "
+            "setting (Ctrl+,). Trends → Select range diagnoses any other stretch.",
+        )
+        _explain(
+            acts.report,
+            no_equipment
+            if self.equipment_id is None
+            else ""
+            if self.diagnosis is not None
+            else "Run or select a diagnosis first; the report is written from it.",
+            "Write the PDF report of the shown diagnosis (Ctrl+P)",
+        )
+        _explain(
+            acts.import_labels,
+            no_equipment if self.equipment_id is None else "",
+            "Import a CSV of condition ranges (component, start, end, grade) for training",
+        )
+        _explain(
+            acts.import_log, no_store if self.store is None else "", "Import a CSV log (Ctrl+I)"
+        )
+        _explain(
+            acts.new_equipment, no_store if self.store is None else "", "New equipment (Ctrl+N)"
+        )
 
     def _load_series(self, sensor_ids: list[str]) -> None:
         store, equipment = self.store, self.equipment_id
@@ -306,7 +398,7 @@ class MainWindow(QMainWindow):
 
         def done(series: dict[str, Any]) -> None:
             self.sensors.set_series(series)
-            self._set_status(f"Loaded {', '.join(series)}.")
+            self._set_status(series_status(series, equipment))
 
         self.tasks.start(
             "Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}", writes=False
@@ -414,10 +506,20 @@ class MainWindow(QMainWindow):
         self.set_equipment(equipment_id)
 
     def diagnose(self, start: datetime | None = None, end: datetime | None = None) -> None:
+        """Diagnose [start, end), or without them the latest stretch of data (the setting
+        ``diagnose_last_minutes``: what F5 is named after)."""
         store, equipment = self.store, self.equipment_id
         if store is None or equipment is None:
             show_error(self, HydroDiagError("Select an equipment with data before diagnosing."))
             return
+        if self.readiness is not None and not self.readiness.can_diagnose:
+            self._set_status(self.readiness.reason)
+            return
+        last = (
+            timedelta(minutes=self.settings.diagnose_last_minutes)
+            if start is None and end is None
+            else None
+        )
         thresholds = StatusThresholds(
             healthy=self.settings.healthy_threshold, critical=self.settings.critical_threshold
         )
@@ -431,7 +533,7 @@ class MainWindow(QMainWindow):
             return engine.diagnose(
                 queries.thread_store(store),
                 equipment,
-                selection=engine.Selection(start=start, end=end),
+                selection=engine.Selection(start=start, end=end, last=last),
                 thresholds=thresholds,
                 provider=provider,
                 progress=ctx,
@@ -474,6 +576,10 @@ class MainWindow(QMainWindow):
         old = self.settings
         self.settings = settings
         save_settings(settings)
+        timefmt.set_zone(settings.time_zone)
+        self._show_diagnosis(self.diagnosis)  # times, the F5 stretch and its name
+        if settings.provider != old.provider:
+            self._check_readiness()
         if self.tabs.built("sensors") is not None:
             self.sensors.set_units(settings.pressure_unit, settings.temperature_unit)
         new_path = settings.workspace_path
@@ -560,3 +666,22 @@ class MainWindow(QMainWindow):
             self.store.close()
             self.store = None
         super().closeEvent(event)
+
+
+def _explain(action: QAction, why_not: str, tip: str) -> None:
+    """Enable ``action``, or disable it with the reason as its tooltip and status tip."""
+    action.setEnabled(not why_not)
+    action.setToolTip(why_not or tip)
+    action.setStatusTip(why_not or tip)
+
+
+def series_status(series: dict[str, Any], equipment: str) -> str:
+    """What a finished sensor-data load says: what came, or that there was nothing."""
+    with_data = [sid for sid, (t, _v) in series.items() if len(t)]
+    empty = [sid for sid in series if sid not in with_data]
+    if not with_data:
+        return f"No data for {', '.join(series)} of {equipment} in the chosen range."
+    text = f"Loaded {', '.join(with_data)}."
+    if empty:
+        text += f" No data for {', '.join(empty)}."
+    return text
