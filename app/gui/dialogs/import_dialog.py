@@ -114,7 +114,11 @@ class ImportDialog(QDialog):
         # -- file and equipment
         self.path = QLineEdit()
         self.path.setPlaceholderText("Choose a file or drop it here")
-        self.path.editingFinished.connect(lambda: self.set_file(self.path.text()))
+        # Enter reads a typed path; leaving the field does not (a click on a sensor after a
+        # drop must not read the file again and rebuild the table under the mouse).
+        self.path.returnPressed.connect(self._on_path_entered)
+        self._loaded_path = ""  # the path text the preview and mapping are of
+        self._mapping_keys: list[MappingKey] = []
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._on_browse_clicked)
         file_row = QHBoxLayout()
@@ -241,7 +245,9 @@ class ImportDialog(QDialog):
         text = str(path).strip()
         if self.path.text() != text:
             self.path.setText(text)
+        self._loaded_path = text
         self._table = None  # chosen (again): read it afresh
+        self.plan = None  # and map it afresh
         if self.equipment.currentData() == NEW_EQUIPMENT and text:
             self._choose_best_profile(text)
         return self._resniff(show_dialog=True)
@@ -277,8 +283,15 @@ class ImportDialog(QDialog):
             self.new_profile.setCurrentIndex(best)
             self.new_profile.blockSignals(False)
 
+    def _on_path_entered(self) -> None:
+        text = self.path.text().strip()
+        if text and text != self._loaded_path:
+            self.set_file(text)
+
     def _resniff(self, show_dialog: bool = False) -> bool:
-        """Plan the file for the current profile (sniffing it if it is not yet)."""
+        """Plan the file for the current profile (sniffing it if it is not yet); the mapping
+        the user chose is kept for the sensors the new profile also has."""
+        kept = self.current_mapping() if self.plan is not None else {}
         self.plan = None
         self.profile = self._current_profile()
         text = self.path.text().strip()
@@ -297,12 +310,14 @@ class ImportDialog(QDialog):
         self.plan = plan
         self.problem.setText("")
         self._fill_plan()
+        self._restore_mapping(kept)
         return True
 
     def _fill_plan(self) -> None:
         plan = self.plan
         self.preview.clear()
         self.mapping.setRowCount(0)
+        self._mapping_keys = []
         if plan is None:
             self.preview.setRowCount(0)
             self.preview.setColumnCount(0)
@@ -361,7 +376,7 @@ class ImportDialog(QDialog):
                 ["Column", "Unit in file", "Sensor", "Sensor unit"]
             )
         self.mapping.setRowCount(len(mapping_rows))
-        self._mapping_keys: list[MappingKey] = [key for key, _, _, _ in mapping_rows]
+        self._mapping_keys = [key for key, _, _, _ in mapping_rows]
         for row, (_key, label, unit_text, sensor_id) in enumerate(mapping_rows):
             name = QTableWidgetItem(label)
             name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
@@ -390,6 +405,14 @@ class ImportDialog(QDialog):
         if validate:
             self._validate()
 
+    def _restore_mapping(self, kept: dict[MappingKey, tuple[str | None, str | None]]) -> None:
+        if self.profile is None:
+            return
+        known = set(self.profile.sensor_ids)
+        for key, (sensor, unit) in kept.items():
+            if key in self._mapping_keys and (sensor is None or sensor in known):
+                self.set_mapping(key, sensor, unit or "")
+
     def set_mapping(self, key: MappingKey, sensor: str | None, unit: str | None = None) -> None:
         """Map a column (0-based index; or a sensor name of a long file) to ``sensor``
         (None = skip), as a user would."""
@@ -404,7 +427,7 @@ class ImportDialog(QDialog):
 
     def current_mapping(self) -> dict[MappingKey, tuple[str | None, str | None]]:
         out: dict[MappingKey, tuple[str | None, str | None]] = {}
-        for row, index in enumerate(getattr(self, "_mapping_keys", [])):
+        for row, index in enumerate(self._mapping_keys):
             combo = self.mapping.cellWidget(row, 2)
             unit = self.mapping.cellWidget(row, 1)
             if isinstance(combo, QComboBox) and isinstance(unit, QLineEdit):
@@ -451,6 +474,9 @@ class ImportDialog(QDialog):
     # -- import ---------------------------------------------------------------------------
 
     def start_import(self) -> Task | None:
+        if self.path.text().strip() != self._loaded_path:  # typed, never entered: read it
+            self.set_file(self.path.text())
+            return None
         if not self._validate() or self.plan is None or self.profile is None:
             return None
         equipment = self.equipment_id()

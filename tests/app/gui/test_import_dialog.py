@@ -185,3 +185,84 @@ def test_a_chosen_file_is_sniffed_once_for_every_profile(  # type: ignore[no-unt
     assert dialog.plan is not None and dialog.profile is dialog.shipped[rig]
     assert len(sniffed) == 1
     store.close()
+
+
+def _error_boxes() -> list[QMessageBox]:
+    from PySide6.QtWidgets import QApplication
+
+    return [
+        w
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, QMessageBox) and w.objectName() == "ErrorDialog" and w.isVisible()
+    ]
+
+
+def test_clicking_around_after_a_drop_keeps_the_mapping(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The path field used to re-read the file whenever it lost focus: after a drop, the first
+    click on a sensor combo destroyed that combo, and a chosen mapping reset to (skip) when the
+    user clicked the time-zone field."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QApplication, QComboBox
+    from shiboken6 import isValid
+
+    store = open_workspace(None)
+    dialog, _ = _dialog(qtbot, store)
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(_german_log(tmp_path / "export.csv")))])
+    dialog.dropEvent(
+        QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                   Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    )  # fmt: skip
+    assert dialog.plan is not None
+    dialog.path.setFocus()  # where a user's cursor often is after dropping or browsing
+    qtbot.waitUntil(dialog.path.hasFocus, timeout=2000)
+    combo = dialog.mapping.cellWidget(0, 2)
+    assert isinstance(combo, QComboBox)
+    qtbot.mouseClick(combo, Qt.MouseButton.LeftButton)  # focus leaves the path field
+    QApplication.processEvents()
+    assert isValid(combo) and dialog.mapping.cellWidget(0, 2) is combo
+    combo.hidePopup()
+    dialog.set_mapping(1, "PS1")
+    dialog.set_mapping(3, "EPS1")
+    chosen = dialog.current_mapping()
+    dialog.path.setFocus()
+    qtbot.mouseClick(dialog.tz, Qt.MouseButton.LeftButton)  # the time-zone field
+    qtbot.keyClicks(dialog.tz, "Europe/Berlin")
+    QApplication.processEvents()
+    assert dialog.current_mapping() == chosen
+    # a typed path is read on Enter, not on leaving the field
+    other = _german_log(tmp_path / "second.csv", rows=60)
+    dialog.path.setText(str(other))
+    qtbot.mouseClick(dialog.tz, Qt.MouseButton.LeftButton)
+    assert dialog.current_mapping() == chosen
+    qtbot.keyClick(dialog.path, Qt.Key.Key_Return)
+    assert dialog.plan is not None and dialog.plan.path == other
+    store.close()
+
+
+def test_a_bad_file_shows_its_error_once(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The error box appeared twice for a bad file, the second time after the dialog closed."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    store = open_workspace(None)
+    dialog, _ = _dialog(qtbot, store)
+    dialog.activateWindow()
+    bad = tmp_path / "logger.bin"
+    bad.write_bytes(bytes(range(256)) * 40)
+    dialog.path.setFocus()
+    assert not dialog.set_file(bad)
+    QApplication.processEvents()
+    assert len(_error_boxes()) == 1
+    qtbot.mouseClick(dialog.tz, Qt.MouseButton.LeftButton)  # focus moves on
+    QApplication.processEvents()
+    assert len(_error_boxes()) == 1
+    for box in _error_boxes():
+        box.close()
+    dialog.reject()
+    QApplication.processEvents()
+    assert _error_boxes() == []
+    store.close()
