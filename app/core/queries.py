@@ -6,6 +6,7 @@ on their own cursor (:func:`thread_store`), because DuckDB connections are not t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,12 @@ from gnn import persist
 from gnn.persist import DiagnosisSummary
 from gnn.results import Diagnosis
 from ingestion import catalog
-from ingestion.profiles import EquipmentProfile
+from ingestion.profiles import (
+    PROFILE_SUFFIXES,
+    EquipmentProfile,
+    list_shipped_profiles,
+    shipped_profiles_dir,
+)
 from ingestion.queries import sensor_series
 from ingestion.workspace import Store
 
@@ -70,6 +76,28 @@ class GapRow:
     start: datetime
     end: datetime
     reason: str
+
+
+_shipped_lock = threading.Lock()
+_shipped: tuple[tuple[tuple[str, int], ...], list[EquipmentProfile]] | None = None
+
+
+def shipped_profiles() -> list[EquipmentProfile]:
+    """The shipped profiles (``ingestion.profiles.list_shipped_profiles``), parsed once while
+    their files are unchanged: parsing the YAML took 0.2 s on every import dialog."""
+    global _shipped
+    folder = shipped_profiles_dir()
+    key = tuple(
+        sorted(
+            (p.name, p.stat().st_mtime_ns)
+            for p in folder.iterdir()
+            if p.suffix.lower() in PROFILE_SUFFIXES
+        )
+    )
+    with _shipped_lock:
+        if _shipped is None or _shipped[0] != key:
+            _shipped = (key, list_shipped_profiles())
+        return list(_shipped[1])
 
 
 def thread_store(store: Store) -> Store:
@@ -144,6 +172,29 @@ def health_history(store: Store, equipment_id: str) -> dict[str, tuple[np.ndarra
         mid = (starts + ends).astype(np.float64) / 2e6
         out[comp] = (mid, np.asarray(history.health, dtype=np.float64))
     return out
+
+
+HealthSeries = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def health_series(store: Store, equipment_id: str) -> dict[str, HealthSeries]:
+    """:func:`health_history` with each component's rolling median (what the Trends tab draws
+    on top), computed where it is read: off the GUI thread."""
+    return {
+        comp: (t, h, rolling_median(h))
+        for comp, (t, h) in health_history(store, equipment_id).items()
+    }
+
+
+def rolling_median(values: np.ndarray, width: int = 9) -> np.ndarray:
+    """Centred rolling median (shorter at the ends): robust to single odd windows."""
+    n = len(values)
+    if n < 3:
+        return values
+    half = min(width, n) // 2
+    padded = np.pad(values, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
 
 
 def list_labels(store: Store, equipment_id: str) -> list[LabelRow]:

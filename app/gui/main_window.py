@@ -32,7 +32,7 @@ from app.core.settings import Settings, load_settings, save_settings
 from app.gui.dialogs.errors import show_error
 from app.gui.main_actions import build_actions, diagnose_label, stretch_text
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
-from app.gui.view_tabs import ViewTabs
+from app.gui.view_tabs import ViewTabs, warm_up
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
 from app.gui.views.workspace import WorkspacePanel
 from app.gui.workers import TaskContext, TaskRunner
@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         timefmt.set_zone(self.settings.time_zone)
         self.store: Store | None = None
         self.readiness: Readiness | None = None  # can the equipment be diagnosed now, and why not
+        self._history: dict[str, Any] | None = None  # the equipment's health history, once read
         self.profile: EquipmentProfile | None = None
         self.equipment_id: str | None = None
         self.diagnosis: Diagnosis | None = None
@@ -182,8 +183,11 @@ class MainWindow(QMainWindow):
         if name == "attention":
             self.attention.set_diagnosis(diagnosis)
         elif name == "trends":
-            history = queries.health_history(store, equipment) if store and equipment else {}
-            self.trends.set_history(history, diagnosis)
+            if self._history is not None or store is None or equipment is None:
+                self.trends.set_history(self._history or {}, diagnosis)
+            else:  # curves now, the history when it is read (off the GUI thread)
+                self.trends.set_history({}, diagnosis)
+                self._load_history(store, equipment)
         elif name == "sensors" and store is not None and equipment is not None:
             self.sensors.set_markers(workspace_markers(store, equipment, self.profile, diagnosis))
             if self.sensors.range_key == "diagnosis" and self.sensors.loaded:
@@ -232,6 +236,13 @@ class MainWindow(QMainWindow):
             self.open_workspace(path, equipment)
         except HydroDiagError as exc:
             show_error(self, exc, "Opening the workspace")
+        # With the window painted and the workspace open, load in the background what the
+        # tabs and dialogs need when first opened (pyqtgraph alone took 0.4 s there).
+        QTimer.singleShot(200, self._warm_up)
+
+    def _warm_up(self) -> None:
+        self.runner.start(warm_up, name="Preparing the views", key="warm-up", writes=False,
+                          quiet=True)  # fmt: skip
 
     def open_workspace(self, path: Path | str, equipment_id: str | None = None) -> None:
         """Open (creating if needed) the workspace file and show an equipment of it."""
@@ -261,6 +272,7 @@ class MainWindow(QMainWindow):
         self.equipment_id = equipment_id
         self.diagnosis = None
         self.readiness = None
+        self._history = None
         self._sensor_selection = []
         if self.store is None or equipment_id is None:
             self.profile = None
@@ -311,7 +323,8 @@ class MainWindow(QMainWindow):
 
         # A bound slot, not a closure: Qt drops it if the window is gone when the check ends.
         self.runner.start(work, name="Checking the model", key="readiness",
-                          on_result=self._on_readiness_checked, writes=False)  # fmt: skip
+                          on_result=self._on_readiness_checked, writes=False,
+                          quiet=True)  # fmt: skip
 
     def _on_readiness_checked(self, readiness: Readiness) -> None:
         if readiness.equipment_id != self.equipment_id:
@@ -381,6 +394,21 @@ class MainWindow(QMainWindow):
             acts.new_equipment, no_store if self.store is None else "", "New equipment (Ctrl+N)"
         )
 
+    def _load_history(self, store: Store, equipment: str) -> None:
+        def work(ctx: TaskContext) -> tuple[str, dict[str, Any]]:
+            return equipment, queries.health_series(queries.thread_store(store), equipment)
+
+        self.runner.start(work, name="Reading the health history", key="history",
+                          on_result=self._on_history_loaded, writes=False)  # fmt: skip
+
+    def _on_history_loaded(self, loaded: tuple[str, dict[str, Any]]) -> None:
+        equipment, history = loaded
+        if equipment != self.equipment_id:
+            return
+        self._history = history
+        if self.tabs.built("trends") is not None:
+            self.trends.set_history(history, self.diagnosis)
+
     def _load_series(self, sensor_ids: list[str]) -> None:
         store, equipment = self.store, self.equipment_id
         if store is None or equipment is None or not sensor_ids:
@@ -420,8 +448,9 @@ class MainWindow(QMainWindow):
     # -- tasks ---------------------------------------------------------------------------
 
     def _on_runner_active_changed(self, count: int) -> None:
-        self.tasks.show_busy(count > 0)
-        self.acts.cancel.setEnabled(count > 0)
+        busy = self.runner.busy_count > 0
+        self.tasks.show_busy(busy)
+        self.acts.cancel.setEnabled(busy)
 
     def cancel_tasks(self) -> None:
         self.tasks.cancel_all()
@@ -542,6 +571,7 @@ class MainWindow(QMainWindow):
         self.tasks.start("Diagnosing", work, self._on_diagnosis_done, key="diagnose")
 
     def _on_diagnosis_done(self, diagnosis: Diagnosis) -> None:
+        self._history = None  # it has the new windows now
         self.refresh_workspace()
         self._show_diagnosis(diagnosis)
         self._set_status(
@@ -561,7 +591,7 @@ class MainWindow(QMainWindow):
         except ImportError:
             show_error(self, HydroDiagError("The PDF report is not available in this build."))
             return None
-        dialog = ReportDialog(self.store, self.diagnosis, parent=self)
+        dialog = ReportDialog(self.store, self.diagnosis, parent=self, runner=self.runner)
         dialog.open()
         return dialog
 

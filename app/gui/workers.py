@@ -98,9 +98,17 @@ class _TaskSignals(QObject):
 class Task(QRunnable):
     """One run of a work function on the thread pool."""
 
-    def __init__(self, fn: Callable[[TaskContext], Any], name: str, *, writes: bool = True) -> None:
+    def __init__(
+        self,
+        fn: Callable[[TaskContext], Any],
+        name: str,
+        *,
+        writes: bool = True,
+        quiet: bool = False,
+    ) -> None:
         super().__init__()
         self.writes = writes  # False: a read that can be dropped without asking anyone
+        self.quiet = quiet  # True: background upkeep the user did not ask for (no busy bar)
         self.setAutoDelete(False)  # the runner holds it until ``finished`` arrived
         self.name = name
         self.signals = _TaskSignals()
@@ -162,6 +170,7 @@ class TaskRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         writes: bool = True,
+        quiet: bool = False,
     ) -> Task:
         """Run ``fn`` off the GUI thread. A running task with the same ``key`` is cancelled."""
         self._serial += 1
@@ -171,7 +180,7 @@ class TaskRunner(QObject):
             # Still tracked (under another name) until it has wound down: close waits for it.
             self._tasks[f"{key}#superseded{self._serial}"] = old
         slot = key if key is not None else f"{name}#{self._serial}"
-        task = Task(fn, name, writes=writes)
+        task = Task(fn, name, writes=writes, quiet=quiet)
         if on_result is not None:
             task.signals.succeeded.connect(on_result)
         if on_error is not None:
@@ -202,6 +211,11 @@ class TaskRunner(QObject):
         """Tasks whose ``finished`` the GUI thread has not handled yet (so their result,
         error or cancel handlers may still be pending)."""
         return len(self._tasks)
+
+    @property
+    def busy_count(self) -> int:
+        """Tasks the user is waiting for (not the quiet ones: checks, warm-ups)."""
+        return sum(1 for t in self._tasks.values() if not t.quiet)
 
     def running(self) -> list[Task]:
         return [t for t in self._tasks.values() if not t.done]

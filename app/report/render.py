@@ -132,6 +132,8 @@ def render_pdf(
             pages.paint(painter, i)
     finally:
         painter.end()
+    count, marks = pages.count, dict(pages.marks)
+    pages.dispose()  # the documents go on this thread (render_pdf may run in a worker)
     del writer
     try:
         tmp.replace(out)
@@ -140,8 +142,8 @@ def render_pdf(
         raise RenderError(f"{out}: cannot write the PDF ({exc}). Pick another --out.") from None
     return RenderResult(
         path=out,
-        pages=pages.count,
+        pages=count,
         paper=paper,
         seconds=time.perf_counter() - started,
-        section_pages=pages.marks,
+        section_pages=marks,
     )

@@ -46,7 +46,7 @@ from ingestion.csv_import import ingest_csv
 from ingestion.csv_plan import ColumnMap, CsvOptions, CsvPlan, CsvTable
 from ingestion.csv_sniff import long_names, plan_table, preview_rows, sniff_table
 from ingestion.errors import HydroDiagError
-from ingestion.profiles import EquipmentProfile, list_shipped_profiles
+from ingestion.profiles import EquipmentProfile
 from ingestion.units import conversion
 from ingestion.workspace import Store
 
@@ -110,7 +110,7 @@ class ImportDialog(QDialog):
         self.summary: ImportSummary | None = None
         self.task: Task | None = None
         self.error_box: Any = None
-        self.shipped = list_shipped_profiles()
+        self.shipped = queries.shipped_profiles()
         # -- file and equipment
         self.path = QLineEdit()
         self.path.setPlaceholderText("Choose a file or drop it here")
