@@ -83,22 +83,35 @@ def trend_text(trend: TrendEstimate | None) -> str:
     if not trend.enough_history or trend.rate_per_100h is None:
         return trend.message or "not enough history"
     lo, hi = trend.rate_low_per_100h, trend.rate_high_per_100h
+    if not significant(trend):
+        # No rate is quoted: a step (a repair, a new operating point) fits a slope anywhere
+        # in a wide band, and "−2,400 % per hour, not significant" reads as an alarm.
+        return "no significant trend"
     rate = rate_text(trend.rate_per_100h, scale_with=(lo, hi))
     band = band_text(lo, hi)
-    if not significant(trend):
-        return f"stable ({rate}, not significant{f'; band {band}' if band else ''})"
     direction = "falling" if trend.rate_per_100h > 0 else "rising"
     return f"{direction} {rate}" + (f" (band {band})" if band else "")
 
 
+def duration_text(hours: float) -> str:
+    """``12 h``, ``40 min``, ``under a minute``: an operating time never rounds to "0 h"."""
+    if hours >= 1.0:
+        return f"{hours:.0f} h"
+    minutes = hours * 60.0
+    return f"{minutes:.0f} min" if minutes >= 1.0 else "under a minute"
+
+
 def hours_text(hours: float, low: float | None = None, high: float | None = None) -> str:
-    """``about 12 h (8–20 h)``; days are added for two days and more."""
+    """``about 12 h, band 8–20 h``; days are added for two days and more."""
     days = f" (~{hours / 24:.0f} days of operation)" if hours >= 48 else ""
+    about = f"about {duration_text(hours)}{days}"
     if low is not None and high is not None and (low, high) != (hours, hours):
-        return f"about {hours:.0f} h{days}, band {low:.0f}–{high:.0f} h"
+        if low >= 1.0:  # "band 20–45 h"
+            return f"{about}, band {low:.0f}–{duration_text(high)}"
+        return f"{about}, band {duration_text(low)} to {duration_text(high)}"
     if low is not None and high is None:
-        return f"about {hours:.0f} h{days}, possibly as soon as {low:.0f} h"
-    return f"about {hours:.0f} h{days}"
+        return f"{about}, possibly as soon as {duration_text(low)}"
+    return about
 
 
 def threshold_text(component: ComponentResult) -> str:

@@ -162,7 +162,7 @@ def _component_note(c: ComponentResult) -> str:
     if c.selection_health is not None and c.current_windows < c.n_windows:
         notes.append(f"mean over the selection {health_text(c.selection_health)}")
     if c.trend is not None:
-        notes.append(f"trend {trend_text(c.trend)}")
+        notes.append(trend_text(c.trend))
         ahead = threshold_text(c)
         if c.trend.enough_history and ahead not in ("—", "not reached at the measured rate"):
             notes.append(ahead)

@@ -30,6 +30,11 @@ def _local(value: datetime) -> datetime:
     return aware if _choice == "UTC" else aware.astimezone()
 
 
+def shown(value: datetime) -> datetime:
+    """A stored (naive UTC) time in the shown zone (aware)."""
+    return _local(value)
+
+
 def zone_name(at: datetime | None = None) -> str:
     """The shown zone's name at ``at`` (default now): ``UTC``, ``CET``, or ``UTC+05:30``."""
     shown = _local(at or datetime.now(UTC))

@@ -45,10 +45,11 @@ def test_rates_are_signed_as_health_moves_in_percent() -> None:
         "falling −10.5 % per 100 h (band −13.0 to −8.0 % per 100 h)"
     )
     stable = _trend(0.00001, -0.002, 0.003)
-    assert wording.trend_text(stable) == (
-        "stable (0.0 % per 100 h, not significant; band −0.3 to +0.2 % per 100 h)"
-    )
-    assert "−0.0" not in wording.trend_text(stable) and "-0" not in wording.trend_text(stable)
+    assert wording.trend_text(stable) == "no significant trend"
+    step = _trend(24.0, -0.5, 30.0)  # a step in health: any slope in a wide band
+    assert wording.trend_text(step) == "no significant trend"
+    assert wording.band_text(-0.002, 0.003) == "−0.3 to +0.2 % per 100 h"
+    assert wording.hours_text(0.3, 0.0, 9.2) == "about 18 min, band under a minute to 9 h"
 
 
 def test_a_crossed_threshold_is_said_in_words() -> None:
