@@ -14,7 +14,7 @@ import numpy as np
 
 from gnn import persist
 from gnn.persist import DiagnosisSummary
-from gnn.results import Diagnosis
+from gnn.results import Diagnosis, Status
 from ingestion import catalog
 from ingestion.profiles import (
     PROFILE_SUFFIXES,
@@ -31,6 +31,19 @@ class EquipmentRow:
     id: str
     name: str
     profile_id: str
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """An equipment with the outcome of its latest diagnosis (the fleet view's row)."""
+
+    id: str
+    name: str
+    profile_id: str
+    status: Status | None  # None: never diagnosed
+    health: float | None
+    diagnosed_at: datetime | None  # when the latest diagnosis was made (UTC)
+    verdict: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,28 @@ def thread_store(store: Store) -> Store:
 def list_equipment(store: Store) -> list[EquipmentRow]:
     rows = store.query("SELECT id, name, profile_id FROM equipment ORDER BY id")
     return [EquipmentRow(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def fleet(store: Store) -> list[FleetRow]:
+    """Every equipment with its latest diagnosis' status, health and time (one query)."""
+    rows = store.query(
+        "SELECT e.id, e.name, e.profile_id, d.overall_status, d.overall_health, d.created_at, "
+        "d.verdict FROM equipment e LEFT JOIN (SELECT *, row_number() OVER (PARTITION BY "
+        "equipment_id ORDER BY created_at DESC, id DESC) AS k FROM diagnoses) d "
+        "ON d.equipment_id = e.id AND d.k = 1 ORDER BY e.id"
+    )
+    return [
+        FleetRow(
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            Status(r[3]) if r[3] is not None else None,
+            float(r[4]) if r[4] is not None else None,
+            r[5],
+            str(r[6] or ""),
+        )
+        for r in rows
+    ]
 
 
 def equipment_profile(store: Store, equipment_id: str) -> EquipmentProfile:

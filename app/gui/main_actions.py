@@ -25,6 +25,9 @@ class MainActions:
     cancel: QAction
     connect_live: QAction
     about: QAction
+    help: QAction
+    rename: QAction
+    delete: QAction
 
 
 def add_action(
@@ -74,7 +77,16 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
         diagnose=add_action(w, diagnose_label(w.settings.diagnose_last_minutes), "F5", w.diagnose),
         cancel=add_action(w, "&Cancel task", "Esc", w.cancel_tasks, "Cancel the running task"),
         connect_live=add_action(w, "&Connect live feed…", "Ctrl+L", w.connect_live),
-        about=add_action(w, "&About HydroDiag", "F1", w.open_about),
+        about=add_action(w, "&About HydroDiag", None, w.open_about),
+        help=add_action(
+            w,
+            "HydroDiag &help",
+            QKeySequence.StandardKey.HelpContents,
+            w.open_help,
+            "The user guide shipped with the app",
+        ),
+        rename=add_action(w, "&Rename…", "F2", w.rename_selected),
+        delete=add_action(w, "&Delete…", QKeySequence.StandardKey.Delete, w.delete_selected),
     )
     menu = w.menuBar()
     file_menu = menu.addMenu("&File")
@@ -90,6 +102,9 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
     file_menu.addAction(acts.settings)
     file_menu.addSeparator()
     file_menu.addAction(acts.quit)
+    edit_menu = menu.addMenu("&Edit")
+    edit_menu.addAction(acts.rename)
+    edit_menu.addAction(acts.delete)
     diag_menu = menu.addMenu("&Diagnosis")
     diag_menu.addAction(acts.diagnose)
     diag_menu.addAction(acts.cancel)
@@ -100,6 +115,7 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
     view_menu.addSeparator()
     view_menu.addAction(w.workspace_dock.toggleViewAction())
     help_menu = menu.addMenu("&Help")
+    help_menu.addAction(acts.help)
     help_menu.addAction(acts.about)
     toolbar = w.addToolBar("Main")
     toolbar.setObjectName("MainToolbar")

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import queries, timefmt
-from app.core.markers import workspace_markers
+from app.core import housekeeping, queries, timefmt
+from app.core.markers import Marker, workspace_markers
 from app.core.readiness import Readiness, check_readiness
 from app.core.settings import Settings, load_settings, save_settings
 from app.gui.dialogs.errors import show_error
@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.equipment_id: str | None = None
         self.diagnosis: Diagnosis | None = None
         self.close_policy: ClosePolicy = "ask"
+        self.confirm_answer: bool | None = None  # tests: answer confirmations without asking
         self.runner = TaskRunner(self)
         self.runner.activeChanged.connect(self._on_runner_active_changed)
         self.setWindowTitle("HydroDiag")
@@ -115,11 +116,14 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.workspace_dock)
-        self.resizeDocks([self.workspace_dock], [250], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.workspace_dock], [330], Qt.Orientation.Horizontal)
         self.workspace_panel.equipmentSelected.connect(self._on_workspace_equipment_selected)
         self.workspace_panel.diagnosisSelected.connect(self._on_workspace_diagnosis_selected)
         self.workspace_panel.newEquipmentRequested.connect(self.new_equipment)
         self.workspace_panel.importRequested.connect(self.import_log)
+        self.workspace_panel.renameRequested.connect(self.rename_item)
+        self.workspace_panel.deleteRequested.connect(self.delete_item)
+        self.workspace_panel.tree.currentItemChanged.connect(lambda *_: self._update_actions())
         self.recommendations.reportRequested.connect(self.open_report)
         self.overview.componentSelected.connect(self._on_overview_component_selected)
 
@@ -189,7 +193,7 @@ class MainWindow(QMainWindow):
                 self.trends.set_history({}, diagnosis)
                 self._load_history(store, equipment)
         elif name == "sensors" and store is not None and equipment is not None:
-            self.sensors.set_markers(workspace_markers(store, equipment, self.profile, diagnosis))
+            self._load_markers(store, equipment, diagnosis)
             if self.sensors.range_key == "diagnosis" and self.sensors.loaded:
                 self.sensors.loaded = set()  # the diagnosed range changed: reload it
                 self._load_series(self.sensors.checked_sensors())
@@ -209,6 +213,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromHex(self.settings.window_geometry.encode()))
         else:
             self.resize(1366, 768)
+        if not self.settings.window_state:  # first start: room for the fleet's status column
+            QTimer.singleShot(0, self, lambda: self.resizeDocks(
+                [self.workspace_dock], [330], Qt.Orientation.Horizontal))  # fmt: skip
         self.tabs.setCurrentIndex(min(max(self.settings.last_tab, 0), self.tabs.count() - 1))
 
     def save_layout(self) -> None:
@@ -238,7 +245,7 @@ class MainWindow(QMainWindow):
             show_error(self, exc, "Opening the workspace")
         # With the window painted and the workspace open, load in the background what the
         # tabs and dialogs need when first opened (pyqtgraph alone took 0.4 s there).
-        QTimer.singleShot(200, self._warm_up)
+        QTimer.singleShot(200, self, self._warm_up)
 
     def _warm_up(self) -> None:
         self.runner.start(warm_up, name="Preparing the views", key="warm-up", writes=False,
@@ -393,6 +400,15 @@ class MainWindow(QMainWindow):
         _explain(
             acts.new_equipment, no_store if self.store is None else "", "New equipment (Ctrl+N)"
         )
+        target = self.workspace_panel.selected_target()
+        pick = "Select an equipment, inspection, import or diagnosis in the workspace first."
+        _explain(acts.delete, "" if target else pick, "Delete the selected item (Del)")
+        renamable = target is not None and target[0] in ("equipment", "inspection")
+        _explain(
+            acts.rename,
+            "" if renamable else "Select an equipment or an inspection in the workspace first.",
+            "Rename the selected equipment or inspection (F2)",
+        )
 
     def _load_history(self, store: Store, equipment: str) -> None:
         def work(ctx: TaskContext) -> tuple[str, dict[str, Any]]:
@@ -408,6 +424,23 @@ class MainWindow(QMainWindow):
         self._history = history
         if self.tabs.built("trends") is not None:
             self.trends.set_history(history, self.diagnosis)
+
+    def _load_markers(self, store: Store, equipment: str, diagnosis: Diagnosis | None) -> None:
+        """The shaded ranges of the Sensors tab (the workspace's labels and gaps are read off
+        the GUI thread)."""
+        profile = self.profile
+
+        def work(ctx: TaskContext) -> tuple[str, list[Marker]]:
+            local = queries.thread_store(store)
+            return equipment, workspace_markers(local, equipment, profile, diagnosis)
+
+        self.runner.start(work, name="Reading labels and gaps", key="markers",
+                          on_result=self._on_markers_loaded, writes=False)  # fmt: skip
+
+    def _on_markers_loaded(self, loaded: tuple[str, list[Marker]]) -> None:
+        equipment, markers = loaded
+        if equipment == self.equipment_id and self.tabs.built("sensors") is not None:
+            self.sensors.set_markers(markers)
 
     def _load_series(self, sensor_ids: list[str]) -> None:
         store, equipment = self.store, self.equipment_id
@@ -619,6 +652,112 @@ class MainWindow(QMainWindow):
                 self.open_workspace(new_path)
             except HydroDiagError as exc:
                 show_error(self, exc, "Opening the workspace")
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def rename_selected(self) -> None:
+        target = self.workspace_panel.selected_target()
+        if target is not None:
+            self.rename_item(target[0], target[1])
+
+    def delete_selected(self) -> None:
+        target = self.workspace_panel.selected_target()
+        if target is not None:
+            self.delete_item(target[0], target[1])
+
+    def rename_item(self, kind: str, key: object) -> None:
+        """Ask for a new name of an equipment (its name; the id stays) or an inspection (its
+        site), and store it."""
+        from PySide6.QtWidgets import QInputDialog
+
+        store = self.store
+        if store is None or kind not in ("equipment", "inspection"):
+            return
+        if kind == "equipment":
+            current = next((e.name for e in queries.list_equipment(store) if e.id == key), "")
+            label = f"Name of equipment {key} (its id stays {key}):"
+        else:
+            rows = store.query("SELECT site FROM inspections WHERE id = ?", [key])
+            current = str(rows[0][0]) if rows else ""
+            label = "Site of this inspection (shown with its date and inspector):"
+        text, ok = QInputDialog.getText(self, "Rename", label, text=current)
+        if not ok or text.strip() == current:
+            return
+        try:
+            if kind == "equipment":
+                housekeeping.rename_equipment(store, str(key), text)
+            else:
+                housekeeping.rename_inspection(store, int(str(key)), text)
+        except HydroDiagError as exc:
+            show_error(self, exc, "Rename")
+            return
+        self.refresh_workspace()
+        if kind == "equipment" and key == self.equipment_id:
+            self.summary.set_equipment(text.strip())
+        self._set_status(f"Renamed to {text.strip()!r}.")
+
+    def delete_item(self, kind: str, key: object) -> None:
+        """Delete an equipment, inspection, import or diagnosis after the user confirmed what
+        goes with it; the deletion runs off the GUI thread in one transaction."""
+        store = self.store
+        if store is None or kind not in ("equipment", "inspection", "source", "diagnosis"):
+            return
+        target = cast("housekeeping.Kind", kind)
+        try:
+            what = housekeeping.describe_deletion(store, target, cast("str | int", key))
+        except HydroDiagError as exc:
+            show_error(self, exc, "Delete")
+            return
+        if self.confirm(f"Delete {housekeeping.KIND_TITLES[target]}", what.sentence()) is False:
+            return
+
+        def work(ctx: TaskContext) -> housekeeping.Deletion:
+            return housekeeping.delete(queries.thread_store(store), target, what.key)
+
+        self.tasks.start(f"Deleting {what.title}", work, self._on_deleted, key="delete")
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask before something that cannot be undone (tests set ``confirm_answer``)."""
+        if self.confirm_answer is not None:
+            return self.confirm_answer
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(title)
+        box.setText(text)
+        yes = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is yes
+
+    def _on_deleted(self, what: housekeeping.Deletion) -> None:
+        self._set_status(f"Deleted {what.title}.")
+        if what.kind == "equipment" and what.key == self.equipment_id:
+            remaining = queries.list_equipment(self.store) if self.store else []
+            self.refresh_workspace()
+            self.set_equipment(remaining[0].id if remaining else None)
+            if self.store is not None:
+                self.workspace_panel.refresh(self.store, self.equipment_id)
+            return
+        self.refresh_workspace()
+        if (
+            what.kind == "diagnosis"
+            and self.diagnosis is not None
+            and self.diagnosis.id == what.key
+        ):
+            self._history = None
+            self._show_diagnosis(
+                queries.latest_diagnosis(self.store, self.equipment_id)
+                if self.store and self.equipment_id
+                else None
+            )
+        elif what.kind == "source" and self.equipment_id is not None:
+            self.set_equipment(self.equipment_id)  # its data changed: views and readiness
+
+    def open_help(self) -> None:
+        from app.gui.dialogs.help import HelpWindow
+
+        HelpWindow.show_for(self)
 
     def open_about(self) -> None:
         from app.gui.dialogs.about import AboutDialog

@@ -4,7 +4,10 @@ A heartbeat QTimer ticks every 5 ms on the GUI thread; a step is started from th
 (so the time it takes inside a slot counts) and the event loop runs until its background
 work is done and the window has settled. The longest gap between two heartbeats within the
 step is what a user feels as a frozen window; "total" is the step's wall time, background
-work included.
+work included. On a shared machine a gap also holds the time the GUI thread waited for a
+core; "GUI CPU" is the CPU time the GUI thread itself spent within that longest gap, which
+other processes do not inflate (compare the two: a block with little CPU is the machine's
+load, or another thread holding the GIL).
 
 Steps, on the sample workspace (app.core.sample: the demo rig, diagnosed every half hour by
 the shipped model) in a window of 1366×768: open the workspace, the first open of each tab
@@ -46,20 +49,29 @@ class Heartbeat:
     def __init__(self) -> None:
         from PySide6.QtCore import QTimer
 
-        self.ticks: list[float] = []
+        self.ticks: list[tuple[float, float]] = []  # (wall, GUI thread CPU)
         self.timer = QTimer()
         self.timer.setInterval(HEARTBEAT_MS)
-        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self.timer.timeout.connect(
+            lambda: self.ticks.append((time.perf_counter(), time.thread_time()))
+        )
 
-    def longest_gap_ms(self, start: float, end: float) -> float:
-        ticks = [start, *(t for t in self.ticks if start <= t <= end), end]
-        return max((b - a) * 1000 for a, b in itertools.pairwise(ticks))
+    def longest_gap_ms(self, start: float, end: float) -> tuple[float, float]:
+        """(longest gap between ticks, GUI thread CPU within it) in ms."""
+        before = [t for t in self.ticks if t[0] < start][-1:]  # the step starts from here
+        inner = [t for t in self.ticks if start <= t[0] <= end]
+        if not inner or not before:
+            return (end - start) * 1000, float("nan")
+        ticks = [*before, *inner]
+        gap = max(itertools.pairwise(ticks), key=lambda p: p[1][0] - p[0][0])
+        return (gap[1][0] - gap[0][0]) * 1000, (gap[1][1] - gap[0][1]) * 1000
 
 
 def run_step(
     app: Any, beat: Heartbeat, action: Callable[[], object], busy: Callable[[], bool]
-) -> tuple[float, float]:
-    """(longest block ms, total s) of ``action`` started from the event loop."""
+) -> tuple[float, float, float]:
+    """(longest block ms, GUI CPU ms in it, total s) of ``action`` started from the event
+    loop."""
     from PySide6.QtCore import QTimer
 
     done: list[float] = []
@@ -77,7 +89,8 @@ def run_step(
         if time.perf_counter() - quiet_since >= SETTLE_S:
             break
     end = time.perf_counter() - SETTLE_S
-    return beat.longest_gap_ms(started, end + SETTLE_S), end - started
+    block, cpu = beat.longest_gap_ms(started, end + SETTLE_S)
+    return block, cpu, end - started
 
 
 def _logger_csv(path: Path) -> Path:
@@ -91,7 +104,7 @@ def _logger_csv(path: Path) -> Path:
     return path
 
 
-def walk_through(tmp: Path, sample_path: Path) -> list[tuple[str, float, float]]:
+def walk_through(tmp: Path, sample_path: Path) -> list[tuple[str, float, float, float]]:
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
     from PySide6.QtWidgets import QApplication, QDialog
@@ -200,8 +213,7 @@ def walk_through(tmp: Path, sample_path: Path) -> list[tuple[str, float, float]]
     ]
     out = []
     for name, action, is_busy in steps:
-        block, total = run_step(app, beat, action, is_busy)
-        out.append((name, block, total))
+        out.append((name, *run_step(app, beat, action, is_busy)))
     for dialog in QApplication.topLevelWidgets():
         if isinstance(dialog, QDialog) and dialog.isVisible():
             dialog.reject()
@@ -231,23 +243,26 @@ def main(argv: list[str] | None = None) -> int:
         path = tmp / f"run{k}.duckdb"
         shutil.copyfile(sample.path, path)
         runs.append(walk_through(tmp, path))
-    names = [name for name, _, _ in runs[0]]
+    names = [r[0] for r in runs[0]]
     rows = [
         {
             "step": name,
             "blocked_ms": statistics.median(r[i][1] for r in runs),
             "blocked_ms_max": max(r[i][1] for r in runs),
-            "total_s": statistics.median(r[i][2] for r in runs),
+            "gui_cpu_ms": statistics.median(r[i][2] for r in runs),
+            "total_s": statistics.median(r[i][3] for r in runs),
         }
         for i, name in enumerate(names)
     ]
     width = max(len(n) for n in names)
-    print(f"{'step':<{width}}  {'blocked ms':>10}  {'(max)':>7}  {'total s':>8}")
+    print(
+        f"{'step':<{width}}  {'blocked ms':>10}  {'(max)':>6}  {'GUI CPU ms':>10}  {'total s':>7}"
+    )
     for row in rows:
         flag = "  > 100 ms" if row["blocked_ms"] > 100 else ""
         print(
-            f"{row['step']:<{width}}  {row['blocked_ms']:>10.0f}  {row['blocked_ms_max']:>7.0f}"
-            f"  {row['total_s']:>8.2f}{flag}"
+            f"{row['step']:<{width}}  {row['blocked_ms']:>10.0f}  {row['blocked_ms_max']:>6.0f}"
+            f"  {row['gui_cpu_ms']:>10.0f}  {row['total_s']:>7.2f}{flag}"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {

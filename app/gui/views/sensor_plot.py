@@ -141,6 +141,7 @@ class SensorPlotPanel(QWidget):
         self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._fit_x = True
         self._first: pg.PlotItem | None = None
+        self._placed: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # markers shown for
         self._color: dict[str, str] = {}  # sensor -> its curve's colour (and its name's)
         self.time_axis: plotting.TimeAxis | None = None
         self.label_strip = self._make_label_strip()
@@ -159,6 +160,7 @@ class SensorPlotPanel(QWidget):
         self.loaded, self._raw, self._marker_items = set(), {}, []
         self._fit_x = True
         self._first = None
+        self._placed = None
         self.time_axis = None
         self.label_strip = self._make_label_strip()
         self.tree.blockSignals(True)
@@ -358,9 +360,14 @@ class SensorPlotPanel(QWidget):
     def set_markers(self, markers: list[Marker]) -> None:
         """Replace the shaded regions (few items: recreated, unlike the curves)."""
         self.markers = list(markers)
-        self._place_markers()
+        self._placed = None
+        self._relayout()
 
     def _place_markers(self) -> None:
+        key = (tuple(self.checked_sensors()), tuple(self.plots))
+        if key == self._placed:
+            return  # same sensors, same plots: the regions in place are right
+        self._placed = key
         for plot, item in self._marker_items:
             plot.removeItem(item)
         self._marker_items = []

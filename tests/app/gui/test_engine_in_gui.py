@@ -64,7 +64,7 @@ def test_diagnose_click_and_read_real_engine_output(
     qtbot.waitUntil(lambda: win.readiness is not None, timeout=30000)  # the model fits
     assert win.acts.diagnose.isEnabled() and win.acts.diagnose.text() == "&Diagnose last 30 min"
     qtbot.keyClick(win, Qt.Key.Key_F5)  # Diagnose the last 30 minutes
-    assert win.runner.active_count == 1 or win.diagnosis is not None, (
+    assert win.runner.busy_count == 1 or win.diagnosis is not None, (
         f"F5 did not start a diagnosis: {win.status_label.text()}"
     )
     qtbot.waitUntil(lambda: win.diagnosis is not None, timeout=60000)

@@ -278,8 +278,8 @@ def test_labels_imported_from_the_window_show_as_a_source(
     sources = window.workspace_panel.tree.topLevelItem(0).child(1)
     assert sources.text(0) == "Sources (2)"
     texts = [sources.child(i).text(0) for i in range(sources.childCount())]
-    assert texts[0].endswith("values, complete)")
-    assert texts[1] == "labels: inspection-labels.csv (2 label ranges, complete)"
+    assert texts[0].endswith(" values)")  # complete: no word for the normal case
+    assert texts[1] == "labels: inspection-labels.csv (2 label ranges)"
     assert window.status_label.text().startswith("imported 2 label ranges")
     window.workspace_panel.tree.expandAll()
     save_screenshot(window, "workspace-labels-source")
