@@ -26,6 +26,7 @@ class MainActions:
     connect_live: QAction
     about: QAction
     help: QAction
+    demo: QAction
     rename: QAction
     delete: QAction
 
@@ -85,6 +86,13 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
             w.open_help,
             "The user guide shipped with the app",
         ),
+        demo=add_action(
+            w,
+            "Open the &demo",
+            None,
+            w.open_demo,
+            "A simulated test rig, diagnosed, in a workspace of its own",
+        ),
         rename=add_action(w, "&Rename…", "F2", w.rename_selected),
         delete=add_action(w, "&Delete…", QKeySequence.StandardKey.Delete, w.delete_selected),
     )
@@ -116,6 +124,7 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
     view_menu.addAction(w.workspace_dock.toggleViewAction())
     help_menu = menu.addMenu("&Help")
     help_menu.addAction(acts.help)
+    help_menu.addAction(acts.demo)
     help_menu.addAction(acts.about)
     toolbar = w.addToolBar("Main")
     toolbar.setObjectName("MainToolbar")

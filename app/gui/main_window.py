@@ -9,6 +9,7 @@ half-written.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +36,7 @@ from app.gui.main_actions import build_actions, diagnose_label, stretch_text
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
 from app.gui.view_tabs import ViewTabs, warm_up
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
+from app.gui.views.welcome import WelcomePage
 from app.gui.views.workspace import WorkspacePanel
 from app.gui.workers import TaskContext, TaskRunner
 from gnn.results import Diagnosis, StatusThresholds
@@ -100,13 +103,18 @@ class MainWindow(QMainWindow):
         self.overview = self.tabs.overview
         self.recommendations = self.tabs.recommendations
         self._sensor_selection: list[str] = []
-        central = QWidget()
-        layout = QVBoxLayout(central)
+        main_page = QWidget()
+        layout = QVBoxLayout(main_page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
-        self.setCentralWidget(central)
+        self.welcome = WelcomePage()
+        self.welcome.actionRequested.connect(self._on_welcome_action_requested)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(main_page)
+        self.pages.addWidget(self.welcome)
+        self.setCentralWidget(self.pages)
         self.workspace_panel = WorkspacePanel()
         self.workspace_dock = QDockWidget("Workspace", self)
         self.workspace_dock.setObjectName("WorkspaceDock")
@@ -286,8 +294,10 @@ class MainWindow(QMainWindow):
             self.summary.set_equipment("No equipment")
             self._show_diagnosis(None)
             self._set_status("Create an equipment (Ctrl+N) or import a log (Ctrl+I) to begin.")
+            self.pages.setCurrentWidget(self.welcome)  # the first steps, as buttons
             self._update_actions()
             return
+        self.pages.setCurrentIndex(0)
         profile = queries.equipment_profile(self.store, equipment_id)
         self.profile = profile
         name = next(
@@ -409,6 +419,9 @@ class MainWindow(QMainWindow):
             "" if renamable else "Select an equipment or an inspection in the workspace first.",
             "Rename the selected equipment or inspection (F2)",
         )
+        for name, action in (("new", acts.new_equipment), ("import", acts.import_log),
+                             ("diagnose", acts.diagnose), ("report", acts.report)):  # fmt: skip
+            self.welcome.mirror(name, action.isEnabled(), action.toolTip())
 
     def _load_history(self, store: Store, equipment: str) -> None:
         def work(ctx: TaskContext) -> tuple[str, dict[str, Any]]:
@@ -652,6 +665,60 @@ class MainWindow(QMainWindow):
                 self.open_workspace(new_path)
             except HydroDiagError as exc:
                 show_error(self, exc, "Opening the workspace")
+
+    # -- the first start ---------------------------------------------------------------------
+
+    def _on_welcome_action_requested(self, name: str) -> None:
+        actions: dict[str, Callable[[], object]] = {
+            "demo": self.open_demo,
+            "new": self.new_equipment,
+            "import": self.import_log,
+            "diagnose": self.diagnose,
+            "report": self.open_report,
+            "open": self.choose_workspace,
+            "help": self.open_help,
+        }
+        actions[name]()
+
+    def open_demo(self) -> None:
+        """Open the demo workspace (its own file), building it first if there is none."""
+        from ingestion.resources import demo_workspace_path
+
+        path = demo_workspace_path()
+        if path.exists():
+            self._open_demo_at(path)
+            return
+
+        def work(ctx: TaskContext) -> Path:
+            from app.core.demo import build_demo
+
+            build_demo(path, progress=ctx)
+            return path
+
+        demo = self.welcome.buttons["demo"]
+        tip = demo.toolTip()
+        demo.setEnabled(False)
+        demo.setToolTip("The demo is being built; it opens when ready (Esc cancels).")
+
+        def finished() -> None:
+            demo.setEnabled(True)
+            demo.setToolTip(tip)
+
+        self.tasks.start(
+            "Building the demo (four simulated hours, diagnosed every half hour)",
+            work,
+            self._open_demo_at,
+            key="demo",
+            on_finished=finished,
+        )
+
+    def _open_demo_at(self, path: Path) -> None:
+        from ingestion.demo import DEMO_EQUIPMENT
+
+        try:
+            self.open_workspace(path, DEMO_EQUIPMENT)
+        except HydroDiagError as exc:
+            show_error(self, exc, "Opening the demo")
 
     # -- housekeeping ----------------------------------------------------------------------
 

@@ -46,8 +46,10 @@ class TaskStatus:
         *,
         key: str | None = None,
         writes: bool = True,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
-        """Run ``fn`` off the GUI thread; ``on_result`` gets its result on the GUI thread."""
+        """Run ``fn`` off the GUI thread; ``on_result`` gets its result on the GUI thread,
+        ``on_finished`` runs after it however the task ended."""
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
@@ -65,6 +67,7 @@ class TaskStatus:
             on_error=on_error,
             on_progress=self._on_task_progress,
             on_cancelled=lambda: self.set_text(f"{name} cancelled; nothing was changed."),
+            on_finished=on_finished,
             writes=writes,
         )
 
