@@ -37,11 +37,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import queries
+from app.core import column_memory, queries
+from app.core.gui_words import for_gui
 from app.gui.dialogs.errors import error_message, show_error
 from app.gui.workers import Task, TaskContext, TaskRunner
 from ingestion.catalog import ImportSummary
-from ingestion.csv_columns import match_sensor
+from ingestion.csv_columns import match_sensor, split_header
 from ingestion.csv_import import ingest_csv
 from ingestion.csv_plan import ColumnMap, CsvOptions, CsvPlan, CsvTable
 from ingestion.csv_sniff import long_names, plan_table, preview_rows, sniff_table
@@ -119,6 +120,10 @@ class ImportDialog(QDialog):
         self.path.returnPressed.connect(self._on_path_entered)
         self._loaded_path = ""  # the path text the preview and mapping are of
         self._mapping_keys: list[MappingKey] = []
+        self._mapping_names: list[str] = []  # the column's name in the file, per row
+        self._choices: dict[str, column_memory.Choice] = {}  # of the running import
+        self._notes: list[str] = []  # on its skipped text columns
+        self._failure = ""  # why the last import failed, shown until the next try
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._on_browse_clicked)
         file_row = QHBoxLayout()
@@ -173,6 +178,9 @@ class ImportDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #c8322a;")
         self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note = QLabel("")  # what Import will leave out, said before it does
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #8a5a00;")
         setup = QWidget()
         setup_layout = QVBoxLayout(setup)
         setup_layout.setContentsMargins(0, 0, 0, 0)
@@ -180,6 +188,7 @@ class ImportDialog(QDialog):
         setup_layout.addWidget(self.detected)
         setup_layout.addWidget(splitter, 1)
         setup_layout.addWidget(self.problem)
+        setup_layout.addWidget(self.note)
         # -- result page
         self.summary_text = QPlainTextEdit()
         self.summary_text.setReadOnly(True)
@@ -247,6 +256,7 @@ class ImportDialog(QDialog):
             self.path.setText(text)
         self._loaded_path = text
         self._table = None  # chosen (again): read it afresh
+        self._failure = ""
         self.plan = None  # and map it afresh
         if self.equipment.currentData() == NEW_EQUIPMENT and text:
             self._choose_best_profile(text)
@@ -311,6 +321,7 @@ class ImportDialog(QDialog):
         self.problem.setText("")
         self._fill_plan()
         self._restore_mapping(kept)
+        self._recall_mapping()
         return True
 
     def _fill_plan(self) -> None:
@@ -318,6 +329,7 @@ class ImportDialog(QDialog):
         self.preview.clear()
         self.mapping.setRowCount(0)
         self._mapping_keys = []
+        self._mapping_names = []
         if plan is None:
             self.preview.setRowCount(0)
             self.preview.setColumnCount(0)
@@ -329,7 +341,7 @@ class ImportDialog(QDialog):
             f"{plan.decimal!r} · encoding {plan.encoding} · header on line {plan.header_line or '—'}"
             f" · units line {plan.units_line or '—'} · data from line {plan.data_start_line}<br>"
             f"<b>Time:</b> {time_cols} as {plan.time_spec.description} "
-            + ("".join(f"<br>note: {n}" for n in plan.notes))
+            + ("".join(f"<br>note: {for_gui(n)}" for n in plan.notes))
         )
         self.detected.setTextFormat(Qt.TextFormat.RichText)
         rows = preview_rows(plan)
@@ -351,7 +363,6 @@ class ImportDialog(QDialog):
                 self.preview.setItem(r, c, item)
         self.preview.resizeColumnsToContents()
         assert self.profile is not None
-        sensors = [SKIP, *self.profile.sensor_ids]
         mapping_rows: list[tuple[MappingKey, str, str | None, str | None]] = []
         if plan.layout == "long":  # (key, label, unit, sensor) per name in the file
             for sensor_name, name_unit in long_names(plan):
@@ -363,6 +374,7 @@ class ImportDialog(QDialog):
                         match_sensor(sensor_name, self.profile),
                     )
                 )
+                self._mapping_names.append(sensor_name)
             self.mapping.setHorizontalHeaderLabels(
                 ["Sensor name in the file", "Unit in file", "Sensor", "Sensor unit"]
             )
@@ -372,8 +384,9 @@ class ImportDialog(QDialog):
                     continue
                 sensor = col.sensor if col.role == "value" and col.sensor else None
                 mapping_rows.append((col.index, col.label(), col.unit, sensor))
+                self._mapping_names.append(col.name)
             self.mapping.setHorizontalHeaderLabels(
-                ["Column", "Unit in file", "Sensor", "Sensor unit"]
+                ["Column", "Unit in file", "Sensor (what it measures)", "Sensor unit"]
             )
         self.mapping.setRowCount(len(mapping_rows))
         self._mapping_keys = [key for key, _, _, _ in mapping_rows]
@@ -385,22 +398,38 @@ class ImportDialog(QDialog):
             unit.setPlaceholderText("as the sensor")
             unit.textChanged.connect(lambda _t: self._validate())
             self.mapping.setCellWidget(row, 1, unit)
-            combo = QComboBox()
-            combo.addItems(sensors)
-            combo.setCurrentText(sensor_id or SKIP)
-            combo.currentTextChanged.connect(lambda _t, r=row: self._on_sensor_changed(r))
+            combo = self._sensor_combo()
+            combo.setCurrentIndex(max(0, combo.findData(sensor_id or "")))
+            combo.currentIndexChanged.connect(lambda _i, r=row: self._on_sensor_changed(r))
             self.mapping.setCellWidget(row, 2, combo)
             self.mapping.setItem(row, 3, QTableWidgetItem(""))
             self._on_sensor_changed(row, validate=False)
         self._validate()
+
+    def _sensor_combo(self) -> QComboBox:
+        """(skip) and the profile's sensors, each with what it measures and its unit (the id
+        is the item's data)."""
+        assert self.profile is not None
+        combo = QComboBox()
+        combo.addItem(SKIP, "")
+        for sensor in self.profile.sensors:
+            words = split_header(sensor.description)[0] or sensor.quantity.replace("_", " ")
+            combo.addItem(f"{sensor.id} · {words} [{sensor.unit}]", sensor.id)
+            combo.setItemData(
+                combo.count() - 1,
+                f"{sensor.id}: {words}, on {sensor.component}, in {sensor.unit}",
+                Qt.ItemDataRole.ToolTipRole,
+            )
+        return combo
 
     def _on_sensor_changed(self, row: int, validate: bool = True) -> None:
         combo = self.mapping.cellWidget(row, 2)
         item = self.mapping.item(row, 3)
         if not isinstance(combo, QComboBox) or item is None or self.profile is None:
             return
-        sensor = combo.currentText()
-        item.setText("" if sensor == SKIP else self.profile.sensor(sensor).unit)
+        sensor = combo.currentData()
+        item.setText(self.profile.sensor(sensor).unit if sensor else "")
+        combo.setToolTip(combo.itemData(combo.currentIndex(), Qt.ItemDataRole.ToolTipRole) or "")
         item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
         if validate:
             self._validate()
@@ -413,13 +442,26 @@ class ImportDialog(QDialog):
             if key in self._mapping_keys and (sensor is None or sensor in known):
                 self.set_mapping(key, sensor, unit or "")
 
+    def _recall_mapping(self) -> None:
+        """Choose what was chosen for the same columns of this equipment's earlier imports."""
+        equipment = self.equipment.currentData()
+        if self.profile is None or not equipment or equipment == NEW_EQUIPMENT:
+            return
+        known = set(self.profile.sensor_ids)
+        remembered = column_memory.recall(equipment)
+        for row, (sensor, unit) in column_memory.recalled_for(
+            self._mapping_names, remembered
+        ).items():
+            if sensor is None or sensor in known:
+                self.set_mapping(self._mapping_keys[row], sensor, unit or "")
+
     def set_mapping(self, key: MappingKey, sensor: str | None, unit: str | None = None) -> None:
         """Map a column (0-based index; or a sensor name of a long file) to ``sensor``
         (None = skip), as a user would."""
         row = self._mapping_keys.index(key)
         combo = self.mapping.cellWidget(row, 2)
         assert isinstance(combo, QComboBox)
-        combo.setCurrentText(sensor or SKIP)
+        combo.setCurrentIndex(max(0, combo.findData(sensor or "")))
         if unit is not None:
             edit = self.mapping.cellWidget(row, 1)
             assert isinstance(edit, QLineEdit)
@@ -431,8 +473,7 @@ class ImportDialog(QDialog):
             combo = self.mapping.cellWidget(row, 2)
             unit = self.mapping.cellWidget(row, 1)
             if isinstance(combo, QComboBox) and isinstance(unit, QLineEdit):
-                sensor = None if combo.currentText() == SKIP else combo.currentText()
-                out[index] = (sensor, unit.text().strip() or None)
+                out[index] = (combo.currentData() or None, unit.text().strip() or None)
         return out
 
     def _validate(self) -> bool:
@@ -464,12 +505,40 @@ class ImportDialog(QDialog):
                         problems.append(str(exc))
             if not used:
                 problems.append("Map at least one column to a sensor.")
-        text = " ".join(p for p in problems if p)
+        text = " ".join(p for p in problems if p) or self._failure
         if self.plan is not None or text:
             self.problem.setText(text)
+        self.note.setText(self._skip_warning())
         ok = not [p for p in problems if p] and self.plan is not None
         self.import_button.setEnabled(ok and self.task is None)
         return ok
+
+    def _skip_warning(self) -> str:
+        if self.plan is None or not self._mapping_keys:
+            return ""
+        mapping = self.current_mapping()
+        labels = [self._row_label(row) for row in range(len(self._mapping_keys))]
+        kind = "names" if self.plan.layout == "long" else "columns"
+        return column_memory.skip_warning(
+            labels, [mapping[key][0] for key in self._mapping_keys], kind=kind
+        )
+
+    def _row_label(self, row: int) -> str:
+        item = self.mapping.item(row, 0)
+        return item.text() if item is not None else ""
+
+    def _text_column_notes(self) -> list[str]:
+        """Notes on the skipped columns that hold text (comments, condition labels)."""
+        plan = self.plan
+        if plan is None or plan.layout == "long":
+            return []
+        data = [cells for number, cells in preview_rows(plan) if number >= plan.data_start_line]
+        skipped = [
+            (self._row_label(row), [c[key] for c in data if len(c) > key])
+            for row, key in enumerate(self._mapping_keys)
+            if isinstance(key, int) and self.current_mapping()[key][0] is None
+        ]
+        return column_memory.text_column_notes(skipped, plan.decimal)
 
     # -- import ---------------------------------------------------------------------------
 
@@ -482,6 +551,13 @@ class ImportDialog(QDialog):
         equipment = self.equipment_id()
         assert equipment is not None
         options = build_options(self.plan, self.current_mapping(), self.tz.text().strip())
+        self._failure = ""
+        mapping = self.current_mapping()
+        self._choices = {
+            name: mapping[key]
+            for name, key in zip(self._mapping_names, self._mapping_keys, strict=True)
+        }
+        self._notes = self._text_column_notes()
         path, profile, store = self.plan.path, self.profile, self.store
 
         def work(ctx: TaskContext) -> ImportSummary:
@@ -521,7 +597,10 @@ class ImportDialog(QDialog):
 
     def _on_import_succeeded(self, summary: ImportSummary) -> None:
         self.summary = summary
-        self.summary_text.setPlainText(summary.describe())
+        if not summary.skipped:
+            column_memory.remember(summary.equipment_id, self._choices)
+        notes = [] if summary.skipped else self._notes
+        self.summary_text.setPlainText(for_gui("\n".join([summary.describe(), *notes])))
         if summary.skipped:
             self.headline.setText(
                 f"✔ {Path(summary.uri).name} was already imported — nothing to do."
@@ -540,6 +619,7 @@ class ImportDialog(QDialog):
                     if summary.warnings
                     else ""
                 )
+                + (f"\nℹ {len(notes)} skipped column(s) hold text: see below." if notes else "")
             )
         self.pages.setCurrentIndex(1)
         self.status.setText(
@@ -554,7 +634,8 @@ class ImportDialog(QDialog):
 
     def _on_import_failed(self, exc: BaseException) -> None:
         self.status.setText("Import failed; the workspace is unchanged.")
-        self.problem.setText(error_message(exc))
+        self._failure = error_message(exc)
+        self.problem.setText(self._failure)
         self.error_box = show_error(self, exc, "Import")
 
     def _on_import_cancelled(self) -> None:
