@@ -123,7 +123,7 @@ class SensorPlotPanel(QWidget):
         )
         bottom.addWidget(legend)
         right_layout.addLayout(bottom)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.tree)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
@@ -172,7 +172,7 @@ class SensorPlotPanel(QWidget):
             sensors = profile.sensors_of(comp.id)
             if not sensors:
                 continue
-            parent = QTreeWidgetItem([f"{comp.id} — {comp.name}", ""])
+            parent = QTreeWidgetItem([component_label(comp.id, comp.name), ""])
             parent.setToolTip(0, f"{comp.id} — {comp.name}")
             parent.setFlags(parent.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
             self.tree.addTopLevelItem(parent)
@@ -190,6 +190,14 @@ class SensorPlotPanel(QWidget):
                 self.items[sensor.id] = item
             parent.setExpanded(True)
         self.tree.resizeColumnToContents(1)
+        # Wide enough for the longest component name (it spans both columns), up to 320 px.
+        metrics = self.tree.fontMetrics()
+        labels = [component_label(c.id, c.name) for c in profile.components]
+        widest = max((metrics.horizontalAdvance(label) for label in labels), default=0)
+        want = min(320, max(200, widest + self.tree.indentation() + 36))
+        total = sum(self.splitter.sizes())
+        if self.tree.width() < want and total > want:
+            self.splitter.setSizes([want, total - want])
         self.tree.setColumnWidth(0, max(120, self.tree.width() - self.tree.columnWidth(1) - 24))
         self.tree.blockSignals(False)
         self._relayout()
@@ -528,6 +536,12 @@ def main() -> int:
         return panel
 
     return run_standalone("Sensors", build)
+
+
+def component_label(component_id: str, name: str) -> str:
+    """A component as the Sensors tree names it: its name when that holds the id, else
+    "id — name" ("RV1 — Pressure-relief valve RV1" said the id twice and was cut off)."""
+    return name if component_id in name else f"{component_id} — {name}"
 
 
 if __name__ == "__main__":
