@@ -486,3 +486,37 @@ def test_health_history_is_the_stored_one_latest_diagnosis_wins(
     upto = [d for d in sample_template.diagnoses if d.window_end <= earlier.window_end]
     assert next(h for h in before if h.component_id == "ACC").n_windows == graded(upto)
     assert len(upto) < len(sample_template.diagnoses)
+
+
+def test_characters_the_font_lacks_print_as_their_names_not_boxes(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    """User text goes through app.core.text.printable_text with the report font's glyph test:
+    a wrench the font has no glyph for prints as "[wrench]", a right-to-left override cannot
+    reorder a word, in the body, the header and the footer alike."""
+    import unicodedata
+
+    from app.report.layout import font_family
+    from app.report.printable import glyph_test
+
+    store, diagnosis_id = sample
+    renders = glyph_test(font_family())
+    lacking = next(ch for ch in ("\U0001f527", "\u6f22", "\U0001f6e0") if not renders(ch))
+    name = f"[{unicodedata.name(lacking).lower()}]"
+    fields = InspectionFields(
+        customer=f"ACME {lacking} Ölwerk",
+        site="Hall \u202e2 llaH",
+        inspector="Jörg",
+        notes=f"seal kit {lacking} ordered",
+    )
+    save_inspection(store, EQUIPMENT_ID, diagnosis_id, fields)
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    model = model.model_copy(update={"equipment_name": f"Press {lacking} 7"})
+    result = render_pdf(model, tmp_path / "glyphs.pdf")
+    _, pages = _text(result.path)
+    text = _flat(pages)
+    assert lacking not in text
+    assert f"ACME {name} Ölwerk" in text and f"seal kit {name} ordered" in text
+    assert f"Press {name} 7" in text  # the title and every page's header
+    assert "\u202e" not in text and "Hall 2 llaH" in text
+    assert all(f"Press {name} 7" in page for page in pages[1:]), "the running header"
