@@ -134,6 +134,67 @@ def build_actions(window: MainWindow, tab_names: Sequence[str]) -> MainActions:
     return acts
 
 
+def update_actions(window: MainWindow) -> None:
+    """Enable what can work now; a disabled action says why in its tooltip."""
+    acts = getattr(window, "acts", None)
+    if acts is None:
+        return
+    minutes = window.settings.diagnose_last_minutes
+    acts.diagnose.setText(diagnose_label(minutes))
+    no_store = "Open or create a workspace first (Ctrl+O)."
+    no_equipment = "Create an equipment (Ctrl+N) or import a log (Ctrl+I) first."
+    r = window.readiness
+    if window.store is None:
+        why_not = no_store
+    elif window.equipment_id is None:
+        why_not = no_equipment
+    elif r is not None and not r.can_diagnose:
+        why_not = r.reason
+    else:
+        why_not = ""
+    explain(
+        acts.diagnose,
+        why_not,
+        f"Diagnose the last {stretch_text(minutes)} of data (F5); the stretch is a "
+        "setting (Ctrl+,). Trends → Select range diagnoses any other stretch.",
+    )
+    explain(
+        acts.report,
+        no_equipment
+        if window.equipment_id is None
+        else ""
+        if window.diagnosis is not None
+        else "Run or select a diagnosis first; the report is written from it.",
+        "Write the PDF report of the shown diagnosis (Ctrl+P)",
+    )
+    explain(
+        acts.import_labels,
+        no_equipment if window.equipment_id is None else "",
+        "Import a CSV of condition ranges (component, start, end, grade) for training",
+    )
+    explain(acts.import_log, no_store if window.store is None else "", "Import a CSV log (Ctrl+I)")
+    explain(acts.new_equipment, no_store if window.store is None else "", "New equipment (Ctrl+N)")
+    target = window.workspace_panel.selected_target()
+    pick = "Select an equipment, inspection, import or diagnosis in the workspace first."
+    explain(acts.delete, "" if target else pick, "Delete the selected item (Del)")
+    renamable = target is not None and target[0] in ("equipment", "inspection")
+    explain(
+        acts.rename,
+        "" if renamable else "Select an equipment or an inspection in the workspace first.",
+        "Rename the selected equipment or inspection (F2)",
+    )
+    for name, action in (("new", acts.new_equipment), ("import", acts.import_log),
+                         ("diagnose", acts.diagnose), ("report", acts.report)):  # fmt: skip
+        window.welcome.mirror(name, action.isEnabled(), action.toolTip())
+
+
+def explain(action: QAction, why_not: str, tip: str) -> None:
+    """Enable ``action``, or disable it with the reason as its tooltip and status tip."""
+    action.setEnabled(not why_not)
+    action.setToolTip(why_not or tip)
+    action.setStatusTip(why_not or tip)
+
+
 def stretch_text(minutes: int) -> str:
     """``30 min``, ``2 h``, ``1 h 30 min``, ``2 days``."""
     if minutes % (24 * 60) == 0:

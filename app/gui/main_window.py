@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -31,8 +31,9 @@ from app.core import housekeeping, queries, timefmt
 from app.core.markers import Marker, workspace_markers
 from app.core.readiness import Readiness, check_readiness
 from app.core.settings import Settings, load_settings, save_settings
+from app.gui import workspace_edits
 from app.gui.dialogs.errors import show_error
-from app.gui.main_actions import build_actions, diagnose_label, stretch_text
+from app.gui.main_actions import build_actions, stretch_text, update_actions
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
 from app.gui.view_tabs import ViewTabs, warm_up
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
@@ -368,60 +369,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         """Enable what can work now; a disabled action says why in its tooltip."""
-        acts = getattr(self, "acts", None)
-        if acts is None:
-            return
-        minutes = self.settings.diagnose_last_minutes
-        acts.diagnose.setText(diagnose_label(minutes))
-        no_store = "Open or create a workspace first (Ctrl+O)."
-        no_equipment = "Create an equipment (Ctrl+N) or import a log (Ctrl+I) first."
-        r = self.readiness
-        if self.store is None:
-            why_not = no_store
-        elif self.equipment_id is None:
-            why_not = no_equipment
-        elif r is not None and not r.can_diagnose:
-            why_not = r.reason
-        else:
-            why_not = ""
-        _explain(
-            acts.diagnose,
-            why_not,
-            f"Diagnose the last {stretch_text(minutes)} of data (F5); the stretch is a "
-            "setting (Ctrl+,). Trends → Select range diagnoses any other stretch.",
-        )
-        _explain(
-            acts.report,
-            no_equipment
-            if self.equipment_id is None
-            else ""
-            if self.diagnosis is not None
-            else "Run or select a diagnosis first; the report is written from it.",
-            "Write the PDF report of the shown diagnosis (Ctrl+P)",
-        )
-        _explain(
-            acts.import_labels,
-            no_equipment if self.equipment_id is None else "",
-            "Import a CSV of condition ranges (component, start, end, grade) for training",
-        )
-        _explain(
-            acts.import_log, no_store if self.store is None else "", "Import a CSV log (Ctrl+I)"
-        )
-        _explain(
-            acts.new_equipment, no_store if self.store is None else "", "New equipment (Ctrl+N)"
-        )
-        target = self.workspace_panel.selected_target()
-        pick = "Select an equipment, inspection, import or diagnosis in the workspace first."
-        _explain(acts.delete, "" if target else pick, "Delete the selected item (Del)")
-        renamable = target is not None and target[0] in ("equipment", "inspection")
-        _explain(
-            acts.rename,
-            "" if renamable else "Select an equipment or an inspection in the workspace first.",
-            "Rename the selected equipment or inspection (F2)",
-        )
-        for name, action in (("new", acts.new_equipment), ("import", acts.import_log),
-                             ("diagnose", acts.diagnose), ("report", acts.report)):  # fmt: skip
-            self.welcome.mirror(name, action.isEnabled(), action.toolTip())
+        update_actions(self)
 
     def _load_history(self, store: Store, equipment: str) -> None:
         def work(ctx: TaskContext) -> tuple[str, dict[str, Any]]:
@@ -733,55 +681,15 @@ class MainWindow(QMainWindow):
             self.delete_item(target[0], target[1])
 
     def rename_item(self, kind: str, key: object) -> None:
-        """Ask for a new name of an equipment (its name; the id stays) or an inspection (its
-        site), and store it."""
-        from PySide6.QtWidgets import QInputDialog
-
-        store = self.store
-        if store is None or kind not in ("equipment", "inspection"):
-            return
-        if kind == "equipment":
-            current = next((e.name for e in queries.list_equipment(store) if e.id == key), "")
-            label = f"Name of equipment {key} (its id stays {key}):"
-        else:
-            rows = store.query("SELECT site FROM inspections WHERE id = ?", [key])
-            current = str(rows[0][0]) if rows else ""
-            label = "Site of this inspection (shown with its date and inspector):"
-        text, ok = QInputDialog.getText(self, "Rename", label, text=current)
-        if not ok or text.strip() == current:
-            return
-        try:
-            if kind == "equipment":
-                housekeeping.rename_equipment(store, str(key), text)
-            else:
-                housekeeping.rename_inspection(store, int(str(key)), text)
-        except HydroDiagError as exc:
-            show_error(self, exc, "Rename")
-            return
-        self.refresh_workspace()
-        if kind == "equipment" and key == self.equipment_id:
-            self.summary.set_equipment(text.strip())
-        self._set_status(f"Renamed to {text.strip()!r}.")
+        """Ask for a new name of an equipment or an inspection and store it."""
+        workspace_edits.rename_item(self, kind, key)
 
     def delete_item(self, kind: str, key: object) -> None:
-        """Delete an equipment, inspection, import or diagnosis after the user confirmed what
-        goes with it; the deletion runs off the GUI thread in one transaction."""
-        store = self.store
-        if store is None or kind not in ("equipment", "inspection", "source", "diagnosis"):
-            return
-        target = cast("housekeeping.Kind", kind)
-        try:
-            what = housekeeping.describe_deletion(store, target, cast("str | int", key))
-        except HydroDiagError as exc:
-            show_error(self, exc, "Delete")
-            return
-        if self.confirm(f"Delete {housekeeping.KIND_TITLES[target]}", what.sentence()) is False:
-            return
+        """Delete an item of the workspace after the user confirmed what goes with it."""
+        workspace_edits.delete_item(self, kind, key)
 
-        def work(ctx: TaskContext) -> housekeeping.Deletion:
-            return housekeeping.delete(queries.thread_store(store), target, what.key)
-
-        self.tasks.start(f"Deleting {what.title}", work, self._on_deleted, key="delete")
+    def _on_deleted(self, what: housekeeping.Deletion) -> None:
+        workspace_edits.on_deleted(self, what)
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask before something that cannot be undone (tests set ``confirm_answer``)."""
@@ -796,30 +704,6 @@ class MainWindow(QMainWindow):
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.exec()
         return box.clickedButton() is yes
-
-    def _on_deleted(self, what: housekeeping.Deletion) -> None:
-        self._set_status(f"Deleted {what.title}.")
-        if what.kind == "equipment" and what.key == self.equipment_id:
-            remaining = queries.list_equipment(self.store) if self.store else []
-            self.refresh_workspace()
-            self.set_equipment(remaining[0].id if remaining else None)
-            if self.store is not None:
-                self.workspace_panel.refresh(self.store, self.equipment_id)
-            return
-        self.refresh_workspace()
-        if (
-            what.kind == "diagnosis"
-            and self.diagnosis is not None
-            and self.diagnosis.id == what.key
-        ):
-            self._history = None
-            self._show_diagnosis(
-                queries.latest_diagnosis(self.store, self.equipment_id)
-                if self.store and self.equipment_id
-                else None
-            )
-        elif what.kind == "source" and self.equipment_id is not None:
-            self.set_equipment(self.equipment_id)  # its data changed: views and readiness
 
     def open_help(self) -> None:
         from app.gui.dialogs.help import HelpWindow
@@ -902,13 +786,6 @@ class MainWindow(QMainWindow):
             self.store.close()
             self.store = None
         super().closeEvent(event)
-
-
-def _explain(action: QAction, why_not: str, tip: str) -> None:
-    """Enable ``action``, or disable it with the reason as its tooltip and status tip."""
-    action.setEnabled(not why_not)
-    action.setToolTip(why_not or tip)
-    action.setStatusTip(why_not or tip)
 
 
 def series_status(series: dict[str, Any], equipment: str) -> str:
