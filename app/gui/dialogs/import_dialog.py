@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -39,10 +38,11 @@ from PySide6.QtWidgets import (
 
 from app.core import column_memory, queries
 from app.core.gui_words import for_gui
+from app.gui.dialogs.column_table import ColumnTable, Mapping, MappingKey, key_label
 from app.gui.dialogs.errors import error_message, show_error
 from app.gui.workers import Task, TaskContext, TaskRunner
 from ingestion.catalog import ImportSummary
-from ingestion.csv_columns import match_sensor, split_header
+from ingestion.csv_columns import match_sensor
 from ingestion.csv_import import ingest_csv
 from ingestion.csv_plan import ColumnMap, CsvOptions, CsvPlan, CsvTable
 from ingestion.csv_sniff import long_names, plan_table, preview_rows, sniff_table
@@ -51,18 +51,10 @@ from ingestion.profiles import EquipmentProfile
 from ingestion.units import conversion
 from ingestion.workspace import Store
 
-SKIP = "(skip)"
 NEW_EQUIPMENT = "__new__"
-MappingKey = int | str  # a column index (wide files) or a sensor name in the file (long files)
 
 
-def _key_label(key: MappingKey) -> str:
-    return f"column {key + 1}" if isinstance(key, int) else f"name {key!r}"
-
-
-def build_options(
-    plan: CsvPlan, mapping: dict[MappingKey, tuple[str | None, str | None]], tz: str | None
-) -> CsvOptions:
+def build_options(plan: CsvPlan, mapping: Mapping, tz: str | None) -> CsvOptions:
     """CsvOptions from the user's mapping: key -> (sensor or None to skip, unit)."""
     maps: dict[str, ColumnMap] = {}
     skip: list[str] = []
@@ -119,8 +111,6 @@ class ImportDialog(QDialog):
         # drop must not read the file again and rebuild the table under the mouse).
         self.path.returnPressed.connect(self._on_path_entered)
         self._loaded_path = ""  # the path text the preview and mapping are of
-        self._mapping_keys: list[MappingKey] = []
-        self._mapping_names: list[str] = []  # the column's name in the file, per row
         self._choices: dict[str, column_memory.Choice] = {}  # of the running import
         self._notes: list[str] = []  # on its skipped text columns
         self._failure = ""  # why the last import failed, shown until the next try
@@ -163,10 +153,8 @@ class ImportDialog(QDialog):
         self.preview = QTableWidget(0, 0)
         self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preview.verticalHeader().setDefaultSectionSize(20)
-        self.mapping = QTableWidget(0, 4)
-        self.mapping.setHorizontalHeaderLabels(["Column", "Unit in file", "Sensor", "Sensor unit"])
-        self.mapping.verticalHeader().setVisible(False)
-        self.mapping.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.mapping = ColumnTable()
+        self.mapping.edited.connect(self._validate)
         preview_box = QGroupBox("Preview (first lines as the import splits them)")
         QVBoxLayout(preview_box).addWidget(self.preview)
         mapping_box = QGroupBox("Columns → sensors (auto-matched; change or skip)")
@@ -320,16 +308,14 @@ class ImportDialog(QDialog):
         self.plan = plan
         self.problem.setText("")
         self._fill_plan()
-        self._restore_mapping(kept)
+        self.mapping.restore(kept)
         self._recall_mapping()
         return True
 
     def _fill_plan(self) -> None:
         plan = self.plan
         self.preview.clear()
-        self.mapping.setRowCount(0)
-        self._mapping_keys = []
-        self._mapping_names = []
+        self.mapping.clear_rows()
         if plan is None:
             self.preview.setRowCount(0)
             self.preview.setColumnCount(0)
@@ -363,118 +349,21 @@ class ImportDialog(QDialog):
                 self.preview.setItem(r, c, item)
         self.preview.resizeColumnsToContents()
         assert self.profile is not None
-        mapping_rows: list[tuple[MappingKey, str, str | None, str | None]] = []
-        if plan.layout == "long":  # (key, label, unit, sensor) per name in the file
-            for sensor_name, name_unit in long_names(plan):
-                mapping_rows.append(
-                    (
-                        sensor_name,
-                        f"name {sensor_name!r}",
-                        name_unit,
-                        match_sensor(sensor_name, self.profile),
-                    )
-                )
-                self._mapping_names.append(sensor_name)
-            self.mapping.setHorizontalHeaderLabels(
-                ["Sensor name in the file", "Unit in file", "Sensor", "Sensor unit"]
-            )
-        else:
-            for col in plan.columns:
-                if col.role in {"time", "date", "clock"}:
-                    continue
-                sensor = col.sensor if col.role == "value" and col.sensor else None
-                mapping_rows.append((col.index, col.label(), col.unit, sensor))
-                self._mapping_names.append(col.name)
-            self.mapping.setHorizontalHeaderLabels(
-                ["Column", "Unit in file", "Sensor (what it measures)", "Sensor unit"]
-            )
-        self.mapping.setRowCount(len(mapping_rows))
-        self._mapping_keys = [key for key, _, _, _ in mapping_rows]
-        for row, (_key, label, unit_text, sensor_id) in enumerate(mapping_rows):
-            name = QTableWidgetItem(label)
-            name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.mapping.setItem(row, 0, name)
-            unit = QLineEdit(unit_text or "")
-            unit.setPlaceholderText("as the sensor")
-            unit.textChanged.connect(lambda _t: self._validate())
-            self.mapping.setCellWidget(row, 1, unit)
-            combo = self._sensor_combo()
-            combo.setCurrentIndex(max(0, combo.findData(sensor_id or "")))
-            combo.currentIndexChanged.connect(lambda _i, r=row: self._on_sensor_changed(r))
-            self.mapping.setCellWidget(row, 2, combo)
-            self.mapping.setItem(row, 3, QTableWidgetItem(""))
-            self._on_sensor_changed(row, validate=False)
+        self.mapping.fill(plan, self.profile)
         self._validate()
 
-    def _sensor_combo(self) -> QComboBox:
-        """(skip) and the profile's sensors, each with what it measures and its unit (the id
-        is the item's data)."""
-        assert self.profile is not None
-        combo = QComboBox()
-        combo.addItem(SKIP, "")
-        for sensor in self.profile.sensors:
-            words = split_header(sensor.description)[0] or sensor.quantity.replace("_", " ")
-            combo.addItem(f"{sensor.id} · {words} [{sensor.unit}]", sensor.id)
-            combo.setItemData(
-                combo.count() - 1,
-                f"{sensor.id}: {words}, on {sensor.component}, in {sensor.unit}",
-                Qt.ItemDataRole.ToolTipRole,
-            )
-        return combo
-
-    def _on_sensor_changed(self, row: int, validate: bool = True) -> None:
-        combo = self.mapping.cellWidget(row, 2)
-        item = self.mapping.item(row, 3)
-        if not isinstance(combo, QComboBox) or item is None or self.profile is None:
-            return
-        sensor = combo.currentData()
-        item.setText(self.profile.sensor(sensor).unit if sensor else "")
-        combo.setToolTip(combo.itemData(combo.currentIndex(), Qt.ItemDataRole.ToolTipRole) or "")
-        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-        if validate:
-            self._validate()
-
-    def _restore_mapping(self, kept: dict[MappingKey, tuple[str | None, str | None]]) -> None:
-        if self.profile is None:
-            return
-        known = set(self.profile.sensor_ids)
-        for key, (sensor, unit) in kept.items():
-            if key in self._mapping_keys and (sensor is None or sensor in known):
-                self.set_mapping(key, sensor, unit or "")
-
     def _recall_mapping(self) -> None:
-        """Choose what was chosen for the same columns of this equipment's earlier imports."""
         equipment = self.equipment.currentData()
-        if self.profile is None or not equipment or equipment == NEW_EQUIPMENT:
-            return
-        known = set(self.profile.sensor_ids)
-        remembered = column_memory.recall(equipment)
-        for row, (sensor, unit) in column_memory.recalled_for(
-            self._mapping_names, remembered
-        ).items():
-            if sensor is None or sensor in known:
-                self.set_mapping(self._mapping_keys[row], sensor, unit or "")
+        if self.profile is not None and equipment and equipment != NEW_EQUIPMENT:
+            self.mapping.recall(equipment)
 
     def set_mapping(self, key: MappingKey, sensor: str | None, unit: str | None = None) -> None:
         """Map a column (0-based index; or a sensor name of a long file) to ``sensor``
         (None = skip), as a user would."""
-        row = self._mapping_keys.index(key)
-        combo = self.mapping.cellWidget(row, 2)
-        assert isinstance(combo, QComboBox)
-        combo.setCurrentIndex(max(0, combo.findData(sensor or "")))
-        if unit is not None:
-            edit = self.mapping.cellWidget(row, 1)
-            assert isinstance(edit, QLineEdit)
-            edit.setText(unit)
+        self.mapping.set_mapping(key, sensor, unit)
 
-    def current_mapping(self) -> dict[MappingKey, tuple[str | None, str | None]]:
-        out: dict[MappingKey, tuple[str | None, str | None]] = {}
-        for row, index in enumerate(self._mapping_keys):
-            combo = self.mapping.cellWidget(row, 2)
-            unit = self.mapping.cellWidget(row, 1)
-            if isinstance(combo, QComboBox) and isinstance(unit, QLineEdit):
-                out[index] = (combo.currentData() or None, unit.text().strip() or None)
-        return out
+    def current_mapping(self) -> Mapping:
+        return self.mapping.mapping()
 
     def _validate(self) -> bool:
         problems: list[str] = []
@@ -494,13 +383,13 @@ class ImportDialog(QDialog):
                     continue
                 if sensor in used:
                     problems.append(
-                        f"{_key_label(used[sensor]).capitalize()} and {_key_label(key)} both "
+                        f"{key_label(used[sensor]).capitalize()} and {key_label(key)} both "
                         f"feed {sensor}; skip one."
                     )
                 used[sensor] = key
                 if unit:
                     try:
-                        conversion(unit, self.profile.sensor(sensor).unit, where=_key_label(key))
+                        conversion(unit, self.profile.sensor(sensor).unit, where=key_label(key))
                     except HydroDiagError as exc:
                         problems.append(str(exc))
             if not used:
@@ -508,37 +397,10 @@ class ImportDialog(QDialog):
         text = " ".join(p for p in problems if p) or self._failure
         if self.plan is not None or text:
             self.problem.setText(text)
-        self.note.setText(self._skip_warning())
+        self.note.setText(self.mapping.skip_warning() if self.plan is not None else "")
         ok = not [p for p in problems if p] and self.plan is not None
         self.import_button.setEnabled(ok and self.task is None)
         return ok
-
-    def _skip_warning(self) -> str:
-        if self.plan is None or not self._mapping_keys:
-            return ""
-        mapping = self.current_mapping()
-        labels = [self._row_label(row) for row in range(len(self._mapping_keys))]
-        kind = "names" if self.plan.layout == "long" else "columns"
-        return column_memory.skip_warning(
-            labels, [mapping[key][0] for key in self._mapping_keys], kind=kind
-        )
-
-    def _row_label(self, row: int) -> str:
-        item = self.mapping.item(row, 0)
-        return item.text() if item is not None else ""
-
-    def _text_column_notes(self) -> list[str]:
-        """Notes on the skipped columns that hold text (comments, condition labels)."""
-        plan = self.plan
-        if plan is None or plan.layout == "long":
-            return []
-        data = [cells for number, cells in preview_rows(plan) if number >= plan.data_start_line]
-        skipped = [
-            (self._row_label(row), [c[key] for c in data if len(c) > key])
-            for row, key in enumerate(self._mapping_keys)
-            if isinstance(key, int) and self.current_mapping()[key][0] is None
-        ]
-        return column_memory.text_column_notes(skipped, plan.decimal)
 
     # -- import ---------------------------------------------------------------------------
 
@@ -552,12 +414,8 @@ class ImportDialog(QDialog):
         assert equipment is not None
         options = build_options(self.plan, self.current_mapping(), self.tz.text().strip())
         self._failure = ""
-        mapping = self.current_mapping()
-        self._choices = {
-            name: mapping[key]
-            for name, key in zip(self._mapping_names, self._mapping_keys, strict=True)
-        }
-        self._notes = self._text_column_notes()
+        self._choices = self.mapping.choices()
+        self._notes = self.mapping.text_column_notes(self.plan)
         path, profile, store = self.plan.path, self.profile, self.store
 
         def work(ctx: TaskContext) -> ImportSummary:
