@@ -177,22 +177,9 @@ class ImportDialog(QDialog):
         setup_layout.addWidget(splitter, 1)
         setup_layout.addWidget(self.problem)
         setup_layout.addWidget(self.note)
-        # -- result page
-        self.summary_text = QPlainTextEdit()
-        self.summary_text.setReadOnly(True)
-        self.summary_text.setMaximumHeight(220)
-        self.headline = QLabel("")
-        self.headline.setWordWrap(True)
-        self.headline.setStyleSheet("font-size: 15px; font-weight: bold; color: #1d6b3c;")
-        result_page = QWidget()
-        result_layout = QVBoxLayout(result_page)
-        result_layout.addWidget(self.headline)
-        result_layout.addWidget(QLabel("Details (select and copy as needed):"))
-        result_layout.addWidget(self.summary_text)
-        result_layout.addStretch(1)
         self.pages = QStackedWidget()
         self.pages.addWidget(setup)
-        self.pages.addWidget(result_page)
+        self.pages.addWidget(self._result_page())
         # -- buttons and progress
         self.progress = QProgressBar()
         self.progress.hide()
@@ -211,6 +198,22 @@ class ImportDialog(QDialog):
         layout.addWidget(self.pages, 1)
         layout.addLayout(buttons)
         self._on_equipment_changed()
+
+    def _result_page(self) -> QWidget:
+        """What the import did: a headline and the details to copy."""
+        self.summary_text = QPlainTextEdit()
+        self.summary_text.setReadOnly(True)
+        self.summary_text.setMaximumHeight(220)
+        self.headline = QLabel("")
+        self.headline.setWordWrap(True)
+        self.headline.setStyleSheet("font-size: 15px; font-weight: bold; color: #1d6b3c;")
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.headline)
+        layout.addWidget(QLabel("Details (select and copy as needed):"))
+        layout.addWidget(self.summary_text)
+        layout.addStretch(1)
+        return page
 
     # -- file and detection -------------------------------------------------------------
 

@@ -50,6 +50,20 @@ def open_main_window(qtbot, workspace: Path, equipment: str = EQUIPMENT):  # typ
     return win
 
 
+def open_empty_window(qtbot, workspace: Path):  # type: ignore[no-untyped-def]
+    """The main window on a new, empty workspace at 1366×768, shown (the welcome page)."""
+    from app.gui.main_window import MainWindow
+
+    win = MainWindow(workspace=workspace)
+    win.close_policy = "cancel"
+    qtbot.addWidget(win)
+    win.open_workspace(workspace)
+    win.resize(1366, 768)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
 @pytest.fixture
 def window(qtbot, sample_workspace: Path) -> Iterator:  # type: ignore[no-untyped-def]
     """The main window on the sample workspace, sensor data loaded."""

@@ -19,7 +19,7 @@ from app.gui.dialogs.import_dialog import ImportDialog
 from app.gui.main_window import TAB_NAMES, MainWindow
 from gnn.results import Status
 from ingestion.demo import DEMO_EQUIPMENT
-from tests.app.gui.conftest import REPO
+from tests.app.gui.conftest import REPO, open_empty_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -53,13 +53,7 @@ def _idle(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
 
 def test_walkthrough_of_a_new_user(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # 1. An empty workspace: the welcome page, Diagnose and Report disabled with the reason.
-    win = MainWindow(workspace=tmp_path / "mine.duckdb")
-    win.close_policy = "cancel"
-    qtbot.addWidget(win)
-    win.open_workspace(tmp_path / "mine.duckdb")
-    win.resize(1366, 768)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_empty_window(qtbot, tmp_path / "mine.duckdb")
     assert win.pages.currentWidget() is win.welcome
     assert not win.acts.diagnose.isEnabled() and "first" in win.acts.diagnose.toolTip()
     assert not win.welcome.buttons["report"].isEnabled()

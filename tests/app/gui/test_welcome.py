@@ -9,27 +9,15 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.gui.main_window import MainWindow
 from ingestion.demo import DEMO_EQUIPMENT
 from ingestion.resources import demo_workspace_path
-from tests.app.gui.conftest import save_screenshot
+from tests.app.gui.conftest import open_empty_window, save_screenshot
 
 pytestmark = [pytest.mark.gui]
 
 
-def _empty_window(qtbot, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
-    win = MainWindow(workspace=tmp_path / "empty.duckdb")
-    win.close_policy = "cancel"
-    qtbot.addWidget(win)
-    win.open_workspace(tmp_path / "empty.duckdb")
-    win.resize(1366, 768)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
-
-
 def test_empty_workspace_offers_the_first_steps_as_buttons(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    win = _empty_window(qtbot, tmp_path)
+    win = open_empty_window(qtbot, tmp_path / "empty.duckdb")
     assert win.pages.currentWidget() is win.welcome
     buttons = win.welcome.buttons
     assert {"demo", "new", "import", "diagnose", "report", "open", "help"} <= set(buttons)
@@ -49,7 +37,7 @@ def test_empty_workspace_offers_the_first_steps_as_buttons(qtbot, tmp_path: Path
 
 
 def test_the_demo_button_builds_and_opens_the_demo(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    win = _empty_window(qtbot, tmp_path)
+    win = open_empty_window(qtbot, tmp_path / "empty.duckdb")
     assert not demo_workspace_path().exists()
     qtbot.mouseClick(win.welcome.buttons["demo"], Qt.MouseButton.LeftButton)
     assert not win.welcome.buttons["demo"].isEnabled()  # building; not twice
