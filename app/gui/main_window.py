@@ -9,7 +9,6 @@ half-written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -31,7 +30,7 @@ from app.core import housekeeping, queries, timefmt
 from app.core.markers import Marker, workspace_markers
 from app.core.readiness import Readiness, check_readiness
 from app.core.settings import Settings, load_settings, save_settings
-from app.gui import workspace_edits
+from app.gui import first_start, workspace_edits
 from app.gui.dialogs.errors import show_error
 from app.gui.main_actions import build_actions, stretch_text, update_actions
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
@@ -617,50 +616,13 @@ class MainWindow(QMainWindow):
     # -- the first start ---------------------------------------------------------------------
 
     def _on_welcome_action_requested(self, name: str) -> None:
-        actions: dict[str, Callable[[], object]] = {
-            "demo": self.open_demo,
-            "new": self.new_equipment,
-            "import": self.import_log,
-            "diagnose": self.diagnose,
-            "report": self.open_report,
-            "open": self.choose_workspace,
-            "help": self.open_help,
-        }
-        actions[name]()
+        first_start.welcome_action(self, name)
 
     def open_demo(self) -> None:
-        """Open the demo workspace (its own file), building it first if there is none."""
-        from ingestion.resources import demo_workspace_path
+        """Open the demo workspace, building it first if there is none."""
+        first_start.open_demo(self)
 
-        path = demo_workspace_path()
-        if path.exists():
-            self._open_demo_at(path)
-            return
-
-        def work(ctx: TaskContext) -> Path:
-            from app.core.demo import build_demo
-
-            build_demo(path, progress=ctx)
-            return path
-
-        demo = self.welcome.buttons["demo"]
-        tip = demo.toolTip()
-        demo.setEnabled(False)
-        demo.setToolTip("The demo is being built; it opens when ready (Esc cancels).")
-
-        def finished() -> None:
-            demo.setEnabled(True)
-            demo.setToolTip(tip)
-
-        self.tasks.start(
-            "Building the demo (four simulated hours, diagnosed every half hour)",
-            work,
-            self._open_demo_at,
-            key="demo",
-            on_finished=finished,
-        )
-
-    def _open_demo_at(self, path: Path) -> None:
+    def open_demo_at(self, path: Path) -> None:
         from ingestion.demo import DEMO_EQUIPMENT
 
         try:

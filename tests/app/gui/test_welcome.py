@@ -42,11 +42,18 @@ def test_the_demo_button_builds_and_opens_the_demo(qtbot, tmp_path: Path) -> Non
     qtbot.mouseClick(win.welcome.buttons["demo"], Qt.MouseButton.LeftButton)
     assert not win.welcome.buttons["demo"].isEnabled()  # building; not twice
     assert "being built" in win.welcome.buttons["demo"].toolTip()
+    # The Help menu's entry too: a second build would write the same file.
+    assert not win.acts.demo.isEnabled()
+    building = win.runner.active_count
+    win.open_demo()
+    assert win.runner.active_count == building
+    assert "being built" in win.status_label.text()
     qtbot.waitUntil(lambda: win.equipment_id == DEMO_EQUIPMENT, timeout=180_000)
     assert demo_workspace_path().exists()
     assert win.pages.currentWidget() is not win.welcome
     assert win.diagnosis is not None  # diagnosed every half hour, the latest shown
     assert win.acts.report.isEnabled()
+    assert win.acts.demo.isEnabled() and win.welcome.buttons["demo"].isEnabled()
     qtbot.waitUntil(lambda: win.runner.active_count == 0, timeout=15_000)
     save_screenshot(win, "welcome_demo_opened")
 
