@@ -35,16 +35,23 @@ def _shot(widget: QWidget, name: str) -> Path:
     return path
 
 
-def _assert_names_whole(tree: QTreeWidget) -> None:
-    """Every top-level name of ``tree`` is shown whole ("RV1 — Pressure-relief valve RV" and
-    "V10 — Switching valve V10 (4" were cut off at 1366×768)."""
+def _assert_names_whole(tree: QTreeWidget, column: int = 0) -> None:
+    """Every item of ``tree`` is shown whole ("RV1 — Pressure-relief valve RV" and "V10 —
+    Switching valve V10 (4" were cut off at 1366×768, and so were diagnosis status words)."""
     metrics = tree.fontMetrics()
-    for i in range(tree.topLevelItemCount()):
-        item = tree.topLevelItem(i)
+    items = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    while items:
+        item = items.pop()
+        items.extend(item.child(i) for i in range(item.childCount()))
         rect = tree.visualItemRect(item)
-        room = min(rect.right(), tree.viewport().width()) - rect.left() - tree.indentation()
-        need = metrics.horizontalAdvance(item.text(0)) + 6
-        assert room >= need, f"{item.text(0)!r}: {room} px shown of {need} px"
+        if rect.isEmpty():
+            continue  # collapsed
+        right = min(rect.right(), tree.viewport().width())
+        icon = tree.iconSize().width() + 4 if not item.icon(column).isNull() else 0
+        room = right - rect.left() - icon - (tree.indentation() if item.parent() is None else 0)
+        for line in item.text(column).splitlines():
+            need = metrics.horizontalAdvance(line) + 6
+            assert room >= need, f"{line!r}: {room} px shown of {need} px"
 
 
 def _idle(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
@@ -90,6 +97,7 @@ def test_walkthrough_of_a_new_user(qtbot, tmp_path: Path) -> None:  # type: igno
         if name == "Sensors":
             _assert_names_whole(panel.tree)  # type: ignore[attr-defined]
     _shot(win.workspace_dock, "04-workspace-tree")
+    _assert_names_whole(win.workspace_panel.tree)
 
     # 5. The report dialog, its preview built from the shown diagnosis.
     report = win.open_report()
