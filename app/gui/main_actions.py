@@ -172,6 +172,11 @@ def update_actions(window: MainWindow) -> None:
         no_equipment if window.equipment_id is None else "",
         "Import a CSV of condition ranges (component, start, end, grade) for training",
     )
+    explain(
+        acts.connect_live,
+        no_equipment if window.equipment_id is None else "",
+        "Read a Modbus device or a growing CSV log live, and record it (Ctrl+L)",
+    )
     explain(acts.import_log, no_store if window.store is None else "", "Import a CSV log (Ctrl+I)")
     explain(acts.new_equipment, no_store if window.store is None else "", "New equipment (Ctrl+N)")
     target = window.workspace_panel.selected_target()
@@ -186,6 +191,12 @@ def update_actions(window: MainWindow) -> None:
     for name, action in (("new", acts.new_equipment), ("import", acts.import_log),
                          ("diagnose", acts.diagnose), ("report", acts.report)):  # fmt: skip
         window.welcome.mirror(name, action.isEnabled(), action.toolTip())
+    window.welcome.set_workspace_open(window.store is not None)
+    panel = window.workspace_panel
+    for button, action in ((panel.new_button, acts.new_equipment),
+                           (panel.import_button, acts.import_log)):  # fmt: skip
+        button.setEnabled(action.isEnabled())
+        button.setToolTip(action.toolTip())
 
 
 def explain(action: QAction, why_not: str, tip: str) -> None:

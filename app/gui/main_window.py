@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         self.pages.addWidget(main_page)
         self.pages.addWidget(self.welcome)
+        self.pages.setCurrentWidget(self.welcome)  # until an equipment is shown
         self.setCentralWidget(self.pages)
         self.workspace_panel = WorkspacePanel()
         self.workspace_dock = QDockWidget("Workspace", self)

@@ -26,6 +26,19 @@ STEPS = (
 )  # fmt: skip
 
 
+_DEMO = (
+    "Try the demo — a simulated test rig whose accumulator loses its precharge while a pump "
+    "leak appears"
+)
+INTRO_EMPTY = (
+    f"This workspace has no equipment yet. {_DEMO} — or set up your own machine in four steps."
+)
+INTRO_NONE = (
+    f"No workspace is open: open another one (Ctrl+O) to set up your own machine. {_DEMO}; it "
+    "has a workspace of its own."
+)
+
+
 class WelcomePage(QWidget):
     """Buttons for the demo and the first steps; each emits ``actionRequested(name)`` with
     ``demo``, ``new``, ``import``, ``diagnose``, ``report``, ``open`` or ``help``. The window
@@ -38,11 +51,7 @@ class WelcomePage(QWidget):
         super().__init__(parent)
         title = QLabel("Welcome to HydroDiag")
         title.setStyleSheet("font-size: 22px; font-weight: bold; color: #1f2933;")
-        intro = QLabel(
-            "This workspace has no equipment yet. Try the demo — a simulated test rig whose "
-            "accumulator loses its precharge while a pump leak appears — or set up your own "
-            "machine in four steps."
-        )
+        self.intro = intro = QLabel(INTRO_EMPTY)
         intro.setWordWrap(True)
         intro.setStyleSheet("font-size: 13px; color: #3c4650;")
         self.buttons: dict[str, QPushButton] = {}
@@ -96,6 +105,10 @@ class WelcomePage(QWidget):
         layout.addStretch(2)
         self.setStyleSheet("WelcomePage { background: #f3f5f7; }")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+
+    def set_workspace_open(self, is_open: bool) -> None:
+        """Say whether a workspace is open (none is when the last one could not be read)."""
+        self.intro.setText(INTRO_EMPTY if is_open else INTRO_NONE)
 
     def mirror(self, name: str, enabled: bool, tooltip: str) -> None:
         """Enable step ``name`` like the window's action, its tooltip the action's (the reason
