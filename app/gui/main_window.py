@@ -17,7 +17,6 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -30,7 +29,7 @@ from app.core import housekeeping, queries, timefmt
 from app.core.markers import Marker, workspace_markers
 from app.core.readiness import Readiness, check_readiness
 from app.core.settings import Settings, load_settings, save_settings
-from app.gui import first_start, workspace_edits
+from app.gui import first_start, main_dialogs, workspace_edits
 from app.gui.dialogs.errors import show_error
 from app.gui.main_actions import build_actions, stretch_text, update_actions
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
@@ -39,7 +38,7 @@ from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
 from app.gui.views.welcome import WelcomePage
 from app.gui.views.workspace import WorkspacePanel
 from app.gui.workers import TaskContext, TaskRunner
-from gnn.results import Diagnosis, StatusThresholds
+from gnn.results import Diagnosis
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.resources import default_workspace_path
@@ -455,67 +454,19 @@ class MainWindow(QMainWindow):
     # -- actions -------------------------------------------------------------------------
 
     def choose_workspace(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Open or create a workspace",
-            str(self.store.path if self.store and self.store.path else default_workspace_path()),
-            "HydroDiag workspace (*.duckdb)",
-            options=QFileDialog.Option.DontConfirmOverwrite,
-        )
-        if path:
-            try:
-                self.open_workspace(path)
-            except HydroDiagError as exc:
-                show_error(self, exc, "Opening the workspace")
+        main_dialogs.choose_workspace(self)
 
     def new_equipment(self) -> None:
-        if self.store is None:
-            return
-        from app.gui.dialogs.new_equipment import NewEquipmentDialog
-
-        dialog = NewEquipmentDialog(self.store, self)
-        if dialog.exec() and dialog.created:
-            self.workspace_panel.refresh(self.store, dialog.created)
-            self.set_equipment(dialog.created)
+        main_dialogs.new_equipment(self)
 
     def import_log(self, path: str | None = None) -> ImportDialog | None:
         """Open the import dialog (optionally pre-filled with a dropped file)."""
-        if self.store is None:
-            return None
-        try:
-            from app.gui.dialogs.import_dialog import ImportDialog
-        except ImportError as exc:
-            show_error(self, HydroDiagError(f"CSV import is not available in this build ({exc})."))
-            return None
-        dialog = ImportDialog(self.store, self.runner, parent=self, equipment_id=self.equipment_id)
-        dialog.imported.connect(self._on_import_finished)
-        if path:
-            dialog.set_file(path)
-        dialog.open()
-        return dialog
+        return main_dialogs.import_log(self, path)
 
     def import_labels(self, path: str | Path | None = None) -> None:
         """Import a CSV of condition labels for the selected equipment (``hydrodiag ingest
         labels``): validated as a whole, one transaction, every problem listed on failure."""
-        store, equipment = self.store, self.equipment_id
-        if store is None or equipment is None:
-            show_error(self, HydroDiagError("Select the equipment the labels are for first."))
-            return
-        if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(
-                self, "Import condition labels", "", "CSV files (*.csv *.txt);;All files (*)"
-            )
-            if not chosen:
-                return
-            path = chosen
-        source = Path(path)
-
-        def work(ctx: TaskContext) -> LabelImportSummary:
-            from ingestion.labels import import_labels
-
-            return import_labels(queries.thread_store(store), source, equipment_id=equipment)
-
-        self.tasks.start("Importing labels", work, self._on_labels_imported, key="import")
+        main_dialogs.import_labels(self, path)
 
     def _on_labels_imported(self, summary: LabelImportSummary) -> None:
         self.refresh_workspace()
@@ -531,38 +482,7 @@ class MainWindow(QMainWindow):
     def diagnose(self, start: datetime | None = None, end: datetime | None = None) -> None:
         """Diagnose [start, end), or without them the latest stretch of data (the setting
         ``diagnose_last_minutes``: what F5 is named after)."""
-        store, equipment = self.store, self.equipment_id
-        if store is None or equipment is None:
-            show_error(self, HydroDiagError("Select an equipment with data before diagnosing."))
-            return
-        if self.readiness is not None and not self.readiness.can_diagnose:
-            self._set_status(self.readiness.reason)
-            return
-        last = (
-            timedelta(minutes=self.settings.diagnose_last_minutes)
-            if start is None and end is None
-            else None
-        )
-        thresholds = StatusThresholds(
-            healthy=self.settings.healthy_threshold, critical=self.settings.critical_threshold
-        )
-        provider = self.settings.provider
-
-        def work(ctx: TaskContext) -> Diagnosis:
-            # Imported here: onnxruntime loads on first use, never torch. The engine keeps the
-            # loaded model (per file and provider) for the session.
-            from gnn import engine
-
-            return engine.diagnose(
-                queries.thread_store(store),
-                equipment,
-                selection=engine.Selection(start=start, end=end, last=last),
-                thresholds=thresholds,
-                provider=provider,
-                progress=ctx,
-            )
-
-        self.tasks.start("Diagnosing", work, self._on_diagnosis_done, key="diagnose")
+        main_dialogs.diagnose(self, start, end)
 
     def _on_diagnosis_done(self, diagnosis: Diagnosis) -> None:
         self._history = None  # it has the new windows now
@@ -574,20 +494,7 @@ class MainWindow(QMainWindow):
         )
 
     def open_report(self) -> ReportDialog | None:
-        if self.store is None or self.diagnosis is None:
-            show_error(
-                self,
-                HydroDiagError("Run or select a diagnosis first; the report is written from it."),
-            )
-            return None
-        try:
-            from app.gui.report_dialog import ReportDialog
-        except ImportError:
-            show_error(self, HydroDiagError("The PDF report is not available in this build."))
-            return None
-        dialog = ReportDialog(self.store, self.diagnosis, parent=self, runner=self.runner)
-        dialog.open()
-        return dialog
+        return main_dialogs.open_report(self)
 
     def open_settings(self) -> None:
         from app.gui.dialogs.settings_dialog import SettingsDialog
