@@ -4,6 +4,7 @@ that health trends exist. Qt-free."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,27 @@ if TYPE_CHECKING:
 
 
 def build_demo(path: Path, *, progress: Progress | None = None) -> DemoSummary:
-    """Build the demo workspace at ``path`` (replacing it) and diagnose it."""
-    from ingestion.demo import build_demo_workspace
-    from ingestion.progress import NO_PROGRESS
+    """Build the demo workspace at ``path`` (replacing it) and diagnose it.
 
-    summary = build_demo_workspace(path, progress=progress or NO_PROGRESS)
-    diagnose_demo(summary, progress=progress)
+    It is built beside ``path`` and moved into place only when complete: a cancelled or failed
+    build leaves no half-built demo for the next "Open the demo" to open (the app opens a demo
+    file that exists as it is)."""
+    from ingestion.demo import build_demo_workspace
+    from ingestion.progress import NO_PROGRESS, check_cancelled
+
+    progress = progress or NO_PROGRESS
+    building = path.with_name(f".{path.name}.building")
+    try:
+        summary = build_demo_workspace(building, progress=progress)
+        diagnose_demo(summary, progress=progress)  # says "not diagnosed: why" rather than raise
+        check_cancelled(progress)
+    except BaseException:
+        for stale in (building, building.with_name(building.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        raise
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)  # the replaced demo's journal
+    os.replace(building, path)
+    summary.path = path
     return summary
 
 
