@@ -314,42 +314,72 @@ def _graded_result(
     frame: WindowFrame,
     common: _ComponentBasics,
 ) -> ComponentResult:
-    """A graded component's condition over its windows ``idx``: grade, health, confidence,
-    fault probabilities, the grades' shares, the recent condition and the health trend (over
-    its ``past`` stored health and these windows)."""
+    """A graded component's condition: its current state over the latest of its windows
+    ``idx`` (grade, health, status, confidence, fault probabilities), the mean over all of
+    them, the stretches it was worse earlier, and the health trend (over its ``past`` stored
+    health and these windows)."""
     comp_id = job.spec.nodes[node].id
     fault_types = job.model.fault_types
     grade_probs, health = assessed.grade_probs, assessed.health
-    probs = grade_probs[idx, node].mean(axis=0)
-    probs = probs / max(float(probs.sum()), 1e-9)
+    # The current state: the latest assessed windows. A long selection's mean would let hours
+    # of healthy windows dilute a critical now (docs/diagnosis.md, "Current state").
+    current = idx[-RECENT_WINDOWS:]
+    probs = _mean_probs(grade_probs[current, node])
     grade = int(np.argmax(probs))
-    h = float(np.mean(health[idx, node]))
+    h = float(np.mean(health[current, node]))
+    status = job.thresholds.status(h)
+    selection_probs = _mean_probs(grade_probs[idx, node])
     trained = [f for f in evidence.faults_of.get(comp_id, []) if f in fault_types]
-    share = np.bincount(window_grades, minlength=4)[:4] / max(idx.size, 1)
-    recent = idx[-RECENT_WINDOWS:]
+    current_grades = window_grades[-current.size :]
     hist = make_history(
         comp_id,
         [*(past.starts if past else ()), *(frame.starts[i] for i in idx)],
         [*(past.ends if past else ()), *(frame.ends[i] for i in idx)],
         [*(past.health.tolist() if past else ()), *health[idx, node].astype(float).tolist()],
     )
+    earlier = idx[: idx.size - current.size]
     return ComponentResult(
         assessed=True,
-        status=job.thresholds.status(h),
+        status=status,
         health=h,
         grade=grade,
         grade_probs=tuple(float(p) for p in probs),
-        confidence=float(np.mean(grade_probs[idx, node, grade])),
+        confidence=float(np.mean(grade_probs[current, node, grade])),
         fault_probs={
-            f: float(np.mean(assessed.fault_probs[idx, node, fault_types.index(f)]))
+            f: float(np.mean(assessed.fault_probs[current, node, fault_types.index(f)]))
             for f in trained
         },
         trend=fit_trend(hist, job.thresholds),
-        grade_share=tuple(round(float(v), 4) for v in share),
-        recent_health=float(np.mean(health[recent, node])),
-        recent_grade=int(np.argmax(grade_probs[recent, node].mean(axis=0))),
+        grade_share=_share(current_grades),
+        recent_health=h,
+        recent_grade=grade,
+        current_windows=int(current.size),
+        current_start=frame.starts[int(current[0])],
+        current_end=frame.ends[int(current[-1])],
+        selection_health=float(np.mean(health[idx, node])),
+        selection_grade=int(np.argmax(selection_probs)),
+        selection_grade_share=_share(window_grades),
+        worse_earlier=post.worse_episodes(
+            [frame.starts[i] for i in earlier],
+            [frame.ends[i] for i in earlier],
+            health[earlier, node].astype(np.float64),
+            now=status,
+            thresholds=job.thresholds,
+        ),
         **common,
     )
+
+
+def _mean_probs(probs: F32) -> F64:
+    """[W, 4] grade probabilities of some windows -> their mean, renormalised."""
+    mean = probs.astype(np.float64).mean(axis=0)
+    return np.asarray(mean / max(float(mean.sum()), 1e-9), dtype=np.float64)
+
+
+def _share(window_grades: npt.NDArray[np.intp]) -> tuple[float, ...]:
+    """Share of windows per grade (4 values, rounded)."""
+    share = np.bincount(window_grades, minlength=4)[:4] / max(window_grades.size, 1)
+    return tuple(round(float(v), 4) for v in share)
 
 
 def window_results(

@@ -62,6 +62,7 @@ from ingestion.workspace import Store, utc_now
 __all__ = [
     "EngineError",
     "Selection",
+    "check_model",
     "diagnose",
     "diagnose_recent",
     "diagnose_slices",
@@ -166,6 +167,7 @@ def diagnose(
     with clock.stage("recommend"):
         verdict = _conclusion(job, created, components, quality, frame.count, valid_idx.size, rules)
         per_window = window_results(job, frame, quality, assessed, evidence)
+        current = post.current_span(components)
     diagnosis = Diagnosis(
         equipment_id=equipment_id,
         created_at=created,
@@ -191,6 +193,8 @@ def diagnose(
         selection=selection.describe() + (alignment.selection_suffix if alignment else ""),
         rate_hz=job.rate_hz,
         episodes=tuple(episodes),
+        current_start=current[0],
+        current_end=current[1],
     )
     check_cancelled(progress)
     return _stored(store, diagnosis, rows, save=save, clock=clock)
@@ -222,6 +226,21 @@ def _checked_model(
         model = resolve_model(store, equipment_id, profile, provider=provider, threads=threads)
     model.check_profile(profile, equipment=equipment_id)
     return model
+
+
+def check_model(
+    store: Store,
+    equipment_id: str,
+    *,
+    model_path: Path | str | None = None,
+    provider: ProviderChoice = "auto",
+    threads: int | None = None,
+) -> LoadedModel:
+    """The model :func:`diagnose` would use for ``equipment_id``, checked against its profile:
+    raises :class:`ModelError` (no model, or none for this profile) before any data is read, so
+    that a front end can say so instead of offering a diagnosis that cannot run."""
+    profile = equipment_profile(store.cursor(), equipment_id)
+    return _checked_model(store, None, model_path, profile, equipment_id, provider, threads)
 
 
 def _query(
@@ -324,7 +343,9 @@ def _conclusion(
         data_notes=quality.notes,
         rules=rules,
     )
-    found = post.findings(components, fault_threshold=rules.fault_threshold)
+    found = post.findings(
+        components, fault_threshold=rules.fault_threshold, thresholds=job.thresholds
+    )
     health, status, text = post.overall(components, found, n_windows=n_windows, n_valid=n_valid)
     return _Verdict(recommendations, found, health, status, text)
 

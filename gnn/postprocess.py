@@ -18,17 +18,20 @@ import numpy.typing as npt
 
 from gnn.contract import GRADE_NAMES
 from gnn.graph import GraphSpec
-from gnn.recommend import grade_label, grade_mix
+from gnn.recommend import earlier_lines, grade_label, grade_mix, selection_line
 from gnn.results import (
     AnomalyResult,
     AttentionEdge,
     ComponentResult,
+    ConditionEpisode,
     Finding,
     LimitViolation,
     Priority,
     SensorContribution,
     Status,
+    StatusThresholds,
 )
+from gnn.wording import health_text
 from ingestion.profiles import EquipmentProfile, Sensor
 
 ANOMALY_THRESHOLD = 3.0  # forecast error 3x the healthy reference
@@ -290,6 +293,66 @@ def attention_neighbours(
     return tuple((k, round(v, 4)) for k, v in ranked)
 
 
+# --------------------------------------------------------------------------- earlier episodes
+
+EPISODE_SMOOTHING = 5  # windows in the rolling median that decides a window's status
+MIN_EPISODE_WINDOWS = 3  # shorter stretches are noise, not an episode
+EPISODE_JOIN_GAP = 2  # flagged windows this close together are one episode
+MAX_EPISODES = 3
+
+
+def _rolling_median(values: F64, width: int) -> F64:
+    n = values.size
+    if n < 3 or width < 2:
+        return values
+    half = min(width, n) // 2
+    padded = np.pad(values, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
+
+
+def worse_episodes(
+    starts: Sequence[datetime],
+    ends: Sequence[datetime],
+    health: F64,
+    *,
+    now: Status,
+    thresholds: StatusThresholds,
+) -> tuple[ConditionEpisode, ...]:
+    """The stretches of earlier windows (in time order) in which a component was worse than
+    its current status ``now``: at least :data:`MIN_EPISODE_WINDOWS` windows whose smoothed
+    health (rolling median) falls in a worse status band; the :data:`MAX_EPISODES` most severe,
+    in time order."""
+    if now not in _STATUS_RANK or health.size < MIN_EPISODE_WINDOWS:
+        return ()
+    smooth = _rolling_median(health, EPISODE_SMOOTHING)
+    rank = np.asarray([_STATUS_RANK[thresholds.status(float(v))] for v in smooth])
+    flagged = np.flatnonzero(rank < _STATUS_RANK[now])
+    groups: list[list[int]] = []
+    for i in (int(k) for k in flagged):
+        if groups and i - groups[-1][-1] <= EPISODE_JOIN_GAP + 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    episodes = []
+    for group in groups:
+        if len(group) < MIN_EPISODE_WINDOWS:
+            continue
+        lo, hi = group[0], group[-1]
+        worst = min(float(v) for v in smooth[lo : hi + 1])
+        episodes.append(
+            ConditionEpisode(
+                start=starts[lo],
+                end=ends[hi],
+                status=thresholds.status(worst),
+                lowest_health=round(float(np.min(health[lo : hi + 1])), 4),
+                n_windows=hi - lo + 1,
+            )
+        )
+    episodes.sort(key=lambda e: (_STATUS_RANK[e.status], e.lowest_health))
+    return tuple(sorted(episodes[:MAX_EPISODES], key=lambda e: e.start))
+
+
 # --------------------------------------------------------------------------- findings, verdict
 
 _STATUS_RANK = {
@@ -303,9 +366,13 @@ _SEVERITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Prio
 
 
 def findings(
-    components: Sequence[ComponentResult], *, fault_threshold: float = 0.5
+    components: Sequence[ComponentResult],
+    *,
+    fault_threshold: float = 0.5,
+    thresholds: StatusThresholds | None = None,
 ) -> tuple[Finding, ...]:
     """What was seen, component by component, most severe first."""
+    thresholds = thresholds or StatusThresholds()
     out: list[Finding] = []
     for c in components:
         if c.status in (Status.CRITICAL, Status.WARNING) and c.grade is not None:
@@ -313,21 +380,44 @@ def findings(
             mix = grade_mix(c)
             if mix:
                 evidence.append(mix)
+            mean = selection_line(c, thresholds)
+            if mean:
+                evidence.append(mean)
             if c.trend is not None:
                 evidence.append(f"trend: {c.trend.message}")
+            over = f" over the latest {c.current_windows} windows" if c.current_windows else ""
             out.append(
                 Finding(
                     component_id=c.component_id,
                     kind="grade",
                     severity=Priority.HIGH if c.status is Status.CRITICAL else Priority.MEDIUM,
                     summary=(
-                        f"{c.name}: mean health {c.health:.2f} over a varying grade — "
+                        f"{c.name}: health {health_text(c.health)}{over} with a varying grade — "
+                        f"{c.status.value}"
+                        if mix and c.current_windows
+                        else f"{c.name}: mean health {health_text(c.health)} over a varying grade — "
                         f"{c.status.value}"
                         if mix
                         else f"{c.name}: grade {c.grade} ({GRADE_NAMES[c.grade]}), health "
-                        f"{c.health:.2f} — {c.status.value}"
+                        f"{health_text(c.health)}{over} — {c.status.value}"
                     ),
                     evidence=tuple(evidence),
+                )
+            )
+        for episode, line in zip(c.worse_earlier, earlier_lines(c), strict=True):
+            out.append(
+                Finding(
+                    component_id=c.component_id,
+                    kind="earlier_episode",
+                    severity=Priority.HIGH
+                    if episode.status is Status.CRITICAL
+                    else Priority.MEDIUM,
+                    summary=(
+                        f"{c.name}: {episode.status.value} earlier in the selection "
+                        f"({episode.start:%H:%M}–{episode.end:%H:%M}, lowest health "
+                        f"{health_text(episode.lowest_health)}); {c.status.label} now"
+                    ),
+                    evidence=(line,),
                 )
             )
         if c.status is Status.INSUFFICIENT_DATA:
@@ -413,18 +503,20 @@ def overall(
     thin = [c for c in components if c.status is Status.INSUFFICIENT_DATA]
     if bad:
         parts = [
-            f"{c.name} {c.status.value} ({grade_label(c)}, health {c.health:.2f})" for c in bad[:3]
+            f"{c.name} {c.status.value} ({grade_label(c)}, health {health_text(c.health)}{_falling(c)})"
+            for c in bad[:3]
         ]
         verdict = f"{status.value.upper()}: " + "; ".join(parts)
         if len(bad) > 3:
             verdict += f"; {len(bad) - 3} more"
     elif len(assessed) == 1:
-        verdict = f"HEALTHY: {worst.name} healthy (health {worst.health:.2f})"
+        verdict = f"HEALTHY: {worst.name} healthy (health {health_text(worst.health)})"
     else:
         # "all" only when nothing graded was left out for lack of data
         which = f"the {len(assessed)} assessed" if thin else f"all {len(assessed)} graded"
         verdict = (
-            f"HEALTHY: {which} components healthy (lowest {worst.name}, health {worst.health:.2f})"
+            f"HEALTHY: {which} components healthy (lowest {worst.name}, "
+            f"health {health_text(worst.health)})"
         )
     extras = []
     if others:
@@ -435,11 +527,37 @@ def overall(
             f" and {len(thin) - 3} more" if len(thin) > 3 else ""
         )
         extras.append(f"not assessed for lack of data: {names}")
+    earlier = [(c, e) for c in assessed for e in c.worse_earlier]
+    if earlier:
+        # the headline is the current state; what was worse before is named, never averaged in
+        c, e = min(earlier, key=lambda ce: (_STATUS_RANK[ce[1].status], ce[1].lowest_health))
+        more = f" and {len(earlier) - 1} more" if len(earlier) > 1 else ""
+        extras.append(
+            f"{c.name} was {e.status.value} earlier ({e.start:%H:%M}–{e.end:%H:%M}){more}"
+        )
     if n_valid < n_windows:
         extras.append(f"{n_windows - n_valid} of {n_windows} windows skipped for data quality")
     if extras:
         verdict += " — " + ", ".join(extras)
     return health, status, verdict
+
+
+def current_span(
+    components: Sequence[ComponentResult],
+) -> tuple[datetime | None, datetime | None]:
+    """(start, end) of the stretch of latest windows the graded components' current states
+    are taken from (a diagnosis' ``current_start`` / ``current_end``)."""
+    starts = [c.current_start for c in components if c.current_start is not None]
+    ends = [c.current_end for c in components if c.current_end is not None]
+    return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def _falling(c: ComponentResult) -> str:
+    """', falling' when the component's health trend falls significantly."""
+    t = c.trend
+    if t is None or not t.enough_history or t.rate_low_per_100h is None:
+        return ""
+    return ", falling" if t.rate_low_per_100h > 0 else ""
 
 
 def sort_components(

@@ -25,6 +25,7 @@ from gnn.results import (
     Status,
     StatusThresholds,
 )
+from gnn.wording import health_text, rate_text
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import ComponentType
 from ingestion.resources import resources_dir
@@ -201,18 +202,51 @@ def grade_text(result: ComponentResult) -> str:
 
 
 def grade_mix(result: ComponentResult) -> str | None:
-    """A line saying the grade changed within the selection, with the recent grade; else None."""
+    """A line saying the grade changed within the windows it is taken from; else None."""
     if not grade_varied(result):
         return None
     share = result.grade_share
     parts = ", ".join(f"{g} in {100 * v:.0f} %" for g, v in enumerate(share) if v > 0)
+    if result.current_windows:  # the current-state rule: the share is over the latest windows
+        return f"grade varied over the latest {result.current_windows} windows: {parts} of them"
     line = f"grade varied over the selection: {parts} of windows"
     if result.recent_grade is not None and result.recent_health is not None:
         line += (
             f"; the most recent windows: grade {result.recent_grade} "
-            f"({GRADE_NAMES[result.recent_grade]}), health {result.recent_health:.2f}"
+            f"({GRADE_NAMES[result.recent_grade]}), health {health_text(result.recent_health)}"
         )
     return line
+
+
+def current_basis(result: ComponentResult, n_windows: int) -> str:
+    """Which windows the grade and health are from: 'the latest 10 of 240 windows'."""
+    if result.current_windows and result.current_windows < max(n_windows, result.n_windows):
+        return f"the latest {result.current_windows} of {max(n_windows, result.n_windows)} windows"
+    return f"{n_windows} window(s)"
+
+
+def selection_line(result: ComponentResult, thresholds: StatusThresholds) -> str | None:
+    """The mean over the whole selection, when it reads differently from the current state."""
+    if result.selection_health is None or result.health is None:
+        return None
+    if result.current_windows >= result.n_windows:
+        return None  # the current windows are the whole selection
+    mean_status = thresholds.status(result.selection_health)
+    if mean_status is result.status and abs(result.selection_health - result.health) < 0.05:
+        return None
+    return (
+        f"mean over the selection's {result.n_windows} windows: health "
+        f"{health_text(result.selection_health)} ({mean_status.value}); the status is the current one"
+    )
+
+
+def earlier_lines(result: ComponentResult) -> list[str]:
+    """'critical earlier: 2026-11-30 06:10–06:40, lowest health 0.31 (30 windows)'."""
+    return [
+        f"{e.status.value} earlier: {e.start:%Y-%m-%d %H:%M}–{e.end:%H:%M}, lowest health "
+        f"{health_text(e.lowest_health)} ({e.n_windows} windows)"
+        for e in result.worse_earlier
+    ]
 
 
 def component_evidence(
@@ -229,16 +263,22 @@ def component_evidence(
     if result.grade is not None and result.confidence is not None:
         ev["grade"] = (
             f"grade {result.grade} ({GRADE_NAMES[result.grade]}) with probability "
-            f"{result.confidence:.2f}, averaged over {n_windows} window(s)"
+            f"{result.confidence:.2f}, averaged over {current_basis(result, n_windows)}"
         )
     if result.health is not None:
         ev["health"] = (
-            f"health {result.health:.2f} → {result.status.value} (healthy ≥ "
-            f"{thresholds.healthy:g}, critical < {thresholds.critical:g})"
+            f"health {health_text(result.health)} → {result.status.value} (healthy ≥ "
+            f"{health_text(thresholds.healthy)}, critical < {health_text(thresholds.critical)})"
         )
     mix = grade_mix(result)
     if mix:
         ev["mix"] = mix
+    mean = selection_line(result, thresholds)
+    if mean:
+        ev["selection"] = mean
+    earlier = earlier_lines(result)
+    if earlier:
+        ev["earlier"] = "; ".join(earlier)
     faults = sorted(
         ((p, f) for f, p in result.fault_probs.items() if p >= fault_threshold), reverse=True
     )
@@ -288,15 +328,13 @@ def _placeholders(
         "component_name": name,
         "grade": "n/a" if result.grade is None else str(result.grade),
         "grade_name": "n/a" if result.grade is None else GRADE_NAMES[result.grade],
-        "health": "n/a" if result.health is None else f"{result.health:.2f}",
+        "health": "n/a" if result.health is None else health_text(result.health),
         "confidence": "n/a" if result.confidence is None else f"{result.confidence:.2f}",
         "fault_prob": fault_prob,
         "top_sensors": ", ".join(s.sensor_id for s in tops) or "none",
         "limit_sensors": ", ".join(sorted({v.sensor_id for v in result.limit_violations}))
         or "none",
-        "rate": "n/a"
-        if trend is None or trend.rate_per_100h is None
-        else f"{trend.rate_per_100h:.3f}",
+        "rate": rate_text(trend.rate_per_100h if trend is not None else None),
         "hours_to_critical": "n/a"
         if trend is None or trend.hours_to_critical is None
         else f"{trend.hours_to_critical:.0f}",
@@ -390,6 +428,8 @@ def recommend(
                 "grade",
                 "mix",
                 "health",
+                "selection",
+                "earlier",
                 "fault",
                 "trend",
                 "anomaly",

@@ -132,7 +132,26 @@ class RangeExcursion(_Frozen):
     samples: int
 
 
+class ConditionEpisode(_Frozen):
+    """A stretch of the selection in which a component was worse than it is now (named so that
+    a diagnosis whose headline is the current state does not hide what happened earlier)."""
+
+    start: datetime
+    end: datetime
+    status: Status  # the worst status of the stretch (warning or critical)
+    lowest_health: float
+    n_windows: int
+
+
 class ComponentResult(_Frozen):
+    """One component's condition. Status, health, grade, grade probabilities, confidence and
+    fault probabilities describe its *current* state: the latest assessed windows of the
+    selection (``current_windows`` of them, ``current_start`` to ``current_end``), so that a
+    long selection of healthy windows never dilutes a critical now. The mean over the whole
+    selection is kept apart (``selection_health``, ``selection_grade``), and stretches in which
+    the component was worse earlier are named in ``worse_earlier``.
+    """
+
     component_id: str
     name: str
     type: str
@@ -148,12 +167,24 @@ class ComponentResult(_Frozen):
     trend: TrendEstimate | None = None
     sensors: tuple[str, ...] = ()
     n_windows: int = 0  # windows with enough data around this component that were assessed
-    # Share of the assessed windows per grade (each window's most likely grade), 4 values; a
-    # mixed share means the condition changed within the selection.
+    # Share of the current windows per grade (each window's most likely grade), 4 values; a
+    # mixed share means the condition changed within them. (Diagnoses stored before the
+    # current-state rule: the share over the whole selection.)
     grade_share: tuple[float, ...] = ()
-    # The last few assessed windows (gnn.assessment.RECENT_WINDOWS): the condition "now".
+    # The current condition again under its earlier names (equal to health and grade since the
+    # current-state rule; diagnoses stored before it: the last windows, next to the mean).
     recent_health: float | None = None
     recent_grade: int | None = None
+    # The windows the current state is taken from (gnn.assessment.RECENT_WINDOWS at most).
+    current_windows: int = 0
+    current_start: datetime | None = None
+    current_end: datetime | None = None
+    # The whole selection, for comparison: mean health, the grade of the mean probabilities,
+    # and the share of its windows per grade.
+    selection_health: float | None = None
+    selection_grade: int | None = None
+    selection_grade_share: tuple[float, ...] = ()
+    worse_earlier: tuple[ConditionEpisode, ...] = ()
     # Strongest incoming attention (source component, weight), for "why" in the GUI/report.
     attention_neighbours: tuple[tuple[str, float], ...] = ()
     # Anomaly models: the episodes in which this component's own calibrated score stayed
@@ -256,6 +287,10 @@ class Diagnosis(_Frozen):
     # every excursion outside the learned operating range, in time order.
     episodes: tuple[AnomalyEpisode, ...] = ()
     out_of_range: tuple[RangeExcursion, ...] = ()
+    # The stretch the current state (status, health, verdict) is taken from: the latest
+    # assessed windows of the graded components; None for diagnoses stored before the rule.
+    current_start: datetime | None = None
+    current_end: datetime | None = None
 
     def component(self, component_id: str) -> ComponentResult:
         for result in self.components:

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnn.results import StatusThresholds, TrendEstimate
+from gnn.wording import band_text, hours_text, rate_text
 
 MIN_POINTS = 10
 MIN_SPAN_HOURS = 2.0
@@ -214,25 +215,27 @@ def fit_trend(
     point = slope if significant else 0.0
     to_warning = _hours_to(thresholds.healthy, now, point)
     to_critical = _hours_to(thresholds.critical, now, point)
+    rate_words = rate_text(rate, scale_with=(rate_low, rate_high))
+    band = band_text(rate_low, rate_high)
     if not significant:
         message = (
             f"no significant trend over the last {span:.1f} operating hours "
-            f"({rate:+.3f} health per 100 h, band {rate_low:+.3f} to {rate_high:+.3f} "
-            f"includes zero{_independent(fit)})"
+            f"({rate_words}, band {band} includes zero{_independent(fit)})"
         )
     elif slope > 0:
         message = (
-            f"health improving by {-rate:.3f} per 100 h over the last {span:.1f} operating hours "
+            f"health rising {rate_words} over the last {span:.1f} operating hours "
             "(after maintenance or a change of operating point)"
         )
     else:
         message = (
-            f"losing {rate:.3f} health per 100 operating hours "
-            f"(band {rate_low:.3f} to {rate_high:.3f}, {n} windows over {span:.1f} h"
-            f"{_independent(fit)})"
+            f"health falling {rate_words} "
+            f"(band {band}, {n} windows over {span:.1f} h{_independent(fit)})"
         )
-        if to_critical is not None:
-            message += f"; critical in about {_fmt_hours(to_critical)}"
+        if to_critical == 0.0:
+            message += "; the trend line is below critical already"
+        elif to_critical is not None:
+            message += f"; critical in {hours_text(to_critical)}"
     return TrendEstimate(
         enough_history=True,
         message=message,
@@ -275,11 +278,3 @@ def _independent(fit: SlopeFit) -> str:
     if fit.n_eff >= 0.9 * fit.n:
         return ""
     return f"; correlated windows, worth ~{fit.n_eff:.0f} independent"
-
-
-def _fmt_hours(hours: float) -> str:
-    if hours == 0.0:
-        return "0 h (already below)"
-    if hours < 48:
-        return f"{hours:.0f} h"
-    return f"{hours:.0f} h (~{hours / 24:.0f} days of operation)"

@@ -144,10 +144,21 @@ def plan_long(columns: list[ColumnPlan], path: Path) -> None:
 
 
 def match_sensor(name: str, profile: EquipmentProfile) -> str | None:
-    """The profile sensor a column name unambiguously refers to, else None."""
+    """The profile sensor a column name unambiguously refers to, else None: its id, one of its
+    ``aliases`` or its ``description`` (case, spaces, ``_-.`` and a ``[unit]`` ignored), or the
+    one sensor id among the name's words."""
     ids = {norm_name(s): s for s in profile.sensor_ids}
-    if norm_name(name) in ids:
-        return ids[norm_name(name)]
+    key = norm_name(name)
+    if key in ids:
+        return ids[key]
+    named = {
+        s.id
+        for s in profile.sensors
+        for other in (*s.aliases, s.description)
+        if other and key and norm_name(split_header(other)[0]) == key
+    }
+    if len(named) == 1:
+        return named.pop()
     hits = {ids[t] for t in (norm_name(t) for t in _tokens(name)) if t in ids}
     return hits.pop() if len(hits) == 1 else None
 

@@ -108,8 +108,8 @@ def _read_sample(path: Path, encoding: str | None) -> tuple[str, str, bool]:
         )
     if b"\x00" in raw or _looks_binary(raw):
         raise CsvFormatError(
-            f"{path}: this is a binary file, not CSV text (first bytes {raw[:8]!r}). Export the "
-            "logger's data as CSV/text, or check that you picked the right file."
+            f"{path}: this is a binary file, not CSV text: it looks like {binary_kind(raw)}. "
+            "Export the logger's data as CSV/text, or check that you picked the right file."
         )
     if not complete and b"\n" not in raw and b"\r" not in raw:
         raise _no_line_break(path)
@@ -152,6 +152,33 @@ def _no_line_break(path: Path) -> CsvFormatError:
         "not a CSV log (or its lines end in a character HydroDiag does not know). Export the "
         "log again as CSV text."
     )
+
+
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one: save it as CSV in Excel)"),
+    (0, b"\xd0\xcf\x11\xe0", "an old Excel/Office document (.xls: save it as CSV in Excel)"),
+    (0, b"%PDF", "a PDF document"),
+    (0, b"\x89PNG", "a PNG image"),
+    (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"\x1f\x8b", "a gzip-compressed file (unpack it first)"),
+    (0, b"7z\xbc\xaf", "a 7-Zip archive (unpack it first)"),
+    (0, b"Rar!", "a RAR archive (unpack it first)"),
+    (0, b"SQLite format 3", "an SQLite database"),
+    (8, b"DUCK", "a DuckDB database (a HydroDiag workspace? open it with File → Open workspace)"),
+    (0, b"\x7fELF", "a program (ELF executable)"),
+    (0, b"MZ", "a Windows program or library"),
+)
+
+
+def binary_kind(raw: bytes) -> str:
+    """What a binary file looks like, in words, from its first bytes: 'a PDF document', ...;
+    'binary data (no known file type)' when nothing fits."""
+    for offset, magic, words in _MAGIC:
+        if raw[offset : offset + len(magic)] == magic:
+            return words
+    if len(raw) >= 4 and raw[1:4:2] == b"\x00\x00" and raw[0] and raw[2]:
+        return "text in UTF-16 without a byte-order mark (save it as UTF-8 text)"
+    return "binary data (no known file type; a logger's own format?)"
 
 
 def _looks_binary(raw: bytes) -> bool:

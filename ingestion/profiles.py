@@ -136,6 +136,9 @@ class Sensor(_Frozen):
     max: float = Field(description="highest physically plausible value, in unit")
     limits: SensorLimits | None = None
     description: str = ""
+    aliases: tuple[str, ...] = Field(
+        default=(), description="other names loggers give this channel (matched on import)"
+    )
 
     @model_validator(mode="after")
     def _range(self) -> Sensor:

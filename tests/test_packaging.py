@@ -25,7 +25,7 @@ ROOTS = ["app*", "gnn*", "ingestion*", "training*"]
 def test_listed_packages_are_the_packages_in_the_checkout() -> None:
     listed = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     found = find_packages(str(REPO), include=ROOTS)
-    assert sorted(listed) == sorted([*found, "hydrodiag_resources"]), (
+    assert sorted(listed) == sorted([*found, "hydrodiag_resources", "hydrodiag_docs"]), (
         "pyproject.toml [tool.setuptools] packages must list every package (a new subpackage "
         "left out would be missing from the wheel)"
     )
@@ -71,10 +71,12 @@ def _hydrodiag(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProce
 def test_wheel_runs_from_another_folder(installed: Path, tmp_path: Path) -> None:
     probe = subprocess.run(
         [str(installed), "-c",
-         "import app, ingestion.resources as r; print(app.__file__); print(r.resources_dir())"],
+         "import app, ingestion.resources as r, app.core.help as h; print(app.__file__); "
+         "print(r.resources_dir()); print(h.docs_dir()); print(len(h.help_pages()))"],
         capture_output=True, text=True, cwd=tmp_path, check=True,
     ).stdout.split("\n")  # fmt: skip
     assert str(REPO) not in probe[0] and str(REPO) not in probe[1], probe
+    assert str(REPO) not in probe[2] and int(probe[3]) >= 5, probe  # the guide, for Help (F1)
 
     listed = _hydrodiag(installed, "profile", "list", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gnn.results import Diagnosis
     from ingestion.demo import DemoSummary
     from ingestion.progress import Progress
 
@@ -31,6 +28,14 @@ def register(subparsers: Any) -> None:
         "--no-gui", action="store_true", help="print a summary instead of opening the app"
     )
     parser.set_defaults(handler=run_demo)
+
+
+def diagnose_demo(summary: DemoSummary, *, progress: Progress | None = None) -> None:
+    """Diagnose the demo every half hour of its data (:func:`app.core.demo.diagnose_demo`:
+    the app's first-start page builds the demo with the same code)."""
+    from app.core.demo import diagnose_demo as diagnose
+
+    diagnose(summary, progress=progress)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -59,49 +64,6 @@ def run_demo(args: argparse.Namespace) -> int:
     except ImportError:  # a build without the GUI: the summary above is the demo
         return 0
     return open_workspace_window(path, DEMO_EQUIPMENT)
-
-
-def diagnose_demo(summary: DemoSummary, *, progress: Progress | None = None) -> None:
-    """Diagnose the demo workspace every ``DIAGNOSE_EVERY_MIN`` minutes of its data, so health
-    trends exist, adding a one-line summary per diagnosis to ``summary`` (and the time taken).
-    The first one that fails ends it with a "not diagnosed: why" line (no model, say); the
-    workspace keeps its data, cycles and ground truth either way."""
-    from ingestion.demo import DIAGNOSE_EVERY_MIN
-    from ingestion.errors import HydroDiagError
-    from ingestion.progress import NO_PROGRESS
-    from ingestion.workspace import open_workspace
-
-    started = time.perf_counter()
-    try:
-        try:
-            from gnn.engine import diagnose_slices
-        except ImportError:
-            raise HydroDiagError("the diagnosis engine is not part of this build.") from None
-        with open_workspace(summary.path) as store:
-            slices = diagnose_slices(
-                store,
-                summary.equipment_id,
-                start=summary.start,
-                end=summary.end,
-                every=timedelta(minutes=DIAGNOSE_EVERY_MIN),
-                progress=progress or NO_PROGRESS,
-            )
-            for start, end, diagnosis in slices:
-                summary.diagnoses.append(_demo_line(start, end, diagnosis))
-    except HydroDiagError as exc:
-        summary.diagnoses.append(f"not diagnosed: {exc}")
-    summary.seconds += time.perf_counter() - started
-
-
-def _demo_line(start: datetime, end: datetime, diagnosis: Diagnosis) -> str:
-    """'10:30-11:00 overall 0.59; lowest: ACC 0.59 (warning), MP1 0.80 (healthy)'."""
-    worst = sorted(
-        (c for c in diagnosis.components if c.assessed and c.health is not None),
-        key=lambda c: c.health if c.health is not None else 1.0,
-    )[:2]
-    parts = ", ".join(f"{c.component_id} {c.health:.2f} ({c.status.value})" for c in worst)
-    health = "n/a" if diagnosis.overall_health is None else f"{diagnosis.overall_health:.2f}"
-    return f"{start:%H:%M}-{end:%H:%M} overall {health}; lowest: {parts}"
 
 
 def _refuse_unless_demo(path: Path, demo_equipment: str) -> None:

@@ -69,6 +69,12 @@ def _selection(args: argparse.Namespace) -> Selection:
         raise EngineError(f"selection: {message}.") from None
 
 
+def health_text(health: float | None) -> str:
+    from gnn.wording import health_text as words
+
+    return words(health)
+
+
 def _run(args: argparse.Namespace) -> int:
     from app.commands._common import open_store
     from gnn.engine import diagnose
@@ -152,7 +158,7 @@ def _print_list(rows: list[DiagnosisSummary]) -> None:
         f"{'id':>4}  {'created (UTC)':<19}  {'equipment':<12} {'status':<17} {'health':>6}  verdict"
     )
     for r in rows:
-        health = "—" if r.overall_health is None else f"{r.overall_health:.2f}"
+        health = health_text(r.overall_health)
         print(
             f"{r.id:>4}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.equipment_id:<12} "
             f"{r.overall_status.value:<17} {health:>6}  {_clip(r.verdict, 50)}"
@@ -164,23 +170,18 @@ def _clip(text: str, n: int) -> str:
 
 
 def _component_note(c: ComponentResult) -> str:
-    from gnn.recommend import grade_varied
+    from gnn.recommend import earlier_lines
+    from gnn.wording import threshold_text, trend_text
 
     notes = []
-    if grade_varied(c) and c.recent_health is not None:
-        notes.append(f"recent health {c.recent_health:.2f}")
+    if c.selection_health is not None and c.current_windows < c.n_windows:
+        notes.append(f"mean over the selection {health_text(c.selection_health)}")
     if c.trend is not None:
-        low, high = c.trend.rate_low_per_100h, c.trend.rate_high_per_100h
-        if c.trend.enough_history and low is not None and high is not None and low <= 0 <= high:
-            notes.append("no significant trend")  # the rate's band includes zero
-        elif c.trend.enough_history and c.trend.rate_per_100h is not None:
-            rate = c.trend.rate_per_100h
-            note = f"{'losing' if rate > 0 else 'gaining'} {abs(rate):.2f} health/100 h"
-            if c.trend.hours_to_critical not in (None, 0.0):
-                note += f", critical in ~{c.trend.hours_to_critical:.0f} h"
-            notes.append(note)
-        else:
-            notes.append("trend: not enough history")
+        notes.append(trend_text(c.trend))
+        ahead = threshold_text(c)
+        if c.trend.enough_history and ahead not in ("—", "not reached at the measured rate"):
+            notes.append(ahead)
+    notes += earlier_lines(c)
     if c.anomaly is not None and c.anomaly.is_anomalous:
         tops = ",".join(s.sensor_id for s in c.anomaly.top_sensors[:2])
         notes.append(f"anomaly {c.anomaly.score:.1f}× ({tops})")
@@ -195,7 +196,7 @@ def _component_note(c: ComponentResult) -> str:
 def summary(d: Diagnosis) -> str:
     """The ten-second text summary of a diagnosis."""
     lines: list[str] = []
-    health = "—" if d.overall_health is None else f"{d.overall_health:.2f}"
+    health = health_text(d.overall_health)
     lines.append(f"{d.equipment_id}: {d.verdict}")
     judged = (
         "status from calibrated anomaly scores (a model of the machine's normal grades nothing)"
@@ -214,6 +215,11 @@ def summary(d: Diagnosis) -> str:
         + f" · {stored}"
         + (f" · {total / 1000:.1f} s" if total is not None else "")
     )
+    if d.current_start is not None and d.current_end is not None:
+        lines.append(
+            f"current state: the latest windows, {d.current_start:%Y-%m-%d %H:%M} – "
+            f"{d.current_end:%H:%M} UTC; trends over the stored history"
+        )
     lines.append("")
     if d.model_kind == "anomaly":
         lines += _anomaly_lines(d)
@@ -262,10 +268,11 @@ def _graded_table(d: Diagnosis) -> list[str]:
     s_width = max([len("status"), *(len(s) for s in statuses.values())])
     lines.append(
         f"{'component':<28} {'status':<{s_width}} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
+        " (health, grade and status: the current state)"
     )
     for c in d.components:
         grade = grades[c.component_id]
-        h = "—" if c.health is None else f"{c.health:.2f}"
+        h = health_text(c.health)
         conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
         lines.append(
             f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "

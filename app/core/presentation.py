@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gnn.results import Priority, Recommendation, Status
+from gnn.wording import health_text
 from ingestion.profiles import EquipmentProfile
 
 
@@ -89,7 +90,8 @@ def series_color(index: int) -> str:
 
 
 def format_health(health: float | None) -> str:
-    return "—" if health is None else f"{health * 100:.0f} %"
+    """Health in % (``30 %``), as the engine's sentences word it too (:mod:`gnn.wording`)."""
+    return health_text(health)
 
 
 def most_urgent_first(recommendations: Iterable[Recommendation]) -> list[Recommendation]:

@@ -6,6 +6,7 @@ on their own cursor (:func:`thread_store`), because DuckDB connections are not t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,9 +14,14 @@ import numpy as np
 
 from gnn import persist
 from gnn.persist import DiagnosisSummary
-from gnn.results import Diagnosis
+from gnn.results import Diagnosis, Status
 from ingestion import catalog
-from ingestion.profiles import EquipmentProfile
+from ingestion.profiles import (
+    PROFILE_SUFFIXES,
+    EquipmentProfile,
+    list_shipped_profiles,
+    shipped_profiles_dir,
+)
 from ingestion.queries import sensor_series
 from ingestion.workspace import Store
 
@@ -25,6 +31,19 @@ class EquipmentRow:
     id: str
     name: str
     profile_id: str
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """An equipment with the outcome of its latest diagnosis (the fleet view's row)."""
+
+    id: str
+    name: str
+    profile_id: str
+    status: Status | None  # None: never diagnosed
+    health: float | None
+    diagnosed_at: datetime | None  # when the latest diagnosis was made (UTC)
+    verdict: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,28 @@ class GapRow:
     reason: str
 
 
+_shipped_lock = threading.Lock()
+_shipped: tuple[tuple[tuple[str, int], ...], list[EquipmentProfile]] | None = None
+
+
+def shipped_profiles() -> list[EquipmentProfile]:
+    """The shipped profiles (``ingestion.profiles.list_shipped_profiles``), parsed once while
+    their files are unchanged: parsing the YAML took 0.2 s on every import dialog."""
+    global _shipped
+    folder = shipped_profiles_dir()
+    key = tuple(
+        sorted(
+            (p.name, p.stat().st_mtime_ns)
+            for p in folder.iterdir()
+            if p.suffix.lower() in PROFILE_SUFFIXES
+        )
+    )
+    with _shipped_lock:
+        if _shipped is None or _shipped[0] != key:
+            _shipped = (key, list_shipped_profiles())
+        return list(_shipped[1])
+
+
 def thread_store(store: Store) -> Store:
     """A store on a fresh cursor, for use inside one worker thread."""
     return Store(store.cursor(), store.path)
@@ -80,6 +121,28 @@ def thread_store(store: Store) -> Store:
 def list_equipment(store: Store) -> list[EquipmentRow]:
     rows = store.query("SELECT id, name, profile_id FROM equipment ORDER BY id")
     return [EquipmentRow(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def fleet(store: Store) -> list[FleetRow]:
+    """Every equipment with its latest diagnosis' status, health and time (one query)."""
+    rows = store.query(
+        "SELECT e.id, e.name, e.profile_id, d.overall_status, d.overall_health, d.created_at, "
+        "d.verdict FROM equipment e LEFT JOIN (SELECT *, row_number() OVER (PARTITION BY "
+        "equipment_id ORDER BY created_at DESC, id DESC) AS k FROM diagnoses) d "
+        "ON d.equipment_id = e.id AND d.k = 1 ORDER BY e.id"
+    )
+    return [
+        FleetRow(
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            Status(r[3]) if r[3] is not None else None,
+            float(r[4]) if r[4] is not None else None,
+            r[5],
+            str(r[6] or ""),
+        )
+        for r in rows
+    ]
 
 
 def equipment_profile(store: Store, equipment_id: str) -> EquipmentProfile:
@@ -144,6 +207,29 @@ def health_history(store: Store, equipment_id: str) -> dict[str, tuple[np.ndarra
         mid = (starts + ends).astype(np.float64) / 2e6
         out[comp] = (mid, np.asarray(history.health, dtype=np.float64))
     return out
+
+
+HealthSeries = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def health_series(store: Store, equipment_id: str) -> dict[str, HealthSeries]:
+    """:func:`health_history` with each component's rolling median (what the Trends tab draws
+    on top), computed where it is read: off the GUI thread."""
+    return {
+        comp: (t, h, rolling_median(h))
+        for comp, (t, h) in health_history(store, equipment_id).items()
+    }
+
+
+def rolling_median(values: np.ndarray, width: int = 9) -> np.ndarray:
+    """Centred rolling median (shorter at the ends): robust to single odd windows."""
+    n = len(values)
+    if n < 3:
+        return values
+    half = min(width, n) // 2
+    padded = np.pad(values, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
 
 
 def list_labels(store: Store, equipment_id: str) -> list[LabelRow]:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 PressureUnit = Literal["bar", "psi", "MPa"]
 TemperatureUnit = Literal["°C", "°F"]
 ProviderPreference = Literal["auto", "cuda", "cpu"]
+TimeZoneChoice = Literal["local", "UTC"]
 
 
 class Settings(BaseModel):
@@ -41,6 +42,10 @@ class Settings(BaseModel):
     pressure_unit: PressureUnit = "bar"
     temperature_unit: TemperatureUnit = "°C"
     provider: ProviderPreference = "auto"
+    # F5 ("Diagnose last 30 min") diagnoses this many minutes up to the end of the data.
+    diagnose_last_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # Times on screen: the computer's zone (named beside each time) or UTC (the workspace's).
+    time_zone: TimeZoneChoice = "local"
     recent_workspaces: tuple[str, ...] = ()
     last_equipment: str | None = None
     last_tab: int = 0

@@ -17,25 +17,28 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core import queries
-from app.core.markers import workspace_markers
+from app.core import housekeeping, queries, timefmt
+from app.core.markers import Marker, workspace_markers
+from app.core.readiness import Readiness, check_readiness
 from app.core.settings import Settings, load_settings, save_settings
+from app.gui import first_start, main_dialogs, workspace_edits
 from app.gui.dialogs.errors import show_error
-from app.gui.main_actions import build_actions
+from app.gui.main_actions import build_actions, stretch_text, update_actions
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
-from app.gui.view_tabs import ViewTabs
+from app.gui.view_tabs import ViewTabs, warm_up
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
+from app.gui.views.welcome import WelcomePage
 from app.gui.views.workspace import WorkspacePanel
 from app.gui.workers import TaskContext, TaskRunner
-from gnn.results import Diagnosis, StatusThresholds
+from gnn.results import Diagnosis
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile
 from ingestion.resources import default_workspace_path
@@ -65,11 +68,15 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.settings = settings or load_settings()
+        timefmt.set_zone(self.settings.time_zone)
         self.store: Store | None = None
+        self.readiness: Readiness | None = None  # can the equipment be diagnosed now, and why not
+        self._history: dict[str, Any] | None = None  # the equipment's health history, once read
         self.profile: EquipmentProfile | None = None
         self.equipment_id: str | None = None
         self.diagnosis: Diagnosis | None = None
         self.close_policy: ClosePolicy = "ask"
+        self.confirm_answer: bool | None = None  # tests: answer confirmations without asking
         self.runner = TaskRunner(self)
         self.runner.activeChanged.connect(self._on_runner_active_changed)
         self.setWindowTitle("HydroDiag")
@@ -79,6 +86,7 @@ class MainWindow(QMainWindow):
         self.acts = build_actions(self, TAB_NAMES)
         self.tasks = TaskStatus(self, self.runner)
         self.status_label = self.tasks.label  # what the window says it is doing
+        self._update_actions()
         self._restore_layout()
         path = workspace or self.settings.workspace_path or default_workspace_path()
         # Opening is deferred to the event loop so the window paints first; tests and the demo
@@ -94,13 +102,19 @@ class MainWindow(QMainWindow):
         self.overview = self.tabs.overview
         self.recommendations = self.tabs.recommendations
         self._sensor_selection: list[str] = []
-        central = QWidget()
-        layout = QVBoxLayout(central)
+        main_page = QWidget()
+        layout = QVBoxLayout(main_page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
-        self.setCentralWidget(central)
+        self.welcome = WelcomePage()
+        self.welcome.actionRequested.connect(self._on_welcome_action_requested)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(main_page)
+        self.pages.addWidget(self.welcome)
+        self.pages.setCurrentWidget(self.welcome)  # until an equipment is shown
+        self.setCentralWidget(self.pages)
         self.workspace_panel = WorkspacePanel()
         self.workspace_dock = QDockWidget("Workspace", self)
         self.workspace_dock.setObjectName("WorkspaceDock")
@@ -110,11 +124,14 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.workspace_dock)
-        self.resizeDocks([self.workspace_dock], [250], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.workspace_dock], [330], Qt.Orientation.Horizontal)
         self.workspace_panel.equipmentSelected.connect(self._on_workspace_equipment_selected)
         self.workspace_panel.diagnosisSelected.connect(self._on_workspace_diagnosis_selected)
         self.workspace_panel.newEquipmentRequested.connect(self.new_equipment)
         self.workspace_panel.importRequested.connect(self.import_log)
+        self.workspace_panel.renameRequested.connect(self.rename_item)
+        self.workspace_panel.deleteRequested.connect(self.delete_item)
+        self.workspace_panel.tree.currentItemChanged.connect(lambda *_: self._update_actions())
         self.recommendations.reportRequested.connect(self.open_report)
         self.overview.componentSelected.connect(self._on_overview_component_selected)
 
@@ -178,10 +195,13 @@ class MainWindow(QMainWindow):
         if name == "attention":
             self.attention.set_diagnosis(diagnosis)
         elif name == "trends":
-            history = queries.health_history(store, equipment) if store and equipment else {}
-            self.trends.set_history(history, diagnosis)
+            if self._history is not None or store is None or equipment is None:
+                self.trends.set_history(self._history or {}, diagnosis)
+            else:  # curves now, the history when it is read (off the GUI thread)
+                self.trends.set_history({}, diagnosis)
+                self._load_history(store, equipment)
         elif name == "sensors" and store is not None and equipment is not None:
-            self.sensors.set_markers(workspace_markers(store, equipment, self.profile, diagnosis))
+            self._load_markers(store, equipment, diagnosis)
             if self.sensors.range_key == "diagnosis" and self.sensors.loaded:
                 self.sensors.loaded = set()  # the diagnosed range changed: reload it
                 self._load_series(self.sensors.checked_sensors())
@@ -201,6 +221,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromHex(self.settings.window_geometry.encode()))
         else:
             self.resize(1366, 768)
+        if not self.settings.window_state:  # first start: room for the fleet's status column
+            QTimer.singleShot(0, self, lambda: self.resizeDocks(
+                [self.workspace_dock], [330], Qt.Orientation.Horizontal))  # fmt: skip
         self.tabs.setCurrentIndex(min(max(self.settings.last_tab, 0), self.tabs.count() - 1))
 
     def save_layout(self) -> None:
@@ -228,6 +251,13 @@ class MainWindow(QMainWindow):
             self.open_workspace(path, equipment)
         except HydroDiagError as exc:
             show_error(self, exc, "Opening the workspace")
+        # With the window painted and the workspace open, load in the background what the
+        # tabs and dialogs need when first opened (pyqtgraph alone took 0.4 s there).
+        QTimer.singleShot(200, self, self._warm_up)
+
+    def _warm_up(self) -> None:
+        self.runner.start(warm_up, name="Preparing the views", key="warm-up", writes=False,
+                          quiet=True)  # fmt: skip
 
     def open_workspace(self, path: Path | str, equipment_id: str | None = None) -> None:
         """Open (creating if needed) the workspace file and show an equipment of it."""
@@ -256,13 +286,18 @@ class MainWindow(QMainWindow):
     def set_equipment(self, equipment_id: str | None) -> None:
         self.equipment_id = equipment_id
         self.diagnosis = None
+        self.readiness = None
+        self._history = None
         self._sensor_selection = []
         if self.store is None or equipment_id is None:
             self.profile = None
             self.summary.set_equipment("No equipment")
             self._show_diagnosis(None)
             self._set_status("Create an equipment (Ctrl+N) or import a log (Ctrl+I) to begin.")
+            self.pages.setCurrentWidget(self.welcome)  # the first steps, as buttons
+            self._update_actions()
             return
+        self.pages.setCurrentIndex(0)
         profile = queries.equipment_profile(self.store, equipment_id)
         self.profile = profile
         name = next(
@@ -276,6 +311,7 @@ class MainWindow(QMainWindow):
             self._fill_profile(panel)
         self._show_diagnosis(self.diagnosis)
         self._set_status(f"Equipment {equipment_id} ({profile.name}).")
+        self._check_readiness()
 
     def show_diagnosis_id(self, diagnosis_id: int) -> None:
         if self.store is not None:
@@ -283,11 +319,88 @@ class MainWindow(QMainWindow):
 
     def _show_diagnosis(self, diagnosis: Diagnosis | None) -> None:
         self.diagnosis = diagnosis
-        self.summary.set_diagnosis(diagnosis)
+        self.summary.set_diagnosis(diagnosis, *self._headline_without_diagnosis())
         self.overview.set_diagnosis(diagnosis)
         self.recommendations.set_diagnosis(diagnosis)
         for panel in self.tabs.built_names():
             self._fill_diagnosis(panel)
+        self._update_actions()
+
+    # -- what can be done now ----------------------------------------------------------------
+
+    def _check_readiness(self) -> None:
+        """Find out off the GUI thread whether the equipment has data and a model that fits
+        its profile; F5 and the headline follow the answer (:mod:`app.core.readiness`)."""
+        store, equipment, provider = self.store, self.equipment_id, self.settings.provider
+        if store is None or equipment is None:
+            return
+
+        def work(ctx: TaskContext) -> Readiness:
+            return check_readiness(queries.thread_store(store), equipment, provider=provider)
+
+        # A bound slot, not a closure: Qt drops it if the window is gone when the check ends.
+        self.runner.start(work, name="Checking the model", key="readiness",
+                          on_result=self._on_readiness_checked, writes=False,
+                          quiet=True)  # fmt: skip
+
+    def _on_readiness_checked(self, readiness: Readiness) -> None:
+        if readiness.equipment_id != self.equipment_id:
+            return  # the user moved on meanwhile
+        self.readiness = readiness
+        if self.diagnosis is None:
+            self.summary.set_diagnosis(None, *self._headline_without_diagnosis())
+        self._update_actions()
+
+    def _headline_without_diagnosis(self) -> tuple[str, str]:
+        """(model hint, placeholder) of the headline while there is no diagnosis to show."""
+        r = self.readiness
+        if self.equipment_id is None:
+            return "", "No equipment yet — open the demo, create an equipment or import a log."
+        if r is None:
+            return "", "No diagnosis yet."
+        if not r.can_diagnose:
+            return "", r.reason
+        key = stretch_text(self.settings.diagnose_last_minutes)
+        return (
+            f"Model {r.model_text}",
+            f"No diagnosis yet — press Diagnose last {key} (F5).",
+        )
+
+    def _update_actions(self) -> None:
+        """Enable what can work now; a disabled action says why in its tooltip."""
+        update_actions(self)
+
+    def _load_history(self, store: Store, equipment: str) -> None:
+        def work(ctx: TaskContext) -> tuple[str, dict[str, Any]]:
+            return equipment, queries.health_series(queries.thread_store(store), equipment)
+
+        self.runner.start(work, name="Reading the health history", key="history",
+                          on_result=self._on_history_loaded, writes=False)  # fmt: skip
+
+    def _on_history_loaded(self, loaded: tuple[str, dict[str, Any]]) -> None:
+        equipment, history = loaded
+        if equipment != self.equipment_id:
+            return
+        self._history = history
+        if self.tabs.built("trends") is not None:
+            self.trends.set_history(history, self.diagnosis)
+
+    def _load_markers(self, store: Store, equipment: str, diagnosis: Diagnosis | None) -> None:
+        """The shaded ranges of the Sensors tab (the workspace's labels and gaps are read off
+        the GUI thread)."""
+        profile = self.profile
+
+        def work(ctx: TaskContext) -> tuple[str, list[Marker]]:
+            local = queries.thread_store(store)
+            return equipment, workspace_markers(local, equipment, profile, diagnosis)
+
+        self.runner.start(work, name="Reading labels and gaps", key="markers",
+                          on_result=self._on_markers_loaded, writes=False)  # fmt: skip
+
+    def _on_markers_loaded(self, loaded: tuple[str, list[Marker]]) -> None:
+        equipment, markers = loaded
+        if equipment == self.equipment_id and self.tabs.built("sensors") is not None:
+            self.sensors.set_markers(markers)
 
     def _load_series(self, sensor_ids: list[str]) -> None:
         store, equipment = self.store, self.equipment_id
@@ -306,7 +419,7 @@ class MainWindow(QMainWindow):
 
         def done(series: dict[str, Any]) -> None:
             self.sensors.set_series(series)
-            self._set_status(f"Loaded {', '.join(series)}.")
+            self._set_status(series_status(series, equipment))
 
         self.tasks.start(
             "Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}", writes=False
@@ -328,8 +441,9 @@ class MainWindow(QMainWindow):
     # -- tasks ---------------------------------------------------------------------------
 
     def _on_runner_active_changed(self, count: int) -> None:
-        self.tasks.show_busy(count > 0)
-        self.acts.cancel.setEnabled(count > 0)
+        busy = self.runner.busy_count > 0
+        self.tasks.show_busy(busy)
+        self.acts.cancel.setEnabled(busy)
 
     def cancel_tasks(self) -> None:
         self.tasks.cancel_all()
@@ -340,67 +454,19 @@ class MainWindow(QMainWindow):
     # -- actions -------------------------------------------------------------------------
 
     def choose_workspace(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Open or create a workspace",
-            str(self.store.path if self.store and self.store.path else default_workspace_path()),
-            "HydroDiag workspace (*.duckdb)",
-            options=QFileDialog.Option.DontConfirmOverwrite,
-        )
-        if path:
-            try:
-                self.open_workspace(path)
-            except HydroDiagError as exc:
-                show_error(self, exc, "Opening the workspace")
+        main_dialogs.choose_workspace(self)
 
     def new_equipment(self) -> None:
-        if self.store is None:
-            return
-        from app.gui.dialogs.new_equipment import NewEquipmentDialog
-
-        dialog = NewEquipmentDialog(self.store, self)
-        if dialog.exec() and dialog.created:
-            self.workspace_panel.refresh(self.store, dialog.created)
-            self.set_equipment(dialog.created)
+        main_dialogs.new_equipment(self)
 
     def import_log(self, path: str | None = None) -> ImportDialog | None:
         """Open the import dialog (optionally pre-filled with a dropped file)."""
-        if self.store is None:
-            return None
-        try:
-            from app.gui.dialogs.import_dialog import ImportDialog
-        except ImportError as exc:
-            show_error(self, HydroDiagError(f"CSV import is not available in this build ({exc})."))
-            return None
-        dialog = ImportDialog(self.store, self.runner, parent=self, equipment_id=self.equipment_id)
-        dialog.imported.connect(self._on_import_finished)
-        if path:
-            dialog.set_file(path)
-        dialog.open()
-        return dialog
+        return main_dialogs.import_log(self, path)
 
     def import_labels(self, path: str | Path | None = None) -> None:
         """Import a CSV of condition labels for the selected equipment (``hydrodiag ingest
         labels``): validated as a whole, one transaction, every problem listed on failure."""
-        store, equipment = self.store, self.equipment_id
-        if store is None or equipment is None:
-            show_error(self, HydroDiagError("Select the equipment the labels are for first."))
-            return
-        if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(
-                self, "Import condition labels", "", "CSV files (*.csv *.txt);;All files (*)"
-            )
-            if not chosen:
-                return
-            path = chosen
-        source = Path(path)
-
-        def work(ctx: TaskContext) -> LabelImportSummary:
-            from ingestion.labels import import_labels
-
-            return import_labels(queries.thread_store(store), source, equipment_id=equipment)
-
-        self.tasks.start("Importing labels", work, self._on_labels_imported, key="import")
+        main_dialogs.import_labels(self, path)
 
     def _on_labels_imported(self, summary: LabelImportSummary) -> None:
         self.refresh_workspace()
@@ -414,32 +480,12 @@ class MainWindow(QMainWindow):
         self.set_equipment(equipment_id)
 
     def diagnose(self, start: datetime | None = None, end: datetime | None = None) -> None:
-        store, equipment = self.store, self.equipment_id
-        if store is None or equipment is None:
-            show_error(self, HydroDiagError("Select an equipment with data before diagnosing."))
-            return
-        thresholds = StatusThresholds(
-            healthy=self.settings.healthy_threshold, critical=self.settings.critical_threshold
-        )
-        provider = self.settings.provider
-
-        def work(ctx: TaskContext) -> Diagnosis:
-            # Imported here: onnxruntime loads on first use, never torch. The engine keeps the
-            # loaded model (per file and provider) for the session.
-            from gnn import engine
-
-            return engine.diagnose(
-                queries.thread_store(store),
-                equipment,
-                selection=engine.Selection(start=start, end=end),
-                thresholds=thresholds,
-                provider=provider,
-                progress=ctx,
-            )
-
-        self.tasks.start("Diagnosing", work, self._on_diagnosis_done, key="diagnose")
+        """Diagnose [start, end), or without them the latest stretch of data (the setting
+        ``diagnose_last_minutes``: what F5 is named after)."""
+        main_dialogs.diagnose(self, start, end)
 
     def _on_diagnosis_done(self, diagnosis: Diagnosis) -> None:
+        self._history = None  # it has the new windows now
         self.refresh_workspace()
         self._show_diagnosis(diagnosis)
         self._set_status(
@@ -448,20 +494,7 @@ class MainWindow(QMainWindow):
         )
 
     def open_report(self) -> ReportDialog | None:
-        if self.store is None or self.diagnosis is None:
-            show_error(
-                self,
-                HydroDiagError("Run or select a diagnosis first; the report is written from it."),
-            )
-            return None
-        try:
-            from app.gui.report_dialog import ReportDialog
-        except ImportError:
-            show_error(self, HydroDiagError("The PDF report is not available in this build."))
-            return None
-        dialog = ReportDialog(self.store, self.diagnosis, parent=self)
-        dialog.open()
-        return dialog
+        return main_dialogs.open_report(self)
 
     def open_settings(self) -> None:
         from app.gui.dialogs.settings_dialog import SettingsDialog
@@ -474,6 +507,10 @@ class MainWindow(QMainWindow):
         old = self.settings
         self.settings = settings
         save_settings(settings)
+        timefmt.set_zone(settings.time_zone)
+        self._show_diagnosis(self.diagnosis)  # times, the F5 stretch and its name
+        if settings.provider != old.provider:
+            self._check_readiness()
         if self.tabs.built("sensors") is not None:
             self.sensors.set_units(settings.pressure_unit, settings.temperature_unit)
         new_path = settings.workspace_path
@@ -483,6 +520,65 @@ class MainWindow(QMainWindow):
                 self.open_workspace(new_path)
             except HydroDiagError as exc:
                 show_error(self, exc, "Opening the workspace")
+
+    # -- the first start ---------------------------------------------------------------------
+
+    def _on_welcome_action_requested(self, name: str) -> None:
+        first_start.welcome_action(self, name)
+
+    def open_demo(self) -> None:
+        """Open the demo workspace, building it first if there is none."""
+        first_start.open_demo(self)
+
+    def open_demo_at(self, path: Path) -> None:
+        from ingestion.demo import DEMO_EQUIPMENT
+
+        try:
+            self.open_workspace(path, DEMO_EQUIPMENT)
+        except HydroDiagError as exc:
+            show_error(self, exc, "Opening the demo")
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def rename_selected(self) -> None:
+        target = self.workspace_panel.selected_target()
+        if target is not None:
+            self.rename_item(target[0], target[1])
+
+    def delete_selected(self) -> None:
+        target = self.workspace_panel.selected_target()
+        if target is not None:
+            self.delete_item(target[0], target[1])
+
+    def rename_item(self, kind: str, key: object) -> None:
+        """Ask for a new name of an equipment or an inspection and store it."""
+        workspace_edits.rename_item(self, kind, key)
+
+    def delete_item(self, kind: str, key: object) -> None:
+        """Delete an item of the workspace after the user confirmed what goes with it."""
+        workspace_edits.delete_item(self, kind, key)
+
+    def _on_deleted(self, what: housekeeping.Deletion) -> None:
+        workspace_edits.on_deleted(self, what)
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask before something that cannot be undone (tests set ``confirm_answer``)."""
+        if self.confirm_answer is not None:
+            return self.confirm_answer
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(title)
+        box.setText(text)
+        yes = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is yes
+
+    def open_help(self) -> None:
+        from app.gui.dialogs.help import HelpWindow
+
+        HelpWindow.show_for(self)
 
     def open_about(self) -> None:
         from app.gui.dialogs.about import AboutDialog
@@ -560,3 +656,15 @@ class MainWindow(QMainWindow):
             self.store.close()
             self.store = None
         super().closeEvent(event)
+
+
+def series_status(series: dict[str, Any], equipment: str) -> str:
+    """What a finished sensor-data load says: what came, or that there was nothing."""
+    with_data = [sid for sid, (t, _v) in series.items() if len(t)]
+    empty = [sid for sid in series if sid not in with_data]
+    if not with_data:
+        return f"No data for {', '.join(series)} of {equipment} in the chosen range."
+    text = f"Loaded {', '.join(with_data)}."
+    if empty:
+        text += f" No data for {', '.join(empty)}."
+    return text

@@ -2,9 +2,10 @@
 
 A thin skin over :mod:`app.report`: the preview images are painted by the same code that
 writes the PDF, so what the engineer sees is what the customer gets. Building and painting a
-report takes about 0.1–0.3 s (see docs/report.md), so it runs on the GUI thread behind a wait
-cursor, debounced while the user types; a worker would add a second DuckDB cursor and
-cross-thread QTextDocuments for no visible gain.
+report takes 0.2–0.7 s on a busy laptop (see docs/report.md), which froze the dialog for that
+long on every keystroke pause; the preview is therefore built by the task runner off the GUI
+thread (its own DuckDB cursor; QTextDocument and QPainter on a QImage are safe in a worker),
+debounced while the user types, a newer build superseding an older one. Saving runs there too.
 
 Run ``python -m app.gui.report_dialog`` to try it on a sample workspace.
 """
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,7 +28,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -35,8 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.queries import thread_store
+from app.gui.dialogs.errors import show_error
+from app.gui.workers import TaskContext, TaskRunner
 from app.report.builder import build_report_model, load_diagnosis, save_inspection
-from app.report.layout import render_images
+from app.report.layout import font_family, render_images
 from app.report.model import (
     ALL_SECTIONS,
     SECTION_TITLES,
@@ -66,10 +69,15 @@ class ReportDialog(QDialog):
         parent: QWidget | None = None,
         *,
         equipment_id: str | None = None,
+        runner: TaskRunner | None = None,
     ) -> None:
         super().__init__(parent)
         guard_none_refcount()
+        font_family()  # the font database is asked here, on the GUI thread, once
         self.store = store
+        self.runner = runner or TaskRunner(self)
+        self.building = False  # a preview is being built
+        self._serial = 0
         if isinstance(diagnosis, Diagnosis):
             equipment_id = diagnosis.equipment_id
             diagnosis_id = diagnosis.id
@@ -202,19 +210,47 @@ class ReportDialog(QDialog):
         self._debounce.start(50)
 
     def update_preview(self) -> None:
-        """Rebuild the report model with the current fields and repaint the page images."""
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            self.model = build_report_model(
-                self.store, self.equipment_id, self.diagnosis_id, self.fields()
-            )
-            pages = layout_report(self.model, self.paper_size(), self.sections())
+        """Rebuild the report with the current fields and repaint the page images, off the
+        GUI thread; a build started meanwhile supersedes this one."""
+        self._serial += 1
+        serial, store, equipment, diagnosis_id = (
+            self._serial,
+            self.store,
+            self.equipment_id,
+            self.diagnosis_id,
+        )
+        fields, paper, sections = self.fields(), self.paper_size(), self.sections()
+
+        def work(ctx: TaskContext) -> tuple[int, ReportModel, list[QImage]]:
+            model = build_report_model(thread_store(store), equipment, diagnosis_id, fields)
+            ctx.check()
+            pages = layout_report(model, paper, sections)
+            ctx.check()
             images = render_images(pages, PREVIEW_DPI)
-        except HydroDiagError as exc:
-            self.status.setText(f"Cannot build the report: {exc}")
-            return
-        finally:
-            QGuiApplication.restoreOverrideCursor()
+            pages.dispose()  # the text documents are this thread's QObjects: they go here
+            return serial, model, images
+
+        self.building = True
+        self.status.setText("Building the preview…")
+        self.runner.start(
+            work,
+            name="Building the report preview",
+            key="report-preview",
+            on_result=self._on_preview_built,
+            on_error=self._on_preview_failed,
+            writes=False,
+        )
+
+    def _on_preview_failed(self, exc: BaseException) -> None:
+        self.building = False
+        self.status.setText(f"Cannot build the report: {exc}")
+
+    def _on_preview_built(self, built: tuple[int, ReportModel, list[QImage]]) -> None:
+        serial, model, images = built
+        if serial != self._serial:
+            return  # a newer build is on its way
+        self.building = False
+        self.model = model
         # Reuse the page labels: replacing widgets flickers and leaves stale pages painted
         # until the deferred deletes run.
         for i, image in enumerate(images):
@@ -247,25 +283,66 @@ class ReportDialog(QDialog):
             return
         if not path.lower().endswith(".pdf"):
             path += ".pdf"
-        try:
-            self.save_to(Path(path))
-        except HydroDiagError as exc:
-            QMessageBox.warning(self, "Report not saved", str(exc))
+        self.start_save(Path(path))
+
+    def start_save(self, path: Path) -> None:
+        """Store the visit fields and write the PDF to ``path`` off the GUI thread."""
+        store, equipment, diagnosis_id = self.store, self.equipment_id, self.diagnosis_id
+        fields, paper, sections = self.fields(), self.paper_size(), self.sections()
+
+        def work(ctx: TaskContext) -> RenderResult:
+            return write_report(thread_store(store), equipment, diagnosis_id, fields, path,
+                                paper, sections)  # fmt: skip
+
+        self.save_button.setEnabled(False)
+        self.status.setText(f"Writing {path.name}…")
+        self.runner.start(
+            work,
+            name="Writing the report",
+            key="report-save",
+            on_result=self._on_saved,
+            on_error=self._on_save_failed,
+            on_finished=lambda: self.save_button.setEnabled(True),
+        )
+
+    def _on_save_failed(self, exc: BaseException) -> None:
+        self.status.setText("The report was not saved.")
+        show_error(self, exc, "Report not saved")
 
     def save_to(self, path: Path) -> RenderResult:
-        """Store the visit fields with the inspection, then write the PDF to ``path``."""
-        fields = self.fields()
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            save_inspection(self.store, self.equipment_id, self.diagnosis_id, fields)
-            model = build_report_model(self.store, self.equipment_id, self.diagnosis_id, fields)
-            result = render_pdf(model, path, self.paper_size(), self.sections())
-        finally:
-            QGuiApplication.restoreOverrideCursor()
+        """Store the visit fields with the inspection, then write the PDF to ``path`` (on the
+        calling thread: for scripts and tests; the button uses :meth:`start_save`)."""
+        result = write_report(
+            self.store, self.equipment_id, self.diagnosis_id, self.fields(), path,
+            self.paper_size(), self.sections(),
+        )  # fmt: skip
+        self._on_saved(result)
+        return result
+
+    def _on_saved(self, result: RenderResult) -> None:
         self.last_result = result
         self.status.setText(f"Saved {result.path} ({result.pages} pages, {result.seconds:.2f} s).")
         self.reportSaved.emit(str(result.path))
-        return result
+
+    def done(self, result: int) -> None:
+        self.runner.cancel("report-preview")  # a preview nobody will see
+        super().done(result)
+
+
+def write_report(
+    store: Store,
+    equipment_id: str,
+    diagnosis_id: int,
+    fields: InspectionFields,
+    path: Path,
+    paper: Paper,
+    sections: list[Section],
+) -> RenderResult:
+    """The visit fields stored with the inspection, then the PDF written (Qt-free of widgets:
+    runs on any thread)."""
+    save_inspection(store, equipment_id, diagnosis_id, fields)
+    model = build_report_model(store, equipment_id, diagnosis_id, fields)
+    return render_pdf(model, path, paper, sections)
 
 
 def main() -> int:

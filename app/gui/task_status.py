@@ -3,6 +3,7 @@ Cancel), and the question asked when the window closes while a task still writes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from app.gui.dialogs.errors import show_error
 from app.gui.workers import TaskContext, TaskRunner
 
 ClosePolicy = Literal["ask", "cancel", "wait"]
+PROGRESS_EVERY_S = 0.1
 
 
 class TaskStatus:
@@ -26,6 +28,7 @@ class TaskStatus:
         self.progress.setMaximumWidth(220)
         self.progress.setTextVisible(True)
         self.progress.hide()
+        self._last_progress = 0.0
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Cancel the running task (Esc)")
         self.cancel_button.clicked.connect(self.cancel_all)
@@ -43,8 +46,10 @@ class TaskStatus:
         *,
         key: str | None = None,
         writes: bool = True,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
-        """Run ``fn`` off the GUI thread; ``on_result`` gets its result on the GUI thread."""
+        """Run ``fn`` off the GUI thread; ``on_result`` gets its result on the GUI thread,
+        ``on_finished`` runs after it however the task ended."""
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
@@ -62,6 +67,7 @@ class TaskStatus:
             on_error=on_error,
             on_progress=self._on_task_progress,
             on_cancelled=lambda: self.set_text(f"{name} cancelled; nothing was changed."),
+            on_finished=on_finished,
             writes=writes,
         )
 
@@ -78,6 +84,12 @@ class TaskStatus:
             self.set_text("Cancelling…")
 
     def _on_task_progress(self, fraction: float, message: str) -> None:
+        # A progress bar repaints at once on every new value (16 ms each here): at most ten
+        # updates a second, and the last one always.
+        now = time.monotonic()
+        if 0.0 <= fraction < 1.0 and now - self._last_progress < PROGRESS_EVERY_S:
+            return
+        self._last_progress = now
         if fraction < 0:
             self.progress.setRange(0, 0)
         else:

@@ -97,6 +97,35 @@ class ViewTabs(QTabWidget):
                 self.panel(name)
 
 
+WARM_UP_MODULES = (
+    "pyqtgraph",
+    "app.gui.views.health_trend",
+    "app.gui.views.sensor_plot",
+    "app.gui.views.attention",
+    "app.gui.views.live",
+    "app.gui.report_dialog",
+    "app.gui.dialogs.import_dialog",
+    "app.gui.dialogs.settings_dialog",
+    "app.gui.dialogs.help",
+)
+
+
+def warm_up(ctx: object) -> None:
+    """Import, off the GUI thread, the modules the plot tabs and dialogs need on first use,
+    and parse the shipped profiles; the first open of a tab then only builds its widgets.
+    (A module the GUI thread asks for meanwhile waits for this import, never runs it twice.)"""
+    import importlib
+
+    from app.core import queries
+
+    for name in WARM_UP_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional part missing from this build: its tab says so
+            continue
+    queries.shipped_profiles()
+
+
 def _make_trends_panel() -> QWidget:
     from app.gui.views.health_trend import HealthTrendPanel
 

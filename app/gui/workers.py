@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -98,9 +99,17 @@ class _TaskSignals(QObject):
 class Task(QRunnable):
     """One run of a work function on the thread pool."""
 
-    def __init__(self, fn: Callable[[TaskContext], Any], name: str, *, writes: bool = True) -> None:
+    def __init__(
+        self,
+        fn: Callable[[TaskContext], Any],
+        name: str,
+        *,
+        writes: bool = True,
+        quiet: bool = False,
+    ) -> None:
         super().__init__()
         self.writes = writes  # False: a read that can be dropped without asking anyone
+        self.quiet = quiet  # True: background upkeep the user did not ask for (no busy bar)
         self.setAutoDelete(False)  # the runner holds it until ``finished`` arrived
         self.name = name
         self.signals = _TaskSignals()
@@ -109,6 +118,12 @@ class Task(QRunnable):
         self._done = threading.Event()
 
     def run(self) -> None:
+        try:
+            self._run()
+        except RuntimeError:  # the signals' owner is gone (the app is quitting): nobody to tell
+            self._done.set()
+
+    def _run(self) -> None:
         try:
             result = self._fn(self.context)
         except CancelledError:
@@ -125,8 +140,10 @@ class Task(QRunnable):
             # it was committed, and saying "cancelled" would hide data that is there.
             self.signals.succeeded.emit(result)
         finally:
-            self._done.set()
+            # Emitted before ``done``: whoever waits for this task (a closing window) must not
+            # go on to delete what the emission still uses.
             self.signals.finished.emit()
+            self._done.set()
 
     def cancel(self) -> None:
         self.context.cancel()
@@ -139,8 +156,36 @@ class Task(QRunnable):
         return self._done.is_set()
 
 
+# Finished tasks are kept a while before Python may delete them: their pool thread can still be
+# in the C++ end of ``run()`` (having let go of the GIL) when the GUI thread hears "finished",
+# and a task deleted then was the window teardown crash of issue 22.
+_RETIRED: list[tuple[float, Task]] = []
+RETIRE_AFTER_S = 5.0
+
+
+def _retire(task: Task) -> None:
+    now = time.monotonic()
+    _RETIRED.append((now, task))
+    while _RETIRED and now - _RETIRED[0][0] > RETIRE_AFTER_S and _RETIRED[0][1].done:
+        _RETIRED.pop(0)
+
+
+@dataclass(frozen=True)
+class _Handlers:
+    on_result: Callable[[Any], None] | None
+    on_error: Callable[[BaseException], None] | None
+    on_progress: Callable[[float, str], None] | None
+    on_cancelled: Callable[[], None] | None
+    on_finished: Callable[[], None] | None
+
+
 class TaskRunner(QObject):
-    """Starts tasks with their handlers connected first; tracks them for cancel and shutdown."""
+    """Starts tasks with their handlers connected first; tracks them for cancel and shutdown.
+
+    A task's signals reach the caller's handlers through this runner's own slots, so when the
+    runner goes (with the window or dialog that owns it) Qt drops whatever a finishing task
+    still had queued: no handler ever runs on widgets that were deleted meanwhile.
+    """
 
     activeChanged = Signal(int)  # number of tasks still running
 
@@ -148,6 +193,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._pool = pool or QThreadPool.globalInstance()
         self._tasks: dict[str, Task] = {}
+        self._handlers: dict[int, _Handlers] = {}  # id(task.signals) -> the caller's handlers
         self._serial = 0
 
     def start(
@@ -162,6 +208,7 @@ class TaskRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         writes: bool = True,
+        quiet: bool = False,
     ) -> Task:
         """Run ``fn`` off the GUI thread. A running task with the same ``key`` is cancelled."""
         self._serial += 1
@@ -171,30 +218,55 @@ class TaskRunner(QObject):
             # Still tracked (under another name) until it has wound down: close waits for it.
             self._tasks[f"{key}#superseded{self._serial}"] = old
         slot = key if key is not None else f"{name}#{self._serial}"
-        task = Task(fn, name, writes=writes)
-        if on_result is not None:
-            task.signals.succeeded.connect(on_result)
-        if on_error is not None:
-            task.signals.failed.connect(on_error)
-        if on_progress is not None:
-            task.signals.progressed.connect(on_progress)
-        if on_cancelled is not None:
-            task.signals.cancelled.connect(on_cancelled)
-        if on_finished is not None:
-            task.signals.finished.connect(on_finished)
-        # A bound slot (not a lambda), so Qt drops the connection if this runner is deleted
-        # before a late ``finished`` arrives (a window closed while a task wound down).
+        task = Task(fn, name, writes=writes, quiet=quiet)
+        self._handlers[id(task.signals)] = _Handlers(
+            on_result, on_error, on_progress, on_cancelled, on_finished
+        )
+        # Bound slots (not the handlers themselves), so Qt drops the connections if this
+        # runner is deleted before a late signal arrives (a window closed while a task wound
+        # down); the slots pass each signal on to the caller's handler.
+        task.signals.succeeded.connect(self._on_task_succeeded)
+        task.signals.failed.connect(self._on_task_failed)
+        task.signals.progressed.connect(self._on_task_progressed)
+        task.signals.cancelled.connect(self._on_task_cancelled)
         task.signals.finished.connect(self._on_task_finished)
         self._tasks[slot] = task
         self._pool.start(task)
         self.activeChanged.emit(self.active_count)
         return task
 
+    def _handlers_of_sender(self) -> _Handlers | None:
+        return self._handlers.get(id(self.sender()))
+
+    def _on_task_succeeded(self, result: object) -> None:
+        h = self._handlers_of_sender()
+        if h is not None and h.on_result is not None:
+            h.on_result(result)
+
+    def _on_task_failed(self, exc: object) -> None:
+        h = self._handlers_of_sender()
+        if h is not None and h.on_error is not None and isinstance(exc, BaseException):
+            h.on_error(exc)
+
+    def _on_task_progressed(self, fraction: float, message: str) -> None:
+        h = self._handlers_of_sender()
+        if h is not None and h.on_progress is not None:
+            h.on_progress(fraction, message)
+
+    def _on_task_cancelled(self) -> None:
+        h = self._handlers_of_sender()
+        if h is not None and h.on_cancelled is not None:
+            h.on_cancelled()
+
     def _on_task_finished(self) -> None:
         sender = self.sender()
+        h = self._handlers.pop(id(sender), None)
         for slot, task in list(self._tasks.items()):
             if task.signals is sender:
                 del self._tasks[slot]
+                _retire(task)
+        if h is not None and h.on_finished is not None:
+            h.on_finished()
         self.activeChanged.emit(self.active_count)
 
     @property
@@ -202,6 +274,11 @@ class TaskRunner(QObject):
         """Tasks whose ``finished`` the GUI thread has not handled yet (so their result,
         error or cancel handlers may still be pending)."""
         return len(self._tasks)
+
+    @property
+    def busy_count(self) -> int:
+        """Tasks the user is waiting for (not the quiet ones: checks, warm-ups)."""
+        return sum(1 for t in self._tasks.values() if not t.quiet)
 
     def running(self) -> list[Task]:
         return [t for t in self._tasks.values() if not t.done]

@@ -26,6 +26,7 @@ from PySide6.QtGui import (
 from app.core.presentation import STATUS_STYLES, schematic_positions
 from app.report.layout import INK, font
 from gnn.results import ComponentResult, Diagnosis, Status
+from gnn.wording import health_text
 from ingestion.profiles import ConnectionKind, EquipmentProfile
 
 GRID = QColor("#c8c8c8")
@@ -301,7 +302,7 @@ def draw_component_graph(
 def _node_line(result: ComponentResult | None) -> str:
     if result is None or result.health is None:
         return STATUS_STYLES[result.status].word if result else "not in diagnosis"
-    return f"{result.health:.2f} {STATUS_STYLES[result.status].word}"
+    return f"{health_text(result.health)} {STATUS_STYLES[result.status].word}"
 
 
 def _plate(

@@ -9,6 +9,7 @@ or, scaled, into QImages — so the preview is the PDF.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import os
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, QSizeF, Qt, QUrl
 from PySide6.QtGui import (
     QColor,
@@ -69,7 +71,10 @@ def ensure_gui_app() -> QGuiApplication:
     return _APP
 
 
+@functools.cache
 def font_family() -> str:
+    """The report's font family, looked up once (the report dialog asks first, on the GUI
+    thread, so the preview built in a worker does not query the font database)."""
     # DejaVu Sans has every symbol the report uses (✔ ▲ ✖ – ☐ ↓); elsewhere the system sans.
     families = set(QFontDatabase.families())
     for name in ("DejaVu Sans", "Arial", "Helvetica", "Liberation Sans", "Segoe UI"):
@@ -138,6 +143,7 @@ class PageFlow:
         left, top, right, bottom = (m * UNIT for m in MARGIN_PT)
         self.content = QRectF(left, top, self.page_w - left - right, self.page_h - top - bottom)
         self.pages: list[Page] = []
+        self.documents: list[QTextDocument] = []  # every text block, for Pages.dispose
         self.y = 0.0
         self.marks: dict[str, int] = {}
         self.new_page()
@@ -165,6 +171,7 @@ class PageFlow:
         self, body: str, *, width: float | None = None, size_pt: float = BODY_PT
     ) -> QTextDocument:
         doc = SafeDocument()
+        self.documents.append(doc)
         doc.documentLayout().setPaintDevice(self.metric)
         doc.setDefaultFont(font(self.family, size_pt))
         doc.setDocumentMargin(0)
@@ -367,6 +374,22 @@ class Pages:
     @property
     def size(self) -> QSizeF:
         return QSizeF(self._flow.page_w, self._flow.page_h)
+
+    def dispose(self) -> None:
+        """Destroy the text documents (and the layout device) now, on this thread.
+
+        They are QObjects with timers that belong to the thread that laid the report out: a
+        preview or PDF made in a worker must not leave them for the garbage collector to
+        delete later on the GUI thread. The pages cannot be painted afterwards.
+        """
+        for doc in self._flow.documents:
+            shiboken6.delete(doc)
+        self._flow.documents.clear()
+        self._flow.pages.clear()
+        keep, self.keep_alive = self.keep_alive, None
+        if isinstance(keep, tuple):
+            for obj in keep:
+                shiboken6.delete(obj)
 
     def paint(self, painter: QPainter, index: int) -> None:
         for op in self._flow.pages[index].ops:

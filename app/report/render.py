@@ -33,6 +33,7 @@ from app.report.layout import (
     metric_writer,
 )
 from app.report.model import ALL_SECTIONS, Paper, ReportModel, Section
+from app.report.printable import printable_model
 from app.report.sections import write_report
 from app.report.wording import time_text
 from ingestion.errors import HydroDiagError
@@ -72,6 +73,7 @@ def layout_report(
         keep = metric_writer()
         metric = keep[0]
     flow = PageFlow(metric, paper, font_family())
+    model = printable_model(model, flow.family)  # no boxes, no reordered words
     write_report(flow, model, sections)
     pages = Pages(flow, running_text(model))
     pages.keep_alive = keep  # the laid-out documents refer to this metric device
@@ -114,6 +116,7 @@ def render_pdf(
         )
     )
     d = model.diagnosis
+    model = printable_model(model, font_family())
     writer.setTitle(
         f"Diagnosis report — {model.equipment_name} ({model.equipment_id}), diagnosis #{d.id}"
     )
@@ -132,6 +135,8 @@ def render_pdf(
             pages.paint(painter, i)
     finally:
         painter.end()
+    count, marks = pages.count, dict(pages.marks)
+    pages.dispose()  # the documents go on this thread (render_pdf may run in a worker)
     del writer
     try:
         tmp.replace(out)
@@ -140,8 +145,8 @@ def render_pdf(
         raise RenderError(f"{out}: cannot write the PDF ({exc}). Pick another --out.") from None
     return RenderResult(
         path=out,
-        pages=pages.count,
+        pages=count,
         paper=paper,
         seconds=time.perf_counter() - started,
-        section_pages=pages.marks,
+        section_pages=marks,
     )

@@ -25,6 +25,7 @@ from app.report.model import ALL_SECTIONS, SECTION_TITLES, ReportModel, Section
 from app.report.wording import duration_text, threshold_text, time_text, trend_text
 from gnn.recommend import grade_text
 from gnn.results import Status
+from gnn.wording import health_text
 
 
 def _status_html(status: Status) -> str:
@@ -137,7 +138,7 @@ def _overall_box(painter: QPainter, rect: QRectF, model: ReportModel, family: st
         rect.height() - 18 * u,
     )
     big = font(family, 15, bold=True)
-    health = f"{d.overall_health:.2f}" if d.overall_health is not None else "—"
+    health = health_text(d.overall_health)
     label = STATUS_STYLES[d.overall_status].label
     headline = (
         f"Overall health {health} — {label}"
@@ -167,7 +168,7 @@ def _summary(flow: PageFlow, model: ReportModel) -> None:
     _section(flow, Section.SUMMARY)
     rows = []
     for comp in d.components:
-        health = f"{comp.health:.2f}" if comp.health is not None else "—"
+        health = health_text(comp.health)
         confidence = f"{comp.confidence:.0%}" if comp.confidence is not None else "—"
         rows.append(
             "<tr>"
@@ -186,7 +187,7 @@ def _summary(flow: PageFlow, model: ReportModel) -> None:
             "Grade",
             "Health",
             "Status",
-            "Trend (health per 100 h)",
+            "Trend (health, %)",
             "Time to threshold",
             "Conf.",
         ],
@@ -197,16 +198,17 @@ def _summary(flow: PageFlow, model: ReportModel) -> None:
     flow.space(3)
     flow.html(
         "<p class='small muted'>Status: "
-        f"{esc(STATUS_STYLES[Status.HEALTHY].label)} (health ≥ {t.healthy:.2f}), "
-        f"{esc(STATUS_STYLES[Status.WARNING].label)} ({t.critical:.2f}–{t.healthy:.2f}), "
-        f"{esc(STATUS_STYLES[Status.CRITICAL].label)} (&lt; {t.critical:.2f}), "
+        f"{esc(STATUS_STYLES[Status.HEALTHY].label)} (health ≥ {health_text(t.healthy)}), "
+        f"{esc(STATUS_STYLES[Status.WARNING].label)} ({health_text(t.critical)}–{health_text(t.healthy)}), "
+        f"{esc(STATUS_STYLES[Status.CRITICAL].label)} (&lt; {health_text(t.critical)}), "
         f"{esc(STATUS_STYLES[Status.NOT_ASSESSED].label)} (the model is not trained to grade "
         "this component; it still feeds its neighbours), "
         f"{esc(STATUS_STYLES[Status.INSUFFICIENT_DATA].label)} (too little valid data to grade "
         "it). Grades: 0 optimal, 1 slightly degraded, 2 severely degraded, 3 near failure. "
-        "Confidence = probability of the chosen grade, averaged over windows. Trend = measured "
-        "change of health per 100 operating hours "
-        "with its uncertainty band; time to threshold from that band.</p>"
+        "Grade, health and status are the current state: the latest windows of the diagnosed "
+        "range. Confidence = probability of the chosen grade, averaged over those windows. "
+        "Trend = measured change of health in % per 100 operating hours (per operating hour "
+        "when faster), with its uncertainty band; time to threshold from that band.</p>"
     )
 
 
@@ -239,7 +241,7 @@ def _trends(flow: PageFlow, model: ReportModel) -> None:
     histories = {h.component_id: h for h in model.histories}
     for comp in components:
         series = histories.get(comp.component_id)
-        health = f"{comp.health:.2f}" if comp.health is not None else "—"
+        health = health_text(comp.health)
         flow.ensure(175 * UNIT)
         flow.html(
             f"<p><b>{esc(comp.component_id)}</b> {esc(comp.name)} — health {health}, "
@@ -490,7 +492,7 @@ def _appendix(flow: PageFlow, model: ReportModel) -> None:
         f"<tr><td class='muted'>Inference provider</td><td><b>{esc(d.provider)}</b> (ONNX Runtime)"
         + (f"<br/>{esc(d.provider_note)}" if d.provider_note else "")
         + "</td></tr>"
-        f"<tr><td class='muted'>Status thresholds</td><td>healthy ≥ {d.thresholds.healthy:.2f}, critical &lt; {d.thresholds.critical:.2f}</td></tr>"
+        f"<tr><td class='muted'>Status thresholds</td><td>healthy ≥ {health_text(d.thresholds.healthy)}, critical &lt; {health_text(d.thresholds.critical)}</td></tr>"
         + (
             "<tr><td class='muted'>Timings</td><td>"
             + esc(", ".join(f"{k} {v:.0f} ms" for k, v in d.timings_ms.items()))

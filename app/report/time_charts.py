@@ -20,6 +20,7 @@ from app.report.charts import GRID, hatch, pen
 from app.report.layout import INK, font
 from app.report.model import HealthSeries, SensorSeries
 from gnn.results import ComponentResult, Status, StatusThresholds
+from gnn.wording import health_text
 
 _TIME_STEPS = (
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
@@ -244,7 +245,9 @@ def draw_health_trend(
     )
     hatch(painter, below, 6 * unit, 0.3 * unit, GRID)
     axes.frame()
-    axes.hline(thresholds.healthy, f"warning below {thresholds.healthy:.2f}", Qt.PenStyle.DashLine)
+    axes.hline(
+        thresholds.healthy, f"warning below {health_text(thresholds.healthy)}", Qt.PenStyle.DashLine
+    )
     axes.hline(
         thresholds.critical, f"critical below {thresholds.critical:.2f}", Qt.PenStyle.DashDotLine
     )

@@ -111,7 +111,11 @@ def test_diagnosis_of_real_cycles_is_complete_and_stored(store: Store, model_pat
     assert d.selection == "all data" and d.rate_hz == 1.0
 
     c1 = d.component("C1")
-    assert c1.assessed and c1.grade == 2 and c1.status is Status.CRITICAL
+    # the current state is the latest 10 windows (grade 3 there); the selection's mean is 2
+    assert c1.assessed and c1.grade == 3 and c1.status is Status.CRITICAL
+    assert c1.selection_grade == 2 and c1.current_windows == 10
+    assert (c1.current_start, c1.current_end) == (d.windows[-10].start, d.windows[-1].end)
+    assert (d.current_start, d.current_end) == (c1.current_start, c1.current_end)
     assert c1.health is not None and c1.health < 0.5
     assert len(c1.grade_probs) == 4 and c1.confidence is not None
     assert set(c1.fault_probs) == {"cooler_efficiency_loss"}  # labelled type of the cooler
@@ -126,10 +130,17 @@ def test_diagnosis_of_real_cycles_is_complete_and_stored(store: Store, model_pat
 
     assert d.overall_status is Status.CRITICAL
     assert d.overall_health == pytest.approx(c1.health)
-    # this contract model grades the cooler 1, 2 or 3 window by window (25 / 47.5 / 27.5 %):
-    # the verdict says the grade varied instead of naming the mean's argmax
-    assert max(c1.grade_share) < 0.8
-    assert d.verdict.startswith("CRITICAL: Cooler C1 critical (grade varied, health")
+    # this contract model grades the cooler 1, 2 or 3 in blocks of cycles (25 / 47.5 / 27.5 %)
+    assert c1.selection_grade_share == (0.0, 0.25, 0.475, 0.275)
+    assert c1.grade_share == (0.0, 0.0, 0.0, 1.0)  # the latest 10 cycles: all grade 3
+    assert d.verdict.startswith("CRITICAL: Cooler C1 critical (near failure, health")
+    # cycles 1-16 end in five cycles of grade 1 and five of grade 2: the verdict says the
+    # grade varied instead of naming the mean's argmax
+    mixed = diagnose(
+        store, "rig", model_path=model_path, selection=Selection(cycles=(1, 16)), save=False
+    )
+    assert mixed.component("C1").grade_share == (0.0, 0.5, 0.5, 0.0)
+    assert "Cooler C1 " in mixed.verdict and "(grade varied, health" in mixed.verdict
 
     assert {r.rule_id for r in d.recommendations if r.component_id == "C1"} == {
         "cooler-efficiency-critical"
@@ -184,7 +195,7 @@ def test_missing_sensor_is_masked_and_warned(store: Store, model_path: Path) -> 
     d = diagnose(store, "rig", model_path=model_path)
     assert [w.kind for w in d.data_quality if w.sensor_id == "FS2"] == ["missing_sensor"]
     assert d.n_valid_windows == N_CYCLES
-    assert d.component("C1").grade == 2
+    assert d.component("C1").selection_grade == 2 and d.component("C1").grade == 3
 
 
 def test_windows_with_too_little_data_are_insufficient_not_guessed(
@@ -239,7 +250,7 @@ def test_continuous_data_without_cycles_uses_sliding_windows(
     d = diagnose(store, "rig", model_path=model_path)
     assert d.n_windows == N_CYCLES
     assert all(w.cycle is None for w in d.windows)
-    assert d.component("C1").grade == 2
+    assert d.component("C1").selection_grade == 2 and d.component("C1").grade == 3
     with pytest.raises(EngineError, match="no load cycles"):
         diagnose(store, "rig", model_path=model_path, selection=Selection(cycles=(1, 2)))
 
@@ -372,11 +383,14 @@ def test_model_cache_is_shared_across_threads_and_keeps_the_newest(model_path: P
 def test_grade_share_and_recent_condition(store: Store, model_path: Path) -> None:
     d = diagnose(store, "rig", model_path=model_path)
     c1 = d.component("C1")
-    assert len(c1.grade_share) == 4 and sum(c1.grade_share) == pytest.approx(1.0, abs=1e-3)
     window_grades = [w.grade["C1"] for w in d.windows]
-    assert c1.grade_share[2] == pytest.approx(window_grades.count(2) / N_CYCLES, abs=1e-3)
+    assert sum(c1.selection_grade_share) == pytest.approx(1.0, abs=1e-3)
+    assert c1.selection_grade_share[2] == pytest.approx(window_grades.count(2) / N_CYCLES, abs=1e-3)
     last = d.windows[-10:]
-    assert c1.recent_health == pytest.approx(np.mean([w.health["C1"] for w in last]), abs=1e-3)
+    now = np.mean([w.health["C1"] for w in last])
+    assert c1.health == pytest.approx(now, abs=1e-3) and c1.recent_health == c1.health
+    mean = np.mean([w.health["C1"] for w in d.windows])
+    assert c1.selection_health == pytest.approx(mean, abs=1e-3)
     assert d.component("V10").grade_share == (1.0, 0.0, 0.0, 0.0)
 
 

@@ -109,8 +109,8 @@ def test_verdict_names_the_worst_components_first() -> None:
     health, status, verdict = post.overall(comps, found, n_windows=10, n_valid=9)
     assert health == 0.2 and status is Status.CRITICAL
     assert verdict == (
-        "CRITICAL: Comp C critical (near failure, health 0.20); "
-        "Comp B warning (slightly degraded, health 0.60) — 1 of 10 windows skipped for data quality"
+        "CRITICAL: Comp C critical (near failure, health 20 %); "
+        "Comp B warning (slightly degraded, health 60 %) — 1 of 10 windows skipped for data quality"
     )
     assert [f.component_id for f in found] == ["C", "B"]
 
@@ -119,7 +119,7 @@ def test_all_healthy_verdict() -> None:
     comps = [_comp("A", Status.HEALTHY, 0.9, 0), _comp("B", Status.HEALTHY, 0.8, 0)]
     health, status, verdict = post.overall(comps, (), n_windows=5, n_valid=5)
     assert status is Status.HEALTHY and health == 0.8
-    assert verdict == "HEALTHY: all 2 graded components healthy (lowest Comp B, health 0.80)"
+    assert verdict == "HEALTHY: all 2 graded components healthy (lowest Comp B, health 80 %)"
 
 
 def test_healthy_verdict_names_what_it_could_not_assess() -> None:
@@ -130,12 +130,12 @@ def test_healthy_verdict_names_what_it_could_not_assess() -> None:
     )
     assert status is Status.HEALTHY
     assert verdict == (
-        "HEALTHY: Comp A healthy (health 0.90) — not assessed for lack of data: Comp B, Comp C"
+        "HEALTHY: Comp A healthy (health 90 %) — not assessed for lack of data: Comp B, Comp C"
     )
     two = [_comp("A", Status.HEALTHY, 0.9, 0), _comp("D", Status.HEALTHY, 0.8, 0), *thin[:1]]
     _, _, verdict = post.overall(two, (), n_windows=5, n_valid=5)
     assert verdict == (
-        "HEALTHY: the 2 assessed components healthy (lowest Comp D, health 0.80) — "
+        "HEALTHY: the 2 assessed components healthy (lowest Comp D, health 80 %) — "
         "not assessed for lack of data: Comp B"
     )
     many = [_comp(c, Status.INSUFFICIENT_DATA, None, None) for c in "BCEFG"]
@@ -155,12 +155,12 @@ def test_a_grade_that_changed_within_the_selection_is_not_named_as_one_grade() -
         update={"grade_share": (0.3, 0.25, 0.25, 0.2), "recent_grade": 3, "recent_health": 0.05}
     )
     (finding,) = post.findings([varied])
-    assert finding.summary == "Comp V: mean health 0.58 over a varying grade — warning"
+    assert finding.summary == "Comp V: mean health 58 % over a varying grade — warning"
     assert any(e.startswith("grade varied over the selection: 0 in 30 %") for e in finding.evidence)
     _, _, verdict = post.overall([varied], (finding,), n_windows=10, n_valid=10)
-    assert verdict == "WARNING: Comp V warning (grade varied, health 0.58)"
+    assert verdict == "WARNING: Comp V warning (grade varied, health 58 %)"
     assert grade_text(varied) == "varied (recent: 3 near failure)"
     # one grade held: named as before
     (finding,) = post.findings([steady])
-    assert finding.summary == "Comp V: grade 1 (slightly degraded), health 0.58 — warning"
+    assert finding.summary == "Comp V: grade 1 (slightly degraded), health 58 % — warning"
     assert grade_text(steady) == "1 slightly degraded"

@@ -64,9 +64,9 @@ def test_critical_accumulator_gets_precharge_check_with_evidence() -> None:
     assert rec.priority is Priority.URGENT
     assert rec.due_date == NOW + timedelta(days=3)
     assert "charging and testing kit" in rec.action
-    assert rec.title == "Accumulator ACC: gas precharge lost — check before next shift"
+    assert rec.title == "Accumulator ACC: gas precharge lost"
     text = "\n".join(rec.evidence)
-    assert "health 0.10 → critical" in text
+    assert "health 10 % → critical" in text
     assert "grade 3 (near failure) with probability 0.85, averaged over 120 window(s)" in text
     assert "accumulator_precharge_loss 0.93" in text
     assert "V10 0.41" in text
@@ -183,5 +183,20 @@ def test_changing_grade_is_stated_in_the_evidence() -> None:
     (rec,) = _run(acc)
     assert (
         "grade varied over the selection: 0 in 50 %, 3 in 50 % of windows; the most recent "
-        "windows: grade 3 (near failure), health 0.05"
+        "windows: grade 3 (near failure), health 5 %"
     ) in rec.evidence
+
+
+def test_urgency_words_agree_with_the_due_date() -> None:
+    """A title or action that promises a time ("before next shift", "today") must not sit
+    beside a due date days away: how soon is said by due_days (and so the due date) alone."""
+    import re
+
+    promises = re.compile(r"next shift|today|immediately|at once|tomorrow", re.IGNORECASE)
+    table = load_rules()
+    wrong = [
+        (r.id, r.due_days)
+        for r in table.rules
+        if promises.search(f"{r.title} {r.action}") and r.due_days > 1
+    ]
+    assert wrong == []

@@ -186,7 +186,8 @@ def test_diagnose_uses_the_active_model_and_records_its_bytes(
     d = diagnose(store, "rig", provider="cpu")
     assert (d.model.model_id, d.model.version, d.model.sha256) == ("rig-fit", "1.0.0", entry.sha256)
     assert d.model.path == f"{store.path}#rig-fit@1.0.0"
-    assert d.component("C1").grade == 2  # the contract model's answer: it really ran
+    # the contract model's answer over the selection (the headline grade is the latest windows')
+    assert d.component("C1").selection_grade == 2
     row = store.query("SELECT model_id, model_sha256 FROM diagnoses WHERE id = ?", [d.id])
     assert row == [("rig-fit", entry.sha256)]
 

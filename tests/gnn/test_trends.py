@@ -44,7 +44,8 @@ def test_linear_decline_is_measured_with_a_band_around_it() -> None:
     assert trend.hours_to_critical == pytest.approx(15.8, abs=1.5)
     assert trend.hours_to_critical_low is not None and trend.hours_to_critical_high is not None
     assert trend.hours_to_critical_low < trend.hours_to_critical < trend.hours_to_critical_high
-    assert "losing 2.0" in trend.message
+    # 2.0 health per 100 h is the whole range twice over: worded per operating hour, in %
+    assert trend.message.startswith("health falling −2.0 % per operating hour (band −")
 
 
 def test_outliers_do_not_move_a_robust_fit() -> None:

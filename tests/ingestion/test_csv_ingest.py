@@ -432,7 +432,13 @@ def test_bad_units(store: Store, tmp_path: Path, rig: EquipmentProfile) -> None:
 def test_binary_file(store: Store, tmp_path: Path, rig: EquipmentProfile) -> None:
     path = tmp_path / "log.csv"
     path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4)
-    assert "binary file" in _fails(store, path, rig)
+    text = _fails(store, path, rig)
+    assert "binary file" in text and "Excel .xlsx workbook" in text
+    assert "b'" not in text and "\\x" not in text  # words, not raw bytes
+    raw = tmp_path / "logger.dat"
+    raw.write_bytes(b"\rp\xeb\x01\x02\x03" * 200)
+    text = _fails(store, raw, rig)
+    assert "looks like binary data (no known file type" in text and "b'" not in text
 
 
 def test_unknown_sensor_in_map_and_bad_tz(

@@ -14,6 +14,7 @@ from types import TracebackType
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from app.core.gui_words import for_gui
 from ingestion.errors import HydroDiagError
 from ingestion.resources import user_data_dir
 
@@ -41,7 +42,7 @@ def error_message(exc: BaseException, context: str = "") -> str:
     """The sentence shown to the user for ``exc``."""
     prefix = f"{context}: " if context else ""
     if isinstance(exc, HydroDiagError):
-        return f"{prefix}{exc}"
+        return f"{prefix}{for_gui(str(exc))}"  # the app's words, not command-line flags
     if isinstance(exc, MemoryError):
         return f"{prefix}not enough memory. Select a shorter time range or fewer sensors."
     if isinstance(exc, OSError) and exc.filename:

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -37,7 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import queries
+from app.core import column_memory, queries
+from app.core.gui_words import for_gui
+from app.gui.dialogs.column_table import ColumnTable, Mapping, MappingKey, key_label
 from app.gui.dialogs.errors import error_message, show_error
 from app.gui.workers import Task, TaskContext, TaskRunner
 from ingestion.catalog import ImportSummary
@@ -46,22 +47,14 @@ from ingestion.csv_import import ingest_csv
 from ingestion.csv_plan import ColumnMap, CsvOptions, CsvPlan, CsvTable
 from ingestion.csv_sniff import long_names, plan_table, preview_rows, sniff_table
 from ingestion.errors import HydroDiagError
-from ingestion.profiles import EquipmentProfile, list_shipped_profiles
+from ingestion.profiles import EquipmentProfile
 from ingestion.units import conversion
 from ingestion.workspace import Store
 
-SKIP = "(skip)"
 NEW_EQUIPMENT = "__new__"
-MappingKey = int | str  # a column index (wide files) or a sensor name in the file (long files)
 
 
-def _key_label(key: MappingKey) -> str:
-    return f"column {key + 1}" if isinstance(key, int) else f"name {key!r}"
-
-
-def build_options(
-    plan: CsvPlan, mapping: dict[MappingKey, tuple[str | None, str | None]], tz: str | None
-) -> CsvOptions:
+def build_options(plan: CsvPlan, mapping: Mapping, tz: str | None) -> CsvOptions:
     """CsvOptions from the user's mapping: key -> (sensor or None to skip, unit)."""
     maps: dict[str, ColumnMap] = {}
     skip: list[str] = []
@@ -110,11 +103,17 @@ class ImportDialog(QDialog):
         self.summary: ImportSummary | None = None
         self.task: Task | None = None
         self.error_box: Any = None
-        self.shipped = list_shipped_profiles()
+        self.shipped = queries.shipped_profiles()
         # -- file and equipment
         self.path = QLineEdit()
         self.path.setPlaceholderText("Choose a file or drop it here")
-        self.path.editingFinished.connect(lambda: self.set_file(self.path.text()))
+        # Enter reads a typed path; leaving the field does not (a click on a sensor after a
+        # drop must not read the file again and rebuild the table under the mouse).
+        self.path.returnPressed.connect(self._on_path_entered)
+        self._loaded_path = ""  # the path text the preview and mapping are of
+        self._choices: dict[str, column_memory.Choice] = {}  # of the running import
+        self._notes: list[str] = []  # on its skipped text columns
+        self._failure = ""  # why the last import failed, shown until the next try
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._on_browse_clicked)
         file_row = QHBoxLayout()
@@ -154,10 +153,8 @@ class ImportDialog(QDialog):
         self.preview = QTableWidget(0, 0)
         self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preview.verticalHeader().setDefaultSectionSize(20)
-        self.mapping = QTableWidget(0, 4)
-        self.mapping.setHorizontalHeaderLabels(["Column", "Unit in file", "Sensor", "Sensor unit"])
-        self.mapping.verticalHeader().setVisible(False)
-        self.mapping.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.mapping = ColumnTable()
+        self.mapping.edited.connect(self._validate)
         preview_box = QGroupBox("Preview (first lines as the import splits them)")
         QVBoxLayout(preview_box).addWidget(self.preview)
         mapping_box = QGroupBox("Columns → sensors (auto-matched; change or skip)")
@@ -169,6 +166,9 @@ class ImportDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #c8322a;")
         self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note = QLabel("")  # what Import will leave out, said before it does
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #8a5a00;")
         setup = QWidget()
         setup_layout = QVBoxLayout(setup)
         setup_layout.setContentsMargins(0, 0, 0, 0)
@@ -176,22 +176,10 @@ class ImportDialog(QDialog):
         setup_layout.addWidget(self.detected)
         setup_layout.addWidget(splitter, 1)
         setup_layout.addWidget(self.problem)
-        # -- result page
-        self.summary_text = QPlainTextEdit()
-        self.summary_text.setReadOnly(True)
-        self.summary_text.setMaximumHeight(220)
-        self.headline = QLabel("")
-        self.headline.setWordWrap(True)
-        self.headline.setStyleSheet("font-size: 15px; font-weight: bold; color: #1d6b3c;")
-        result_page = QWidget()
-        result_layout = QVBoxLayout(result_page)
-        result_layout.addWidget(self.headline)
-        result_layout.addWidget(QLabel("Details (select and copy as needed):"))
-        result_layout.addWidget(self.summary_text)
-        result_layout.addStretch(1)
+        setup_layout.addWidget(self.note)
         self.pages = QStackedWidget()
         self.pages.addWidget(setup)
-        self.pages.addWidget(result_page)
+        self.pages.addWidget(self._result_page())
         # -- buttons and progress
         self.progress = QProgressBar()
         self.progress.hide()
@@ -210,6 +198,22 @@ class ImportDialog(QDialog):
         layout.addWidget(self.pages, 1)
         layout.addLayout(buttons)
         self._on_equipment_changed()
+
+    def _result_page(self) -> QWidget:
+        """What the import did: a headline and the details to copy."""
+        self.summary_text = QPlainTextEdit()
+        self.summary_text.setReadOnly(True)
+        self.summary_text.setMaximumHeight(220)
+        self.headline = QLabel("")
+        self.headline.setWordWrap(True)
+        self.headline.setStyleSheet("font-size: 15px; font-weight: bold; color: #1d6b3c;")
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.headline)
+        layout.addWidget(QLabel("Details (select and copy as needed):"))
+        layout.addWidget(self.summary_text)
+        layout.addStretch(1)
+        return page
 
     # -- file and detection -------------------------------------------------------------
 
@@ -241,7 +245,10 @@ class ImportDialog(QDialog):
         text = str(path).strip()
         if self.path.text() != text:
             self.path.setText(text)
+        self._loaded_path = text
         self._table = None  # chosen (again): read it afresh
+        self._failure = ""
+        self.plan = None  # and map it afresh
         if self.equipment.currentData() == NEW_EQUIPMENT and text:
             self._choose_best_profile(text)
         return self._resniff(show_dialog=True)
@@ -277,8 +284,15 @@ class ImportDialog(QDialog):
             self.new_profile.setCurrentIndex(best)
             self.new_profile.blockSignals(False)
 
+    def _on_path_entered(self) -> None:
+        text = self.path.text().strip()
+        if text and text != self._loaded_path:
+            self.set_file(text)
+
     def _resniff(self, show_dialog: bool = False) -> bool:
-        """Plan the file for the current profile (sniffing it if it is not yet)."""
+        """Plan the file for the current profile (sniffing it if it is not yet); the mapping
+        the user chose is kept for the sensors the new profile also has."""
+        kept = self.current_mapping() if self.plan is not None else {}
         self.plan = None
         self.profile = self._current_profile()
         text = self.path.text().strip()
@@ -297,12 +311,14 @@ class ImportDialog(QDialog):
         self.plan = plan
         self.problem.setText("")
         self._fill_plan()
+        self.mapping.restore(kept)
+        self._recall_mapping()
         return True
 
     def _fill_plan(self) -> None:
         plan = self.plan
         self.preview.clear()
-        self.mapping.setRowCount(0)
+        self.mapping.clear_rows()
         if plan is None:
             self.preview.setRowCount(0)
             self.preview.setColumnCount(0)
@@ -314,7 +330,7 @@ class ImportDialog(QDialog):
             f"{plan.decimal!r} · encoding {plan.encoding} · header on line {plan.header_line or '—'}"
             f" · units line {plan.units_line or '—'} · data from line {plan.data_start_line}<br>"
             f"<b>Time:</b> {time_cols} as {plan.time_spec.description} "
-            + ("".join(f"<br>note: {n}" for n in plan.notes))
+            + ("".join(f"<br>note: {for_gui(n)}" for n in plan.notes))
         )
         self.detected.setTextFormat(Qt.TextFormat.RichText)
         rows = preview_rows(plan)
@@ -336,81 +352,21 @@ class ImportDialog(QDialog):
                 self.preview.setItem(r, c, item)
         self.preview.resizeColumnsToContents()
         assert self.profile is not None
-        sensors = [SKIP, *self.profile.sensor_ids]
-        mapping_rows: list[tuple[MappingKey, str, str | None, str | None]] = []
-        if plan.layout == "long":  # (key, label, unit, sensor) per name in the file
-            for sensor_name, name_unit in long_names(plan):
-                mapping_rows.append(
-                    (
-                        sensor_name,
-                        f"name {sensor_name!r}",
-                        name_unit,
-                        match_sensor(sensor_name, self.profile),
-                    )
-                )
-            self.mapping.setHorizontalHeaderLabels(
-                ["Sensor name in the file", "Unit in file", "Sensor", "Sensor unit"]
-            )
-        else:
-            for col in plan.columns:
-                if col.role in {"time", "date", "clock"}:
-                    continue
-                sensor = col.sensor if col.role == "value" and col.sensor else None
-                mapping_rows.append((col.index, col.label(), col.unit, sensor))
-            self.mapping.setHorizontalHeaderLabels(
-                ["Column", "Unit in file", "Sensor", "Sensor unit"]
-            )
-        self.mapping.setRowCount(len(mapping_rows))
-        self._mapping_keys: list[MappingKey] = [key for key, _, _, _ in mapping_rows]
-        for row, (_key, label, unit_text, sensor_id) in enumerate(mapping_rows):
-            name = QTableWidgetItem(label)
-            name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.mapping.setItem(row, 0, name)
-            unit = QLineEdit(unit_text or "")
-            unit.setPlaceholderText("as the sensor")
-            unit.textChanged.connect(lambda _t: self._validate())
-            self.mapping.setCellWidget(row, 1, unit)
-            combo = QComboBox()
-            combo.addItems(sensors)
-            combo.setCurrentText(sensor_id or SKIP)
-            combo.currentTextChanged.connect(lambda _t, r=row: self._on_sensor_changed(r))
-            self.mapping.setCellWidget(row, 2, combo)
-            self.mapping.setItem(row, 3, QTableWidgetItem(""))
-            self._on_sensor_changed(row, validate=False)
+        self.mapping.fill(plan, self.profile)
         self._validate()
 
-    def _on_sensor_changed(self, row: int, validate: bool = True) -> None:
-        combo = self.mapping.cellWidget(row, 2)
-        item = self.mapping.item(row, 3)
-        if not isinstance(combo, QComboBox) or item is None or self.profile is None:
-            return
-        sensor = combo.currentText()
-        item.setText("" if sensor == SKIP else self.profile.sensor(sensor).unit)
-        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-        if validate:
-            self._validate()
+    def _recall_mapping(self) -> None:
+        equipment = self.equipment.currentData()
+        if self.profile is not None and equipment and equipment != NEW_EQUIPMENT:
+            self.mapping.recall(equipment)
 
     def set_mapping(self, key: MappingKey, sensor: str | None, unit: str | None = None) -> None:
         """Map a column (0-based index; or a sensor name of a long file) to ``sensor``
         (None = skip), as a user would."""
-        row = self._mapping_keys.index(key)
-        combo = self.mapping.cellWidget(row, 2)
-        assert isinstance(combo, QComboBox)
-        combo.setCurrentText(sensor or SKIP)
-        if unit is not None:
-            edit = self.mapping.cellWidget(row, 1)
-            assert isinstance(edit, QLineEdit)
-            edit.setText(unit)
+        self.mapping.set_mapping(key, sensor, unit)
 
-    def current_mapping(self) -> dict[MappingKey, tuple[str | None, str | None]]:
-        out: dict[MappingKey, tuple[str | None, str | None]] = {}
-        for row, index in enumerate(getattr(self, "_mapping_keys", [])):
-            combo = self.mapping.cellWidget(row, 2)
-            unit = self.mapping.cellWidget(row, 1)
-            if isinstance(combo, QComboBox) and isinstance(unit, QLineEdit):
-                sensor = None if combo.currentText() == SKIP else combo.currentText()
-                out[index] = (sensor, unit.text().strip() or None)
-        return out
+    def current_mapping(self) -> Mapping:
+        return self.mapping.mapping()
 
     def _validate(self) -> bool:
         problems: list[str] = []
@@ -430,20 +386,21 @@ class ImportDialog(QDialog):
                     continue
                 if sensor in used:
                     problems.append(
-                        f"{_key_label(used[sensor]).capitalize()} and {_key_label(key)} both "
+                        f"{key_label(used[sensor]).capitalize()} and {key_label(key)} both "
                         f"feed {sensor}; skip one."
                     )
                 used[sensor] = key
                 if unit:
                     try:
-                        conversion(unit, self.profile.sensor(sensor).unit, where=_key_label(key))
+                        conversion(unit, self.profile.sensor(sensor).unit, where=key_label(key))
                     except HydroDiagError as exc:
                         problems.append(str(exc))
             if not used:
                 problems.append("Map at least one column to a sensor.")
-        text = " ".join(p for p in problems if p)
+        text = " ".join(p for p in problems if p) or self._failure
         if self.plan is not None or text:
             self.problem.setText(text)
+        self.note.setText(self.mapping.skip_warning() if self.plan is not None else "")
         ok = not [p for p in problems if p] and self.plan is not None
         self.import_button.setEnabled(ok and self.task is None)
         return ok
@@ -451,11 +408,17 @@ class ImportDialog(QDialog):
     # -- import ---------------------------------------------------------------------------
 
     def start_import(self) -> Task | None:
+        if self.path.text().strip() != self._loaded_path:  # typed, never entered: read it
+            self.set_file(self.path.text())
+            return None
         if not self._validate() or self.plan is None or self.profile is None:
             return None
         equipment = self.equipment_id()
         assert equipment is not None
         options = build_options(self.plan, self.current_mapping(), self.tz.text().strip())
+        self._failure = ""
+        self._choices = self.mapping.choices()
+        self._notes = self.mapping.text_column_notes(self.plan)
         path, profile, store = self.plan.path, self.profile, self.store
 
         def work(ctx: TaskContext) -> ImportSummary:
@@ -495,7 +458,10 @@ class ImportDialog(QDialog):
 
     def _on_import_succeeded(self, summary: ImportSummary) -> None:
         self.summary = summary
-        self.summary_text.setPlainText(summary.describe())
+        if not summary.skipped:
+            column_memory.remember(summary.equipment_id, self._choices)
+        notes = [] if summary.skipped else self._notes
+        self.summary_text.setPlainText(for_gui("\n".join([summary.describe(), *notes])))
         if summary.skipped:
             self.headline.setText(
                 f"✔ {Path(summary.uri).name} was already imported — nothing to do."
@@ -514,6 +480,7 @@ class ImportDialog(QDialog):
                     if summary.warnings
                     else ""
                 )
+                + (f"\nℹ {len(notes)} skipped column(s) hold text: see below." if notes else "")
             )
         self.pages.setCurrentIndex(1)
         self.status.setText(
@@ -528,7 +495,8 @@ class ImportDialog(QDialog):
 
     def _on_import_failed(self, exc: BaseException) -> None:
         self.status.setText("Import failed; the workspace is unchanged.")
-        self.problem.setText(error_message(exc))
+        self._failure = error_message(exc)
+        self.problem.setText(self._failure)
         self.error_box = show_error(self, exc, "Import")
 
     def _on_import_cancelled(self) -> None:

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core import queries
 from ingestion.catalog import ensure_equipment, equipment_exists
 from ingestion.errors import HydroDiagError
-from ingestion.profiles import EquipmentProfile, list_shipped_profiles, load_profile_file
+from ingestion.profiles import EquipmentProfile, load_profile_file
 from ingestion.workspace import Store
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -44,7 +45,7 @@ class NewEquipmentDialog(QDialog):
         self.setWindowTitle("New equipment")
         self.store = store
         self.created: str | None = None
-        self.profiles: list[EquipmentProfile] = list_shipped_profiles()
+        self.profiles: list[EquipmentProfile] = queries.shipped_profiles()
         self.equipment_id = QLineEdit()
         self.equipment_id.setPlaceholderText("e.g. press-7")
         self.name = QLineEdit()

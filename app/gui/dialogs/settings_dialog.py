@@ -16,11 +16,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.settings import Settings
+from app.core.timefmt import local_zone_name as timefmt_zone_name
 from ingestion.resources import default_workspace_path
 
 
@@ -59,6 +61,18 @@ class SettingsDialog(QDialog):
         self.provider.addItem("GPU (CUDA)", "cuda")
         self.provider.addItem("CPU", "cpu")
         self.provider.setCurrentIndex(max(0, self.provider.findData(settings.provider)))
+        self.last_minutes = QSpinBox()
+        self.last_minutes.setRange(1, 7 * 24 * 60)
+        self.last_minutes.setSuffix(" min")
+        self.last_minutes.setValue(settings.diagnose_last_minutes)
+        self.last_minutes.setToolTip(
+            "How much of the latest data Diagnose (F5) looks at; the headline is the state at "
+            "its end"
+        )
+        self.time_zone = QComboBox()
+        self.time_zone.addItem(f"Local time ({timefmt_zone_name()})", "local")
+        self.time_zone.addItem("UTC", "UTC")
+        self.time_zone.setCurrentIndex(max(0, self.time_zone.findData(settings.time_zone)))
         self.problem = QLabel("")
         self.problem.setStyleSheet("color: #c8322a;")
         self.problem.setWordWrap(True)
@@ -69,6 +83,8 @@ class SettingsDialog(QDialog):
         form.addRow("Pressure unit", self.pressure)
         form.addRow("Temperature unit", self.temperature)
         form.addRow("Inference", self.provider)
+        form.addRow("Diagnose (F5) the last", self.last_minutes)
+        form.addRow("Show times in", self.time_zone)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -98,6 +114,8 @@ class SettingsDialog(QDialog):
                 "pressure_unit": self.pressure.currentText(),
                 "temperature_unit": self.temperature.currentText(),
                 "provider": self.provider.currentData(),
+                "diagnose_last_minutes": self.last_minutes.value(),
+                "time_zone": self.time_zone.currentData(),
             }
         )
 

@@ -67,8 +67,11 @@ def attention_over_time(diagnosis: Diagnosis) -> tuple[list[str], np.ndarray]:
     return labels, data
 
 
-def _ticks(labels: list[str]) -> list[list[tuple[float, str]]]:
-    return [[(i + 0.5, label) for i, label in enumerate(labels)]]
+def _ticks(labels: list[str], *, thin: bool = False) -> list[list[tuple[float, str]]]:
+    """A tick per row; ``thin``: every other row's label always and the rest only where
+    pyqtgraph finds room (13 connections at 1366×768 drew their names over each other)."""
+    rows = [(i + 0.5, label) for i, label in enumerate(labels)]
+    return [rows[::2], rows[1::2]] if thin else [rows]
 
 
 class AttentionPanel(QWidget):
@@ -165,7 +168,7 @@ class AttentionPanel(QWidget):
             top = float(np.nanmax(data)) if np.isfinite(data).any() else 1.0
             self.time_image.setImage(np.nan_to_num(data, nan=0.0), levels=(0.0, top or 1.0))
             self.time_image.setRect(0, 0, data.shape[1], data.shape[0])
-        self.time_plot.getAxis("left").setTicks(_ticks(labels))
+        self.time_plot.getAxis("left").setTicks(_ticks(labels, thin=True))
         n = len(diagnosis.windows)
         step = max(1, n // 15)
         self.time_plot.getAxis("bottom").setTicks(

@@ -14,9 +14,10 @@ from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.core.presentation import PRIORITY_COLORS, format_health
 from app.gui.views.widgets import BarList, Sparkline, StatusBadge
+from gnn import wording
 from gnn.contract import GRADE_NAMES
 from gnn.recommend import grade_text
-from gnn.results import ComponentResult, Diagnosis, TrendEstimate
+from gnn.results import ComponentResult, Diagnosis
 
 # "0 optimal", "1 slightly degraded", ...: the bar labels of the grade probabilities
 GRADE_LABELS = tuple(f"{g} {name}" for g, name in enumerate(GRADE_NAMES))
@@ -37,47 +38,17 @@ def _text(text: str, *, rich: bool = False) -> QLabel:
     return label
 
 
-def _hours(value: float | None, low: float | None, high: float | None) -> str | None:
-    """ "≈ 120 h (band 80–200 h)", or None when there is nothing ahead to say."""
-    if not value:  # None: not reached at this rate; 0: already below (the message says so)
-        return None
-    if low is not None and high is not None:
-        band = f" (band {low:.0f}–{high:.0f} h)"
-    elif low is not None:
-        band = f" (possibly as soon as {low:.0f} h)"
-    else:
-        band = ""
-    return f"≈ {value:.0f} h{band}"
-
-
-def trend_text(trend: TrendEstimate | None) -> str:
-    """The engine's own sentence, plus the times to the thresholds with their band."""
+def trend_text(result: ComponentResult) -> str:
+    """The trend and the times to the thresholds, worded as everywhere (:mod:`gnn.wording`)."""
+    trend = result.trend
     if trend is None:
         return "No trend (component not graded)."
-    text = f"{trend.message[:1].upper()}{trend.message[1:]}."
+    text = wording.trend_text(trend)
+    text = f"{text[:1].upper()}{text[1:]}."
     if not trend.enough_history or trend.rate_per_100h is None:
         return text
-    extra = [
-        f"{label} in {when}"
-        for label, when in (
-            (
-                "Warning",
-                _hours(
-                    trend.hours_to_warning, trend.hours_to_warning_low, trend.hours_to_warning_high
-                ),
-            ),
-            (
-                "Critical",
-                _hours(
-                    trend.hours_to_critical,
-                    trend.hours_to_critical_low,
-                    trend.hours_to_critical_high,
-                ),
-            ),
-        )
-        if when is not None
-    ]
-    return text + ("\n" + "; ".join(extra) + " of operation." if extra else "")
+    ahead = wording.threshold_text(result)
+    return text + ("" if ahead in ("—", "") else f"\n{ahead[:1].upper()}{ahead[1:]}.")
 
 
 class ComponentDetailsPanel(QScrollArea):
@@ -173,7 +144,7 @@ class ComponentDetailsPanel(QScrollArea):
             )
         if result.assessed:
             self._section(layout, "Trend")
-            layout.addWidget(_text(trend_text(result.trend)))
+            layout.addWidget(_text(trend_text(result)))
         if result.fault_probs:
             self._section(layout, "Fault probabilities (trained fault types only)")
             faults = sorted(result.fault_probs.items(), key=lambda kv: -kv[1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from app.core import timefmt
 from app.core.presentation import format_health
 from app.gui.views.widgets import StatusBadge
 from gnn.results import Diagnosis, Status
@@ -22,6 +23,9 @@ def provider_label(provider: str, note: str = "") -> str:
         return f"{short} (GPU)"
     why = note.removeprefix("running on the CPU: ").split(";")[0].split(" (")[0]
     return f"{short} ({why})" if why else short
+
+
+NO_DIAGNOSIS = "No diagnosis yet — import data and press Diagnose (F5)."
 
 
 class DiagnosisSummaryBar(QFrame):
@@ -45,10 +49,11 @@ class DiagnosisSummaryBar(QFrame):
         self.badge = StatusBadge(Status.NOT_ASSESSED)
         verdict_box = QVBoxLayout()
         verdict_box.setSpacing(0)
-        self.verdict = QLabel("No diagnosis yet — import data and press Diagnose (F5).")
+        self.verdict = QLabel(NO_DIAGNOSIS)
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.span = QLabel("")
+        self.span.setWordWrap(True)
         self.span.setStyleSheet("color: #5f6b76; font-size: 11px;")
         verdict_box.addWidget(self.verdict)
         verdict_box.addWidget(self.span)
@@ -64,27 +69,24 @@ class DiagnosisSummaryBar(QFrame):
     def set_equipment(self, name: str) -> None:
         self.equipment.setText(name)
 
-    def set_diagnosis(self, diagnosis: Diagnosis | None, model_hint: str = "") -> None:
+    def set_diagnosis(
+        self, diagnosis: Diagnosis | None, model_hint: str = "", placeholder: str = ""
+    ) -> None:
+        """Show ``diagnosis``; without one, ``placeholder`` says what to do (or why nothing
+        can be diagnosed) and ``model_hint`` which model would run."""
         if diagnosis is None:
             self.health.setText("—")
             self.badge.set_status(Status.NOT_ASSESSED)
             self.badge.setText("no diagnosis")
-            self.verdict.setText("No diagnosis yet — import data and press Diagnose (F5).")
+            self.verdict.setText(placeholder or NO_DIAGNOSIS)
             self.span.setText("")
             self.model.setText(model_hint or "Model: —")
+            self.model.setToolTip("")
             return
         self.health.setText(format_health(diagnosis.overall_health))
         self.badge.set_status(diagnosis.overall_status)
         self.verdict.setText(diagnosis.verdict)
-        self.span.setText(
-            f"{diagnosis.window_start:%Y-%m-%d %H:%M} – {diagnosis.window_end:%Y-%m-%d %H:%M} UTC · "
-            f"{diagnosis.n_valid_windows}/{diagnosis.n_windows} windows valid"
-            + (
-                f" · {len(diagnosis.data_quality)} data-quality warning(s)"
-                if diagnosis.data_quality
-                else ""
-            )
-        )
+        self.span.setText(span_text(diagnosis))
         self.model.setText(
             f"Model {diagnosis.model.model_id} v{diagnosis.model.version}\n"
             f"Inference: {provider_label(diagnosis.provider, diagnosis.provider_note)}"
@@ -93,3 +95,20 @@ class DiagnosisSummaryBar(QFrame):
             f"{diagnosis.model.path}\nprovider {diagnosis.provider}"
             + (f"\n{diagnosis.provider_note}" if diagnosis.provider_note else "")
         )
+
+
+def span_text(diagnosis: Diagnosis) -> str:
+    """What the headline is about: the current state's windows, the diagnosed range, quality."""
+    d = diagnosis
+    parts = []
+    if d.current_start is not None and d.current_end is not None:
+        parts.append(
+            f"Current state: latest windows {timefmt.span(d.current_start, d.current_end)}"
+        )
+        parts.append(f"diagnosed {timefmt.span(d.window_start, d.window_end)}")
+    else:
+        parts.append(timefmt.span(d.window_start, d.window_end))
+    parts.append(f"{d.n_valid_windows}/{d.n_windows} windows valid")
+    if d.data_quality:
+        parts.append(f"{len(d.data_quality)} data-quality warning(s)")
+    return " · ".join(parts)

@@ -7,7 +7,9 @@ exactly that stretch (``diagnoseRangeRequested``).
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,8 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.export import write_series_csv
 from app.core.presentation import STATUS_STYLES, series_color
+from app.core.queries import rolling_median
 from app.gui.views import plotting
+from gnn import wording
 from gnn.results import Diagnosis, Status, StatusThresholds
 
 
@@ -41,17 +46,6 @@ def projection(
     return np.array([t_last, t_last + hours * 3600.0]), np.array([h_last, floor])
 
 
-def rolling_median(values: np.ndarray, width: int = 9) -> np.ndarray:
-    """Centred rolling median (shorter at the ends): robust to single odd windows."""
-    n = len(values)
-    if n < 3:
-        return values
-    half = min(width, n) // 2
-    padded = np.pad(values, half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
-    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
-
-
 class HealthTrendPanel(QWidget):
     diagnoseRangeRequested = Signal(object, object)  # start, end (naive UTC datetimes)
 
@@ -59,9 +53,12 @@ class HealthTrendPanel(QWidget):
         super().__init__(parent)
         plotting.configure()
         self.thresholds = StatusThresholds()
-        self.plot = pg.PlotWidget(axisItems={"bottom": plotting.utc_axis()})
-        self.plot.setLabel("left", "Health")
-        self.plot.setLabel("bottom", "Time (UTC)")
+        self.time_axis = plotting.time_axis()
+        self.plot = pg.PlotWidget(
+            axisItems={"bottom": self.time_axis, "left": plotting.PercentAxis("left")}
+        )
+        self.plot.setLabel("left", "Health", units="%")
+        self.time_axis.follow(self.plot.getPlotItem().getViewBox())
         self.plot.setYRange(0, 1.02, padding=0)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.getPlotItem().setMouseEnabled(x=True, y=False)
@@ -88,6 +85,21 @@ class HealthTrendPanel(QWidget):
         self.smoothed: dict[str, pg.PlotDataItem] = {}
         self.projections: dict[str, pg.PlotDataItem] = {}
         self.checks: dict[str, QCheckBox] = {}
+        self.no_data = plotting.NoDataText(
+            self.plot.getPlotItem(), "no health history yet: run a diagnosis (F5)"
+        )
+        self.readout = QLabel("Move the mouse over the plot to read time and health.")
+        self.readout.setStyleSheet("color: #3c4650;")
+        self.readout_cursor = plotting.CursorReadout(
+            self.plot.scene(),
+            lambda: [self.plot.getPlotItem()],
+            lambda: [(cid, "%", c) for cid, c in self.curves.items() if c.isVisible()],
+            self.readout,
+            value_format=lambda name, v, _u: f"{name} {100 * v:.0f} %",
+        )
+        self.export_button = plotting.export_button(
+            self, self.export_png, self.export_csv, "health trends"
+        )
         self.check_row = QHBoxLayout()
         self.check_row.addWidget(QLabel("Show:"))
         self.check_row.addStretch(1)
@@ -101,6 +113,7 @@ class HealthTrendPanel(QWidget):
         self.diagnose_button.clicked.connect(self._on_diagnose_clicked)
         self.check_row.addWidget(self.select_button)
         self.check_row.addWidget(self.diagnose_button)
+        self.check_row.addWidget(self.export_button)
         self.trend_label = QLabel("")
         self.trend_label.setWordWrap(True)
         self.trend_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -108,6 +121,7 @@ class HealthTrendPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(self.check_row)
+        layout.addWidget(self.readout)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.trend_label)
         self._span: tuple[float, float] | None = None
@@ -154,14 +168,16 @@ class HealthTrendPanel(QWidget):
             check.setStyleSheet(f"QCheckBox {{ color: {color}; font-weight: bold; }}")
             check.toggled.connect(lambda on, c=cid: self._on_check_toggled(c, on))
             self.checks[cid] = check
-            self.check_row.insertWidget(self.check_row.count() - 3, check)
+            self.check_row.insertWidget(self.check_row.count() - 4, check)
 
     def set_history(
         self,
-        history: dict[str, tuple[np.ndarray, np.ndarray]],
+        history: Mapping[str, tuple[np.ndarray, ...]],
         diagnosis: Diagnosis | None,
     ) -> None:
-        """New data: health points per component and the trends of the latest diagnosis."""
+        """New data: health points per component — (t, health) or (t, health, its rolling
+        median, computed off the GUI thread: ``app.core.queries.health_series``) — and the
+        trends of the diagnosis shown."""
         if diagnosis is not None:
             self.thresholds = diagnosis.thresholds
             self._place_bands()
@@ -175,9 +191,10 @@ class HealthTrendPanel(QWidget):
         lines: list[str] = []
         t_min, t_max = np.inf, -np.inf
         for cid, curve in self.curves.items():
-            t, h = history.get(cid, (np.array([]), np.array([])))
+            series = history.get(cid, (np.array([]), np.array([])))
+            t, h = series[0], series[1]
             curve.setData(t, h)
-            self.smoothed[cid].setData(t, rolling_median(h))
+            self.smoothed[cid].setData(t, series[2] if len(series) > 2 else rolling_median(h))
             px, py = np.array([]), np.array([])
             if len(t):
                 t_min, t_max = min(t_min, float(t[0])), max(t_max, float(t[-1]))
@@ -200,7 +217,11 @@ class HealthTrendPanel(QWidget):
                     px, py = projection(
                         float(t[-1]), h_now, trend.rate_per_100h, self.thresholds.critical
                     )
-                lines.append(f"<b>{cid}</b>: {html.escape(trend.message)}")
+                when = wording.threshold_text(result) if result is not None else "—"
+                lines.append(
+                    f"<b>{cid}</b>: {html.escape(wording.trend_text(trend))}"
+                    + ("" if when == "—" else f"; {html.escape(when)}")
+                )
             self.projections[cid].setData(px, py)
             if len(px):
                 t_max = max(t_max, float(px[-1]))
@@ -212,6 +233,7 @@ class HealthTrendPanel(QWidget):
         self.trend_label.setText(
             "<br>".join(lines) if lines else "No health history yet: run a diagnosis."
         )
+        self.no_data.show(not np.isfinite(t_min))
         if np.isfinite(t_min):
             t_hist = max(
                 (
@@ -228,6 +250,22 @@ class HealthTrendPanel(QWidget):
             if not self.region.isVisible():
                 self.region.setRegion((t_min + 0.6 * (t_hist - t_min), t_hist))
         self.diagnose_button.setEnabled(self.region.isVisible() and self._span is not None)
+
+    def export_png(self, path: Path) -> None:
+        self.plot.grab().save(str(path))
+
+    def export_csv(self, path: Path) -> int:
+        """Every component's health (in %) within the shown time range."""
+        (lo, hi), _ = self.plot.getPlotItem().getViewBox().viewRange()
+        series = {}
+        for cid, curve in self.curves.items():
+            t, h = curve.getOriginalDataset()
+            if t is not None and len(t):
+                series[cid] = (
+                    np.asarray(t, dtype=np.float64),
+                    100.0 * np.asarray(h, dtype=np.float64),
+                )
+        return write_series_csv(path, series, dict.fromkeys(series, "%"), float(lo), float(hi))
 
     def selected_range(self) -> tuple[datetime, datetime]:
         lo, hi = self.region.getRegion()

@@ -110,6 +110,8 @@ class LivePanel(QWidget):
         self.plot.addLegend(offset=(-10, 5))
         self.plot.getPlotItem().setClipToView(True)
         self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
+        self.no_data = plotting.NoDataText(self.plot.getPlotItem(), "no data yet")
+        self._show_axes(False)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.health_plot = pg.PlotWidget(axisItems={"bottom": plotting.utc_axis()})
         self.health_plot.setTitle(
@@ -274,6 +276,7 @@ class LivePanel(QWidget):
             if sid in series:
                 t, v = break_at_gaps(*series[sid])
                 curve.setData(t, v, connect="finite")
+        self._show_axes(any(len(series[sid][0]) for sid in self.curves if sid in series))
         if snap.health:
             t = np.array([h[0] for h in snap.health])
             v = np.array([np.nan if h[1] is None else h[1] for h in snap.health])
@@ -283,6 +286,13 @@ class LivePanel(QWidget):
             error = HydroDiagError(snap.error or "the live feed stopped")
             self.disconnect_feed()
             self.errorOccurred.emit(error)
+
+    def _show_axes(self, has_data: bool) -> None:
+        """Axes with numbers only over data: an empty plot says 'no data yet' instead of a
+        0–1 value axis and '00.100' times."""
+        self.no_data.show(not has_data)
+        for name in ("left", "bottom"):
+            self.plot.getAxis(name).setStyle(showValues=has_data)
 
     def _set_state(self, state: str, detail: str) -> None:
         color, text = STATE_STYLE.get(state, ("#8c8c8c", state))

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFontMetrics,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from app.core.presentation import ATTENTION_COLOR, STATUS_STYLES, status_style
@@ -44,8 +52,8 @@ class StatusLegend(QWidget):
         layout.addWidget(_EdgeSample())
         text = QLabel("line width = attention, arrow = flow")
         text.setStyleSheet("color: #3c4650;")
-        layout.addWidget(text)
-        layout.addStretch(1)
+        text.setWordWrap(True)  # wraps rather than widening the window's minimum
+        layout.addWidget(text, 1)
 
 
 class _EdgeSample(QWidget):
@@ -65,7 +73,10 @@ class _EdgeSample(QWidget):
 
 
 class BarList(QWidget):
-    """Labelled horizontal bars for probabilities (0..1), highlighted index in bold."""
+    """Labelled horizontal bars for probabilities (0..1), highlighted index in bold. A label too
+    long to sit beside its bar goes on a line of its own above it, never cut off."""
+
+    ROW = 20
 
     def __init__(
         self,
@@ -81,32 +92,60 @@ class BarList(QWidget):
         self.values = [float(v) for v in values]
         self.highlight = highlight
         self.color = color
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setMinimumHeight(self.sizeHint().height())
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def _label_width(self, width: int) -> int:
+        return min(170, int(width * 0.55))
+
+    def stacked(self, width: int | None = None) -> bool:
+        """Whether the labels go above their bars at ``width`` (some would not fit beside)."""
+        width = self.width() if width is None else width
+        font = self.font()
+        font.setBold(True)
+        widest = max((QFontMetrics(font).horizontalAdvance(t) for t in self.labels), default=0)
+        return widest + 6 > self._label_width(width)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        rows = max(len(self.labels), 1)
+        return (2 * self.ROW if self.stacked(width) else self.ROW) * rows + 2
 
     def sizeHint(self) -> QSize:
-        return QSize(220, 20 * max(len(self.labels), 1) + 2)
+        return QSize(220, self.heightForWidth(220))
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(160, 20 * max(len(self.labels), 1) + 2)
+        return QSize(160, self.ROW * max(len(self.labels), 1) + 2)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.setMinimumHeight(self.heightForWidth(self.width()))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        label_w = min(170, int(self.width() * 0.55))
+        stacked = self.stacked()
+        label_w = 0 if stacked else self._label_width(self.width())
         value_w = 44
         bar_w = max(10, self.width() - label_w - value_w - 8)
+        step = 2 * self.ROW if stacked else self.ROW
         for i, (label, value) in enumerate(zip(self.labels, self.values, strict=False)):
-            y = i * 20 + 2
+            y = i * step + 2
             font = painter.font()
             font.setBold(i == self.highlight)
             painter.setFont(font)
             painter.setPen(QColor("#1f2933"))
+            text_w = self.width() - 2 if stacked else label_w - 6
             painter.drawText(
-                QRectF(0, y, label_w - 4, 16),
+                QRectF(0, y, text_w, 16),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, label_w - 6),
+                painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, text_w),
             )
+            if stacked:
+                y += self.ROW
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor("#e8ecf0"))
             painter.drawRoundedRect(QRectF(label_w, y + 3, bar_w, 11), 3, 3)

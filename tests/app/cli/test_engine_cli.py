@@ -49,7 +49,7 @@ def test_summary_reads_in_ten_seconds(
     end = lines[top].index("health") + len("health")
     rows = lines[top + 1 : lines.index("", top)]
     assert len(rows) == 11
-    assert all(re.fullmatch(r"—|\d\.\d\d", row[end - 6 : end].strip()) for row in rows), rows
+    assert all(re.fullmatch(r"—|\d{1,3} %", row[end - 6 : end].strip()) for row in rows), rows
     assert "recommendations (" in out and "[URGENT, due by" in out
     assert "Compare oil temperature before and after the cooler" in out
     assert _diagnoses(ws) == 1
@@ -123,7 +123,8 @@ def test_labels_flag_compares_grades(
 
 
 def test_summary_note_says_when_a_trend_is_not_significant() -> None:
-    """A rate whose band includes zero is no trend, not 'losing 0.00 health/100 h'."""
+    """A rate whose band includes zero is no trend, not 'losing 0.00 health/100 h'; a falling
+    health is a negative change in % (gnn.wording, as in the app and the PDF)."""
     from app.commands.diagnose import _component_note
     from gnn.results import ComponentResult, Status, TrendEstimate
 
@@ -143,4 +144,6 @@ def test_summary_note_says_when_a_trend_is_not_significant() -> None:
         return _component_note(c)
 
     assert note(-0.004, 0.001, 0.006) == "no significant trend"
-    assert note(0.08, 0.12, 0.16) == "losing 0.12 health/100 h, critical in ~40 h"
+    assert note(0.08, 0.12, 0.16) == (
+        "falling −12.0 % per 100 h (band −16.0 to −8.0 % per 100 h); critical in about 40 h"
+    )

@@ -35,18 +35,32 @@ def sample_workspace(sample_template: SampleWorkspace, tmp_path: Path) -> Path:
     return target
 
 
-def open_main_window(qtbot, workspace: Path):  # type: ignore[no-untyped-def]
+def open_main_window(qtbot, workspace: Path, equipment: str = EQUIPMENT):  # type: ignore[no-untyped-def]
     """The main window on ``workspace`` at 1366×768, shown, its background loads finished."""
     from app.gui.main_window import MainWindow
 
     win = MainWindow(workspace=workspace)
     win.close_policy = "cancel"
     qtbot.addWidget(win)
-    win.open_workspace(workspace, EQUIPMENT)
+    win.open_workspace(workspace, equipment)
     win.resize(1366, 768)
     win.show()
     qtbot.waitExposed(win)
     qtbot.waitUntil(lambda: win.runner.active_count == 0, timeout=15000)
+    return win
+
+
+def open_empty_window(qtbot, workspace: Path):  # type: ignore[no-untyped-def]
+    """The main window on a new, empty workspace at 1366×768, shown (the welcome page)."""
+    from app.gui.main_window import MainWindow
+
+    win = MainWindow(workspace=workspace)
+    win.close_policy = "cancel"
+    qtbot.addWidget(win)
+    win.open_workspace(workspace)
+    win.resize(1366, 768)
+    win.show()
+    qtbot.waitExposed(win)
     return win
 
 

@@ -58,13 +58,16 @@ def test_diagnose_click_and_read_real_engine_output(
     win.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
     assert win.diagnosis is None
-    qtbot.keyClick(win, Qt.Key.Key_F5)  # Diagnose
-    assert win.runner.active_count == 1 or win.diagnosis is not None, (
+    qtbot.waitUntil(lambda: win.readiness is not None, timeout=30000)  # the model fits
+    assert win.acts.diagnose.isEnabled() and win.acts.diagnose.text() == "&Diagnose last 30 min"
+    qtbot.keyClick(win, Qt.Key.Key_F5)  # Diagnose the last 30 minutes
+    assert win.runner.busy_count == 1 or win.diagnosis is not None, (
         f"F5 did not start a diagnosis: {win.status_label.text()}"
     )
     qtbot.waitUntil(lambda: win.diagnosis is not None, timeout=60000)
     d = win.diagnosis
-    assert d.id is not None and d.n_windows == 40
+    assert d.id is not None and d.n_windows == 30  # of the 40 one-minute cycles
+    assert d.selection == "last 30 min"
     assert win.summary.verdict.text() == d.verdict
     assert d.model.version in win.summary.model.text()
     # Every node shows the engine's status for it, every edge width follows its attention.

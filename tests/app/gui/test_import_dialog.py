@@ -185,3 +185,236 @@ def test_a_chosen_file_is_sniffed_once_for_every_profile(  # type: ignore[no-unt
     assert dialog.plan is not None and dialog.profile is dialog.shipped[rig]
     assert len(sniffed) == 1
     store.close()
+
+
+def _error_boxes() -> list[QMessageBox]:
+    from PySide6.QtWidgets import QApplication
+
+    return [
+        w
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, QMessageBox) and w.objectName() == "ErrorDialog" and w.isVisible()
+    ]
+
+
+def test_clicking_around_after_a_drop_keeps_the_mapping(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The path field used to re-read the file whenever it lost focus: after a drop, the first
+    click on a sensor combo destroyed that combo, and a chosen mapping reset to (skip) when the
+    user clicked the time-zone field."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QApplication, QComboBox
+    from shiboken6 import isValid
+
+    store = open_workspace(None)
+    dialog, _ = _dialog(qtbot, store)
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(_german_log(tmp_path / "export.csv")))])
+    dialog.dropEvent(
+        QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                   Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    )  # fmt: skip
+    assert dialog.plan is not None
+    dialog.path.setFocus()  # where a user's cursor often is after dropping or browsing
+    qtbot.waitUntil(dialog.path.hasFocus, timeout=2000)
+    combo = dialog.mapping.cellWidget(0, 2)
+    assert isinstance(combo, QComboBox)
+    qtbot.mouseClick(combo, Qt.MouseButton.LeftButton)  # focus leaves the path field
+    QApplication.processEvents()
+    assert isValid(combo) and dialog.mapping.cellWidget(0, 2) is combo
+    combo.hidePopup()
+    dialog.set_mapping(1, "PS1")
+    dialog.set_mapping(3, "EPS1")
+    chosen = dialog.current_mapping()
+    dialog.path.setFocus()
+    qtbot.mouseClick(dialog.tz, Qt.MouseButton.LeftButton)  # the time-zone field
+    qtbot.keyClicks(dialog.tz, "Europe/Berlin")
+    QApplication.processEvents()
+    assert dialog.current_mapping() == chosen
+    # a typed path is read on Enter, not on leaving the field
+    other = _german_log(tmp_path / "second.csv", rows=60)
+    dialog.path.setText(str(other))
+    qtbot.mouseClick(dialog.tz, Qt.MouseButton.LeftButton)
+    assert dialog.current_mapping() == chosen
+    qtbot.keyClick(dialog.path, Qt.Key.Key_Return)
+    assert dialog.plan is not None and dialog.plan.path == other
+    store.close()
+
+
+def test_a_bad_file_shows_its_error_once(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The error box appeared twice for a bad file, the second time after the dialog closed."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    store = open_workspace(None)
+    dialog, _ = _dialog(qtbot, store)
+    dialog.activateWindow()
+    bad = tmp_path / "logger.bin"
+    bad.write_bytes(bytes(range(256)) * 40)
+    dialog.path.setFocus()
+    assert not dialog.set_file(bad)
+    QApplication.processEvents()
+    assert len(_error_boxes()) == 1
+    qtbot.mouseClick(dialog.tz, Qt.MouseButton.LeftButton)  # focus moves on
+    QApplication.processEvents()
+    assert len(_error_boxes()) == 1
+    for box in _error_boxes():
+        box.close()
+    dialog.reject()
+    QApplication.processEvents()
+    assert _error_boxes() == []
+    store.close()
+
+
+# -- importing like a logger user ------------------------------------------------------------
+
+# A logger's ten columns: nine named as the user's profile describes its sensors (by
+# description or alias), one a text column of condition labels.
+_LOGGER_COLUMNS = {
+    "Druck Pumpe [bar]": ("PS1", {"description": "Druck Pumpe"}),
+    "Druck Ventil [bar]": ("PS2", {"description": "Druck Ventil"}),
+    "P3 Lastventil [bar]": ("PS3", {"aliases": ("P3 Lastventil", "P3")}),
+    "Motorleistung [kW]": ("EPS1", {"description": "Motorleistung [W]"}),
+    "Durchfluss Kreis 1 [l/min]": ("FS1", {"aliases": ("Durchfluss Kreis 1",)}),
+    "Öltemperatur Tank [°C]": ("TS1", {"description": "Öltemperatur Tank"}),
+    "Kühler Eingang [°C]": ("TS2", {"description": "Kühler Eingang"}),
+    "Heizung Ausgang [°C]": ("TS3", {"aliases": ("Heizung Ausgang",)}),
+    "Schwingung Pumpe [mm/s]": ("VS1", {"description": "Schwingung Pumpe"}),
+}
+
+
+def _users_profile():  # type: ignore[no-untyped-def]
+    """The shipped rig's profile with the user's own words for its sensors."""
+    from app.core import queries
+
+    rig = next(p for p in queries.shipped_profiles() if p.id == "zema-test-rig")
+    words = {sensor: update for sensor, update in _LOGGER_COLUMNS.values()}
+    sensors = tuple(s.model_copy(update=words.get(s.id, {})) for s in rig.sensors)
+    return rig.model_copy(update={"sensors": sensors, "id": "my-rig", "name": "My rig"})
+
+
+def _logger_file(path: Path, start_minute: int = 0, rows: int = 300) -> Path:
+    headers = ["Zeit", *_LOGGER_COLUMNS, "Zustand"]
+    lines = [";".join(headers)]
+    for i in range(rows):
+        t = start_minute * 60 + i
+        values = ["150,5", "140,2", "20,1", "2,4", "12,5", "45,0", "38,5", "50,2", "0,8"]
+        lines.append(
+            f"30.11.2026 {8 + t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d};"
+            + ";".join(values)
+            + (";Normalbetrieb" if i % 2 else ";Leckage Pumpe")
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_columns_match_the_profiles_descriptions_and_aliases(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.gui.dialogs.new_equipment import create_equipment
+
+    store = open_workspace(tmp_path / "ws.duckdb")
+    create_equipment(store, "press-7", "Press 7", _users_profile())
+    dialog, runner = _dialog(qtbot, store, "press-7")
+    assert dialog.set_file(_logger_file(tmp_path / "log1.csv"))
+    mapping = dialog.current_mapping()
+    assert {k: s for k, (s, _u) in mapping.items()} == {
+        i + 1: sensor for i, (sensor, _) in enumerate(_LOGGER_COLUMNS.values())
+    } | {10: None}
+    # Each sensor's words and unit are in the list the user picks from.
+    combo = dialog.mapping.cellWidget(0, 2)
+    assert combo.currentText() == "PS1 · Druck Pumpe [bar]"
+    assert dialog.mapping.item(0, 3).text() == "bar"
+    # What Import leaves out is said before Import.
+    assert dialog.mapping.cellWidget(3, 2).currentText() == "EPS1 · Motorleistung [W]"
+    assert "--" not in dialog.detected.text(), dialog.detected.text()
+    assert "1 of 10 columns will be skipped" in dialog.note.text()
+    assert "'Zustand'" in dialog.note.text()
+    dialog.set_mapping(1, None)
+    assert "2 of 10 columns will be skipped" in dialog.note.text()
+    dialog.set_mapping(1, "PS1")
+    save_screenshot(dialog, "import-dialog-described-columns")
+    with qtbot.waitSignal(dialog.imported, timeout=20000):
+        dialog.start_import()
+    qtbot.waitUntil(lambda: runner.active_count == 0, timeout=5000)
+    details = dialog.summary_text.toPlainText()
+    assert "column 11 ('Zustand') holds text" in details, details
+    assert "Import condition labels" in details
+    assert "1 skipped column(s) hold text" in dialog.headline.text()
+    save_screenshot(dialog, "import-dialog-described-columns-summary")
+    store.close()
+
+
+def test_a_second_file_from_the_same_logger_needs_no_mapping(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The mapping chosen for the first file is remembered for the equipment."""
+    store = open_workspace(tmp_path / "ws.duckdb")
+    dialog, runner = _dialog(qtbot, store)
+    first = _german_log(tmp_path / "export-1.csv")
+    assert dialog.set_file(first)
+    dialog.new_id.setText("press-7")
+    dialog.set_mapping(1, "PS1")
+    dialog.set_mapping(3, "EPS1")
+    with qtbot.waitSignal(dialog.imported, timeout=20000):
+        dialog.start_import()
+    qtbot.waitUntil(lambda: runner.active_count == 0, timeout=5000)
+    dialog.close()
+
+    second = tmp_path / "export-2.csv"
+    second.write_text(
+        first.read_text(encoding="utf-8").replace("30.11.2026 08:", "30.11.2026 09:"),
+        encoding="utf-8",
+    )
+    dialog2, runner2 = _dialog(qtbot, store, "press-7")
+    assert dialog2.set_file(second)
+    assert dialog2.current_mapping() == {
+        1: ("PS1", "bar"),
+        2: ("TS1", "°C"),
+        3: ("EPS1", "kW"),
+        4: (None, None),
+    }
+    assert dialog2.import_button.isEnabled(), dialog2.problem.text()
+    with qtbot.waitSignal(dialog2.imported, timeout=20000):
+        dialog2.start_import()
+    qtbot.waitUntil(lambda: runner2.active_count == 0, timeout=5000)
+    assert dialog2.summary is not None and sorted(dialog2.summary.sensors) == [
+        "EPS1",
+        "PS1",
+        "TS1",
+    ]
+    store.close()
+
+
+def test_binary_file_error_says_what_the_file_looks_like(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = open_workspace(None)
+    dialog, _ = _dialog(qtbot, store)
+    workbook = tmp_path / "export.xlsx"
+    workbook.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8)
+    assert not dialog.set_file(workbook)
+    text = dialog.error_box.text()
+    assert "Excel .xlsx workbook" in text and "b'" not in text and "\\x" not in text
+    dialog.error_box.close()
+
+
+def test_dialog_words_are_the_apps_not_command_line_flags(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A bad time zone and a file whose times are ambiguous: the sentences name the dialog's
+    fields, never --tz or --map."""
+    from app.gui.dialogs.errors import error_message
+    from ingestion.csv_plan import CsvFormatError
+
+    store = open_workspace(tmp_path / "ws.duckdb")
+    dialog, runner = _dialog(qtbot, store)
+    assert dialog.set_file(_german_log(tmp_path / "export.csv"))
+    dialog.new_id.setText("press-7")
+    dialog.tz.setText("Mars/Olympus")
+    dialog.start_import()
+    qtbot.waitUntil(lambda: runner.active_count == 0, timeout=10000)
+    assert dialog.problem.text(), "a bad time zone must be refused"
+    for text in (dialog.problem.text(), dialog.error_box.text()):
+        assert "--" not in text, text
+    dialog.error_box.close()
+    clash = CsvFormatError(
+        "x.csv: several columns match the same sensor (PS1: column 2, column 3). Say which one "
+        "with --map COLUMN=SENSOR and leave the other out with --skip COLUMN."
+    )
+    assert "--" not in error_message(clash)
+    store.close()

@@ -92,6 +92,10 @@ def test_live_view_follows_a_growing_csv(qtbot, tmp_path: Path) -> None:  # type
     log = tmp_path / "logger.csv"
     log.write_text("time,PS1,TS1\n", encoding="utf-8")
     panel, errors = _panel(qtbot, store)
+    # Not connected: 'no data yet', no meaningless 0–1 values or '00.100' times on the axes.
+    assert panel.no_data.item.isVisible()
+    assert not panel.plot.getAxis("left").style["showValues"]
+    assert not panel.plot.getAxis("bottom").style["showValues"]
     assert panel.connect_feed(LiveConfig(kind="csv", csv_path=str(log)))
     t0 = time.time()
     with log.open("a", encoding="utf-8") as fh:
@@ -100,6 +104,8 @@ def test_live_view_follows_a_growing_csv(qtbot, tmp_path: Path) -> None:  # type
             fh.write(f"{stamp},{150 + i},{40.5}\n")
     qtbot.waitUntil(lambda: "PS1" in panel.session.snapshot().latest, timeout=10000)
     assert panel.session.snapshot().latest["PS1"][1] == pytest.approx(169.0)
+    qtbot.waitUntil(lambda: not panel.no_data.item.isVisible(), timeout=5000)
+    assert panel.plot.getAxis("left").style["showValues"]
     panel.disconnect_feed()
     assert not errors
     assert "disconnected" in panel.state_label.text()

@@ -47,7 +47,7 @@ def test_shortcuts_switch_tabs_and_actions_exist(window, qtbot) -> None:  # type
         qtbot.keyClick(window, getattr(Qt.Key, f"Key_{i + 1}"), Qt.KeyboardModifier.ControlModifier)
         assert window.tabs.currentIndex() == i, name
     shortcuts = {a.text(): a.shortcut().toString() for a in window.actions()}
-    assert shortcuts["&Diagnose"] == "F5"
+    assert shortcuts["&Diagnose last 30 min"] == "F5"
     assert shortcuts["&Import log…"] == "Ctrl+I"
     assert shortcuts["&Connect live feed…"] == "Ctrl+L"
 

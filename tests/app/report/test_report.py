@@ -30,6 +30,7 @@ from app.report.model import (
 from app.report.render import layout_report, render_pdf
 from app.report.wording import threshold_text
 from gnn.results import Diagnosis, Status
+from gnn.wording import health_text
 from ingestion.workspace import Store, open_workspace
 
 MARKUP = '<img src="file:///etc/passwd"><b>ACME</b> & <script>alert(1)</script> "Söhne"'
@@ -85,12 +86,12 @@ def test_pdf_has_sections_numbers_and_recommendations(
         assert "HydroDiag diagnosis report" in page  # header on every page
     d = model.diagnosis
     assert d.overall_health is not None
-    assert f"Overall health {d.overall_health:.2f}" in text
+    assert f"Overall health {health_text(d.overall_health)}" in text
     assert d.verdict in text
     for comp in d.components:
         assert comp.component_id in text
         if comp.health is not None:
-            assert f"{comp.health:.2f}" in text
+            assert health_text(comp.health) in text
         if comp.confidence is not None:
             assert f"{comp.confidence:.0%}" in text
         if comp.anomaly is not None:
@@ -238,7 +239,7 @@ def test_healthy_diagnosis_without_history_or_actions(
     assert "no trend chart is needed" in text
     assert "No maintenance action is recommended" in text
     assert "No findings" in text
-    assert f"Overall health 0.95 — {STATUS_STYLES[Status.HEALTHY].label}" in text
+    assert f"Overall health 95 % — {STATUS_STYLES[Status.HEALTHY].label}" in text
 
 
 def test_inspection_is_stored_and_updated(sample: tuple[Store, int]) -> None:
@@ -486,3 +487,37 @@ def test_health_history_is_the_stored_one_latest_diagnosis_wins(
     upto = [d for d in sample_template.diagnoses if d.window_end <= earlier.window_end]
     assert next(h for h in before if h.component_id == "ACC").n_windows == graded(upto)
     assert len(upto) < len(sample_template.diagnoses)
+
+
+def test_characters_the_font_lacks_print_as_their_names_not_boxes(
+    qapp: object, sample: tuple[Store, int], tmp_path: Path
+) -> None:
+    """User text goes through app.core.text.printable_text with the report font's glyph test:
+    a wrench the font has no glyph for prints as "[wrench]", a right-to-left override cannot
+    reorder a word, in the body, the header and the footer alike."""
+    import unicodedata
+
+    from app.report.layout import font_family
+    from app.report.printable import glyph_test
+
+    store, diagnosis_id = sample
+    renders = glyph_test(font_family())
+    lacking = next(ch for ch in ("\U0001f527", "\u6f22", "\U0001f6e0") if not renders(ch))
+    name = f"[{unicodedata.name(lacking).lower()}]"
+    fields = InspectionFields(
+        customer=f"ACME {lacking} Ölwerk",
+        site="Hall \u202e2 llaH",
+        inspector="Jörg",
+        notes=f"seal kit {lacking} ordered",
+    )
+    save_inspection(store, EQUIPMENT_ID, diagnosis_id, fields)
+    model = build_report_model(store, EQUIPMENT_ID, diagnosis_id)
+    model = model.model_copy(update={"equipment_name": f"Press {lacking} 7"})
+    result = render_pdf(model, tmp_path / "glyphs.pdf")
+    _, pages = _text(result.path)
+    text = _flat(pages)
+    assert lacking not in text
+    assert f"ACME {name} Ölwerk" in text and f"seal kit {name} ordered" in text
+    assert f"Press {name} 7" in text  # the title and every page's header
+    assert "\u202e" not in text and "Hall 2 llaH" in text
+    assert all(f"Press {name} 7" in page for page in pages[1:]), "the running header"

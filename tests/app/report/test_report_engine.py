@@ -15,6 +15,7 @@ from app.report.render import render_pdf
 from app.report.wording import threshold_text, trend_text
 from gnn.engine import Selection, diagnose
 from gnn.persist import load_diagnosis
+from gnn.wording import health_text
 from ingestion.uci_import import ingest_uci
 from ingestion.workspace import open_workspace
 from tests.gnn.test_engine import N_CYCLES, base  # noqa: F401  (module fixture: workspace + model)
@@ -49,7 +50,7 @@ def test_report_of_engine_diagnosis_on_uci_cycles(
     assert d.verdict in text
     for comp in d.components:
         if comp.health is not None:
-            assert f"{comp.health:.2f}" in text
+            assert health_text(comp.health) in text
         assert trend_text(comp.trend) in text
         assert threshold_text(comp) in text
     for rec in d.recommendations:
@@ -79,7 +80,7 @@ def test_report_with_the_shipped_model_on_real_cycles(qapp: object, tmp_path: Pa
     assert d.model.model_id in text and d.model.version in text
     for comp in d.components:
         if comp.health is not None:
-            assert f"{comp.health:.2f}" in text
+            assert health_text(comp.health) in text
             assert threshold_text(comp) in text
     for rec in d.recommendations:
         assert rec.title in text
