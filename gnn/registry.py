@@ -104,9 +104,10 @@ ModelEntry = ModelRecord
 STORED_ORIGINS: Final[tuple[ModelOrigin, ...]] = ("trained", "fitted", "imported")
 
 NO_MODEL_HINT: Final = (
-    "train one on its labelled data (`hydrodiag train --equipment {equipment} --out DIR "
-    "--activate`) or import one made for its profile (`hydrodiag model import FILE "
-    "--equipment {equipment}`)"
+    "learn its normal from a stretch of its data known to be normal, no labels needed "
+    "(`hydrodiag fit --equipment {equipment} --from T --to T --activate`), train one on its "
+    "labelled data (`hydrodiag train --equipment {equipment} --out DIR --activate`) or import "
+    "one made for its profile (`hydrodiag model import FILE --equipment {equipment} --activate`)"
 )
 """What to do when no model fits an equipment; ``{equipment}`` is filled in."""
 
@@ -453,10 +454,7 @@ def resolve_model(
     )
     raise NoModelError(
         f"no model fits equipment {equipment_id!r} (profile {profile.id!r}): none is activated "
-        f"for it{made_for}. To diagnose it, "
-        + NO_MODEL_HINT.format(equipment=equipment_id)
-        + ", then activate it (`hydrodiag model activate ID@VERSION --equipment "
-        f"{equipment_id}`)."
+        f"for it{made_for}. To diagnose it, " + NO_MODEL_HINT.format(equipment=equipment_id) + "."
     )
 
 

@@ -225,7 +225,8 @@ def test_no_model_fits_is_a_sentence_naming_what_to_do(store: Store) -> None:
     message = str(err.value)
     assert message.startswith("no model fits equipment 'ex-1' (profile 'tracked-excavator')")
     assert "the built-in model is made for profile 'zema-test-rig'" in message
-    assert "`hydrodiag model import FILE --equipment ex-1`" in message
+    assert "`hydrodiag fit --equipment ex-1 --from T --to T --activate`" in message
+    assert "`hydrodiag model import FILE --equipment ex-1 --activate`" in message
     assert "`hydrodiag train --equipment ex-1" in message
     assert store.query("SELECT count(*) FROM diagnoses") == [(0,)]
 
