@@ -30,6 +30,7 @@ from app.core.markers import workspace_markers
 from app.core.settings import Settings, load_settings, save_settings
 from app.gui.dialogs.errors import show_error
 from app.gui.main_actions import build_actions
+from app.gui.retrain_tab import add_retrain_tab
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
 from app.gui.view_tabs import ViewTabs
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(1000, 620)
         self.setAcceptDrops(True)
         self._build_views()
+        self.retrain_tab = add_retrain_tab(self)  # built when first shown (app.gui.retrain_tab)
         self.acts = build_actions(self, TAB_NAMES)
         self.tasks = TaskStatus(self, self.runner)
         self.status_label = self.tasks.label  # what the window says it is doing

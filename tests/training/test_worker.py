@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from app.cli import main
 from app.core.retrain import discard, prepare_job, register_result, registry_rows, run_blocking
 from ingestion.errors import HydroDiagError
 from ingestion.snapshot import snapshot_equipment
 from ingestion.workspace import Store, open_workspace
-from tests.pump_rig_proxy import PROFILE_YAML, make_log, write_log
+from tests.pump_rig_proxy import proxy_workspace
 from training.jobs import RESULT_DIR, SNAPSHOT_FILE, event_line, parse_event
 from training.normal import FitSelection
 
@@ -24,15 +23,7 @@ FIT_END = datetime(2026, 3, 2, 9, 6, 40)  # the proxy log's first 400 samples ar
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws.duckdb"
-    profile = tmp_path / "pump.yaml"
-    profile.write_text(PROFILE_YAML, encoding="utf-8")
-    for equipment, seed in (("p7", 7), ("p8", 8)):
-        csv = write_log(make_log(seed), tmp_path / f"{equipment}.csv")
-        argv = ["--workspace", str(ws), "ingest", "csv", str(csv), "--equipment", equipment]
-        argv += ["--profile", str(profile), "--label-column", "anomaly", "--skip", "changepoint"]
-        assert main(argv) == 0
-    return ws
+    return proxy_workspace(tmp_path, {"p7": 7, "p8": 8})
 
 
 def _models(store: Store) -> int:
