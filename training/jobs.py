@@ -40,15 +40,17 @@ MODES: Final[dict[str, str]] = {
     "finetune": "Fine-tune grades on labelled ranges",
     "scratch": "Train from scratch (labelled)",
 }
-IMPLEMENTED_MODES: Final = ("normal",)
+IMPLEMENTED_MODES: Final = ("normal", "scratch")
 
 EVENTS: Final[dict[str, str]] = {
     "start": "pid, mode, equipment",
     "stage": "text: what the worker does now",
     "progress": "stage, done, total, eta_s (None while unknown)",
-    "epoch": "epoch, epochs (planned), loss, val_loss, seconds (of the epoch), eta_s",
+    "epoch": "epoch, epochs (planned), loss, val_loss, seconds (of the epoch), eta_s; "
+    "val_accuracy per component for a graded model",
     "result": "model_id, model_version, seconds, stopped, warnings",
-    "comparison": "held_out (start/end pairs), models: a list of per-model figures",
+    "comparison": "models: per-model figures on the same held-out windows (learn normal: "
+    "held_out start/end pairs; train from scratch: validation_windows, accuracy per component)",
     "error": "message: a sentence for the user",
     "done": "ok",
 }

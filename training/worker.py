@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import HydroDiagError
 from ingestion.workspace import Store, open_workspace
@@ -39,6 +39,9 @@ from training.jobs import (
     event_line,
 )
 from training.normal import FitEpoch, FitResult, fit_normal
+
+if TYPE_CHECKING:
+    from training.train import EpochRecord
 
 
 def emit(kind: str, **fields: Any) -> None:
@@ -61,6 +64,7 @@ class JsonProgress:
         self._t0 = time.perf_counter()
         self._last = 0.0
         self._epoch_steps: int | None = None
+        self.planned_epochs: int | None = None
 
     def start(self, task: str, total: int | None = None, unit: str = "rows") -> None:
         self._stage, self._total, self._done = task, total, 0
@@ -101,6 +105,19 @@ class JsonProgress:
             epochs=planned,
             loss=_finite(record.loss),
             val_loss=_finite(record.val_loss),
+            seconds=round(record.seconds, 3),
+            eta_s=self.eta_s(),
+        )
+
+    def graded_epoch(self, record: EpochRecord) -> None:
+        """A graded model's epoch (``training.train``): losses and validation accuracy."""
+        self._say(
+            "epoch",
+            epoch=record.epoch,
+            epochs=self.planned_epochs,
+            loss=_finite(record.train_loss),
+            val_loss=_finite(record.val_loss),
+            val_accuracy={c: round(a, 4) for c, a in record.val_accuracy.items()},
             seconds=round(record.seconds, 3),
             eta_s=self.eta_s(),
         )
@@ -204,6 +221,21 @@ def run(job_dir: Path) -> int:
             f"`hydrodiag train --equipment {job.equipment_id} ...` for a graded model.",
         )
         return 2
+    comparison = _run_scratch(job, job_dir) if job.mode == "scratch" else _run_normal(job, job_dir)
+    (job_dir / COMPARISON_FILE).write_text(
+        json.dumps(comparison, indent=2, default=str), encoding="utf-8"
+    )
+    emit("comparison", **comparison)
+    emit("done", ok=True)
+    return 0
+
+
+def _publish(partial: Path, job_dir: Path) -> None:
+    """The result folder renamed into place once whole."""
+    os.replace(partial, job_dir / RESULT_DIR)
+
+
+def _run_normal(job: RetrainJob, job_dir: Path) -> dict[str, Any]:
     progress = JsonProgress()
     with open_workspace(job_dir / SNAPSHOT_FILE, read_only=True) as store:
         result = fit_normal(
@@ -217,7 +249,7 @@ def run(job_dir: Path) -> int:
         partial = job_dir / (RESULT_DIR + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         result.write(partial)
-        os.replace(partial, job_dir / RESULT_DIR)
+        _publish(partial, job_dir)
         emit(
             "result",
             model_id=result.model_id,
@@ -227,13 +259,101 @@ def run(job_dir: Path) -> int:
             warnings=result.warnings,
         )
         emit("stage", text="comparing with the active model on the held-out windows")
-        comparison = compare(store, job, job_dir, result)
-    (job_dir / COMPARISON_FILE).write_text(
-        json.dumps(comparison, indent=2, default=str), encoding="utf-8"
+        return compare(store, job, job_dir, result)
+
+
+def _run_scratch(job: RetrainJob, job_dir: Path) -> dict[str, Any]:
+    """A graded model trained from scratch on the equipment's labelled data (what `hydrodiag
+    train --equipment` does), then the new and the active graded model scored on the same
+    validation windows."""
+    from training.config import TrainConfig
+    from training.datasets import from_workspace, validation_blocks
+    from training.pipeline import train_and_save
+
+    progress = JsonProgress()
+    emit("stage", text="reading the labelled windows")
+    windows, profile = from_workspace(job_dir / SNAPSHOT_FILE, job.equipment_id)
+    # a fifth of the windows, in whole blocks, held out: early stopping and the comparison
+    config = TrainConfig(epochs=max(1, job.options.epochs), seed=job.options.seed, val_fraction=0.2)
+    progress.planned_epochs = config.epochs
+    partial = job_dir / (RESULT_DIR + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    assert job.options.model_id is not None and job.options.model_version is not None
+    card = train_and_save(
+        windows,
+        profile,
+        partial,
+        config,
+        model_id=job.options.model_id,
+        model_version=job.options.model_version,
+        command="the retraining tab (train from scratch)",
+        progress=progress,
+        log=lambda _line: None,
+        device=job.options.device,
+        on_epoch=progress.graded_epoch,
     )
-    emit("comparison", **comparison)
-    emit("done", ok=True)
-    return 0
+    assert card is not None  # one process: rank 0
+    (partial / "model.pt").unlink(missing_ok=True)  # the registry keeps ONNX and the card
+    _publish(partial, job_dir)
+    emit(
+        "result",
+        model_id=job.options.model_id,
+        model_version=job.options.model_version,
+        seconds=round(float(card["training"]["seconds"]), 1),
+        stopped=f"{card['training']['epochs_run']} epochs, kept epoch "
+        f"{card['training']['best_epoch']} (best validation loss)",
+        warnings=[],
+    )
+    emit("stage", text="scoring the new and the active model on the same validation windows")
+    _, val = validation_blocks(windows.n_windows, config.val_fraction, seed=config.seed)
+    held = windows.subset(val)
+    if not held.n_windows:
+        return {
+            "validation_windows": 0,
+            "models": [
+                {
+                    "role": "new",
+                    "key": f"{job.options.model_id}@{job.options.model_version}",
+                    "kind": "graded",
+                    "note": "too few labelled windows to hold any out",
+                }
+            ],
+        }
+    rows = [
+        _graded_row(
+            "new",
+            f"{job.options.model_id}@{job.options.model_version}",
+            job_dir / RESULT_DIR / "model.onnx",
+            held,
+        )
+    ]
+    if job.active is not None:
+        active_file = job_dir / ACTIVE_FILE
+        if job.active.kind == "graded" and active_file.is_file():
+            rows.append(_graded_row("active", job.active.key, active_file, held))
+        else:
+            rows.append(
+                {
+                    "role": "active",
+                    "key": job.active.key,
+                    "kind": job.active.kind,
+                    "note": "learned normal: grades nothing",
+                }
+            )
+    return {"validation_windows": held.n_windows, "models": rows}
+
+
+def _graded_row(role: str, key: str, onnx: Path, windows: Any) -> dict[str, Any]:
+    from training.evaluate import evaluate_onnx
+
+    row: dict[str, Any] = {"role": role, "key": key, "kind": "graded"}
+    try:
+        report = evaluate_onnx(onnx, windows, provider="cpu")
+    except HydroDiagError as exc:  # e.g. made for other windows
+        row["note"] = f"not scored on these windows: {exc}"
+        return row
+    row["accuracy"] = {c: float(v["accuracy"]) for c, v in report["components"].items()}
+    return row
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -98,12 +98,13 @@ def prepare_job(
             f"{MODES[mode]} is not available in the retraining tab yet; use `hydrodiag train "
             f"--equipment {equipment_id} ...` for a graded model."
         )
-    model_id = f"{equipment_id}-normal"
+    # the names `hydrodiag fit` and `hydrodiag train --equipment` give
+    model_id = f"{equipment_id}-normal" if mode == "normal" else f"{equipment_id}-gatv2-lstm"
     try:
         options = FitOptions(
             model_id=model_id,
             model_version=next_version(store, model_id),
-            time_budget_s=time_budget_s,
+            time_budget_s=time_budget_s if mode == "normal" else None,  # epochs bound a graded run
             budget=false_alarm_budget,
             epochs=epochs,
             device=device,  # type: ignore[arg-type]  # validated by pydantic
@@ -146,7 +147,9 @@ def run_blocking(
     tests' way; the GUI uses a QProcess). ``should_stop`` is asked after every line: when it
     says so, the worker is killed. Returns the exit status (negative: killed)."""
     with subprocess.Popen(
-        worker_command(folder), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        worker_command(folder),
+        stdout=subprocess.PIPE,
+        text=True,  # stderr: ours (the log)
     ) as process:
         assert process.stdout is not None
         for line in process.stdout:
@@ -166,8 +169,8 @@ def discard(folder: Path) -> None:
 
 
 def register_result(store: Store, folder: Path) -> ModelEntry:
-    """Store the worker's model in the workspace's registry (kind anomaly, origin fitted, not
-    activated): one transaction.
+    """Store the worker's model in the workspace's registry (learn normal: kind anomaly, origin
+    fitted; train from scratch: graded, trained), not activated: one transaction.
 
     Raises:
         HydroDiagError: the worker left no complete result.
@@ -186,10 +189,14 @@ def register_result(store: Store, folder: Path) -> ModelEntry:
         store,
         onnx.read_bytes(),
         card,
-        origin="fitted",
-        kind="anomaly",
+        origin="fitted" if job.mode == "normal" else "trained",
+        kind="anomaly" if job.mode == "normal" else "graded",
         parent=parent,
-        note=f"fitted in the retraining tab on {card['data']['selection']}",
+        note=(
+            f"fitted in the retraining tab on {card['data']['selection']}"
+            if job.mode == "normal"
+            else "trained from scratch in the retraining tab on the equipment's labelled data"
+        ),
     )
     return registration.entry
 

@@ -14,6 +14,7 @@ from app.core.retrain import discard, prepare_job, register_result, registry_row
 from ingestion.errors import HydroDiagError
 from ingestion.snapshot import snapshot_equipment
 from ingestion.workspace import Store, open_workspace
+from tests.gnn.test_engine import base  # noqa: F401  (module fixture: 40 UCI cycles)
 from tests.pump_rig_proxy import proxy_workspace
 from training.jobs import RESULT_DIR, SNAPSHOT_FILE, event_line, parse_event
 from training.normal import FitSelection
@@ -140,5 +141,31 @@ def test_bad_input_is_an_error_event_and_a_refused_mode_a_sentence(workspace: Pa
         (error,) = [e for e in events if e["event"] == "error"]
         assert "too little normal data" in error["message"]
         with pytest.raises(HydroDiagError, match="not available in the retraining tab yet"):
-            prepare_job(store, "p7", FitSelection(), mode="scratch")
+            prepare_job(store, "p7", FitSelection(), mode="finetune")
         assert _models(store) == 0
+
+
+@pytest.mark.slow
+def test_train_from_scratch_streams_accuracy_and_scores_both_graded_models(
+    base: tuple[Path, Path],  # noqa: F811
+) -> None:
+    events: list[dict[str, Any]] = []
+    with open_workspace(base[0]) as store:
+        job = prepare_job(store, "rig", FitSelection(), mode="scratch", epochs=2)
+        assert job.job.options.model_id == "rig-gatv2-lstm"
+        assert job.job.active is not None and job.job.active.kind == "graded"  # the built-in
+        try:
+            assert run_blocking(job.folder, events.append) == 0, events
+            epochs = [e for e in events if e["event"] == "epoch"]
+            assert [e["epoch"] for e in epochs] == [1, 2]
+            assert set(epochs[0]["val_accuracy"]) == {"C1", "V10", "MP1", "ACC"}
+            (comparison,) = [e for e in events if e["event"] == "comparison"]
+            new, active = comparison["models"]
+            assert comparison["validation_windows"] > 0
+            assert set(new["accuracy"]) == set(active["accuracy"]) == {"C1", "V10", "MP1", "ACC"}
+            assert all(0.0 <= v <= 1.0 for v in active["accuracy"].values())
+            entry = register_result(store, job.folder)
+        finally:
+            discard(job.folder)
+        assert (entry.kind, entry.origin) == ("graded", "trained")
+        assert not (job.folder / RESULT_DIR / "model.pt").exists()

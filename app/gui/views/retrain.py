@@ -151,6 +151,7 @@ class RetrainPanel(QWidget):
 
     def _data_group(self) -> QGroupBox:
         box = QGroupBox("Data known to be normal")
+        self.data_box = box
         form = QFormLayout(box)
         self.data_kind = QButtonGroup(self)
         self.radio_all = QRadioButton("All data")
@@ -191,10 +192,24 @@ class RetrainPanel(QWidget):
                     "Not in the retraining tab yet: train a graded model with "
                     "`hydrodiag train --equipment ID ...`"
                 )
+            if mode == "scratch":
+                radio.setToolTip(
+                    "A graded model trained on this equipment's labelled data, as `hydrodiag "
+                    "train --equipment` does; the epochs bound it, not the time budget."
+                )
+                radio.toggled.connect(self._on_scratch_toggled)
             self.modes[mode] = radio
             layout.addWidget(radio)
         self.modes["normal"].setChecked(True)
         return box
+
+    def _on_scratch_toggled(self, on: bool) -> None:
+        """A graded model learns from all the equipment's labelled windows, for its epochs."""
+        for widget in (self.time_budget, self.false_alarms, self.data_box):
+            widget.setEnabled(not on)
+        self.data_box.setTitle(
+            "Data: all of the equipment's labelled windows" if on else "Data known to be normal"
+        )
 
     def _budget_group(self) -> QGroupBox:
         box = QGroupBox("Budget")
@@ -368,6 +383,8 @@ class RetrainPanel(QWidget):
         process = QProcess(self)
         process.setProgram(command[0])
         process.setArguments(command[1:])
+        # the worker's stderr (library warnings, a traceback) goes to the app's log
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.finished.connect(self._finished)
         self.process = process
@@ -429,8 +446,11 @@ class RetrainPanel(QWidget):
         elif kind == "comparison":
             self.comparison.show_comparison(event)
             self.comparison.setToolTip(
-                "The held-out windows are the end of the new model's fit stretch, where its "
-                "thresholds were set: its false alarms there are low by construction. The "
+                "Both graded models on the validation windows the new one did not train on (an "
+                "older model may have trained on them)."
+                if "validation_windows" in event
+                else "The held-out windows are the end of the new model's fit stretch, where "
+                "its thresholds were set: its false alarms there are low by construction. The "
                 "figures against the log's labels leave each model's own fit stretch out."
             )
         elif kind == "error":

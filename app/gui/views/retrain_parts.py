@@ -154,12 +154,38 @@ class ComparisonTable(QTableWidget):
 
     def show_comparison(self, comparison: dict[str, Any]) -> None:
         models = {m["role"]: m for m in comparison.get("models", [])}
+        graded = "validation_windows" in comparison
+        components = sorted({c for m in models.values() for c in m.get("accuracy", {})})
+        labels = (
+            [
+                f"grade accuracy, {c} ({comparison['validation_windows']} validation windows)"
+                for c in components
+            ]
+            if graded
+            else [label for label, _ in COMPARISON_ROWS]
+        )
+        self.setRowCount(len(labels))
+        self.setVerticalHeaderLabels(labels)
+        self.setFixedHeight(24 * len(labels) + self.horizontalHeader().sizeHint().height() + 4)
         for col, role in enumerate(("new", "active")):
             model = models.get(role)
             header = f"{role} model" if model is None else f"{role}: {model['key']}"
             self.setHorizontalHeaderItem(col, QTableWidgetItem(header))
-            for row, (_, key) in enumerate(COMPARISON_ROWS):
-                self.setItem(row, col, QTableWidgetItem(_cell(model, key, role)))
+            for row in range(len(labels)):
+                if graded:
+                    text = _graded_cell(model, components[row], role, first=row == 0)
+                else:
+                    text = _cell(model, COMPARISON_ROWS[row][1], role)
+                self.setItem(row, col, QTableWidgetItem(text))
+
+
+def _graded_cell(model: dict[str, Any] | None, component: str, role: str, *, first: bool) -> str:
+    if model is None:
+        return "none in use" if role == "active" else "—"
+    if "note" in model:
+        return model["note"] if first else "—"
+    value = model.get("accuracy", {}).get(component)
+    return "not graded" if value is None else f"{100 * value:.1f} %"
 
 
 def _cell(model: dict[str, Any] | None, key: str, role: str) -> str:

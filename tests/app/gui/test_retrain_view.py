@@ -12,6 +12,7 @@ import pytest
 from app.core.retrain import registry_rows
 from ingestion.workspace import Store, open_workspace
 from tests.app.gui.conftest import SCREENSHOTS, open_main_window
+from tests.gnn.test_engine import base  # noqa: F401  (module fixture: 40 UCI cycles)
 from tests.pump_rig_proxy import proxy_workspace
 
 
@@ -39,7 +40,7 @@ def _panel(qtbot, store: Store):  # type: ignore[no-untyped-def]
 def test_a_run_from_start_to_activate_and_roll_back(qtbot, store: Store) -> None:  # type: ignore[no-untyped-def]
     panel, changed = _panel(qtbot, store)
     assert panel.equipment_id == "p7" and panel.sources.count() == 1
-    assert not panel.modes["scratch"].isEnabled() and panel.modes["normal"].isChecked()
+    assert not panel.modes["finetune"].isEnabled() and panel.modes["normal"].isChecked()
     panel.epochs.setValue(4)
     panel.start()
     assert panel.running and panel.cancel_button.isEnabled()
@@ -101,3 +102,32 @@ def test_the_main_window_has_the_tab(qtbot, sample_workspace: Path) -> None:  # 
     qtbot.waitUntil(panel.isVisible)  # a widget added to a shown parent is shown by the loop
     qtbot.wait(50)
     win.grab().save(str(SCREENSHOTS / "retrain-tab-main-window.png"))
+
+
+@pytest.mark.slow
+def test_train_from_scratch_shows_both_graded_models(qtbot, base: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from app.gui.views.retrain import RetrainPanel
+
+    with open_workspace(base[0]) as store:
+        panel = RetrainPanel(lambda: (store, "rig"))
+        qtbot.addWidget(panel)
+        panel.resize(1366, 768)
+        panel.show()
+        panel.refresh()
+        panel.radio_all.setChecked(True)
+        panel.modes["scratch"].setChecked(True)
+        assert not panel.time_budget.isEnabled()  # epochs bound a graded run
+        assert not panel.data_box.isEnabled()  # it learns from all labelled windows
+        panel.epochs.setValue(2)
+        panel.start()
+        qtbot.waitUntil(lambda: not panel.running, timeout=180_000)
+        assert panel.progress_label.text().startswith("Done: rig-gatv2-lstm@1.0.0 is stored")
+        assert panel.comparison.rowCount() == 4
+        assert panel.comparison.verticalHeaderItem(0).text().startswith("grade accuracy, ACC")
+        assert (
+            panel.comparison.horizontalHeaderItem(1).text() == "active: zema-rig-gatv2-lstm@1.6.0"
+        )
+        assert panel.comparison.item(0, 1).text().endswith("%")
+        panel.grab().save(str(SCREENSHOTS / "retrain-scratch-done.png"))
+        (row,) = [r for r in registry_rows(store, "rig") if r.origin == "trained"]
+        assert row.kind == "graded" and not row.active
