@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import queries
+from app.core.queries import thread_store
 from app.core.retrain import (
     IMPLEMENTED_MODES,
     MODES,
@@ -52,6 +53,7 @@ from app.core.retrain import (
 )
 from app.gui.views.plotting import from_epoch, to_epoch
 from app.gui.views.retrain_parts import ComparisonTable, LossCurves, ModelList, TimeOverview
+from app.gui.workers import TaskContext, TaskRunner
 from ingestion.errors import HydroDiagError
 from ingestion.workspace import Store
 from training.jobs import parse_event
@@ -92,6 +94,8 @@ class RetrainPanel(QWidget):
         self._events: list[dict[str, Any]] = []
         self._error: str | None = None
         self._cancelled = False
+        self._preparing = False
+        self.runner = TaskRunner(self)
         self._build()
 
     # -- layout ------------------------------------------------------------------------------
@@ -354,32 +358,67 @@ class RetrainPanel(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.process is not None
+        return self._preparing or self.process is not None
 
     def start(self) -> None:
+        """Copy the equipment's data for the worker (off the GUI thread), then start it."""
         if self.running or self.store is None or self.equipment_id is None:
             return
         mode = next(m for m, radio in self.modes.items() if radio.isChecked())
         try:
-            self.job = prepare_job(
-                self.store,
-                self.equipment_id,
-                self.selection(),
-                mode=mode,  # type: ignore[arg-type]
-                time_budget_s=60.0 * self.time_budget.value() or None,
-                false_alarm_budget=self.false_alarms.value() / 100,
-                epochs=self.epochs.value(),
-            )
+            selection = self.selection()
         except (HydroDiagError, ValueError) as exc:
             self.progress_label.setText(f"Not started: {exc}")
             return
+        store, equipment = self.store, self.equipment_id
+        budget = 60.0 * self.time_budget.value() or None
+        alarms, epochs = self.false_alarms.value() / 100, self.epochs.value()
+
+        def work(_ctx: TaskContext) -> PreparedJob:
+            return prepare_job(
+                thread_store(store),
+                equipment,
+                selection,
+                mode=mode,  # type: ignore[arg-type]
+                time_budget_s=budget,
+                false_alarm_budget=alarms,
+                epochs=epochs,
+            )
+
         self.curves.clear_curves()
         self.comparison.clearContents()
         self._set_result_buttons(False)
         self.result_label.setText("")
         self.new_key, self._error, self._cancelled = None, None, False
         self._buffer, self._events = b"", []
-        command = worker_command(self.job.folder)
+        self._preparing = True
+        self._set_running(True)
+        self.progress.setValue(0)
+        self.progress_label.setText("Copying the equipment's data for the training process…")
+        self.runner.start(
+            work,
+            name="preparing the training job",
+            key="retrain-prepare",
+            on_result=self._launch,
+            on_error=self._not_started,
+            writes=False,
+        )
+
+    def _not_started(self, exc: BaseException) -> None:
+        self._preparing = False
+        self._set_running(False)
+        self.progress_label.setText(f"Not started: {exc}")
+
+    def _launch(self, job: PreparedJob) -> None:
+        self._preparing = False
+        self.job = job
+        if self._cancelled:  # cancelled while the data was copied
+            discard(job.folder)
+            self.job = None
+            self._set_running(False)
+            self.progress_label.setText("Cancelled: nothing was kept; the models are unchanged.")
+            return
+        command = worker_command(job.folder)
         process = QProcess(self)
         process.setProgram(command[0])
         process.setArguments(command[1:])
@@ -388,24 +427,23 @@ class RetrainPanel(QWidget):
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.finished.connect(self._finished)
         self.process = process
-        self._set_running(True)
-        self.progress.setValue(0)
         self.progress_label.setText(
-            f"Starting the training process ({self.job.rows_copied:,} values copied)…"
+            f"Starting the training process ({job.rows_copied:,} values copied)…"
         )
         process.start()
 
     def cancel(self) -> None:
         """Kill the worker; the finished handler discards its folder. Nothing was registered."""
+        self._cancelled = True
         if self.process is not None:
-            self._cancelled = True
             self.process.kill()
 
     def shutdown(self) -> None:
-        """When the window closes: kill a run and wait for it."""
+        """When the window closes: kill a run and wait for it (and for a copy in progress)."""
+        self.cancel()
         if self.process is not None:
-            self.cancel()
             self.process.waitForFinished(5000)
+        self.runner.wait_all(120.0)
 
     def _read_stdout(self) -> None:
         assert self.process is not None

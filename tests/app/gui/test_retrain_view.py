@@ -71,6 +71,7 @@ def test_cancel_keeps_nothing(qtbot, store: Store) -> None:  # type: ignore[no-u
     panel.epochs.setValue(400)
     panel.time_budget.setValue(0)
     panel.start()
+    qtbot.waitUntil(lambda: panel.job is not None, timeout=60_000)
     folder = panel.job.folder
     qtbot.waitUntil(lambda: len(panel.curves.epochs) >= 1, timeout=120_000)
     panel.cancel()
