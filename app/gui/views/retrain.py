@@ -582,3 +582,21 @@ class RetrainPanel(QWidget):
 
     def _roll_back(self) -> None:
         self._registry_action(roll_back)
+
+
+def main() -> int:
+    from app.gui.views._standalone import run_standalone
+
+    def build() -> QWidget:
+        from app.core.sample import SAMPLE_EQUIPMENT, sample_workspace_in_temp
+
+        store = sample_workspace_in_temp().open()
+        panel = RetrainPanel(lambda: (store, SAMPLE_EQUIPMENT))
+        panel.refresh()
+        return panel
+
+    return run_standalone("Retraining", build)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
