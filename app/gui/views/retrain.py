@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QProcess, Qt, QTimeZone
+from PySide6.QtCore import QProcess, Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -51,8 +51,16 @@ from app.core.retrain import (
     roll_back,
     worker_command,
 )
-from app.gui.views.plotting import from_epoch, to_epoch
-from app.gui.views.retrain_parts import ComparisonTable, LossCurves, ModelList, TimeOverview
+from app.gui.views.retrain_parts import (
+    UTC_ZONE,
+    ComparisonTable,
+    LossCurves,
+    ModelList,
+    TimeOverview,
+    eta_text,
+    from_qt,
+    to_qt,
+)
 from app.gui.workers import TaskContext, TaskRunner
 from ingestion.errors import HydroDiagError
 from ingestion.workspace import Store
@@ -60,22 +68,6 @@ from training.jobs import parse_event
 from training.normal import FitSelection
 
 Context = Callable[[], tuple[Store | None, str | None]]
-UTC_ZONE = QTimeZone(QTimeZone.Initialization.UTC)
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "ETA —"
-    s = round(seconds)
-    return f"ETA {s // 60}:{s % 60:02d}"
-
-
-def _to_qt(value: datetime) -> QDateTime:
-    return QDateTime.fromSecsSinceEpoch(round(to_epoch(value)), UTC_ZONE)
-
-
-def _from_qt(value: QDateTime) -> datetime:
-    return from_epoch(float(value.toSecsSinceEpoch()))
 
 
 class RetrainPanel(QWidget):
@@ -314,9 +306,9 @@ class RetrainPanel(QWidget):
         )
         span = queries.data_range(store, eq)
         if span is not None:
-            self.start_edit.setDateTime(_to_qt(span[0]))
-            self.end_edit.setDateTime(_to_qt(span[1] + timedelta(seconds=1)))
-            self.before_edit.setDateTime(_to_qt(span[1]))
+            self.start_edit.setDateTime(to_qt(span[0]))
+            self.end_edit.setDateTime(to_qt(span[1] + timedelta(seconds=1)))
+            self.before_edit.setDateTime(to_qt(span[1]))
         self._refresh_models()
 
     def _refresh_models(self) -> None:
@@ -327,22 +319,22 @@ class RetrainPanel(QWidget):
         self.radio_range.setChecked(True)
         for edit, value in ((self.start_edit, start), (self.end_edit, end)):
             edit.blockSignals(True)
-            edit.setDateTime(_to_qt(value))
+            edit.setDateTime(to_qt(value))
             edit.blockSignals(False)
 
     def _sync_region(self) -> None:
         self.overview.set_range(
-            _from_qt(self.start_edit.dateTime()), _from_qt(self.end_edit.dateTime())
+            from_qt(self.start_edit.dateTime()), from_qt(self.end_edit.dateTime())
         )
 
     def selection(self) -> FitSelection:
         kind = self.data_kind.checkedId()
         if kind == 1:
             return FitSelection(
-                start=_from_qt(self.start_edit.dateTime()), end=_from_qt(self.end_edit.dateTime())
+                start=from_qt(self.start_edit.dateTime()), end=from_qt(self.end_edit.dateTime())
             )
         if kind == 2:
-            return FitSelection(before=_from_qt(self.before_edit.dateTime()))
+            return FitSelection(before=from_qt(self.before_edit.dateTime()))
         if kind == 3:
             ids = [
                 int(self.sources.item(i).data(Qt.ItemDataRole.UserRole))
@@ -463,7 +455,7 @@ class RetrainPanel(QWidget):
             self.progress.setValue(int(1000 * (event["done"] or 0) / event["total"]))
             self.progress_label.setText(
                 f"{event['stage'].capitalize()}: {event['done']:,} of {event['total']:,} "
-                f"batches · {_eta(event.get('eta_s'))}"
+                f"batches · {eta_text(event.get('eta_s'))}"
             )
         elif kind == "epoch":
             self.curves.add(event["epoch"], event.get("loss"), event.get("val_loss"))
@@ -472,7 +464,7 @@ class RetrainPanel(QWidget):
             self.progress_label.setText(
                 f"Epoch {event['epoch']}{of}: loss {event['loss']:.4f}"
                 + (f", validation {val:.4f}" if val is not None else "")
-                + f" · {_eta(event.get('eta_s'))}"
+                + f" · {eta_text(event.get('eta_s'))}"
             )
         elif kind == "result":
             self.new_key = f"{event['model_id']}@{event['model_version']}"

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QDateTime, Qt, QTimeZone, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from app.core.queries import LabelRow, SourceRow
@@ -16,6 +16,7 @@ from app.core.retrain import RegistryRow
 from app.gui.views.plotting import configure, from_epoch, to_epoch, utc_axis
 from gnn.persist import DiagnosisSummary
 
+UTC_ZONE = QTimeZone(QTimeZone.Initialization.UTC)
 ANOMALY_BRUSH = (214, 69, 65, 90)
 NORMAL_LABEL_BRUSH = (46, 125, 50, 40)
 SOURCE_PEN = pg.mkPen("#52606d", width=6)
@@ -242,3 +243,18 @@ class ModelList(QTableWidget):
             return None
         item = self.item(rows[0].row(), 0)
         return item.text() if item is not None else None
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA —"
+    s = round(seconds)
+    return f"ETA {s // 60}:{s % 60:02d}"
+
+
+def to_qt(value: datetime) -> QDateTime:
+    return QDateTime.fromSecsSinceEpoch(round(to_epoch(value)), UTC_ZONE)
+
+
+def from_qt(value: QDateTime) -> datetime:
+    return from_epoch(float(value.toSecsSinceEpoch()))

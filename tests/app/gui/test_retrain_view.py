@@ -23,7 +23,7 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _panel(qtbot, store: Store):  # type: ignore[no-untyped-def]
-    from app.gui.views.retrain import RetrainPanel, _to_qt
+    from app.gui.views.retrain import RetrainPanel, to_qt
 
     changed: list[bool] = []
     panel = RetrainPanel(lambda: (store, "p7"), lambda: changed.append(True))
@@ -31,8 +31,8 @@ def _panel(qtbot, store: Store):  # type: ignore[no-untyped-def]
     panel.resize(1366, 768)
     panel.show()
     panel.refresh()
-    panel.start_edit.setDateTime(_to_qt(datetime(2026, 3, 2, 9, 0, 0)))
-    panel.end_edit.setDateTime(_to_qt(datetime(2026, 3, 2, 9, 6, 40)))
+    panel.start_edit.setDateTime(to_qt(datetime(2026, 3, 2, 9, 0, 0)))
+    panel.end_edit.setDateTime(to_qt(datetime(2026, 3, 2, 9, 6, 40)))
     return panel, changed
 
 
