@@ -209,6 +209,39 @@ def evaluate_anomalies(
     if selection is None or selection == Selection():
         selection = Selection(start=span[0], end=span[1])
     start, end = selected_span(store, equipment_id, selection, calibration.rate_hz)
+    assessed = assess_range(store, equipment_id, model, start, end, progress=progress)
+    series = assessed.series
+    truth, texts = label_truth(store, equipment_id, series)
+    return _evaluation(
+        equipment_id,
+        model,
+        calibration,
+        assessed,
+        truth,
+        texts,
+        _fit_mask(calibration, model, series),
+    )
+
+
+def assess_range(
+    store: Store,
+    equipment_id: str,
+    model: LoadedModel,
+    start: datetime,
+    end: datetime,
+    *,
+    progress: Progress = NO_PROGRESS,
+) -> Assessed:
+    """Run an anomaly model over ``[start, end)`` of the equipment's data as ``diagnose`` does
+    (read at the model's rate, cleaned by the data-quality checks, scored, episodes found).
+
+    Raises:
+        EngineError: the model learned no machine's normal (it grades conditions).
+    """
+    calibration = calibration_of(model)
+    if calibration is None:
+        raise EngineError(f"model {model.model_id} {model.model_version} grades conditions.")
+    profile = equipment_profile(store.cursor(), equipment_id)
     series = read_series(
         store,
         equipment_id,
@@ -231,17 +264,7 @@ def evaluate_anomalies(
     def run(x: Any, mask: Any) -> Any:
         return model.run(x, mask).forecast
 
-    assessed = assess_series(run, model.graph_spec, calibration, cleaned, progress=progress)
-    truth, texts = label_truth(store, equipment_id, series)
-    return _evaluation(
-        equipment_id,
-        model,
-        calibration,
-        assessed,
-        truth,
-        texts,
-        _fit_mask(calibration, model, series),
-    )
+    return assess_series(run, model.graph_spec, calibration, cleaned, progress=progress)
 
 
 def _evaluation(

@@ -255,3 +255,20 @@ def write_simulated_log(log: ProxyLog, path: Path, *, start: datetime = START) -
                 [ts.isoformat(), *(f"{log.values[s][k]:.6g}" for s in sensors), int(log.label[k])]
             )
     return path
+
+
+def proxy_workspace(folder: Path, logs: dict[str, int]) -> Path:
+    """A workspace in ``folder`` with one equipment per proxy log (``{equipment: log index}``),
+    imported as a new user would (`ingest csv --label-column anomaly`)."""
+    from app.cli import main
+
+    ws = folder / "ws.duckdb"
+    profile = folder / "pump.yaml"
+    profile.write_text(PROFILE_YAML, encoding="utf-8")
+    for equipment, index in logs.items():
+        csv_file = write_log(make_log(index), folder / f"{equipment}.csv")
+        argv = ["--workspace", str(ws), "ingest", "csv", str(csv_file), "--equipment", equipment]
+        argv += ["--profile", str(profile), "--label-column", "anomaly", "--skip", "changepoint"]
+        if main(argv) != 0:
+            raise RuntimeError(f"importing {csv_file} failed")
+    return ws

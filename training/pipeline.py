@@ -41,8 +41,11 @@ def train_and_save(
     log: Callable[[str], None] | None = None,
     resume: bool = False,
     device: str = "auto",
+    on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> dict[str, Any] | None:
     """Train on ``windows``, write model.pt, model.onnx (parity-checked), card.json and card.md.
+    ``on_epoch`` gets every epoch's record besides the line ``log`` prints (the retraining
+    tab's worker streams it).
 
     Under ``torchrun`` only rank 0 writes the folder and returns the card; the other ranks
     return None once training is done. The training state after every epoch stays in
@@ -65,12 +68,18 @@ def train_and_save(
             f"{state_file} holds an interrupted run: add --resume to continue it, or delete "
             f"{state_file.parent} to start over."
         )
+
+    def epoch_done(record: EpochRecord) -> None:
+        say(_epoch_line(record))
+        if on_epoch is not None:
+            on_epoch(record)
+
     result = train_model(
         spec,
         windows,
         config,
         progress=progress,
-        on_epoch=lambda record: say(_epoch_line(record)),
+        on_epoch=epoch_done,
         checkpoint_dir=state_file.parent,
         resume=resume,
         device=device,

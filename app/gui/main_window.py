@@ -32,6 +32,7 @@ from app.core.settings import Settings, load_settings, save_settings
 from app.gui import first_start, main_dialogs, workspace_edits
 from app.gui.dialogs.errors import show_error
 from app.gui.main_actions import build_actions, stretch_text, update_actions
+from app.gui.retrain_tab import add_retrain_tab
 from app.gui.task_status import ClosePolicy, TaskStatus, ask_before_closing
 from app.gui.view_tabs import ViewTabs, warm_up
 from app.gui.views.diagnosis_summary import DiagnosisSummaryBar
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(1000, 620)
         self.setAcceptDrops(True)
         self._build_views()
+        self.retrain_tab = add_retrain_tab(self)  # built when first shown (app.gui.retrain_tab)
         self.acts = build_actions(self, TAB_NAMES)
         self.tasks = TaskStatus(self, self.runner)
         self.status_label = self.tasks.label  # what the window says it is doing
