@@ -41,6 +41,7 @@ from ingestion.progress import NO_PROGRESS, Progress
 from training import checkpoint
 from training.config import TrainConfig
 from training.datasets import LabelledWindows, validation_blocks
+from training.distributed import hardware_info, leave
 from training.export import ModelMeta, load_checkpoint
 from training.train import (
     EpochRecord,
@@ -53,8 +54,6 @@ from training.train import (
     _start_process,
     _validate,
     forecast_reference,
-    hardware_info,
-    leave,
     make_tensors,
     predict_grades,
 )

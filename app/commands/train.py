@@ -96,10 +96,10 @@ def _model_name(args: argparse.Namespace) -> tuple[str, str]:
 def _register(args: argparse.Namespace, card: dict[str, Any]) -> None:
     """Store the trained model in the workspace it was trained from (and activate it)."""
     from app.commands._common import open_store
-    from gnn.registry import parse_model_ref, register_model
+    from gnn.registry import register_model
     from ingestion.model_registry import ModelKey
 
-    parent = ModelKey(*parse_model_ref(card["parent"])) if card.get("parent") else None
+    parent = ModelKey(*card["parent"].split("@", 1)) if card.get("parent") else None
 
     onnx = (args.out / "model.onnx").read_bytes()
     with open_store(args) as store:

@@ -137,6 +137,7 @@ def main() -> int:
             epochs_run=len(r.history),
             best_epoch=r.best_epoch,
             train_windows=r.n_train,
+            parent_discriminants=list(tuned.parent_discriminants),
         )
     if not args.no_scratch:
         split = split_data(user, pool, config)

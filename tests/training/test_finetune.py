@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from gnn.registry import builtin_models
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import load_profile, load_profile_file
 from ingestion.workspace import open_workspace
@@ -24,6 +25,7 @@ from training.finetune import (
     finetune_config,
     finetune_model,
     load_base,
+    reference_windows,
 )
 from training.pipeline import train_and_save
 from training.train import make_tensors
@@ -115,6 +117,16 @@ def test_other_profile_and_no_checkpoint_are_refused(base_dir: Path, tmp_path: P
         load_base(str(onnx_only))
     with pytest.raises(HydroDiagError, match="--hidden-channels: a fine-tuned model keeps"):
         finetune_config(base, hidden_channels=8)
+    with pytest.raises(HydroDiagError, match="no built-in model of that name"):
+        load_base("no-such-model@1.0.0")
+
+
+def test_the_shipped_model_is_found_by_reference_and_replays_its_cycles() -> None:
+    shipped = builtin_models()[0]
+    base = load_base(str(shipped.key))
+    assert base.key == shipped.key and base.checkpoint.name == "model.pt"
+    replay = reference_windows(base, load_profile("zema-test-rig"))
+    assert replay is not None and replay.n_windows == 1805
 
 
 def test_cli_finetune_registers_with_the_base_as_parent(
