@@ -55,7 +55,6 @@ from training.train import (
     _validate,
     forecast_reference,
     make_tensors,
-    predict_grades,
 )
 
 if TYPE_CHECKING:
@@ -257,15 +256,8 @@ def accuracy(
     model: TemporalGNN, spec: GraphSpec, data: Tensors, graded: tuple[str, ...]
 ) -> dict[str, float]:
     """Grade accuracy per graded component on ``data`` (labelled windows only)."""
-    pred = predict_grades(model, data, np.arange(data.x.shape[0]))
-    truth = data.grades.numpy()
-    out = {}
-    for c in graded:
-        j = spec.node_ids.index(c)
-        known = truth[:, j] >= 0
-        if known.any():
-            out[c] = round(float((pred[known, j] == truth[known, j]).mean()), 4)
-    return out
+    _, acc = _validate(model, data, spec, graded, TrainConfig(), torch.device("cpu"))
+    return {c: round(a, 4) for c, a in acc.items()}
 
 
 @dataclass
@@ -458,8 +450,10 @@ def finetune_and_save(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Fine-tune, then write model.pt, model.onnx (parity-checked), card.json and card.md."""
+    from gnn.contract import REQUIRED_SENSOR_DROP
     from training.card import build_card, write_card
-    from training.pipeline import _epoch_line, _save_and_export
+    from training.pipeline import _dependence_section, _epoch_line, _save_and_export
+    from training.train import required_sensors, sensor_dependence
 
     tuned = finetune_model(
         base,
@@ -471,11 +465,18 @@ def finetune_and_save(
         device=device,
     )
     result = tuned.result
+    dependence = sensor_dependence(
+        result.model,
+        result.spec,
+        make_tensors(result.spec, windows, result.fault_types),
+        result.graded_components,
+    )
     meta = base.meta.model_copy(
         update={
             "model_id": model_id,
             "model_version": model_version,
             "forecast_reference": result.forecast_reference,
+            "required_sensors": required_sensors(dependence, REQUIRED_SENSOR_DROP),
         }
     )
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -490,6 +491,7 @@ def finetune_and_save(
     )
     card["parent"] = str(base.key)
     card["onnx_parity_max_abs_diff"] = worst
+    card["sensor_dependence"] = _dependence_section(dependence, meta.required_sensors)
     card["fine_tuning"] = fine_tuning_section(base, tuned)
     write_card(out_dir, card)
     for part, fig in tuned.figures.items():
