@@ -494,9 +494,33 @@ def finetune_and_save(
     card["sensor_dependence"] = _dependence_section(dependence, meta.required_sensors)
     card["fine_tuning"] = fine_tuning_section(base, tuned)
     write_card(out_dir, card)
+    with (out_dir / "card.md").open("a", encoding="utf-8") as md:
+        md.write(fine_tuning_markdown(card["fine_tuning"]))
     for part, fig in tuned.figures.items():
         log(f"held-out {part}: base {_acc_line(fig['base'])}; fine-tuned {_acc_line(fig['tuned'])}")
     return card
+
+
+def fine_tuning_markdown(section: Mapping[str, Any]) -> str:
+    """The card's ``fine_tuning`` as a Markdown section (appended to card.md)."""
+    lines = [
+        "",
+        "## Fine-tuning",
+        "",
+        f"- Parent: `{section['parent']}` (checkpoint sha256 "
+        f"`{section['parent_checkpoint_sha256'][:16]}…`); normalisation: "
+        f"{section['normalisation']}",
+        f"- Replay: {section['replay']['what']}",
+        f"- Early stopping: {section['early_stopping']}",
+        f"- Discriminants: {section['discriminants']}",
+    ]
+    for part, fig in section["held_out_accuracy"].items():
+        lines.append(
+            f"- Held-out {part} windows, grade accuracy %: parent {_acc_line(fig['base'])}; "
+            f"fine-tuned {_acc_line(fig['tuned'])}"
+        )
+    lines += [f"- Note: {section['note']}", ""]
+    return "\n".join(lines)
 
 
 def _acc_line(acc: Mapping[str, float]) -> str:

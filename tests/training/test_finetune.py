@@ -151,6 +151,7 @@ def test_cli_finetune_registers_with_the_base_as_parent(
     assert card["parent"] == "tiny-rig@1.0.0"
     assert card["fine_tuning"]["parent"] == "tiny-rig@1.0.0"
     assert card["fine_tuning"]["data"]["train"]["windows"] > 0
+    assert "- Parent: `tiny-rig@1.0.0`" in (out / "card.md").read_text()
     # the checkpoint keeps the parent's normalisation
     _, meta, _ = load_checkpoint(out / "model.pt")
     assert meta.graph_spec == load_base(str(base_dir)).meta.graph_spec
