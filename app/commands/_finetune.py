@@ -55,7 +55,7 @@ def run_finetune(args: argparse.Namespace, model_name: tuple[str, str], command:
     print(
         f"fine-tuning {base.key} on {windows.n_windows} windows from {source}; replaying "
         + (f"{replay.n_windows} reference cycles" if replay is not None else "nothing")
-        + f"; {config.epochs} epochs at lr {config.lr:g}"
+        + f"; at most {config.epochs} epoch{'' if config.epochs == 1 else 's'} at lr {config.lr:g}"
     )
     model_id, model_version = model_name
     return finetune_and_save(
