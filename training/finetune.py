@@ -116,13 +116,29 @@ def _checkpoint_of(ref: str, store: Store | None) -> Path:
                 "written by `hydrodiag train`, or ID@VERSION from `hydrodiag model list`)."
             )
         entry = found[0]
-    if entry.path is None:
+    if entry.path is not None:
+        return Path(entry.path).parent / CHECKPOINT_FILE
+    folder = _trained_folder(entry.note, entry.sha256)
+    if folder is None:
         raise HydroDiagError(
             f"--finetune-from {ref}: the workspace holds model {entry.key} as ONNX only, and "
             "fine-tuning needs its training checkpoint (model.pt): give the model folder "
             "`hydrodiag train` wrote for it instead."
         )
-    return Path(entry.path).parent / CHECKPOINT_FILE
+    return folder / CHECKPOINT_FILE
+
+
+def _trained_folder(note: str, sha256: str) -> Path | None:
+    """The model folder a stored model was registered from (`hydrodiag train` notes it),
+    while it still holds that model: its model.onnx has the stored bytes, and a model.pt."""
+    prefix = "model folder "
+    if not note.startswith(prefix):
+        return None
+    folder = Path(note[len(prefix) :])
+    onnx, pt = folder / "model.onnx", folder / CHECKPOINT_FILE
+    if not (onnx.is_file() and pt.is_file()) or _sha256(onnx) != sha256:
+        return None
+    return folder
 
 
 def load_base(ref: str, store: Store | None = None) -> BaseModel:

@@ -155,6 +155,17 @@ def test_cli_finetune_registers_with_the_base_as_parent(
     # the checkpoint keeps the parent's normalisation
     _, meta, _ = load_checkpoint(out / "model.pt")
     assert meta.graph_spec == load_base(str(base_dir)).meta.graph_spec
+    # a stored model trained (here: fine-tuned) from this workspace is found by its reference
+    # through the folder it was registered from; once that folder changes, it is refused
+    again = ["--finetune-from", "rig-gatv2-lstm@1.0.0", "--epochs", "1", "--device", "cpu"]
+    assert main([*argv, *again, "--out", str(tmp_path / "tuned2")]) == 0
+    assert "registered rig-gatv2-lstm@1.0.1" in capsys.readouterr().out
+    with open_workspace(ws, read_only=True) as store:
+        rows = store.query("SELECT version, parent_id, parent_version FROM models ORDER BY 1")
+    assert rows[1] == ("1.0.1", "rig-gatv2-lstm", "1.0.0")
+    (out / "model.pt").unlink()
+    assert main([*argv, *again, "--out", str(tmp_path / "tuned3")]) == 1
+    assert "as ONNX only" in capsys.readouterr().err
     # an architecture option is refused in a sentence, before anything is written
     bad = tmp_path / "bad"
     assert main([*argv, *ft, "--hidden", "8", "--out", str(bad)]) == 1
