@@ -97,6 +97,9 @@ def _register(args: argparse.Namespace, card: dict[str, Any]) -> None:
     """Store the trained model in the workspace it was trained from (and activate it)."""
     from app.commands._common import open_store
     from gnn.registry import register_model
+    from ingestion.model_registry import ModelKey
+
+    parent = ModelKey(*card["parent"].split("@", 1)) if card.get("parent") else None
 
     onnx = (args.out / "model.onnx").read_bytes()
     with open_store(args) as store:
@@ -105,6 +108,7 @@ def _register(args: argparse.Namespace, card: dict[str, Any]) -> None:
             onnx,
             card,
             origin="trained",
+            parent=parent,
             note=f"model folder {args.out.absolute()}",
             activate_for=args.equipment if args.activate else None,
         )
@@ -127,6 +131,13 @@ def _run(args: argparse.Namespace) -> int:
         raise HydroDiagError(
             "--activate registers the model for a workspace equipment: give --equipment ID."
         )
+    if args.finetune_from is not None:
+        from app.commands._finetune import run_finetune
+
+        card = run_finetune(args, _model_name(args), _card_command())
+        print(f"wrote {args.out}/model.onnx, model.pt, card.json, card.md")
+        _register(args, card)
+        return 0
     windows, profile, source = labelled_windows(args, args.uci, args.profile)
     model_id, model_version = _model_name(args)
     config = train_config(args)
@@ -206,6 +217,13 @@ def register(subparsers: Any) -> None:
         "--resume",
         action="store_true",
         help="continue an interrupted run from OUT/checkpoints/last.pt (same data and options)",
+    )
+    parser.add_argument(
+        "--finetune-from",
+        metavar="MODEL",
+        help="with --equipment: fine-tune this graded model (ID@VERSION or a model folder) on "
+        "the equipment's labelled data, in its normalisation, replaying its reference data "
+        "when known; --epochs default 8, --lr 5e-4",
     )
     add_window_options(parser)
     add_config_options(parser)
