@@ -14,6 +14,21 @@ from typing import Final
 APPLICATION_ID: Final = "hydrodiag"
 """``meta.application_id`` of every workspace (from schema v3 on)."""
 
+PYRAMID_FACTOR: Final = 4
+"""Each level of the view pyramid (v5, :mod:`ingestion.pyramid`) has buckets this many times
+longer than the level below; level 0 has 1 s buckets."""
+PYRAMID_LEVELS: Final = 7
+
+
+def _pyramid_levels_sql() -> str:
+    """Levels 1.. of every source's pyramid from the level below (the v5 migration's fill)."""
+    return "\n".join(
+        "INSERT INTO pyramid SELECT equipment_id, sensor_id, source_id, "
+        f"{level}, bucket // {PYRAMID_FACTOR}, sum(n), min(vmin), max(vmax), sum(vsum) "
+        f"FROM pyramid WHERE level = {level - 1} GROUP BY ALL ORDER BY 2, 5;"
+        for level in range(1, PYRAMID_LEVELS)
+    )
+
 MIGRATIONS: Final[tuple[str, ...]] = (
     # v1: the core workspace
     """
@@ -228,6 +243,28 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     # sources may now also end 'interrupted' (their recorder died; see ingestion.recovery).
     f"""
     INSERT INTO meta VALUES ('application_id', '{APPLICATION_ID}') ON CONFLICT DO NOTHING;
+    """,
+    # v5: the view pyramid (ingestion.pyramid): min / max / sum / count of each sensor per
+    # bucket of 1 s, 4 s, ... 4096 s, per source, so that a plot of a week reads a screen's width
+    # of points. Imports build it for their source, live recordings extend it at each flush;
+    # the migration builds it for the data already in the workspace.
+    f"""
+    CREATE TABLE pyramid (
+        equipment_id VARCHAR NOT NULL,
+        sensor_id VARCHAR NOT NULL,
+        source_id INTEGER NOT NULL,
+        level TINYINT NOT NULL,             -- buckets of {PYRAMID_FACTOR}^level seconds
+        bucket BIGINT NOT NULL,             -- floor(epoch seconds / bucket seconds)
+        n INTEGER NOT NULL,                 -- finite samples in the bucket (> 0)
+        vmin DOUBLE NOT NULL,
+        vmax DOUBLE NOT NULL,
+        vsum DOUBLE NOT NULL                -- vsum / n is the mean; sums merge across sources
+    );
+
+    INSERT INTO pyramid SELECT equipment_id, sensor_id, source_id, 0,
+        epoch_us(ts) // 1000000, count(value), min(value), max(value), sum(value)
+    FROM measurements WHERE value IS NOT NULL GROUP BY ALL ORDER BY 2, 5;
+    {_pyramid_levels_sql()}
     """,
 )
 

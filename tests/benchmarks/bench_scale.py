@@ -113,7 +113,7 @@ first, last = queries.equipment_time_range(store, "rig")
 first, last = first.astype("datetime64[us]").item(), last.astype("datetime64[us]").item()
 t = time.perf_counter()
 windows = slices = 0
-for _, _, d in diagnose_slices(store, "rig", start=first, end=last + timedelta(seconds=1),
+for _, _, d in diagnose_slices(store, "rig", start=first, end=last + timedelta(milliseconds=10),
                                every=timedelta(hours=1)):
     windows += d.n_windows
     slices += 1

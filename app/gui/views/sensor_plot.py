@@ -12,7 +12,7 @@ from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -47,9 +47,12 @@ RANGES = (
 
 class SensorPlotPanel(QWidget):
     """Checked sensors are plotted; ``seriesRequested`` asks the owner to load missing data
-    (for :attr:`range_key`: the diagnosed range, the last 8 hours or everything)."""
+    (for :attr:`range_key`: the diagnosed range, the last 8 hours or everything), and
+    ``windowRequested`` (epoch seconds) the data of a zoomed or panned view, when the owner
+    loads about a screen's width of points per curve (``set_series(..., window=...)``)."""
 
     seriesRequested = Signal(list)
+    windowRequested = Signal(float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,6 +105,9 @@ class SensorPlotPanel(QWidget):
         self._marker_items: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
         self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._fit_x = True
+        self.window: tuple[float, float] | None = None  # the range the loaded points cover
+        self._view_timer = QTimer(self, singleShot=True, interval=150)
+        self._view_timer.timeout.connect(self._on_view_timer_timeout)
 
     # -- new data --------------------------------------------------------------------
 
@@ -155,6 +161,7 @@ class SensorPlotPanel(QWidget):
                 )  # bottom right: clear of the label strip
                 if first is None:
                     first = plot
+                    plot.sigXRangeChanged.connect(lambda *_: self._view_timer.start())
                 else:
                     plot.setXLink(first)
                 self.plots[unit] = plot
@@ -212,8 +219,14 @@ class SensorPlotPanel(QWidget):
             self._apply(sensor_id)
         self._relayout()
 
-    def set_series(self, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """New data: (epoch seconds, values in the profile's unit) per sensor."""
+    def set_series(
+        self,
+        series: dict[str, tuple[np.ndarray, np.ndarray]],
+        window: tuple[float, float] | None = None,
+    ) -> None:
+        """New data: (epoch seconds, values in the profile's unit) per sensor; ``window``: the
+        range it covers when it is reduced to the screen (zooming in then asks for more)."""
+        self.window = window
         for sensor_id, (t, v) in series.items():
             if sensor_id not in self.curves:
                 continue
@@ -344,6 +357,16 @@ class SensorPlotPanel(QWidget):
             curve.setData([], [])
         self._fit_x = True
         self._on_selection_changed()
+
+    def _on_view_timer_timeout(self) -> None:
+        """Ask for the data of the view when it left the loaded window or zoomed in a lot."""
+        if self.window is None or not self.plots:
+            return
+        lo, hi = next(iter(self.plots.values())).getViewBox().viewRange()[0]
+        w_lo, w_hi = self.window
+        if lo < w_lo or hi > w_hi or (hi - lo) < (w_hi - w_lo) / 4:
+            span = hi - lo
+            self.windowRequested.emit(lo - span, hi + span)  # a screen each side, for panning
 
     def _on_tree_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         self._on_selection_changed()

@@ -1,0 +1,123 @@
+"""What a plot of sensors over a time range reads: about two points per pixel of its width,
+from the workspace's view pyramid (:mod:`ingestion.pyramid`) when the range holds more samples
+than that, and the samples themselves when it does not (zoomed in).
+
+A pyramid level's buckets become an envelope (each bucket's min and max, so spikes stay
+visible at any zoom); a bucket missing between two others is a gap (NaN, the curve breaks).
+The last step to the plot's width is tsdownsample's MinMaxLTTB, which keeps the extremes and
+the shape of the curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+from tsdownsample import MinMaxLTTBDownsampler
+
+from ingestion import catalog, pyramid
+from ingestion.queries import sensor_series
+from ingestion.workspace import Store
+
+POINTS_PER_PIXEL = 2
+READ_FACTOR = 4  # buckets or samples read per pixel before the final reduction
+
+Series = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class ViewSeries:
+    """Per sensor: (epoch seconds, values) ready to plot, and what each was read from."""
+
+    series: dict[str, Series] = field(default_factory=dict)
+    detail: dict[str, str] = field(default_factory=dict)  # "samples" or "4 s buckets", ...
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+
+def data_span_s(store: Store, equipment_id: str) -> tuple[float, float] | None:
+    """First and last measurement (epoch seconds) from the sources' bookkeeping: no scan."""
+    row = store.query(
+        "SELECT min(first_ts), max(last_ts) FROM sources "
+        "WHERE equipment_id = ? AND value_count > 0",
+        [equipment_id],
+    )
+    if not row or row[0][0] is None:
+        return None
+    first, last = row[0]
+    return epoch_s(first), epoch_s(last)
+
+
+def epoch_s(value: datetime) -> float:
+    """Epoch seconds of a workspace time (naive datetimes are UTC, as stored)."""
+    return value.replace(tzinfo=UTC).timestamp() if value.tzinfo is None else value.timestamp()
+
+
+def load_view_series(
+    store: Store,
+    equipment_id: str,
+    sensor_ids: list[str],
+    start_s: float | None,
+    end_s: float | None,
+    width_px: int,
+) -> ViewSeries:
+    """Each sensor over [start_s, end_s) (epoch seconds; None: its data's edge) reduced to
+    about ``POINTS_PER_PIXEL * width_px`` points."""
+    span = data_span_s(store, equipment_id)
+    if span is None:
+        return ViewSeries()
+    lo = span[0] if start_s is None else start_s
+    hi = span[1] + 1e-3 if end_s is None else end_s
+    profile = catalog.equipment_profile(store.cursor(), equipment_id)
+    n_out = max(16, POINTS_PER_PIXEL * int(width_px))
+    out = ViewSeries(start_s=lo, end_s=hi)
+    con = store.cursor()
+    for sensor_id in sensor_ids:
+        rate = profile.sensor(sensor_id).rate_hz if sensor_id in profile.sensor_ids else 100.0
+        buckets = pyramid.read(
+            con, equipment_id, sensor_id, lo, hi, max_points=READ_FACTOR * n_out, rate_hz=rate
+        )
+        if buckets is None:
+            t_ns, values = sensor_series(
+                store,
+                equipment_id,
+                sensor_id,
+                datetime.fromtimestamp(lo, UTC),
+                datetime.fromtimestamp(hi, UTC),
+            )
+            t, v = t_ns.astype(np.float64) / 1e9, values.astype(np.float64)
+            out.detail[sensor_id] = "samples"
+        else:
+            t, v = envelope(buckets)
+            out.detail[sensor_id] = f"{buckets.seconds} s buckets"
+        out.series[sensor_id] = reduce_to(t, v, n_out)
+    return out
+
+
+def envelope(buckets: pyramid.Buckets) -> Series:
+    """Two points per bucket, its min then its max, a quarter and three quarters into it; a NaN
+    where buckets are missing (no sample there), so that the curve breaks at gaps."""
+    size = float(buckets.seconds)
+    count = buckets.start_s.size
+    t = np.empty(2 * count)
+    v = np.empty(2 * count)
+    t[0::2] = buckets.start_s + 0.25 * size
+    t[1::2] = buckets.start_s + 0.75 * size
+    v[0::2] = buckets.vmin
+    v[1::2] = buckets.vmax
+    missing = np.flatnonzero(np.diff(buckets.start_s) > size)
+    if missing.size:
+        at = 2 * (missing + 1)  # before the first point of the bucket after the gap
+        t = np.insert(t, at, buckets.start_s[missing] + size)
+        v = np.insert(v, at, np.nan)
+    return t, v
+
+
+def reduce_to(t: npt.NDArray[np.float64], v: npt.NDArray[np.float64], n_out: int) -> Series:
+    """At most about ``n_out`` points of (t, v), by MinMaxLTTB (t must be sorted)."""
+    if t.size <= n_out:
+        return t, v
+    index = MinMaxLTTBDownsampler().downsample(t, v, n_out=n_out)
+    return t[index], v[index]
