@@ -196,15 +196,12 @@ def read(
     end_s: float,
     *,
     max_points: int,
-    rate_hz: float,
 ) -> Buckets | None:
-    """The sensor's buckets over [start_s, end_s) at the level for ``max_points``, merged over
-    its sources; None when the samples in the range (at ``rate_hz``) fit ``max_points`` (read
-    them instead) or when no source of the equipment has a pyramid there."""
-    span = max(end_s - start_s, 1e-6)
-    if span * rate_hz <= max_points:
-        return None
-    level = choose_level(span, max_points)
+    """The sensor's buckets over [start_s, end_s) at the finest level with at most
+    ``max_points`` of them, merged over its sources; None when the range holds no more than
+    ``max_points`` samples (read those instead: the counts say so, whatever the sensor's
+    nominal rate) or has no pyramid rows."""
+    level = choose_level(max(end_s - start_s, 1e-6), max_points)
     size = bucket_s(level)
     result = con.execute(
         "SELECT bucket, sum(n) AS n, min(vmin) AS lo, max(vmax) AS hi, sum(vsum) AS s "
@@ -212,14 +209,13 @@ def read(
         "AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
         [equipment_id, sensor_id, level, int(start_s // size), int(-(-end_s // size))],
     ).fetchnumpy()
-    buckets = np.asarray(result["bucket"], dtype=np.int64)
-    if buckets.size == 0:
-        return None
     n = np.asarray(result["n"], dtype=np.int64)
+    if int(n.sum()) <= max_points:
+        return None
     return Buckets(
         level=level,
         seconds=size,
-        start_s=buckets.astype(np.float64) * size,
+        start_s=np.asarray(result["bucket"], dtype=np.float64) * size,
         n=n,
         vmin=np.asarray(result["lo"], dtype=np.float64),
         vmax=np.asarray(result["hi"], dtype=np.float64),

@@ -1,6 +1,6 @@
 """What a plot of sensors over a time range reads: about two points per pixel of its width,
-from the workspace's view pyramid (:mod:`ingestion.pyramid`) when the range holds more samples
-than that, and the samples themselves when it does not (zoomed in).
+from the workspace's view pyramid (:mod:`ingestion.pyramid`) when the range holds more than
+``READ_FACTOR`` samples per pixel, and the samples themselves when it does not (zoomed in).
 
 A pyramid level's buckets become an envelope (each bucket's min and max, so spikes stay
 visible at any zoom); a bucket missing between two others is a gap (NaN, the curve breaks).
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tsdownsample import MinMaxLTTBDownsampler
 
-from ingestion import catalog, pyramid
+from ingestion import pyramid
 from ingestion.queries import sensor_series
 from ingestion.workspace import Store
 
@@ -70,15 +70,11 @@ def load_view_series(
         return ViewSeries()
     lo = span[0] if start_s is None else start_s
     hi = span[1] + 1e-3 if end_s is None else end_s
-    profile = catalog.equipment_profile(store.cursor(), equipment_id)
     n_out = max(16, POINTS_PER_PIXEL * int(width_px))
     out = ViewSeries(start_s=lo, end_s=hi)
     con = store.cursor()
     for sensor_id in sensor_ids:
-        rate = profile.sensor(sensor_id).rate_hz if sensor_id in profile.sensor_ids else 100.0
-        buckets = pyramid.read(
-            con, equipment_id, sensor_id, lo, hi, max_points=READ_FACTOR * n_out, rate_hz=rate
-        )
+        buckets = pyramid.read(con, equipment_id, sensor_id, lo, hi, max_points=READ_FACTOR * n_out)
         if buckets is None:
             t_ns, values = sensor_series(
                 store,
@@ -87,12 +83,12 @@ def load_view_series(
                 datetime.fromtimestamp(lo, UTC),
                 datetime.fromtimestamp(hi, UTC),
             )
-            t, v = t_ns.astype(np.float64) / 1e9, values.astype(np.float64)
+            # at most READ_FACTOR points a pixel (the counts said so): shown as they are
+            out.series[sensor_id] = (t_ns.astype(np.float64) / 1e9, values.astype(np.float64))
             out.detail[sensor_id] = "samples"
         else:
-            t, v = envelope(buckets)
+            out.series[sensor_id] = reduce_to(*envelope(buckets), n_out)
             out.detail[sensor_id] = f"{buckets.seconds} s buckets"
-        out.series[sensor_id] = reduce_to(t, v, n_out)
     return out
 
 
@@ -116,8 +112,15 @@ def envelope(buckets: pyramid.Buckets) -> Series:
 
 
 def reduce_to(t: npt.NDArray[np.float64], v: npt.NDArray[np.float64], n_out: int) -> Series:
-    """At most about ``n_out`` points of (t, v), by MinMaxLTTB (t must be sorted)."""
+    """About ``n_out`` points of (t, v) (t sorted) by MinMaxLTTB over the finite points; each
+    NaN (a gap) is put back where it was, so the reduced curve breaks where the data does."""
     if t.size <= n_out:
         return t, v
-    index = MinMaxLTTBDownsampler().downsample(t, v, n_out=n_out)
-    return t[index], v[index]
+    finite = np.isfinite(v)
+    t_finite, v_finite = t[finite], v[finite]
+    if t_finite.size > n_out:
+        index = MinMaxLTTBDownsampler().downsample(t_finite, v_finite, n_out=n_out)
+        t_finite, v_finite = t_finite[index], v_finite[index]
+    gaps = t[~finite]
+    at = np.searchsorted(t_finite, gaps)
+    return np.insert(t_finite, at, gaps), np.insert(v_finite, at, np.nan)
