@@ -17,6 +17,8 @@ Then, each step in a fresh process (peak RSS is that process's own, from ``wait4
   app       the main window opened offscreen on the workspace, Sensors tab, every sensor
             checked, "all data": time until the plots are loaded and painted, RSS, then the
             median frame time of zooms and pans at four zoom levels with every curve visible
+            (what is loaded, redrawn), and the time until the view's reload for a zoom level
+            (150 ms debounce, the read, the paint) is painted
 
 Prints a table and writes JSON to tests/benchmarks/results/bench_scale.json.
 
@@ -153,7 +155,7 @@ rss_open = proc.memory_info().rss
 plot = next(iter(panel.plots.values()))
 x0, x1 = plot.getViewBox().viewRange()[0]
 span = x1 - x0
-frames = {}
+frames, reload = {}, {}
 for level in (1.0, 0.1, 0.01, 0.0005):
     times = []
     width = span * level
@@ -165,11 +167,22 @@ for level in (1.0, 0.1, 0.01, 0.0005):
         panel.graphics.viewport().repaint()
         times.append((time.perf_counter() - s) * 1000)
     frames[str(level)] = statistics.median(times)
+    # then the view's own reload for this zoom (after its 150 ms debounce), until painted
+    s = time.perf_counter()
+    plot.setXRange(x0 + (span - width) / 2, x0 + (span + width) / 2, padding=0)
+    timer = getattr(panel, "_view_timer", None)
+    app.processEvents()
+    while timer is not None and timer.isActive():
+        app.processEvents()
+        time.sleep(0.002)
+    settle()
+    panel.graphics.viewport().repaint()
+    reload[str(level)] = (time.perf_counter() - s) * 1000
     if os.environ.get("BENCH_SCALE_SHOTS"):
         panel.grab().save(os.path.join(os.environ["BENCH_SCALE_SHOTS"], f"zoom-{level}.png"))
 samples = sum(c.getData()[0].size for c in panel.curves.values() if c.getData()[0] is not None)
 print("RESULT " + json.dumps({"first_paint_s": first_paint, "rss_open_mb": rss_open / 2**20,
-      "frame_ms": frames, "curves": sum(c.isVisible() for c in panel.curves.values()),
+      "frame_ms": frames, "reload_ms": reload, "curves": sum(c.isVisible() for c in panel.curves.values()),
       "points_held_at_last_zoom": int(samples), "rss_end_mb": proc.memory_info().rss / 2**20}))
 window.close()
 """
@@ -287,6 +300,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         ("open s", "app", "first_paint_s"),
         ("app MiB", "app", "peak_rss_mb"),
         ("frame ms 1/.1/.01/.0005", "app", "frame_ms"),
+        ("reload ms", "app", "reload_ms"),
     ]
     widths = [max(len(title), 10) for title, _, _ in columns]
     print("  ".join(t.rjust(w) for (t, _, _), w in zip(columns, widths, strict=True)))
