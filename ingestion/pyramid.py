@@ -58,9 +58,7 @@ def _insert_level0_sql(select: str, source: str, bounds: str) -> str:
     )
 
 
-def build(
-    con: duckdb.DuckDBPyConnection, source_id: int, progress: Progress = NO_PROGRESS
-) -> int:
+def build(con: duckdb.DuckDBPyConnection, source_id: int, progress: Progress = NO_PROGRESS) -> int:
     """Fill the pyramid of ``source_id`` (its rows replaced); returns the level-0 rows.
 
     Runs in the caller's transaction. A wide source is aggregated from its wide table (one pass
@@ -98,9 +96,10 @@ def _source_span(con: duckdb.DuckDBPyConnection, source_id: int) -> tuple[int, i
     """(first, last) second of a source's samples."""
     table = wide.find(con, source_id)
     if table is None:
-        sql, params = "SELECT min(ts), max(ts) FROM measurements_long WHERE source_id = ?", [
-            source_id
-        ]
+        sql, params = (
+            "SELECT min(ts), max(ts) FROM measurements_long WHERE source_id = ?",
+            [source_id],
+        )
     else:
         sql, params = f"SELECT min(ts), max(ts) FROM {table.table}", []
     row = con.execute(

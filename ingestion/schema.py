@@ -29,6 +29,7 @@ def _pyramid_levels_sql() -> str:
         for level in range(1, PYRAMID_LEVELS)
     )
 
+
 MIGRATIONS: Final[tuple[str, ...]] = (
     # v1: the core workspace
     """

@@ -119,7 +119,8 @@ def reduce_to(t: npt.NDArray[np.float64], v: npt.NDArray[np.float64], n_out: int
     finite = np.isfinite(v)
     t_finite, v_finite = t[finite], v[finite]
     if t_finite.size > n_out:
-        index = MinMaxLTTBDownsampler().downsample(t_finite, v_finite, n_out=n_out)
+        downsampler = MinMaxLTTBDownsampler()  # type: ignore[no-untyped-call]  # untyped __init__
+        index = downsampler.downsample(t_finite, v_finite, n_out=n_out)
         t_finite, v_finite = t_finite[index], v_finite[index]
     gaps = t[~finite]
     at = np.searchsorted(t_finite, gaps)

@@ -105,7 +105,7 @@ class SensorPlotPanel(QWidget):
         self._marker_items: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
         self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._fit_x = True
-        self.window: tuple[float, float] | None = None  # the range the loaded points cover
+        self.loaded_window: tuple[float, float] | None = None  # what the loaded points cover
         self._view_timer = QTimer(self, singleShot=True, interval=150)
         self._view_timer.timeout.connect(self._on_view_timer_timeout)
 
@@ -226,7 +226,7 @@ class SensorPlotPanel(QWidget):
     ) -> None:
         """New data: (epoch seconds, values in the profile's unit) per sensor; ``window``: the
         range it covers when it is reduced to the screen (zooming in then asks for more)."""
-        self.window = window
+        self.loaded_window = window
         for sensor_id, (t, v) in series.items():
             if sensor_id not in self.curves:
                 continue
@@ -360,10 +360,10 @@ class SensorPlotPanel(QWidget):
 
     def _on_view_timer_timeout(self) -> None:
         """Ask for the data of the view when it left the loaded window or zoomed in a lot."""
-        if self.window is None or not self.plots:
+        if self.loaded_window is None or not self.plots:
             return
         lo, hi = next(iter(self.plots.values())).getViewBox().viewRange()[0]
-        w_lo, w_hi = self.window
+        w_lo, w_hi = self.loaded_window
         if lo < w_lo or hi > w_hi or (hi - lo) < (w_hi - w_lo) / 4:
             span = hi - lo
             self.windowRequested.emit(lo - span, hi + span)  # a screen each side, for panning

@@ -193,11 +193,14 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
     # zoomed in to two minutes, the view reloads them: the exact samples
     first.setXRange(ts_all[100], ts_all[100] + 120, padding=0)
     qtbot.waitUntil(
-        lambda: panel.window is not None and panel.window[1] - panel.window[0] < 600,
+        lambda: (
+            panel.loaded_window is not None
+            and panel.loaded_window[1] - panel.loaded_window[0] < 600
+        ),
         timeout=10000,
     )
     x_zoom, _ = curve.getOriginalDataset()
-    lo, hi = panel.window
+    lo, hi = panel.loaded_window
     assert np.array_equal(x_zoom, ts_all[(ts_all >= lo) & (ts_all < hi)])
 
 
@@ -223,7 +226,7 @@ def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type:
     }
     strongest = max(expected, key=lambda k: expected[k])
     assert widths[strongest] == pytest.approx(max(widths.values()))
-    assert panel.window_label.text().startswith("#4")
+    assert panel.loaded_window_label.text().startswith("#4")
     save_screenshot(window, "attention-window-4")
 
 
