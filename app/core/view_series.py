@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tsdownsample import MinMaxLTTBDownsampler
 
+from app.core.queries import data_range
 from ingestion import pyramid
 from ingestion.queries import sensor_series
 from ingestion.workspace import Store
@@ -38,16 +39,9 @@ class ViewSeries:
 
 
 def data_span_s(store: Store, equipment_id: str) -> tuple[float, float] | None:
-    """First and last measurement (epoch seconds) from the sources' bookkeeping: no scan."""
-    row = store.query(
-        "SELECT min(first_ts), max(last_ts) FROM sources "
-        "WHERE equipment_id = ? AND value_count > 0",
-        [equipment_id],
-    )
-    if not row or row[0][0] is None:
-        return None
-    first, last = row[0]
-    return epoch_s(first), epoch_s(last)
+    """First and last measurement in epoch seconds (:func:`app.core.queries.data_range`)."""
+    span = data_range(store, equipment_id)
+    return None if span is None else (epoch_s(span[0]), epoch_s(span[1]))
 
 
 def epoch_s(value: datetime) -> float:

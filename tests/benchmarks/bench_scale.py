@@ -338,13 +338,9 @@ def main() -> int:
         "csv_columns": len(rig_sensors()) + len(AUX),
         "sensors_imported": len(rig_sensors()),
         "rows": rows,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, load {os.getloadavg()[0]:.1f} at the end",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "load_average_1min_at_end": os.getloadavg()[0],
     }
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")

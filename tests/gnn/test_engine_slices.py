@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gnn.engine import EngineError, diagnose_slices, slice_bounds
-from gnn.model_cache import cached_model
 from gnn.registry import default_model_path
 from ingestion.simulator import Conditions, RigSimulator
 from tests.benchmarks.bench_live_alignment import T0_US, live_workspace, simulated_feed
@@ -20,12 +18,7 @@ T0 = datetime(1970, 1, 1) + timedelta(microseconds=T0_US)
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture(scope="module")
-def model() -> Any:
-    path = default_model_path()
-    if not path.exists():
-        pytest.skip("no shipped model")
-    return cached_model(path)
+pytestmark = pytest.mark.skipif(not default_model_path().exists(), reason="no shipped model")
 
 
 def test_slice_bounds_cut_every_and_merge_a_short_remainder() -> None:
@@ -39,7 +32,7 @@ def test_slice_bounds_cut_every_and_merge_a_short_remainder() -> None:
         slice_bounds(T0, end, timedelta(0))
 
 
-def test_two_hours_and_a_minute_are_two_stored_hourly_diagnoses(tmp_path: Path, model: Any) -> None:
+def test_two_hours_and_a_minute_are_two_stored_hourly_diagnoses(tmp_path: Path) -> None:
     feed = simulated_feed(RigSimulator(5, rate_hz=1.0), Conditions(valve=80), 122, 0.0, 7260)
     with live_workspace(tmp_path / "ws.duckdb", feed) as store:
         first, last = store.query("SELECT min(ts), max(ts) FROM measurements")[0]

@@ -13,21 +13,11 @@ import pytest
 from ingestion import catalog, pyramid, schema
 from ingestion.csv_import import ingest_csv
 from ingestion.live_writer import LiveWriter, StoreSink
-from ingestion.profiles import EquipmentProfile, load_profile
+from ingestion.profiles import EquipmentProfile
 from ingestion.progress import CancelledError, TerminalProgress
 from ingestion.workspace import Store, open_workspace
 
 T0_S = 1_767_600_000  # 2026-01-05 00:00:00 UTC
-
-
-@pytest.fixture
-def rig() -> EquipmentProfile:
-    return load_profile("zema-test-rig")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_workspace(tmp_path / "ws.duckdb")
 
 
 def _log(path: Path, seconds: int, rate: int = 10, *, nan_at: int | None = None) -> Path:

@@ -9,21 +9,11 @@ import pytest
 
 from ingestion import csv_import
 from ingestion.csv_import import ingest_csv
-from ingestion.profiles import EquipmentProfile, load_profile
+from ingestion.profiles import EquipmentProfile
 from ingestion.progress import CancelledError, NullProgress
-from ingestion.workspace import Store, open_workspace
+from ingestion.workspace import Store
 
 WIDE = "time,PS1,TS1\n" + "".join(f"2026-01-01T00:00:0{i},{100 + i},{40 + i}\n" for i in range(6))
-
-
-@pytest.fixture
-def rig() -> EquipmentProfile:
-    return load_profile("zema-test-rig")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_workspace(tmp_path / "ws.duckdb")
 
 
 def _write(tmp_path: Path, text: str, name: str = "log.csv") -> Path:
