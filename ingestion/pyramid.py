@@ -16,6 +16,7 @@ every sample returns ``None`` so that the caller reads the samples themselves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -190,36 +191,49 @@ def choose_level(span_s: float, max_points: int) -> int:
 def read(
     con: duckdb.DuckDBPyConnection,
     equipment_id: str,
-    sensor_id: str,
+    sensor_ids: Sequence[str],
     start_s: float,
     end_s: float,
     *,
     max_points: int,
-) -> Buckets | None:
-    """The sensor's buckets over [start_s, end_s) at the finest level with at most
-    ``max_points`` of them, merged over its sources; None when the range holds no more than
-    ``max_points`` samples (read those instead: the counts say so, whatever the sensor's
-    nominal rate) or has no pyramid rows."""
+) -> dict[str, Buckets | None]:
+    """Each sensor's buckets over [start_s, end_s) at the finest level with at most
+    ``max_points`` of them, merged over its sources, in one query; None for a sensor whose
+    range holds no more than ``max_points`` samples (read those instead: the stored counts
+    say so, whatever the sensor's nominal rate) or no pyramid rows."""
     level = choose_level(max(end_s - start_s, 1e-6), max_points)
     size = bucket_s(level)
     result = con.execute(
-        "SELECT bucket, sum(n) AS n, min(vmin) AS lo, max(vmax) AS hi, sum(vsum) AS s "
-        "FROM pyramid WHERE equipment_id = ? AND sensor_id = ? AND level = ? "
-        "AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
-        [equipment_id, sensor_id, level, int(start_s // size), int(-(-end_s // size))],
+        "SELECT sensor_id, bucket, sum(n) AS n, min(vmin) AS lo, max(vmax) AS hi, "
+        "sum(vsum) AS s FROM pyramid WHERE equipment_id = ? AND list_contains(?, sensor_id) "
+        "AND level = ? AND bucket >= ? AND bucket < ? GROUP BY ALL ORDER BY 1, 2",
+        [
+            equipment_id,
+            list(sensor_ids),
+            level,
+            int(start_s // size),
+            int(-(-end_s // size)),
+        ],
     ).fetchnumpy()
-    n = np.asarray(result["n"], dtype=np.int64)
-    if int(n.sum()) <= max_points:
-        return None
-    return Buckets(
-        level=level,
-        seconds=size,
-        start_s=np.asarray(result["bucket"], dtype=np.float64) * size,
-        n=n,
-        vmin=np.asarray(result["lo"], dtype=np.float64),
-        vmax=np.asarray(result["hi"], dtype=np.float64),
-        mean=np.asarray(result["s"], dtype=np.float64) / np.maximum(n, 1),
-    )
+    sensors = np.asarray(result["sensor_id"], dtype=object)
+    out: dict[str, Buckets | None] = dict.fromkeys(sensor_ids)
+    edges = np.flatnonzero(sensors[1:] != sensors[:-1]) + 1
+    for lo, hi in zip(np.r_[0, edges], np.r_[edges, sensors.size], strict=True):
+        if hi <= lo:
+            continue
+        n = np.asarray(result["n"][lo:hi], dtype=np.int64)
+        if int(n.sum()) <= max_points:
+            continue
+        out[str(sensors[lo])] = Buckets(
+            level=level,
+            seconds=size,
+            start_s=np.asarray(result["bucket"][lo:hi], dtype=np.float64) * size,
+            n=n,
+            vmin=np.asarray(result["lo"][lo:hi], dtype=np.float64),
+            vmax=np.asarray(result["hi"][lo:hi], dtype=np.float64),
+            mean=np.asarray(result["s"][lo:hi], dtype=np.float64) / np.maximum(n, 1),
+        )
+    return out
 
 
 def has_pyramid(con: duckdb.DuckDBPyConnection, equipment_id: str) -> bool:

@@ -19,7 +19,7 @@ from tsdownsample import MinMaxLTTBDownsampler
 
 from app.core.queries import data_range
 from ingestion import pyramid
-from ingestion.queries import sensor_series
+from ingestion.queries import sensors_series
 from ingestion.workspace import Store
 
 POINTS_PER_PIXEL = 2
@@ -66,23 +66,22 @@ def load_view_series(
     hi = span[1] + 1e-3 if end_s is None else end_s
     n_out = max(16, POINTS_PER_PIXEL * int(width_px))
     out = ViewSeries(start_s=lo, end_s=hi)
-    con = store.cursor()
-    for sensor_id in sensor_ids:
-        buckets = pyramid.read(con, equipment_id, sensor_id, lo, hi, max_points=READ_FACTOR * n_out)
-        if buckets is None:
-            t_ns, values = sensor_series(
-                store,
-                equipment_id,
-                sensor_id,
-                datetime.fromtimestamp(lo, UTC),
-                datetime.fromtimestamp(hi, UTC),
-            )
-            # at most READ_FACTOR points a pixel (the counts said so): shown as they are
-            out.series[sensor_id] = (t_ns.astype(np.float64) / 1e9, values.astype(np.float64))
-            out.detail[sensor_id] = "samples"
-        else:
+    found = pyramid.read(
+        store.cursor(), equipment_id, sensor_ids, lo, hi, max_points=READ_FACTOR * n_out
+    )
+    for sensor_id, buckets in found.items():
+        if buckets is not None:
             out.series[sensor_id] = reduce_to(*envelope(buckets), n_out)
             out.detail[sensor_id] = f"{buckets.seconds} s buckets"
+    # the rest hold at most READ_FACTOR samples a pixel (the counts said so): shown as they are
+    few = [s for s, b in found.items() if b is None]
+    if few:
+        start, end = datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
+        for sensor_id, (t_ns, values) in sensors_series(
+            store, equipment_id, few, start, end
+        ).items():
+            out.series[sensor_id] = (t_ns.astype(np.float64) / 1e9, values.astype(np.float64))
+            out.detail[sensor_id] = "samples"
     return out
 
 

@@ -76,16 +76,19 @@ def test_read_picks_the_level_and_leaves_short_ranges_to_the_samples(
     ingest_csv(store, _log(tmp_path / "a.csv", 600), equipment_id="rig", profile=rig)
     con = store.cursor()
     # 600 s at 10 Hz is 6000 samples: a budget of 10000 reads them as they are
-    assert pyramid.read(con, "rig", "PS1", T0_S, T0_S + 600, max_points=6000) is None
-    assert pyramid.read(con, "rig", "PS1", T0_S, T0_S + 600, max_points=5999) is not None
-    coarse = pyramid.read(con, "rig", "PS1", T0_S, T0_S + 600, max_points=100)
+    assert pyramid.read(con, "rig", ["PS1"], T0_S, T0_S + 600, max_points=6000) == {"PS1": None}
+    assert pyramid.read(con, "rig", ["PS1"], T0_S, T0_S + 600, max_points=5999)["PS1"] is not None
+    both = pyramid.read(con, "rig", ["TS1", "PS1", "PS2"], T0_S, T0_S + 600, max_points=100)
+    coarse, ts1 = both["PS1"], both["TS1"]
+    assert both["PS2"] is None  # no data: nothing to show
+    assert ts1 is not None and ts1.vmax.max() == 40 + 599
     assert coarse is not None
     assert coarse.seconds == 16 and coarse.level == 2  # 600 / 4 > 100, 600 / 16 <= 100
     assert coarse.vmin[0] == 0.0 and coarse.vmax[-1] == 5999.0
     assert int(coarse.n.sum()) == 6000
     # the mean of a whole bucket: samples 160..319 of the second bucket
     assert coarse.mean[1] == pytest.approx((160 + 319) / 2)
-    inner = pyramid.read(con, "rig", "PS1", T0_S + 100, T0_S + 300, max_points=100)
+    inner = pyramid.read(con, "rig", ["PS1"], T0_S + 100, T0_S + 300, max_points=100)["PS1"]
     assert inner is not None and inner.seconds == 4
     assert inner.start_s[0] == T0_S + 100 and inner.start_s[-1] == T0_S + 296
 

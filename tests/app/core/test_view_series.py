@@ -47,12 +47,13 @@ def test_an_hour_is_a_screen_width_of_points_with_its_ends_and_extremes(store: S
 
 
 def test_zoomed_in_the_view_gets_the_exact_samples(store: Store) -> None:
-    view = load_view_series(store, "rig", ["PS1"], T0_S + 60.0, T0_S + 120.0, width_px=200)
+    view = load_view_series(store, "rig", ["TS1", "PS1"], T0_S + 60.0, T0_S + 120.0, width_px=200)
     t, v = view.series["PS1"]
-    assert view.detail["PS1"] == "samples"
-    assert t.size == 60 * RATE
+    assert view.detail == {"TS1": "samples", "PS1": "samples"}
+    assert t.size == 60 * RATE and t[0] == T0_S + 60.0
     assert np.array_equal(v, np.arange(600, 1200, dtype=np.float64))
-    assert t[0] == T0_S + 60.0
+    t_ts1, ts1 = view.series["TS1"]
+    assert np.array_equal(t_ts1, t) and np.array_equal(ts1, 40 + np.arange(600, 1200) % 50)
 
 
 def test_a_gap_between_two_logs_breaks_the_curve(store: Store, tmp_path: Path) -> None:
