@@ -42,6 +42,7 @@ from ingestion.csv_read import (
 from ingestion.csv_sniff import sniff_csv
 from ingestion.csv_tail import whole_lines
 from ingestion.digests import BackgroundHash
+from ingestion.disk_space import disk_full_error, is_disk_full
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled, execute_with_progress
 from ingestion.units import conversion
@@ -80,6 +81,24 @@ def ingest_csv(
         )
     # The file is hashed in a thread while it is read: only a file the size of an earlier
     # import can be a re-import, and only then does the import wait for its digest first.
+    try:
+        return _ingest(store, path, equipment_id, profile, options, force, progress, started)
+    except duckdb.Error as exc:  # the transaction has rolled back
+        if is_disk_full(exc):
+            raise disk_full_error(store.path, path) from None
+        raise
+
+
+def _ingest(
+    store: Store,
+    path: Path,
+    equipment_id: str,
+    profile: EquipmentProfile,
+    options: CsvOptions,
+    force: bool,
+    progress: Progress,
+    started: float,
+) -> ImportSummary:
     with BackgroundHash(path) as hasher:
         plan = sniff_csv(path, profile, options)
         with importing_source(
@@ -126,6 +145,8 @@ def _import_long(
             _estimate_rows(plan),
         )
     except duckdb.Error as exc:
+        if is_disk_full(exc):
+            raise
         raise diagnose_read_error(plan, types, exc) from None
     try:
         rows, sensors, warnings = _check_stage(con, plan, profile, options)
@@ -187,6 +208,8 @@ def _import_wide(
     except duckdb.ConstraintException:
         raise diagnose_time(plan) from None
     except duckdb.Error as exc:
+        if is_disk_full(exc):
+            raise
         raise diagnose_read_error(plan, column_types(plan), exc) from None
     progress.finish()
     zone_notes = localize_rows(con, plan, table, "ts")

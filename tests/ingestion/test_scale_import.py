@@ -11,7 +11,7 @@ from ingestion import csv_import
 from ingestion.csv_import import ingest_csv
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import CancelledError, NullProgress
-from ingestion.workspace import Store
+from ingestion.workspace import Store, open_workspace
 
 WIDE = "time,PS1,TS1\n" + "".join(f"2026-01-01T00:00:0{i},{100 + i},{40 + i}\n" for i in range(6))
 
@@ -105,3 +105,53 @@ def test_cancel_at_any_stage_leaves_the_workspace_as_it_was(
     assert store.query("SELECT count(*) FROM duckdb_tables()") == tables
     assert store.query("SELECT count(DISTINCT source_id) FROM pyramid")[0][0] == 1
     assert store.query("SELECT count(*) FROM measurements")[0][0] == 12
+
+
+FILL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from ingestion.csv_import import ingest_csv
+from ingestion.errors import HydroDiagError
+from ingestion.profiles import load_profile
+from ingestion.workspace import open_workspace
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+store = open_workspace(Path(sys.argv[1]))
+limit = Path(sys.argv[1]).stat().st_size + 256 * 1024
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+    ingest_csv(store, Path(sys.argv[2]), equipment_id="rig", profile=load_profile("zema-test-rig"))
+except HydroDiagError as exc:
+    print("SENTENCE", exc)
+"""
+
+
+def test_a_disk_that_fills_during_import_leaves_the_workspace_and_says_what_is_needed(
+    tmp_path: Path, rig: EquipmentProfile
+) -> None:
+    import random
+    import subprocess
+    import sys
+
+    ws = tmp_path / "ws.duckdb"
+    with open_workspace(ws) as store:
+        ingest_csv(store, _write(tmp_path, WIDE, "first.csv"), equipment_id="rig", profile=rig)
+    rng = random.Random(3)
+    lines = ["time,PS1,PS2,EPS1"] + [
+        f"2026-01-02T00:{i // 6000 % 60:02d}:{i // 100 % 60:02d}.{i % 100:02d},"
+        f"{rng.uniform(0, 200):.6f},{rng.uniform(0, 200):.6f},{rng.uniform(0, 4000):.6f}"
+        for i in range(200_000)
+    ]
+    big = _write(tmp_path, "\n".join(lines) + "\n", "big.csv")
+    out = subprocess.run(
+        [sys.executable, "-c", FILL_DISK, str(ws), str(big)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "SENTENCE" in out.stdout, out.stderr[-2000:]
+    sentence = out.stdout.split("SENTENCE", 1)[1]
+    assert "the disk filled while importing" in sentence and "nothing was imported" in sentence
+    assert "needs about" in sentence and "free now" in sentence, sentence
+    with open_workspace(ws, read_only=True) as store:
+        assert store.query("SELECT count(*) FROM sources")[0][0] == 1
+        assert store.query("SELECT count(*) FROM measurements")[0][0] == 12
