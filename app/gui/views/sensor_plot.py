@@ -227,6 +227,7 @@ class SensorPlotPanel(QWidget):
         """New data: (epoch seconds, values in the profile's unit) per sensor; ``window``: the
         range it covers when it is reduced to the screen (zooming in then asks for more)."""
         self.loaded_window = window
+        known = set(self.loaded)
         for sensor_id, (t, v) in series.items():
             if sensor_id not in self.curves:
                 continue
@@ -236,7 +237,8 @@ class SensorPlotPanel(QWidget):
             self._apply(sensor_id)
         total = sum(len(t) for t, _ in self._raw.values())
         self.info.setText(f"{len(self._raw)} sensor(s) loaded, {total:,} samples")
-        self._relayout()
+        if not set(series) <= known:  # a zoom's reload of the same sensors keeps the layout
+            self._relayout()
         if self._fit_x and self.plots:
             # A new equipment or range: show all of it. Adding a sensor keeps the user's zoom.
             self._fit_x = False
