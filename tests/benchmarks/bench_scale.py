@@ -3,7 +3,7 @@
 For each size in ``--hours`` (default 1,8) it writes a synthetic logger CSV (DuckDB ``COPY``
 streams it to disk: the log is never held in memory) of 20 value columns at 100 Hz: the 17
 sensors of the reference rig (``zema-test-rig``, so that the shipped model can diagnose it)
-with a 60 s load cycle, slow drifts and noise inside each sensor's range, plus 3 auxiliary
+with a 60 s load cycle, slow drifts and noise under each sensor's warning limit, plus 3 auxiliary
 channels the import is told to skip (``--skip``: a logger records more than the profile knows).
 Then, each step in a fresh process (peak RSS is that process's own, from ``wait4``):
 
@@ -53,10 +53,16 @@ START = "2026-03-02 06:00:00"
 
 
 def rig_sensors() -> list[tuple[str, float, float]]:
-    """(id, min, max) of the reference rig's sensors, from its shipped profile."""
+    """(id, min, top) of the reference rig's sensors: ``top`` keeps a healthy machine under
+    its warning limits (a log in alarm all week would be a different benchmark)."""
     from ingestion.profiles import load_profile
 
-    return [(s.id, s.min, s.max) for s in load_profile("zema-test-rig").sensors]
+    out = []
+    for s in load_profile("zema-test-rig").sensors:
+        top = s.min + 0.6 * (s.max - s.min)
+        warning = s.limits.warning_high if s.limits is not None else None
+        out.append((s.id, s.min, min(top, 0.9 * warning) if warning is not None else top))
+    return out
 
 
 def generate_csv(path: Path, hours: float) -> int:
@@ -64,15 +70,16 @@ def generate_csv(path: Path, hours: float) -> int:
     import duckdb
 
     rows = int(hours * 3600 * RATE_HZ)
-    # a 60 s load cycle in three steps (the rig's), a slow drift and noise, inside each range
+    # a 60 s load cycle in three steps (the rig's), a slow drift and noise, up to ``top``
     cycle = "(CASE WHEN i % 6000 < 2000 THEN 1.0 WHEN i % 6000 < 4000 THEN 0.5 ELSE 0.1 END)"
     cols = []
-    for k, (sensor, lo, hi) in enumerate(rig_sensors()):
-        span = hi - lo
+    for k, (sensor, lo, top) in enumerate(rig_sensors()):
+        base = lo + 0.1 * (top - lo)
+        swing = top - base
         cols.append(
-            f"round({lo + 0.2 * span!r} + {0.5 * span!r} * {cycle} "
-            f"+ {0.05 * span!r} * sin(i / {360_000 + 7919 * k}.0) "
-            f"+ {0.01 * span!r} * random(), 3) AS {sensor}"
+            f"round({base!r} + {0.85 * swing!r} * {cycle} "
+            f"+ {0.05 * swing!r} * (1 + sin(i / {360_000 + 7919 * k}.0)) "
+            f"+ {0.05 * swing!r} * random(), 3) AS {sensor}"
         )
     cols += [f"round(random() * 10, 3) AS {a}" for a in AUX]
     con = duckdb.connect()
