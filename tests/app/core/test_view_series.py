@@ -79,3 +79,23 @@ def test_envelope_is_min_then_max_per_bucket_and_nan_over_missing_buckets() -> N
     t, v = envelope(buckets)
     assert t.tolist() == [1.0, 3.0, 5.0, 7.0, 8.0, 17.0, 19.0]
     assert v[:4].tolist() == [1.0, 5.0, 2.0, 6.0] and np.isnan(v[4]) and v[5:].tolist() == [3, 7]
+
+
+def test_adjacent_markers_of_one_subject_merge_into_one_span() -> None:
+    from datetime import datetime, timedelta
+
+    from app.core.markers import Marker, merge_adjacent
+
+    t0 = datetime(2026, 1, 5)
+    minute = timedelta(minutes=1)
+    windows = [
+        Marker(t0 + k * minute, t0 + (k + 1) * minute, "anomaly", f"MP1 anomaly 0.{k}", ("PS1",))
+        for k in (0, 1, 2, 5)
+    ]
+    other = Marker(t0, t0 + minute, "anomaly", "C1 anomaly 0.9", ("TS2",))
+    merged = merge_adjacent([*windows, other])
+    assert [(m.start, m.end, m.text) for m in merged] == [
+        (t0, t0 + 3 * minute, "MP1 anomaly (3 in a row)"),
+        (t0, t0 + minute, "C1 anomaly 0.9"),
+        (t0 + 5 * minute, t0 + 6 * minute, "MP1 anomaly 0.5"),
+    ]

@@ -187,6 +187,16 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
     qtbot.waitUntil(lambda: {"PS1", "PS2", "EPS1", "TS1"} <= panel.loaded, timeout=10000)
     x_all, _ = curve.getOriginalDataset()
     ts_all, _ = queries.load_series(window.store, EQUIPMENT, ["PS1"])["PS1"]
+    # the pyramid holds every sample the sample workspace kept after its incidents
+    per_sensor = "GROUP BY 1 ORDER BY 1"
+    assert window.store.query(
+        f"SELECT sensor_id, count(value) FROM measurements WHERE equipment_id = ? {per_sensor}",
+        [EQUIPMENT],
+    ) == window.store.query(
+        f"SELECT sensor_id, CAST(sum(n) AS BIGINT) FROM pyramid WHERE equipment_id = ? "
+        f"AND level = 0 {per_sensor}",
+        [EQUIPMENT],
+    )
     # all of it is more samples than pixels: about two points a pixel, from the view pyramid
     assert len(x_all) < len(ts_all)
     assert x_all[0] - ts_all[0] < 60 and ts_all[-1] - x_all[-1] < 60
