@@ -236,7 +236,7 @@ def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type:
     }
     strongest = max(expected, key=lambda k: expected[k])
     assert widths[strongest] == pytest.approx(max(widths.values()))
-    assert panel.loaded_window_label.text().startswith("#4")
+    assert panel.window_label.text().startswith("#4")
     save_screenshot(window, "attention-window-4")
 
 
