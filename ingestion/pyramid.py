@@ -168,15 +168,27 @@ def _coarser(
 
 def extend(con: duckdb.DuckDBPyConnection, source_id: int, since_us: int) -> None:
     """Recompute a long-table source's buckets from the one holding ``since_us`` on (a live
-    recording's flush): the work is one level-0 bucket per sensor and a few rows per level."""
+    recording's flush): level 0 from the samples since that second, then every coarser
+    level's touched buckets from those level-0 rows, in one delete and two inserts."""
     first = since_us // 1_000_000
-    con.execute(
-        "DELETE FROM pyramid WHERE source_id = ? AND level = 0 AND bucket >= ?",
-        [source_id, first],
-    )
+    starts = [first // bucket_s(level) for level in range(LEVELS)]
+    touched = " OR ".join(f"(level = {lv} AND bucket >= {b})" for lv, b in enumerate(starts))
+    con.execute(f"DELETE FROM pyramid WHERE source_id = ? AND ({touched})", [source_id])
     _level0_long(con, source_id, f" AND ts >= make_timestamp({first * 1_000_000})")
-    for level in range(1, LEVELS):
-        _coarser(con, source_id, level, first // bucket_s(level))
+    # each coarser bucket from the level-0 rows it covers (at most 4096 s of them per sensor)
+    since = starts[-1] * bucket_s(LEVELS - 1)
+    parts = [
+        f"SELECT equipment_id, sensor_id, source_id, {level}, bucket // {bucket_s(level)}, "
+        f"sum(n), min(vmin), max(vmax), sum(vsum) FROM level0 "
+        f"WHERE bucket >= {starts[level] * bucket_s(level)} GROUP BY ALL"
+        for level in range(1, LEVELS)
+    ]
+    con.execute(
+        "INSERT INTO pyramid (equipment_id, sensor_id, source_id, level, bucket, n, vmin, vmax, "
+        "vsum) WITH level0 AS (SELECT * FROM pyramid WHERE source_id = ? AND level = 0 "
+        f"AND bucket >= {since}) " + " UNION ALL ".join(parts) + " ORDER BY 4, 2, 5",
+        [source_id],
+    )
 
 
 def choose_level(span_s: float, max_points: int) -> int:
