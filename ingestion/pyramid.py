@@ -93,6 +93,35 @@ def build(con: duckdb.DuckDBPyConnection, source_id: int, progress: Progress = N
     return int(row[0]) if row else 0
 
 
+BUILT_KEY: Final = "pyramid_built"
+"""``meta`` key set once every source of a workspace has its pyramid (v5 on)."""
+
+
+def build_missing(con: duckdb.DuckDBPyConnection, progress: Progress = NO_PROGRESS) -> int:
+    """Build the pyramid of every source with measurements but none (a workspace from before
+    v5), one transaction per source, then mark the workspace done; returns the sources built.
+    Stopped midway (a crash, a cancel), the next call goes on where it stopped."""
+    if con.execute("SELECT 1 FROM meta WHERE key = ?", [BUILT_KEY]).fetchone():
+        return 0
+    sources = [
+        int(r[0])
+        for r in con.execute(
+            "SELECT id FROM sources WHERE value_count > 0 AND id NOT IN "
+            "(SELECT DISTINCT source_id FROM pyramid) ORDER BY id"
+        ).fetchall()
+    ]
+    for source_id in sources:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            build(con, source_id, progress)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, 'true')", [BUILT_KEY])
+    return len(sources)
+
+
 def _source_span(con: duckdb.DuckDBPyConnection, source_id: int) -> tuple[int, int] | None:
     """(first, last) second of a source's samples."""
     table = wide.find(con, source_id)

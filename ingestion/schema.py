@@ -20,16 +20,6 @@ longer than the level below; level 0 has 1 s buckets."""
 PYRAMID_LEVELS: Final = 7
 
 
-def _pyramid_levels_sql() -> str:
-    """Levels 1.. of every source's pyramid from the level below (the v5 migration's fill)."""
-    return "\n".join(
-        "INSERT INTO pyramid SELECT equipment_id, sensor_id, source_id, "
-        f"{level}, bucket // {PYRAMID_FACTOR}, sum(n), min(vmin), max(vmax), sum(vsum) "
-        f"FROM pyramid WHERE level = {level - 1} GROUP BY ALL ORDER BY 2, 5;"
-        for level in range(1, PYRAMID_LEVELS)
-    )
-
-
 MIGRATIONS: Final[tuple[str, ...]] = (
     # v1: the core workspace
     """
@@ -248,7 +238,8 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     # v5: the view pyramid (ingestion.pyramid): min / max / sum / count of each sensor per
     # bucket of 1 s, 4 s, ... 4096 s, per source, so that a plot of a week reads a screen's width
     # of points. Imports build it for their source, live recordings extend it at each flush;
-    # the migration builds it for the data already in the workspace.
+    # opening the workspace then builds it for the data already there, a source and a few
+    # hours at a time (ingestion.pyramid.build_missing: a migration here is SQL only).
     f"""
     CREATE TABLE pyramid (
         equipment_id VARCHAR NOT NULL,
@@ -262,10 +253,6 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         vsum DOUBLE NOT NULL                -- vsum / n is the mean; sums merge across sources
     );
 
-    INSERT INTO pyramid SELECT equipment_id, sensor_id, source_id, 0,
-        epoch_us(ts) // 1000000, count(value), min(value), max(value), sum(value)
-    FROM measurements WHERE value IS NOT NULL GROUP BY ALL ORDER BY 2, 5;
-    {_pyramid_levels_sql()}
     """,
 )
 

@@ -304,9 +304,11 @@ def open_workspace(path: Path | str | None = None, *, read_only: bool = False) -
         try:
             if version < SCHEMA_VERSION:
                 migrate(con, str(file))
+            from ingestion.pyramid import build_missing
             from ingestion.recovery import close_interrupted_recordings
 
             close_interrupted_recordings(con)
+            build_missing(con)  # a workspace from before the view pyramid (v5)
         except duckdb.Error as exc:
             con.close()
             raise _describe_open_error(file, exc) from None

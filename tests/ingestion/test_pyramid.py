@@ -31,6 +31,11 @@ def _log(path: Path, seconds: int, rate: int = 10, *, nan_at: int | None = None)
     return path
 
 
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 def _direct_level0(store: Store, source_id: int) -> list[tuple[object, ...]]:
     """Level 0 computed straight from the measurements view, for comparison."""
     return store.query(
@@ -143,9 +148,32 @@ def test_v4_workspace_gets_its_pyramid_on_migration(tmp_path: Path) -> None:
         "make_timestamp(CAST(? AS BIGINT) * 1000000 + i * 100000), i, 7 FROM range(100) t(i)",
         [T0_S],
     )
+    con.execute(
+        "INSERT INTO sources (id, equipment_id, kind, uri, value_count, status, imported_at) "
+        "VALUES (7, 'rig', 'csv', 'old.csv', 100, 'complete', now())"
+    )
     con.close()
     with open_workspace(path) as store:
         assert store.schema_version == schema.SCHEMA_VERSION
         assert _level(store, 7, 0) == _direct_level0(store, 7)
         top = _level(store, 7, pyramid.LEVELS - 1)
         assert [(r[2], r[3], r[4]) for r in top] == [(100, 0.0, 99.0)]
+        # done once: a later open does not look again
+        assert pyramid.build_missing(store.con) == 0
+
+
+def test_an_interrupted_pyramid_build_goes_on_at_the_next_open(
+    store: Store, tmp_path: Path, rig: EquipmentProfile
+) -> None:
+    first = ingest_csv(store, _log(tmp_path / "a.csv", 30), equipment_id="rig", profile=rig)
+    later = _log(tmp_path / "b.csv", 30).read_text().replace("2026-01-05", "2026-01-06")
+    second = ingest_csv(
+        store, _write_text(tmp_path / "c.csv", later), equipment_id="rig", profile=rig
+    )
+    # as if the first open of a v4 workspace had built one source's pyramid and then died
+    store.con.execute("DELETE FROM pyramid WHERE source_id = ?", [second.source_id])
+    store.con.execute("DELETE FROM meta WHERE key = ?", [pyramid.BUILT_KEY])
+    before = _level(store, first.source_id, 3)
+    assert pyramid.build_missing(store.con) == 1
+    assert _level(store, first.source_id, 3) == before
+    assert _level(store, second.source_id, 0) == _direct_level0(store, second.source_id)
