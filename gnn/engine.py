@@ -10,7 +10,6 @@ Any error before the final write leaves the workspace as it was.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -437,19 +436,36 @@ def diagnose_slices(
     every: timedelta,
     progress: Progress = NO_PROGRESS,
 ) -> Iterator[tuple[datetime, datetime, Diagnosis]]:
-    """Diagnose [start, end) in consecutive slices of ``every`` (the last may be shorter), each
-    stored as of its end, so that the workspace holds a health history over time; yields
-    (slice start, slice end, diagnosis). An error stops the slices where it happened."""
-    progress.start("diagnosing", math.ceil((end - start) / every), "diagnoses")
+    """Diagnose [start, end) in consecutive slices of ``every``, each stored as of its end, so
+    that the workspace holds a health history over time; yields (slice start, slice end,
+    diagnosis). One slice's windows are in memory at a time: a week of 100 Hz data is
+    diagnosed in the memory of an hour. A last piece shorter than a quarter of ``every`` joins
+    the slice before it (a few seconds past the hour are no slice of their own: they may not
+    hold one window). An error stops the slices where it happened."""
+    bounds = slice_bounds(start, end, every)
+    progress.start("diagnosing", len(bounds), "diagnoses")
     try:
-        slice_start, done = start, 0
-        while slice_start < end:
-            slice_end = min(slice_start + every, end)
+        for done, (slice_start, slice_end) in enumerate(bounds, start=1):
+            check_cancelled(progress)
             selection = Selection(start=slice_start, end=slice_end)
             diagnosis = diagnose(store, equipment_id, selection=selection, now=slice_end)
             yield slice_start, slice_end, diagnosis
-            done += 1
             progress.update(done)
-            slice_start = slice_end
     finally:
         progress.finish()
+
+
+def slice_bounds(
+    start: datetime, end: datetime, every: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut every ``every``; a last piece under a quarter of ``every`` is merged."""
+    if every <= timedelta(0):
+        raise EngineError(f"the slice length must be positive, not {every}.")
+    bounds: list[tuple[datetime, datetime]] = []
+    at = start
+    while at < end:
+        bounds.append((at, min(at + every, end)))
+        at += every
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < every / 4:
+        bounds[-2:] = [(bounds[-2][0], end)]
+    return bounds

@@ -22,7 +22,7 @@ from typing import Any, Final
 import duckdb
 from pydantic import BaseModel, ConfigDict
 
-from ingestion import wide
+from ingestion import pyramid, wide
 from ingestion.digests import BackgroundHash
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, validate_profile_data
@@ -199,7 +199,7 @@ def list_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRecord]:
 def delete_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
     """Remove a source and everything it brought (measurements, cycles, labels, gaps)."""
     wide.drop(con, source_id)
-    for table in (wide.LONG_TABLE, "cycles", "labels", "gaps"):
+    for table in (wide.LONG_TABLE, "cycles", "labels", "gaps", "pyramid"):
         con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
     con.execute("DELETE FROM sources WHERE id = ?", [source_id])
 
@@ -284,6 +284,7 @@ class SourceImport:
     transaction: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
     hasher: BackgroundHash | None = field(default=None, repr=False)
     live: Store | Path | None = field(default=None, repr=False)  # where a recording completes
+    progress: Progress = field(default=NO_PROGRESS, repr=False)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -304,6 +305,7 @@ class SourceImport:
         any (label ranges) gives the ``span`` it covers. A recording's source is completed in
         a transaction of its own."""
         if self.live is None:
+            pyramid.build(self.con, self.source_id, self.progress)  # a recording's grows per flush
             self._complete(self.con, rows, warnings, span)
             return
         with _transaction(self.live) as con:
@@ -456,6 +458,7 @@ def importing_source(
             hasher=hasher,
         )
         source.replaced = [repeat.id for repeat in repeats]
+        source.progress = progress
         yield source
         if not source.completed:
             raise RuntimeError(f"the import of {uri} ended without completing its source")

@@ -11,6 +11,7 @@ it is one transaction.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,13 +44,16 @@ from ingestion.csv_read import (
     time_expr,
 )
 from ingestion.csv_sniff import sniff_csv
+from ingestion.csv_tail import whole_lines
 from ingestion.digests import BackgroundHash
+from ingestion.disk_space import disk_full_error, is_disk_full
 from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled, execute_with_progress
 from ingestion.units import conversion
 from ingestion.workspace import Store
 
 _STAGE: Final = "_hydrodiag_csv_stage"
+_ORDER_BATCH: Final = 1_000_000
 _NAME_MAP: Final = "_hydrodiag_csv_names"
 
 
@@ -81,6 +85,24 @@ def ingest_csv(
         )
     # The file is hashed in a thread while it is read: only a file the size of an earlier
     # import can be a re-import, and only then does the import wait for its digest first.
+    try:
+        return _ingest(store, path, equipment_id, profile, options, force, progress, started)
+    except duckdb.Error as exc:  # the transaction has rolled back
+        if is_disk_full(exc):
+            raise disk_full_error(store.path, path) from None
+        raise
+
+
+def _ingest(
+    store: Store,
+    path: Path,
+    equipment_id: str,
+    profile: EquipmentProfile,
+    options: CsvOptions,
+    force: bool,
+    progress: Progress,
+    started: float,
+) -> ImportSummary:
     with BackgroundHash(path) as hasher:
         plan = sniff_csv(path, profile, options)
         with importing_source(
@@ -98,19 +120,21 @@ def ingest_csv(
                 return source.summary(elapsed_s=time.perf_counter() - started)
             check_cancelled(progress)
             labels = 0
-            if plan.layout == "wide":
-                rows, sensors, warnings = _import_wide(source, plan, progress)
-                if options.label_column:
-                    labels, label_warnings = _import_label_column(source, plan)
-                    warnings += label_warnings
-            else:
-                if options.label_column:
-                    raise CsvFormatError(
-                        f"{path}: --label-column works on wide logs (a column per sensor); "
-                        "this one is long (a sensor-name column). Import its labels with "
-                        "`hydrodiag ingest labels` instead."
-                    )
-                rows, sensors, warnings = _import_long(source, plan, options, progress)
+            if options.label_column and plan.layout != "wide":
+                raise CsvFormatError(
+                    f"{path}: --label-column works on wide logs (a column per sensor); "
+                    "this one is long (a sensor-name column). Import its labels with "
+                    "`hydrodiag ingest labels` instead."
+                )
+            with whole_lines(plan) as cut_notes:
+                if plan.layout == "wide":
+                    rows, sensors, warnings = _import_wide(source, plan, progress)
+                    if options.label_column:
+                        labels, label_warnings = _import_label_column(source, plan)
+                        warnings += label_warnings
+                else:
+                    rows, sensors, warnings = _import_long(source, plan, options, progress)
+            warnings = cut_notes + warnings
             progress.finish()
             source.complete(rows=rows, warnings=[*source.notes, *plan.notes, *warnings])
     return source.summary(sensors=sensors, elapsed_s=time.perf_counter() - started, labels=labels)
@@ -227,6 +251,8 @@ def _import_long(
             _estimate_rows(plan),
         )
     except duckdb.Error as exc:
+        if is_disk_full(exc):
+            raise
         raise diagnose_read_error(plan, types, exc) from None
     try:
         rows, sensors, warnings = _check_stage(con, plan, profile, options)
@@ -288,6 +314,8 @@ def _import_wide(
     except duckdb.ConstraintException:
         raise diagnose_time(plan) from None
     except duckdb.Error as exc:
+        if is_disk_full(exc):
+            raise
         raise diagnose_read_error(plan, column_types(plan), exc) from None
     progress.finish()
     zone_notes = localize_rows(con, plan, table, "ts")
@@ -366,26 +394,65 @@ def _check_wide(
             )
     # Order and duplicates, on the most complete column in file order (insertion order).
     fullest = max(range(len(values)), key=lambda k: counts[k])
-    where = "" if counts[fullest] == total else f" WHERE v{fullest} IS NOT NULL"
-    ts = con.execute(f"SELECT epoch_us(ts) AS t FROM {table}{where}").fetchnumpy()["t"]
-    ts = np.asarray(ts, dtype=np.int64)
-    rows = int(ts.size)
-    steps = np.diff(ts)
-    backwards = np.flatnonzero(steps < 0)
-    if backwards.size:
-        i = int(backwards[0])
-        at = np.datetime64(int(ts[i + 1]), "us")
-        before = np.datetime64(int(ts[i]), "us")
+    where = "" if counts[fullest] == total else f"v{fullest} IS NOT NULL"
+    order = _time_order(con, table, where)
+    if order.backwards:
+        at, before = (
+            np.datetime64(order.first_back[1], "us"),
+            np.datetime64(order.first_back[0], "us"),
+        )
         warnings.append(
-            f"{backwards.size} time stamp(s) out of order (first: {at} after {before}); "
+            f"{order.backwards} time stamp(s) out of order (first: {at} after {before}); "
             "imported sorted"
         )
         _resort_table(con, table)
-        steps = np.diff(np.sort(ts))
-    dups = int(np.count_nonzero(steps == 0))
+        row = con.execute(
+            f"SELECT count(ts) - count(DISTINCT ts) FROM {table} WHERE {where or 'true'}"
+        ).fetchone()
+        dups = int(row[0]) if row else 0
+    else:
+        dups = order.repeats
     if dups:
         warnings.append(f"{dups} duplicate time stamp(s); all rows kept (windows average them)")
-    return rows, [c.sensor for c in values if c.sensor], warnings
+    return order.rows, [c.sensor for c in values if c.sensor], warnings
+
+
+@dataclass
+class _Order:
+    rows: int = 0
+    backwards: int = 0  # steps back in time
+    repeats: int = 0  # steps of zero
+    first_back: tuple[int, int] = (0, 0)  # (µs before, µs after) of the first step back
+
+
+def _time_order(con: duckdb.DuckDBPyConnection, table: str, where: str) -> _Order:
+    """Count the steps back and the repeats of ``table.ts`` in insertion order, a million rows
+    (by row id) at a time, so a week of 100 Hz stamps never sits in memory at once."""
+    out = _Order()
+    last: int | None = None
+    span = con.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+    if span is None or span[0] is None:
+        return out
+    for lo in range(int(span[0]), int(span[1]) + 1, _ORDER_BATCH):
+        rows = f"rowid >= {lo} AND rowid < {lo + _ORDER_BATCH}"
+        result = con.execute(
+            f"SELECT epoch_us(ts) AS t FROM {table} WHERE {rows}"
+            + (f" AND {where}" if where else "")
+        ).fetchnumpy()
+        ts = np.asarray(result["t"], dtype=np.int64)
+        if ts.size == 0:
+            continue
+        before = ts[:-1] if last is None else np.concatenate(([last], ts[:-1]))
+        after = ts[1:] if last is None else ts
+        steps = after - before
+        back = np.flatnonzero(steps < 0)
+        if back.size and not out.backwards:
+            out.first_back = (int(before[back[0]]), int(after[back[0]]))
+        out.backwards += int(back.size)
+        out.repeats += int(np.count_nonzero(steps == 0))
+        out.rows += int(ts.size)
+        last = int(ts[-1])
+    return out
 
 
 def _resort_table(con: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -142,6 +142,7 @@ class CsvTable:
     notes: list[str] = field(default_factory=list)
     mean_line_bytes: float = 100.0
     options: CsvOptions = field(default_factory=CsvOptions)
+    read_path: Path | None = None  # what DuckDB reads when not ``path`` (ingestion.csv_tail)
 
     def time_columns(self) -> list[ColumnPlan]:
         return [c for c in self.columns if c.role in {"time", "date", "clock"}]

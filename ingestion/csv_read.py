@@ -14,7 +14,7 @@ def read_csv_sql(plan: CsvPlan, types: dict[str, str], *, rejects: bool = False)
     """``read_csv(...)`` with everything explicit: DuckDB's own sniffer stays out of it."""
     columns = "{" + ", ".join(f"{sql_quote(k)}: {sql_quote(v)}" for k, v in types.items()) + "}"
     parts = [
-        sql_quote(str(plan.path)),
+        sql_quote(str(plan.read_path or plan.path)),
         "auto_detect = false",
         "header = false",
         f"skip = {plan.data_start_line - 1}",

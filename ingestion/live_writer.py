@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingestion import pyramid
 from ingestion.workspace import Store, open_workspace
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def _write_batch(
                 con.unregister("_live_batch")
             ts = table.column("ts")
             first, last = pc.min(ts).as_py(), pc.max(ts).as_py()
+            # the view pyramid grows with the recording: the buckets this flush touched
+            pyramid.extend(con, source_id, pc.min(ts.cast(pa.int64())).as_py())
             # The counts move with the rows, in the same transaction: a recorder killed
             # between two flushes leaves a source whose counts match what it stored.
             acquisitions = pc.count_distinct(ts).as_py()

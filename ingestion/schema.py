@@ -14,6 +14,12 @@ from typing import Final
 APPLICATION_ID: Final = "hydrodiag"
 """``meta.application_id`` of every workspace (from schema v3 on)."""
 
+PYRAMID_FACTOR: Final = 4
+"""Each level of the view pyramid (v5, :mod:`ingestion.pyramid`) has buckets this many times
+longer than the level below; level 0 has 1 s buckets."""
+PYRAMID_LEVELS: Final = 7
+
+
 MIGRATIONS: Final[tuple[str, ...]] = (
     # v1: the core workspace
     """
@@ -228,6 +234,25 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     # sources may now also end 'interrupted' (their recorder died; see ingestion.recovery).
     f"""
     INSERT INTO meta VALUES ('application_id', '{APPLICATION_ID}') ON CONFLICT DO NOTHING;
+    """,
+    # v5: the view pyramid (ingestion.pyramid): min / max / sum / count of each sensor per
+    # bucket of 1 s, 4 s, ... 4096 s, per source, so that a plot of a week reads a screen's width
+    # of points. Imports build it for their source, live recordings extend it at each flush;
+    # opening the workspace then builds it for the data already there, a source and a few
+    # hours at a time (ingestion.pyramid.build_missing: a migration here is SQL only).
+    f"""
+    CREATE TABLE pyramid (
+        equipment_id VARCHAR NOT NULL,
+        sensor_id VARCHAR NOT NULL,
+        source_id INTEGER NOT NULL,
+        level TINYINT NOT NULL,             -- buckets of {PYRAMID_FACTOR}^level seconds
+        bucket BIGINT NOT NULL,             -- floor(epoch seconds / bucket seconds)
+        n INTEGER NOT NULL,                 -- finite samples in the bucket (> 0)
+        vmin DOUBLE NOT NULL,
+        vmax DOUBLE NOT NULL,
+        vsum DOUBLE NOT NULL                -- vsum / n is the mean; sums merge across sources
+    );
+
     """,
 )
 

@@ -246,6 +246,12 @@ def _check_writable(file: Path) -> None:
         )
 
 
+_CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = {"memory_limit": "1GB"}
+"""DuckDB's own memory (its cache of the file and what queries hold) stays under this; beyond it
+DuckDB evicts and spills to ``<workspace>.tmp``. Its default, 80 % of the RAM, let a week-long
+import or diagnosis grow the process by gigabytes of cached blocks (tests/benchmarks/bench_scale.py)."""
+
+
 def open_workspace(path: Path | str | None = None, *, read_only: bool = False) -> Store:
     """Open (creating and migrating if needed) the workspace at ``path``; ``None`` = in memory.
 
@@ -256,7 +262,7 @@ def open_workspace(path: Path | str | None = None, *, read_only: bool = False) -
     (:func:`ingestion.recovery.close_interrupted_recordings`).
     """
     if path is None:
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config=_CONFIG)
         migrate(con, ":memory:")
         return Store(con, None)
     file = Path(path).expanduser()
@@ -290,7 +296,7 @@ def open_workspace(path: Path | str | None = None, *, read_only: bool = False) -
                 ) from None
         _check_writable(file)
     try:
-        con = duckdb.connect(str(file), read_only=read_only)
+        con = duckdb.connect(str(file), read_only=read_only, config=_CONFIG)
     except duckdb.Error as exc:
         raise _describe_open_error(file, exc) from None
     store = Store(con, file)
@@ -298,9 +304,11 @@ def open_workspace(path: Path | str | None = None, *, read_only: bool = False) -
         try:
             if version < SCHEMA_VERSION:
                 migrate(con, str(file))
+            from ingestion.pyramid import build_missing
             from ingestion.recovery import close_interrupted_recordings
 
             close_interrupted_recordings(con)
+            build_missing(con)  # a workspace from before the view pyramid (v5)
         except duckdb.Error as exc:
             con.close()
             raise _describe_open_error(file, exc) from None

@@ -6,7 +6,7 @@ Qt-free, so the main window can compute them without loading the plotting stack.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.core import queries
 from gnn.results import Diagnosis
@@ -77,4 +77,24 @@ def workspace_markers(
         markers.append(Marker(label.start, label.end, "label", text, sensors))
     for gap in queries.list_gaps(store, equipment_id):
         markers.append(Marker(gap.start, gap.end, "gap", f"gap: {gap.reason}"))
-    return markers
+    return merge_adjacent(markers)
+
+
+def merge_adjacent(
+    markers: list[Marker], *, slack: timedelta = timedelta(seconds=1)
+) -> list[Marker]:
+    """One marker for each run of markers of the same kind, subject (the text's first word:
+    component or sensor) and sensors that touch or overlap: a week of anomalous windows is a
+    few shaded spans, not thousands of plot items."""
+    runs: dict[tuple[str, str, tuple[str, ...]], list[tuple[Marker, int]]] = {}
+    for marker in sorted(markers, key=lambda m: m.start):
+        key = (marker.kind, marker.text.split(" ", 1)[0], marker.sensors)
+        run = runs.setdefault(key, [])
+        if run and marker.start <= run[-1][0].end + slack:
+            last, count = run[-1]
+            text = f"{key[1]} {marker.kind} ({count + 1} in a row)"
+            end = max(last.end, marker.end)
+            run[-1] = (Marker(last.start, end, marker.kind, text, marker.sensors), count + 1)
+        else:
+            run.append((marker, 1))
+    return sorted((m for run in runs.values() for m, _ in run), key=lambda m: m.start)

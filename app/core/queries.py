@@ -250,8 +250,12 @@ def list_gaps(store: Store, equipment_id: str) -> list[GapRow]:
 
 
 def data_range(store: Store, equipment_id: str) -> tuple[datetime, datetime] | None:
+    """First and last measurement, from the sources' bookkeeping (a week of samples is not
+    scanned for it)."""
     row = store.query(
-        "SELECT min(ts), max(ts) FROM measurements WHERE equipment_id = ?", [equipment_id]
+        "SELECT min(first_ts), max(last_ts) FROM sources "
+        "WHERE equipment_id = ? AND value_count > 0",
+        [equipment_id],
     )
     if not row or row[0][0] is None:
         return None

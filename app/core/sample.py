@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from gnn.results import Diagnosis
+from ingestion import pyramid
 from ingestion.demo import DEMO_EQUIPMENT, DEMO_HOURS, DEMO_PROFILE, build_demo_workspace
 from ingestion.workspace import Store, open_workspace
 
@@ -155,6 +156,11 @@ def _add_incidents(store: Store, end: datetime) -> None:
             "WHERE m.source_id = sources.id) WHERE equipment_id = ?",
             [SAMPLE_EQUIPMENT],
         )
+        # the plots read the view pyramid: it must show the incidents too
+        for (source_id,) in con.execute(
+            "SELECT id FROM sources WHERE equipment_id = ?", [SAMPLE_EQUIPMENT]
+        ).fetchall():
+            pyramid.build(con, int(source_id))
 
 
 def sample_workspace_in_temp() -> SampleWorkspace:

@@ -29,6 +29,7 @@ from app.core import housekeeping, queries, timefmt
 from app.core.markers import Marker, workspace_markers
 from app.core.readiness import Readiness, check_readiness
 from app.core.settings import Settings, load_settings, save_settings
+from app.core.view_series import ViewSeries, epoch_s, load_view_series
 from app.gui import first_start, main_dialogs, workspace_edits
 from app.gui.dialogs.errors import show_error
 from app.gui.main_actions import build_actions, stretch_text, update_actions
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
             self.trends.diagnoseRangeRequested.connect(self._on_trends_diagnose_range_requested)
         elif name == "sensors":
             self.sensors.seriesRequested.connect(self._on_sensors_series_requested)
+            self.sensors.windowRequested.connect(self._on_sensors_window_requested)
         elif name == "live" and not isinstance(panel, QLabel):  # a label: not in this build
             live = cast("LivePanel", panel)
             live.errorOccurred.connect(lambda exc: show_error(self, exc, "Live feed"))
@@ -404,28 +406,35 @@ class MainWindow(QMainWindow):
         if equipment == self.equipment_id and self.tabs.built("sensors") is not None:
             self.sensors.set_markers(markers)
 
-    def _load_series(self, sensor_ids: list[str]) -> None:
+    def _load_series(
+        self, sensor_ids: list[str], window: tuple[float, float] | None = None
+    ) -> None:
+        """Load what the Sensors view shows of ``sensor_ids``: about two points per pixel over
+        its range (or ``window``, epoch seconds, when it zoomed or panned), from the view
+        pyramid or, zoomed in, the samples themselves (:mod:`app.core.view_series`)."""
         store, equipment = self.store, self.equipment_id
         if store is None or equipment is None or not sensor_ids:
             return
+        if window is None:
+            start, end = self._series_range()
+            lo = None if start is None else epoch_s(start)
+            hi = None if end is None else epoch_s(end)
+        else:
+            lo, hi = window
+        width = max(self.sensors.graphics.width(), 400)
 
-        start, end = self._series_range()
-
-        def work(ctx: TaskContext) -> dict[str, Any]:
-            out = {}
+        def work(ctx: TaskContext) -> ViewSeries:
+            ctx.report(0.0, f"loading {len(sensor_ids)} sensor(s)")
             local = queries.thread_store(store)
-            for i, sid in enumerate(sensor_ids):
-                ctx.report(i / len(sensor_ids), f"loading {sid}")
-                out.update(queries.load_series(local, equipment, [sid], start, end))
-            return out
+            return load_view_series(local, equipment, sensor_ids, lo, hi, width)
 
-        def done(series: dict[str, Any]) -> None:
-            self.sensors.set_series(series)
-            self._set_status(series_status(series, equipment))
+        def done(view: ViewSeries) -> None:
+            self.sensors.set_series(view.series, window=(view.start_s, view.end_s))
+            self._set_status(series_status(view.series, equipment))
 
-        self.tasks.start(
-            "Loading sensor data", work, done, key=f"series:{','.join(sensor_ids)}", writes=False
-        )
+        # a new window supersedes the last one; adding sensors runs beside it
+        key = "series:window" if window is not None else f"series:{','.join(sensor_ids)}"
+        self.tasks.start("Loading sensor data", work, done, key=key, writes=False)
 
     def _series_range(self) -> tuple[datetime | None, datetime | None]:
         """The time range the Sensors tab loads, from its range choice."""
@@ -613,6 +622,9 @@ class MainWindow(QMainWindow):
 
     def _on_sensors_series_requested(self, sensor_ids: list[str]) -> None:
         self._load_series(sensor_ids)
+
+    def _on_sensors_window_requested(self, start: float, end: float) -> None:
+        self._load_series(self.sensors.checked_sensors(), (start, end))
 
     def _on_overview_component_selected(self, component_id: str) -> None:
         if self.profile is not None:

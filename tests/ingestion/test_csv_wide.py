@@ -12,7 +12,7 @@ from ingestion import schema, wide
 from ingestion.csv_import import ingest_csv
 from ingestion.csv_plan import CsvFormatError
 from ingestion.digests import file_sha256
-from ingestion.profiles import EquipmentProfile, load_profile
+from ingestion.profiles import EquipmentProfile
 from ingestion.queries import cycle_windows, equipment_time_range, sensor_series, sliding_windows
 from ingestion.workspace import Store, open_workspace
 from ingestion.workspace_info import workspace_info
@@ -24,16 +24,6 @@ WIDE = (
     "2026-01-01T00:00:02,NaN,12,42\n"
     "2026-01-01T00:00:03,103,13,900\n"
 )
-
-
-@pytest.fixture
-def rig() -> EquipmentProfile:
-    return load_profile("zema-test-rig")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_workspace(tmp_path / "ws.duckdb")
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

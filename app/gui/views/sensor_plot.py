@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -73,9 +73,12 @@ def break_at_gaps(
 
 class SensorPlotPanel(QWidget):
     """Checked sensors are plotted; ``seriesRequested`` asks the owner to load missing data
-    (for :attr:`range_key`: the diagnosed range, the last 8 hours or everything)."""
+    (for :attr:`range_key`: the diagnosed range, the last 8 hours or everything), and
+    ``windowRequested`` (epoch seconds) the data of a zoomed or panned view, when the owner
+    loads about a screen's width of points per curve (``set_series(..., window=...)``)."""
 
     seriesRequested = Signal(list)
+    windowRequested = Signal(float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -140,6 +143,9 @@ class SensorPlotPanel(QWidget):
         self._marker_items: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
         self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._fit_x = True
+        self.loaded_window: tuple[float, float] | None = None  # what the loaded points cover
+        self._view_timer = QTimer(self, singleShot=True, interval=150)
+        self._view_timer.timeout.connect(self._on_view_timer_timeout)
         self._first: pg.PlotItem | None = None
         self._placed: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # markers shown for
         self._color: dict[str, str] = {}  # sensor -> its curve's colour (and its name's)
@@ -232,6 +238,7 @@ class SensorPlotPanel(QWidget):
         if self._first is None:
             self._first = plot
             self.label_strip.setXLink(plot)
+            plot.sigXRangeChanged.connect(lambda *_: self._view_timer.start())
         else:
             plot.setXLink(self._first)
         axis.follow(plot.getViewBox())
@@ -309,8 +316,15 @@ class SensorPlotPanel(QWidget):
                 self._place_limits(sensor_id)
         self._relayout()
 
-    def set_series(self, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """New data: (epoch seconds, values in the profile's unit) per sensor."""
+    def set_series(
+        self,
+        series: dict[str, tuple[np.ndarray, np.ndarray]],
+        window: tuple[float, float] | None = None,
+    ) -> None:
+        """New data: (epoch seconds, values in the profile's unit) per sensor; ``window``: the
+        range it covers when it is reduced to the screen (zooming in then asks for more)."""
+        self.loaded_window = window
+        known = set(self.loaded)
         for sensor_id, (t, v) in series.items():
             if self.profile is None or sensor_id not in self.profile.sensor_ids:
                 continue
@@ -321,7 +335,8 @@ class SensorPlotPanel(QWidget):
             self._apply(sensor_id)
         total = sum(len(t) for t, _ in self._raw.values())
         self.info.setText(f"{len(self._raw)} sensor(s) loaded, {total:,} samples")
-        self._relayout()
+        if not set(series) <= known:  # a zoom's reload of the same sensors keeps the layout
+            self._relayout()
         if self._fit_x and self._first is not None and total:
             # A new equipment or range: show all of it. Adding a sensor keeps the user's zoom.
             self._fit_x = False
@@ -505,6 +520,16 @@ class SensorPlotPanel(QWidget):
             curve.setData([], [])
         self._fit_x = True
         self._on_selection_changed()
+
+    def _on_view_timer_timeout(self) -> None:
+        """Ask for the data of the view when it left the loaded window or zoomed in a lot."""
+        if self.loaded_window is None or self._first is None:
+            return
+        lo, hi = self._first.getViewBox().viewRange()[0]
+        w_lo, w_hi = self.loaded_window
+        if lo < w_lo or hi > w_hi or (hi - lo) < (w_hi - w_lo) / 4:
+            span = hi - lo
+            self.windowRequested.emit(lo - span, hi + span)  # a screen each side, for panning
 
     def _on_tree_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         self._on_selection_changed()

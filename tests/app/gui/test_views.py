@@ -189,7 +189,31 @@ def test_sensor_plots_linked_per_unit_with_downsampling(window, qtbot) -> None: 
     qtbot.waitUntil(lambda: {"PS1", "PS2", "EPS1", "TS1"} <= panel.loaded, timeout=10000)
     x_all, _ = curve.getOriginalDataset()
     ts_all, _ = queries.load_series(window.store, EQUIPMENT, ["PS1"])["PS1"]
-    assert len(x_all) == len(ts_all) > len(ts)
+    # the pyramid holds every sample the sample workspace kept after its incidents
+    per_sensor = "GROUP BY 1 ORDER BY 1"
+    assert window.store.query(
+        f"SELECT sensor_id, count(value) FROM measurements WHERE equipment_id = ? {per_sensor}",
+        [EQUIPMENT],
+    ) == window.store.query(
+        f"SELECT sensor_id, CAST(sum(n) AS BIGINT) FROM pyramid WHERE equipment_id = ? "
+        f"AND level = 0 {per_sensor}",
+        [EQUIPMENT],
+    )
+    # all of it is more samples than pixels: about two points a pixel, from the view pyramid
+    assert len(x_all) < len(ts_all)
+    assert x_all[0] - ts_all[0] < 60 and ts_all[-1] - x_all[-1] < 60
+    # zoomed in to two minutes, the view reloads them: the exact samples
+    first.setXRange(ts_all[100], ts_all[100] + 120, padding=0)
+    qtbot.waitUntil(
+        lambda: (
+            panel.loaded_window is not None
+            and panel.loaded_window[1] - panel.loaded_window[0] < 600
+        ),
+        timeout=10000,
+    )
+    x_zoom, _ = curve.getOriginalDataset()
+    lo, hi = panel.loaded_window
+    assert np.array_equal(x_zoom, ts_all[(ts_all >= lo) & (ts_all < hi)])
 
 
 def test_attention_heatmap_and_graph_follow_the_window(window) -> None:  # type: ignore[no-untyped-def]
