@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnn import postprocess as post
+from gnn.contract import grade_range
 from gnn.faults import fault_components
 from gnn.graph import GraphSpec
 from gnn.persist import HealthRows, load_health_history
@@ -323,6 +324,7 @@ def _graded_result(
     probs = grade_probs[idx, node].mean(axis=0)
     probs = probs / max(float(probs.sum()), 1e-9)
     grade = int(np.argmax(probs))
+    lowest, highest = grade_range(probs)
     h = float(np.mean(health[idx, node]))
     trained = [f for f in evidence.faults_of.get(comp_id, []) if f in fault_types]
     share = np.bincount(window_grades, minlength=4)[:4] / max(idx.size, 1)
@@ -340,6 +342,8 @@ def _graded_result(
         grade=grade,
         grade_probs=tuple(float(p) for p in probs),
         confidence=float(np.mean(grade_probs[idx, node, grade])),
+        grade_range=(lowest, highest),
+        grade_range_probability=float(probs[lowest : highest + 1].sum()),
         fault_probs={
             f: float(np.mean(assessed.fault_probs[idx, node, fault_types.index(f)]))
             for f in trained

@@ -329,6 +329,7 @@ def _model_info(model: LoadedModel) -> ModelInfo:
         profile_id=model.profile_id,
         path=str(model.path),
         card_metrics=model.card_metrics,
+        calibrated_on=model.calibrated_on,
     )
 
 

@@ -156,6 +156,25 @@ def predict_grades(
     return np.concatenate(out) if out else np.zeros((0, data.x.shape[1]), dtype=np.int64)
 
 
+@torch.no_grad()
+def predict_log_probs(
+    model: TemporalGNN, data: Tensors, idx: np.ndarray, batch_size: int = 128
+) -> np.ndarray:
+    """float32 [len(idx), N, G] log-probabilities of the grades, as the exported model gives
+    them (its ``grade_probs`` are their exponentials)."""
+    model.eval()
+    out = []
+    for part in batches(len(idx), batch_size):
+        j = torch.from_numpy(idx[part])
+        logits = model(
+            data.x[j], data.mask[j], data.node_type, data.edge_index, data.edge_type
+        ).grade_logits
+        out.append(torch.log_softmax(logits, dim=-1).numpy())
+    if not out:
+        return np.zeros((0, data.x.shape[1], model.num_grades), dtype=np.float32)
+    return np.concatenate(out)
+
+
 DEPENDENCE_WINDOWS = 600
 
 
@@ -300,6 +319,8 @@ def _build_model(spec: GraphSpec, num_fault_types: int, config: TrainConfig) -> 
         num_nodes=spec.num_nodes if config.discriminant_frequencies else 0,
         discriminant_frequencies=config.discriminant_frequencies,
         discriminant_variation=config.discriminant_variation,
+        # the temperatures stay 1 until a cross-validation's held-out predictions set them
+        grade_calibration=bool(config.discriminant_frequencies),
     )
 
 

@@ -177,6 +177,21 @@ def _component_note(c: ComponentResult) -> str:
     return "; ".join(notes)
 
 
+def _is_range(c: ComponentResult) -> bool:
+    return c.grade_range is not None and c.grade_range[0] != c.grade_range[1]
+
+
+def _grade_cell(c: ComponentResult, text: str) -> str:
+    """The grade column: the grade (``grade_text``), or the range of adjacent grades the model
+    cannot tell apart, ``0–1 optimal to slightly degraded``."""
+    from gnn.contract import GRADE_NAMES, grade_label
+
+    if not _is_range(c) or c.grade_range is None or text.startswith("varied"):
+        return text
+    lo, hi = c.grade_range
+    return f"{grade_label(lo, hi)} {GRADE_NAMES[lo]} to {GRADE_NAMES[hi]}"
+
+
 def summary(d: Diagnosis) -> str:
     """The ten-second text summary of a diagnosis."""
     from gnn.recommend import grade_text
@@ -198,7 +213,14 @@ def summary(d: Diagnosis) -> str:
         + (f" · {total / 1000:.1f} s" if total is not None else "")
     )
     lines.append("")
-    grades = {c.component_id: grade_text(c) for c in d.components}
+    if d.model.calibrated_on:
+        lines.append(f"grade confidences calibrated on {d.model.calibrated_on}")
+    lines.append(
+        "component grades pool all windows of the selection (the mean of their grade "
+        "probabilities); a range such as 0–1 means the model cannot tell those grades apart"
+    )
+    lines.append("")
+    grades = {c.component_id: _grade_cell(c, grade_text(c)) for c in d.components}
     statuses = {
         c.component_id: c.status.label.upper()
         if c.status in (Status.WARNING, Status.CRITICAL)
@@ -214,6 +236,8 @@ def summary(d: Diagnosis) -> str:
         grade = grades[c.component_id]
         h = "—" if c.health is None else f"{c.health:.2f}"
         conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
+        if _is_range(c) and c.grade_range_probability is not None:
+            conf = f"{c.grade_range_probability:.2f}"  # the range's probability
         lines.append(
             f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "
             f"{h:>6}  {grade:<{width}} {conf:>4}  {_component_note(c)}"
