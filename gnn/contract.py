@@ -86,8 +86,9 @@ predate it."""
 META_REQUIRED_SENSORS: Final = "hydrodiag.required_sensors"
 """JSON object {component id: {sensor id: grade accuracy without it}}: the sensors a graded
 component's grade cannot do without — masking the sensor alone costs more than
-``REQUIRED_SENSOR_DROP`` of that component's grade accuracy on the training windows (the
-accuracy without the sensor is the value). A window where such a sensor has samples missing
+``REQUIRED_SENSOR_DROP`` of that component's grade accuracy on the training windows, or (for a
+component graded from its neighbours alone) on held-out blocks of them; the accuracy without
+the sensor is the value. A window where such a sensor has samples missing
 (after short gaps are filled) gets no grade for the component. Models without the key
 predate it."""
 META_CALIBRATION: Final = "hydrodiag.calibration"

@@ -136,9 +136,11 @@ def range_coverage(probs: np.ndarray, truth: np.ndarray, level: float) -> dict[s
 
 def pooled_accuracy(data: HeldOut, probs: np.ndarray, windows: int) -> float:
     """Accuracy of a diagnosis over ``windows`` consecutive windows (window ids one apart, of
-    one fold): the most likely grade of their mean probability, as a component's result of a
-    multi-window diagnosis is formed (``gnn.assessment``), scored at every window that ends
-    such a stretch. Pooling assumes the condition did not change within the stretch."""
+    one fold, one true grade): the most likely grade of their mean probability, as a
+    component's result of a multi-window diagnosis is formed (``gnn.assessment``), scored at
+    every window that ends such a stretch. Pooling is for a condition that did not change
+    within the stretch (an accumulator's precharge does not change from one cycle to the
+    next); stretches across a change of the true grade are not scored."""
     order = np.lexsort((data.window_ids, data.folds))
     ids, folds, truth, p = (
         data.window_ids[order],
@@ -148,7 +150,9 @@ def pooled_accuracy(data: HeldOut, probs: np.ndarray, windows: int) -> float:
     )
     right, scored, start = 0, 0, 0
     for i in range(len(ids)):
-        if i > 0 and (folds[i] != folds[i - 1] or ids[i] != ids[i - 1] + 1):
+        if i > 0 and (
+            folds[i] != folds[i - 1] or ids[i] != ids[i - 1] + 1 or truth[i] != truth[i - 1]
+        ):
             start = i
         if i - start + 1 >= windows:
             mean = p[i - windows + 1 : i + 1].mean(axis=0)

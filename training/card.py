@@ -355,9 +355,14 @@ def validation_metrics(report: Mapping[str, Any], method: str = "gnn") -> dict[s
 
 
 def _compact(report: Mapping[str, Any]) -> dict[str, Any]:
-    """A report as the card keeps it: without the held-out log-probabilities (they stay in
-    the report's own JSON beside the model; the card would grow by megabytes)."""
-    out = dict(report)
+    """A report as the card keeps it: without the held-out log-probabilities, and with the
+    robustness summary instead of a confusion matrix per altered copy (both stay in the
+    report's own JSON beside the model; the card would grow by megabytes)."""
+    out = {k: v for k, v in report.items() if k != "conditions"}
+    if report.get("conditions"):
+        from training.robustness import summarise
+
+        out["robustness"] = summarise(report)  # the confusions per copy stay in the report
     out["methods"] = {
         m: {c: {k: v for k, v in r.items() if k != "log_probs"} for c, r in comps.items()}
         for m, comps in report["methods"].items()
@@ -416,10 +421,10 @@ def _validation_lines(cv: Mapping[str, Any]) -> list[str]:
     for c in comps:
         lines.append(f"- {c}: `{cv['methods'][methods[0]][c]['confusion']}`")
     lines.append("")
-    if cv.get("conditions"):
+    if cv.get("robustness") or cv.get("conditions"):
         from training.robustness import summarise
 
-        summary = summarise(cv)
+        summary = cv.get("robustness") or summarise(cv)
         lines += [
             "Robustness on the same folds: clean; with one sensor offset by ±1 % of its spread "
             "(the worst of the 2 × 17 copies); with data missing (the worst of the cases of "

@@ -211,7 +211,7 @@ def _model_meta(
         fault_components=fault_components_from_targets(
             windows.fault_types, result.fault_types, result.graded_components
         ),
-        required_sensors=required_sensors(dependence, REQUIRED_SENSOR_DROP),
+        required_sensors=required_sensors(dependence, REQUIRED_SENSOR_DROP, result.discriminants),
     )
 
 
@@ -255,7 +255,9 @@ def _dependence_section(
         "what": "grade accuracy on the training windows with all sensors, and with each "
         "sensor masked out alone (every k-th window, at most about 600); the engine leaves a "
         "component ungraded in windows where a sensor whose absence costs it more than "
-        f"{100 * REQUIRED_SENSOR_DROP:g} percentage points is missing",
+        f"{100 * REQUIRED_SENSOR_DROP:g} percentage points is missing — there, or, for a "
+        "component graded from its neighbours alone, on held-out blocks of the training "
+        "windows (the accuracy then listed)",
         "accuracy": dependence,
         "required": required,
     }
@@ -354,7 +356,7 @@ def gnn_method(
                 make_tensors(result.spec, train, result.fault_types),
                 result.graded_components,
             )
-            required = required_sensors(dependence, REQUIRED_SENSOR_DROP)
+            required = required_sensors(dependence, REQUIRED_SENSOR_DROP, result.discriminants)
 
         def grade(windows: LabelledWindows) -> dict[str, np.ndarray]:
             data = make_tensors(result.spec, windows, result.fault_types)

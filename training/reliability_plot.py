@@ -131,6 +131,6 @@ def write_reliability_png(section: Mapping[str, Any], path: Path) -> Path:
         painter.restore()
     painter.end()
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(path), b"PNG"):
+    if not image.save(str(path)):  # PNG, from the suffix
         raise OSError(f"{path}: could not write the reliability diagram")
     return path

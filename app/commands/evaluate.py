@@ -110,6 +110,10 @@ def _print_report(report: dict[str, Any]) -> None:
     total = f"; {wall / 60:.1f} min wall time" if wall is not None else ""
     if report.get("cpu_process_seconds"):
         total += f" (the processes together {report['cpu_process_seconds'] / 60:.1f} min)"
+    cpu = report.get("process_seconds")
+    if cpu:
+        each = cpu if isinstance(cpu, list) else [cpu]
+        total += "; processor time " + " + ".join(f"{c / 60:.1f}" for c in each) + " min"
     print(f"time per method: {seconds}{total}")
 
 

@@ -465,3 +465,34 @@ def test_variation_floor_is_what_sensor_noise_does_to_the_variation_moments() ->
     np.testing.assert_allclose(jitter[1:], floor[1:], rtol=0.15)
     # the plain mean: a moving signal's changes average out; the floor's bias term dominates
     assert jitter[0] <= floor[0]
+
+
+def test_held_out_blocks_say_which_sensors_a_sensorless_grade_needs(rig: GraphSpec) -> None:
+    """The accumulator's grade lives in PS2 (on V10); PS3 (on LV) carries nothing: held out,
+    the grade without PS2 falls to about chance, without PS3 it stays — and only PS2 becomes
+    a sensor the engine will not grade the accumulator without."""
+    from training.train import required_sensors
+
+    values, grade = _windows(500, seed=4, nuisance_scale=1.0)
+    spec = rig.fit_normalisation(values)
+    x, mask = build_inputs(spec, values)
+    grades = np.full((len(grade), spec.num_nodes), -1, dtype=np.int64)
+    grades[:, spec.node_ids.index("ACC")] = grade
+    model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=6)
+    (acc,) = fit_discriminants(
+        model,
+        spec,
+        torch.from_numpy(x),
+        torch.from_numpy(mask),
+        grades,
+        FAULTS,
+        {"ACC": "accumulator_precharge_loss"},
+        hops=1,
+        scale="ordinal",
+    )
+    assert set(acc.held_out_without) == {"PS2", "PS3"}  # the sensors of V10, ACC and LV
+    assert acc.held_out_accuracy > 0.9
+    assert acc.held_out_without["PS2"] < 0.5
+    assert acc.held_out_without["PS3"] > acc.held_out_accuracy - 0.02
+    needs = required_sensors({"ACC": {"all": 1.0, "PS2": 0.99, "PS3": 1.0}}, 0.05, [acc])
+    assert needs == {"ACC": {"PS2": acc.held_out_without["PS2"]}}
