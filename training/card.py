@@ -34,6 +34,11 @@ def build_card(
     metrics: dict[str, Any] = {}
     for report in [*([cv_report] if cv_report is not None else []), *other_reports]:
         metrics.update(validation_metrics(report))
+    if calibration:
+        # the expected calibration error of the shown grade's probability on new runs
+        metrics["calibration_ece"] = {
+            c: v["calibrated"]["ece"] for c, v in calibration["components"].items()
+        }
     last = result.history[result.best_epoch - 1] if result.history else None
     if last is not None and last.val_accuracy:
         metrics["early_stopping_validation"] = dict(last.val_accuracy)

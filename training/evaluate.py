@@ -420,10 +420,16 @@ def evaluate_onnx(
     *,
     provider: str = "cuda",
     batch_size: int = 128,
+    pool: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Run an exported model over labelled windows with ONNX Runtime and score every graded node."""
+    """Run an exported model over labelled windows with ONNX Runtime and score every graded node.
+
+    With ``pool``, each component is also scored as diagnoses over that many consecutive
+    windows (ids one apart, one true grade) would grade it: the most likely grade of their
+    mean probability (``pooled``; ``training.calibration.pooled_accuracy``)."""
     from gnn.graph import build_inputs
     from gnn.runtime import load_model
+    from training.calibration import HeldOut, pooled_accuracy
 
     model = load_model(model_path, provider=provider)  # type: ignore[arg-type]
     spec = model.graph_spec
@@ -442,6 +448,16 @@ def evaluate_onnx(
             **scores(windows.grades[c], pred),
             "errors": _errors(windows, windows.grades[c], pred, every),
         }
+        if pool:
+            probs = out.grade_probs[:, j].astype(np.float64)
+            known = windows.grades[c] >= 0
+            held = HeldOut(
+                windows.window_ids[known],
+                np.ones(int(known.sum()), dtype=np.int64),
+                windows.grades[c][known],
+                np.log(np.maximum(probs[known], 1e-30)),
+            )
+            components[c]["pooled"] = {str(n): pooled_accuracy(held, probs[known], n) for n in pool}
     return {
         "model": str(model_path),
         "model_id": model.model_id,

@@ -34,7 +34,8 @@ def _uci(args: argparse.Namespace) -> int:
 
     model = args.model if args.model is not None else default_model_path()
     windows = from_uci_folder(args.dir)
-    report = evaluate_onnx(model, windows, provider=args.provider)
+    pool = [int(n) for n in args.pool.split(",")] if args.pool else []
+    report = evaluate_onnx(model, windows, provider=args.provider, pool=pool)
     print(f"model {report['model_id']} {report['model_version']} ({model})")
     print(f"provider requested: {args.provider}; used: {report['provider']}")
     if report["provider_note"]:
@@ -43,6 +44,16 @@ def _uci(args: argparse.Namespace) -> int:
     print(f"{'component':<10}{'accuracy':>10}{'macro-F1':>10}   confusion (rows true 0-3)")
     for c, s in report["components"].items():
         print(f"{c:<10}{100 * s['accuracy']:>9.2f}%{s['macro_f1']:>10.3f}   {s['confusion']}")
+    if pool:
+        print(
+            "pooled (a diagnosis over N consecutive cycles of one condition grades the mean of "
+            "their probabilities; scored at every cycle that ends such a stretch):"
+        )
+        for c, s in report["components"].items():
+            print(
+                f"  {c:<8}"
+                + "  ".join(f"{n} cycles {100 * a:.2f}%" for n, a in s["pooled"].items())
+            )
     for c, s in report["components"].items():
         if s["errors"]:
             wrong = ", ".join(f"{w} ({t}→{p})" for w, t, p in s["errors"][:12])
@@ -165,6 +176,11 @@ def register(subparsers: Any) -> None:
     uci.add_argument("--model", type=Path, help="model.onnx (default: the shipped model)")
     uci.add_argument("--json", type=Path, help="write the report here")
     uci.add_argument(
+        "--pool",
+        metavar="N[,N]",
+        help="also score diagnoses pooled over N consecutive cycles of one condition, e.g. 10,30",
+    )
+    uci.add_argument(
         "--provider",
         choices=("auto", "cuda", "cpu"),
         default="cuda",
@@ -209,7 +225,10 @@ def register(subparsers: Any) -> None:
         help="also grade every fold's validation windows with one sensor offset by 1 %% of "
         "its spread (offset) and with samples or sensors missing (missing): offset,missing",
     )
-    cv.add_argument("--only-folds", help="run only these folds, e.g. 1,3 (quick experiments)")
+    cv.add_argument(
+        "--only-folds",
+        help="run only these folds, e.g. 1,3 (one process per core, then `evaluate merge`)",
+    )
     cv.add_argument("--profile", default="zema-test-rig")
     add_config_options(cv)
     cv.add_argument("--baselines-only", action="store_true")
