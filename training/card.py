@@ -126,6 +126,9 @@ def build_card(
                 "held_out_accuracy": None
                 if d.held_out_accuracy != d.held_out_accuracy  # NaN: too few blocks
                 else round(d.held_out_accuracy, 4),
+                "radius": d.radius,
+                "radius_scores": {str(r): round(v, 4) for r, v in d.radius_scores.items()},
+                "held_out_without": {s: round(a, 4) for s, a in d.held_out_without.items()},
             }
             for d in result.discriminants
         ],
@@ -185,10 +188,21 @@ def card_markdown(card: Mapping[str, Any]) -> str:
             if ordinal
             else "pooled within-class covariance"
         )
+        chosen = d.get("radius_scores") or {}
+        radius = (
+            f" ({d['radius']} hop{'s' if d['radius'] != 1 else ''}, chosen by leave-one-run-out "
+            "inside the training windows: "
+            + ", ".join(
+                f"{r} hop{'s' if str(r) != '1' else ''} {100 * v:.1f} %" for r, v in chosen.items()
+            )
+            + ")"
+            if chosen
+            else ""
+        )
         lines += [
             f"- Grade of {d['component']}: {how}; the discriminant ({fitted}, fitted in closed "
             f"form after training) reads {d['features']} {of_what} of "
-            f"{', '.join(d['neighbourhood'])}; its training accuracy "
+            f"{', '.join(d['neighbourhood'])}{radius}; its training accuracy "
             f"{100 * d['train_accuracy']:.1f} %"
             + (
                 f", {100 * d['held_out_accuracy']:.1f} % on held-out training blocks; logits "

@@ -30,8 +30,12 @@ from training.config import TrainConfig
 from training.datasets import (
     LabelledWindows,
     batches,
+    blocked_folds,
+    condition_runs,
     fault_matrix,
     grade_matrix,
+    run_folds,
+    runs_component,
     validation_blocks,
 )
 from training.discriminant import FittedDiscriminant, fit_discriminants
@@ -554,7 +558,7 @@ def train_model(
     model.load_state_dict(best_state)
     model.eval()
     model = model.cpu()
-    discriminants = _fit_discriminants(model, data, train_part.fault_types, config)
+    discriminants = _fit_discriminants(model, data, train_part, config)
     reference = forecast_reference(model, data.spec, data.train, np.arange(train_part.n_windows))
     return TrainResult(
         model=model,
@@ -574,7 +578,10 @@ def train_model(
 
 
 def _fit_discriminants(
-    model: TemporalGNN, data: _Data, node_faults: dict[str, str], config: TrainConfig
+    model: TemporalGNN,
+    data: _Data,
+    train_part: LabelledWindows,
+    config: TrainConfig,
 ) -> list[FittedDiscriminant]:
     """The closed-form discriminants of :mod:`training.discriminant`, written into ``model``."""
     if not config.discriminant_frequencies:
@@ -586,13 +593,37 @@ def _fit_discriminants(
         data.train.mask,
         data.train.grades.numpy(),
         data.fault_types,
-        node_faults,
+        train_part.fault_types,
         hops=config.discriminant_hops,
         nodes=config.discriminant_nodes,
         offset_floor=config.discriminant_offset,
         noise_floor=config.discriminant_noise,
         scale=config.discriminant_scale,
+        inner_folds=radius_folds(train_part) if config.discriminant_choose_radius else None,
     )
+
+
+RADIUS_FOLDS = 6  # inner folds the discriminants' radius is chosen on (runs r mod 6)
+
+
+def radius_folds(windows: LabelledWindows) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The folds inside the training windows that choose each discriminant's radius:
+    leave-one-run-out over the runs of :func:`training.datasets.runs_component` (grouped into
+    at most :data:`RADIUS_FOLDS` folds), as the validation that judges the model holds out
+    runs; blocked folds of 100 windows where the labels have no such runs; None with too
+    few windows for either."""
+    from ingestion.errors import HydroDiagError
+
+    try:
+        grades = windows.grades[runs_component(windows)]
+        n_runs = int(condition_runs(grades).max()) + 1
+        return run_folds(grades, min(RADIUS_FOLDS, n_runs))
+    except HydroDiagError:
+        pass
+    try:
+        return blocked_folds(windows.n_windows, 5)
+    except HydroDiagError:
+        return None
 
 
 @torch.no_grad()

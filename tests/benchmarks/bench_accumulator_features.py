@@ -12,8 +12,11 @@ training blocks as ``train_model`` does, and the discriminant on their features.
 
 1. ``shipped``: the shipped configuration (``TrainConfig()``) through the real code path
    (``fit_discriminants`` writing a model's buffers, the model's logits) — the accumulator
-   column of ``hydrodiag evaluate cv``.
-2. Variants, the same folds and fit (``_fit_ordinal``) on features computed here: the signals'
+   column of ``hydrodiag evaluate cv``. Since 1.7.0 that includes choosing the graph radius
+   (2 or 3 hops) by leave-one-run-out inside each outer training fold
+   (``training.train.radius_folds``), as ``train`` does: chosen on training runs only.
+2. Variants, the same folds and fit (``_fit_ordinal``) on features computed here, all at the
+   config's 3 hops (no radius choice; they compare features, not radii): the signals'
    moments alone (model 1.5.0), plus the moments of ``|x[t] - x[t-1]|`` at several k, of the
    squared change, of the squared value, and the step-change moments with a floor exact for
    white sample noise alone.
@@ -29,7 +32,8 @@ leave-one-run-out inside each outer training fold too (its runs grouped into 4 i
 run r in fold r mod 4, to keep it to minutes). ``--scheme blocked`` is the 5-fold blocked CV of
 1.6.0's choice (inner 4-fold blocked). Which choices were made on which folds: 1.6.0's
 features were picked on the blocked outer folds themselves (the optimism the nested rows
-measure); 1.7.0 keeps them, and its validation is on runs, where nothing was picked.
+measure); 1.7.0 keeps them and chooses only the radius, inside each training fold, so its
+validation on runs holds no choice made on the folds it scores.
 
 Prints a table and writes tests/benchmarks/results/bench_accumulator_features[_blocked].json.
 """
@@ -153,6 +157,7 @@ def main() -> None:
     from training.config import TrainConfig
     from training.datasets import blocked_folds, from_uci_folder, grade_matrix, run_folds
     from training.discriminant import fit_discriminants, neighbourhood
+    from training.train import radius_folds
 
     started = time.perf_counter()
     config = TrainConfig()
@@ -218,6 +223,7 @@ def main() -> None:
             offset_floor=config.discriminant_offset,
             noise_floor=config.discriminant_noise,
             scale=config.discriminant_scale,
+            inner_folds=radius_folds(part) if config.discriminant_choose_radius else None,
         )
         with torch.no_grad():
             u = model.discriminant_features(torch.from_numpy(xv), torch.from_numpy(mv))
@@ -270,7 +276,8 @@ def main() -> None:
             score = float((nested[label] == truth).mean())
             top = max(names, key=lambda name: rows[name])
             print(
-                f"\nnested, {label} (picked by inner blocked CV in each training fold: "
+                f"\nnested, {label} (picked by inner {'runs' if args.scheme == 'runs' else 'blocked'}"
+                f" CV in each training fold: "
                 f"{picks[label]}): {100 * score:.2f}%, against {100 * rows[top]:.2f}% for "
                 f"{top!r}, picked on the outer folds"
             )

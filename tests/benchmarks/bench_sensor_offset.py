@@ -13,7 +13,8 @@ with ``offset × std`` added to every value of one sensor (std of that sensor ov
 training windows), for every sensor and both signs. Reported per component and method: clean
 accuracy, the mean over the shifted copies, and the worst sensor (the copy with the lowest
 accuracy). The clean column is the ``evaluate cv`` table; no choice is made on these folds
-(the configuration is fixed before them, and nothing is picked from the copies).
+(the configuration is fixed before them, each discriminant's graph radius is chosen inside
+each fold's training windows, and nothing is picked from the copies).
 
 ``--report`` reads a report of ``hydrodiag evaluate cv --conditions offset[,missing]`` (the
 shipped model's ``runs-cv.json``) instead of training: the same folds and copies at ±1 %.
