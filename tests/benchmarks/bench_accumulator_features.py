@@ -2,7 +2,7 @@
 of picking one.
 
     .venv/bin/python tests/benchmarks/bench_accumulator_features.py [UCI_DIR] [--skip-nested]
-        [--scheme runs|blocked] [--variants kinds]
+        [--scheme runs|blocked] [--variants all|kinds|none] [--fixed-radius]
 
 The accumulator (ACC) of the reference rig has no sensor; its grade is the ordinal discriminant
 of ``training.discriminant`` alone, fitted in closed form on the Fourier moments of its 3-hop
@@ -145,11 +145,20 @@ def main() -> None:
     parser.add_argument("--scheme", choices=("runs", "blocked"), default="runs")
     parser.add_argument(
         "--variants",
-        choices=("all", "kinds"),
+        choices=("all", "kinds", "none"),
         default="all",
-        help="all variants, or only the kinds of feature at k = 16 (quicker)",
+        help="all variants, only the kinds of feature at k = 16 (quicker), or none (the "
+        "shipped row alone)",
+    )
+    parser.add_argument(
+        "--fixed-radius",
+        action="store_true",
+        help="the shipped row without the radius choice: every discriminant at the config's "
+        "hops, as model 1.6.0 (its accumulator grade on these folds)",
     )
     args = parser.parse_args()
+    if args.variants == "none":
+        args.skip_nested = True
 
     from gnn.graph import GraphSpec, build_inputs
     from gnn.model import TemporalGNN
@@ -160,7 +169,7 @@ def main() -> None:
     from training.train import radius_folds
 
     started = time.perf_counter()
-    config = TrainConfig()
+    config = TrainConfig(discriminant_choose_radius=not args.fixed_radius)
     data = from_uci_folder(args.uci_dir)
     truth = data.grades["ACC"]
     base = GraphSpec.from_profile(load_profile("zema-test-rig"))
@@ -176,9 +185,11 @@ def main() -> None:
     ]
     if args.variants == "kinds":
         candidates = {name: candidates[name] for name in kinds}
+    elif args.variants == "none":
+        candidates = {}
     preds = {name: np.full(data.n_windows, -1) for name in ["shipped", *candidates]}
     choices = {"all variants": list(candidates), "kinds at k=16": kinds}
-    if args.variants == "kinds":
+    if args.variants != "all":
         del choices["all variants"]
 
     def outer_folds() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -256,7 +267,7 @@ def main() -> None:
         for name, p in preds.items()
     }
     print("shipped, per fold (%): " + " / ".join(f"{100 * a:.1f}" for a in per_fold["shipped"]))
-    best = max(candidates, key=lambda name: rows[name])
+    best = max(candidates, key=lambda name: rows[name]) if candidates else None
     what = "leave-one-run-out (12 runs)" if args.scheme == "runs" else f"{FOLDS}-fold blocked CV"
     print(f"\naccumulator grade accuracy, {what}, {data.n_windows} cycles")
     print(f"{'features':<40} {'accuracy':>9} {'errors':>7}")
@@ -265,6 +276,7 @@ def main() -> None:
     result: dict[str, object] = {
         "uci_dir": str(args.uci_dir),
         "scheme": args.scheme,
+        "radius": "fixed (config hops)" if args.fixed_radius else "chosen in each training fold",
         "accuracy": rows,
         "per_fold": per_fold,
         "best_on_outer_folds": best,
@@ -283,7 +295,7 @@ def main() -> None:
             )
             summary[label] = {"accuracy": score, "picks": picks[label]}
         result["nested"] = summary
-    suffix = "" if args.scheme == "runs" else "_blocked"
+    suffix = ("" if args.scheme == "runs" else "_blocked") + ("_fixed" if args.fixed_radius else "")
     out = REPO / f"tests/benchmarks/results/bench_accumulator_features{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
