@@ -235,7 +235,9 @@ def test_component_without_data_around_it_is_insufficient(store: Store, model_pa
     from app.commands.diagnose import summary
 
     lines = summary(d).splitlines()
-    top = next(i for i, line in enumerate(lines) if line.startswith("component "))
+    top = next(
+        i for i, line in enumerate(lines) if line.startswith("component ") and "health" in line
+    )
     end = lines[top].index("health") + len("health")
     row = next(line for line in lines if line.startswith("C1 Cooler C1"))
     assert "insufficient data" in row and row[end - 6 : end].strip() == "—"

@@ -45,7 +45,9 @@ def test_summary_reads_in_ten_seconds(
     assert "CRITICAL" in row and "degraded" in row
     assert any(line.startswith("T Oil tank") and "not assessed" in line for line in lines)
     # every row's health sits under the header's, whatever its status text
-    top = next(i for i, line in enumerate(lines) if line.startswith("component "))
+    top = next(
+        i for i, line in enumerate(lines) if line.startswith("component ") and "health" in line
+    )
     end = lines[top].index("health") + len("health")
     rows = lines[top + 1 : lines.index("", top)]
     assert len(rows) == 11
