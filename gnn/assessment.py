@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnn import postprocess as post
+from gnn.contract import grade_range
 from gnn.faults import fault_components
 from gnn.graph import GraphSpec
 from gnn.persist import HealthRows, load_health_history
@@ -326,6 +327,7 @@ def _graded_result(
     current = idx[-RECENT_WINDOWS:]
     probs = _mean_probs(grade_probs[current, node])
     grade = int(np.argmax(probs))
+    lowest, highest = grade_range([float(p) for p in probs])
     h = float(np.mean(health[current, node]))
     status = job.thresholds.status(h)
     selection_probs = _mean_probs(grade_probs[idx, node])
@@ -345,6 +347,8 @@ def _graded_result(
         grade=grade,
         grade_probs=tuple(float(p) for p in probs),
         confidence=float(np.mean(grade_probs[current, node, grade])),
+        grade_range=(lowest, highest),
+        grade_range_probability=float(probs[lowest : highest + 1].sum()),
         fault_probs={
             f: float(np.mean(assessed.fault_probs[current, node, fault_types.index(f)]))
             for f in trained

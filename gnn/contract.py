@@ -11,6 +11,7 @@ Shapes (all dynamic except where fixed by the profile the model was trained for)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final, Literal
 
 CONTRACT_VERSION: Final = 1
@@ -85,8 +86,9 @@ predate it."""
 META_REQUIRED_SENSORS: Final = "hydrodiag.required_sensors"
 """JSON object {component id: {sensor id: grade accuracy without it}}: the sensors a graded
 component's grade cannot do without — masking the sensor alone costs more than
-``REQUIRED_SENSOR_DROP`` of that component's grade accuracy on the training windows (the
-accuracy without the sensor is the value). A window where such a sensor has samples missing
+``REQUIRED_SENSOR_DROP`` of that component's grade accuracy on the training windows, or (for a
+component graded from its neighbours alone) on held-out blocks of them; the accuracy without
+the sensor is the value. A window where such a sensor has samples missing
 (after short gaps are filled) gets no grade for the component. Models without the key
 predate it."""
 META_ANOMALY: Final = "hydrodiag.anomaly"
@@ -95,5 +97,50 @@ META_ANOMALY: Final = "hydrodiag.anomaly"
 the learned operating range, window and smoothing). Its presence makes the model an anomaly
 model: it grades nothing (``grade_probs`` and ``health`` are zeros, no fault types), and
 ``forecast`` is its prediction of every sensor one step ahead. Graded models do not carry it."""
-OPTIONAL_META: Final = (META_FAULT_COMPONENTS, META_REQUIRED_SENSORS, META_ANOMALY)
+META_CALIBRATION: Final = "hydrodiag.calibration"
+"""JSON object {"scheme": the validation, "temperatures": {component id: temperature}}: the
+model's grade probabilities are calibrated — its final grade logits were divided by these
+temperatures, fitted on held-out predictions of that validation (``training.calibration``).
+Models without the key give uncalibrated probabilities."""
+OPTIONAL_META: Final = (
+    META_FAULT_COMPONENTS,
+    META_REQUIRED_SENSORS,
+    META_ANOMALY,
+    META_CALIBRATION,
+)
 REQUIRED_SENSOR_DROP: Final = 0.05
+
+# Where the model cannot separate adjacent grades it says so ("grade 0–1"): the smallest run of
+# adjacent grades around the most likely one whose probability reaches this level.
+GRADE_RANGE_LEVEL: Final = 0.9
+
+
+def grade_range(probs: Sequence[float], level: float = GRADE_RANGE_LEVEL) -> tuple[int, int]:
+    """``(lowest, highest)`` grade of the smallest run of adjacent grades that holds the most
+    likely grade and at least ``level`` of the probability, grown one grade at a time towards
+    the more probable neighbour; ``(g, g)`` when grade ``g`` alone reaches ``level``.
+
+    Grades are an ordered scale and the model's confusions are between neighbours, so a range
+    of neighbours is the honest answer where one grade is not enough: on new runs the
+    accumulator's 130 and 115 bar look alike (``training.calibration``).
+    """
+    p = [float(v) for v in probs]
+    if not p:
+        raise ValueError("no grade probabilities")
+    lo = hi = max(range(len(p)), key=p.__getitem__)
+    mass = p[lo]
+    while mass < level - 1e-9 and (lo > 0 or hi < len(p) - 1):
+        below = p[lo - 1] if lo > 0 else -1.0
+        above = p[hi + 1] if hi < len(p) - 1 else -1.0
+        if below >= above:
+            lo -= 1
+            mass += below
+        else:
+            hi += 1
+            mass += above
+    return lo, hi
+
+
+def grade_label(lowest: int, highest: int) -> str:
+    """``"1"`` or ``"0–1"`` (an en dash) for a grade range."""
+    return str(lowest) if lowest == highest else f"{lowest}–{highest}"

@@ -371,6 +371,7 @@ def _model_info(model: LoadedModel) -> ModelInfo:
         path=str(model.path),
         card_metrics=model.card_metrics,
         sha256=model.sha256,
+        calibrated_on=model.calibrated_on,
     )
 
 

@@ -103,12 +103,17 @@ class TemporalGNN(nn.Module):
             channel's absolute step-to-step change ``|x[t] - x[t-1]|`` (see
             :meth:`discriminant_features`). Off by default, so that checkpoints saved
             before it existed load unchanged.
+        grade_calibration: a per-node temperature divides the final grade logits (in eval
+            mode), fitted after training on held-out predictions of new runs
+            (:meth:`set_grade_temperature`); needs ``num_nodes``. Off by default, so that
+            checkpoints saved before it existed load unchanged.
     """
 
     disc_weight: Tensor  # [N, D, G]
     disc_bias: Tensor  # [N, G]
     disc_gate: Tensor  # [N]: 0 neural grade, 1 discriminant's, 2 their sum
     disc_fault: Tensor  # [N, K], 1 at the node's own fault type
+    grade_temperature: Tensor  # [N]: final grade logits are divided by it (1: uncalibrated)
 
     def __init__(
         self,
@@ -129,6 +134,7 @@ class TemporalGNN(nn.Module):
         num_nodes: int = 0,
         discriminant_frequencies: int = 0,
         discriminant_variation: bool = False,
+        grade_calibration: bool = False,
     ) -> None:
         super().__init__()
         if hidden_channels % heads:
@@ -150,8 +156,11 @@ class TemporalGNN(nn.Module):
         self.num_nodes = num_nodes
         self.discriminant_frequencies = discriminant_frequencies
         self.discriminant_variation = discriminant_variation
+        self.grade_calibration = grade_calibration
         if discriminant_frequencies > 0 and num_nodes < 1:
             raise ValueError("a neighbourhood discriminant needs num_nodes")
+        if grade_calibration and num_nodes < 1:
+            raise ValueError("grade calibration needs num_nodes")
 
         hc = hidden_channels
         self.node_type_emb = nn.Embedding(num_node_types, type_dim)
@@ -197,6 +206,8 @@ class TemporalGNN(nn.Module):
             self.register_buffer("disc_bias", torch.zeros(num_nodes, num_grades))
             self.register_buffer("disc_gate", torch.zeros(num_nodes))
             self.register_buffer("disc_fault", torch.zeros(num_nodes, max(num_fault_types, 1)))
+        if grade_calibration:
+            self.register_buffer("grade_temperature", torch.ones(num_nodes))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -310,6 +321,8 @@ class TemporalGNN(nn.Module):
             grade_logits, fault_logits = self._discriminant(
                 self.discriminant_features(x, mask, delta), grade_logits, fault_logits
             )
+        elif self.grade_calibration and not self.training:
+            grade_logits = grade_logits / self.grade_temperature.view(1, -1, 1)
         forecast = linear(self.forecast_head, states)
         return ModelOutput(grade_logits, fault_logits, forecast, attention)
 
@@ -418,6 +431,9 @@ class TemporalGNN(nn.Module):
         grade_logits = torch.where(
             replace, disc, grade_logits + torch.where(add, disc, torch.zeros_like(disc))
         )
+        if self.grade_calibration:
+            # before the fault logit below, so that P(grade > 0) is the calibrated one too
+            grade_logits = grade_logits / self.grade_temperature.view(1, -1, 1)
         # The node's own fault ("grade above 0") follows its grade: log P(g > 0) / P(g = 0).
         faulty = torch.logsumexp(grade_logits[..., 1:], dim=-1) - grade_logits[..., 0]  # [B, N]
         own = self.disc_fault[:, : fault_logits.shape[-1]].unsqueeze(0) > 0.5  # [1, N, K]
@@ -479,7 +495,24 @@ class TemporalGNN(nn.Module):
             "num_nodes": self.num_nodes,
             "discriminant_frequencies": self.discriminant_frequencies,
             "discriminant_variation": self.discriminant_variation,
+            **({"grade_calibration": True} if self.grade_calibration else {}),
         }
+
+    @torch.no_grad()
+    def set_grade_temperature(self, temperature: Tensor) -> None:
+        """Divide each node's final grade logits by ``temperature`` [N] (> 0) from now on.
+
+        Temperature scaling (Guo et al. 2017) keeps every window's most likely grade and makes
+        the probabilities say how often that grade is right on new data: fitted on held-out
+        predictions (``training.calibration``).
+        """
+        if not self.grade_calibration:
+            raise ValueError("model built without grade_calibration")
+        if temperature.shape != self.grade_temperature.shape or bool((temperature <= 0).any()):
+            raise ValueError(
+                f"grade temperature must be {list(self.grade_temperature.shape)} and positive"
+            )
+        self.grade_temperature.copy_(temperature)
 
 
 class InferenceModel(nn.Module):

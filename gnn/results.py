@@ -161,6 +161,12 @@ class ComponentResult(_Frozen):
     grade: int | None
     grade_probs: tuple[float, ...] = ()  # 4 values when assessed
     confidence: float | None = None  # probability of the chosen grade, averaged over windows
+    # Where the model cannot separate adjacent grades: the lowest and highest grade of the
+    # smallest run of adjacent grades around ``grade`` whose probability (``grade_probs``)
+    # reaches gnn.contract.GRADE_RANGE_LEVEL — (0, 1) is "grade 0–1"; (g, g) when one grade
+    # does; None when not graded. ``grade_range_probability`` is that run's probability.
+    grade_range: tuple[int, int] | None = None
+    grade_range_probability: float | None = None
     fault_probs: dict[str, float] = Field(default_factory=dict)  # only trained fault types
     anomaly: AnomalyResult | None = None
     limit_violations: tuple[LimitViolation, ...] = ()
@@ -252,6 +258,9 @@ class ModelInfo(_Frozen):
     path: str  # the file, or <workspace>#<id>@<version> for a model from its registry
     card_metrics: dict[str, float] = Field(default_factory=dict)  # e.g. accuracy per component
     sha256: str | None = None  # of the ONNX bytes that ran (None in diagnoses stored before it)
+    # The validation its grade probabilities are calibrated on ("" for uncalibrated ones):
+    # the confidence shown is how often such a grade was right there.
+    calibrated_on: str = ""
 
 
 class Diagnosis(_Frozen):

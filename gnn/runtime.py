@@ -130,6 +130,19 @@ class LoadedModel:
         return self._spec
 
     @property
+    def calibrated_on(self) -> str:
+        """The validation the grade probabilities are calibrated on (metadata
+        ``hydrodiag.calibration``); "" for a model whose probabilities are not calibrated."""
+        raw = self.metadata.get(contract.META_CALIBRATION)
+        if not raw:
+            return ""
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            return ""
+        return str(value.get("scheme", "")) if isinstance(value, Mapping) else ""
+
+    @property
     def card_metrics(self) -> dict[str, float]:
         """Numeric metrics of the model card (card.json beside the model), flattened a.b.c."""
         if not self.card:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,23 @@ def build_card(
     model_version: str,
     command: str,
     cv_report: Mapping[str, Any] | None = None,
+    other_reports: Sequence[Mapping[str, Any]] = (),
+    calibration: Mapping[str, Any] | None = None,
     notes: list[str] | None = None,
 ) -> dict[str, Any]:
+    """The card of a trained model. ``cv_report`` is the validation the card leads with (and
+    its targets and baselines verdicts); ``other_reports`` are shown beside it (the blocked
+    cross-validation beside leave-one-run-out); ``calibration`` is
+    ``training.calibration.calibration_section`` of the validation the grade probabilities
+    were calibrated on."""
     spec = result.spec
     metrics: dict[str, Any] = {}
-    if cv_report is not None:
-        gnn = cv_report["methods"].get("gnn", {})
-        metrics["blocked_cv"] = {
-            c: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"]} for c, v in gnn.items()
+    for report in [*([cv_report] if cv_report is not None else []), *other_reports]:
+        metrics.update(validation_metrics(report))
+    if calibration:
+        # the expected calibration error of the shown grade's probability on new runs
+        metrics["calibration_ece"] = {
+            c: v["calibrated"]["ece"] for c, v in calibration["components"].items()
         }
     last = result.history[result.best_epoch - 1] if result.history else None
     if last is not None and last.val_accuracy:
@@ -90,7 +99,9 @@ def build_card(
             ],
         },
         "metrics": metrics,
-        "cross_validation": cv_report,
+        "cross_validation": _compact(cv_report) if cv_report is not None else None,
+        "other_validations": [_compact(r) for r in other_reports],
+        "calibration": dict(calibration) if calibration else None,
         "normalisation_mode": spec.normalisation,
         "normalisation": {
             s.id: {"mean": s.mean, "std": s.std}
@@ -115,6 +126,9 @@ def build_card(
                 "held_out_accuracy": None
                 if d.held_out_accuracy != d.held_out_accuracy  # NaN: too few blocks
                 else round(d.held_out_accuracy, 4),
+                "radius": d.radius,
+                "radius_scores": {str(r): round(v, 4) for r, v in d.radius_scores.items()},
+                "held_out_without": {s: round(a, 4) for s, a in d.held_out_without.items()},
             }
             for d in result.discriminants
         ],
@@ -174,10 +188,21 @@ def card_markdown(card: Mapping[str, Any]) -> str:
             if ordinal
             else "pooled within-class covariance"
         )
+        chosen = d.get("radius_scores") or {}
+        radius = (
+            f" ({d['radius']} hop{'s' if d['radius'] != 1 else ''}, chosen by leave-one-run-out "
+            "inside the training windows: "
+            + ", ".join(
+                f"{r} hop{'s' if str(r) != '1' else ''} {100 * v:.1f} %" for r, v in chosen.items()
+            )
+            + ")"
+            if chosen
+            else ""
+        )
         lines += [
             f"- Grade of {d['component']}: {how}; the discriminant ({fitted}, fitted in closed "
             f"form after training) reads {d['features']} {of_what} of "
-            f"{', '.join(d['neighbourhood'])}; its training accuracy "
+            f"{', '.join(d['neighbourhood'])}{radius}; its training accuracy "
             f"{100 * d['train_accuracy']:.1f} %"
             + (
                 f", {100 * d['held_out_accuracy']:.1f} % on held-out training blocks; logits "
@@ -188,38 +213,12 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         ]
     if card.get("discriminants"):
         lines.append("")
-    cv = card.get("cross_validation")
     lines += _held_out_lines(card)
-    if cv:
-        methods = list(cv["methods"])
-        comps = list(cv["methods"][methods[0]])
-        lines += [
-            "## Blocked cross-validation (grade accuracy, %)",
-            "",
-            f"Scheme: {cv['scheme']}; folds run: {cv['folds_run']}; "
-            f"{cv['n_windows_evaluated']} windows scored.",
-            "",
-            "| component | " + " | ".join(methods) + " |",
-            "|---|" + "---|" * len(methods),
-        ]
-        for c in comps:
-            lines.append(
-                f"| {c} | "
-                + " | ".join(f"{100 * cv['methods'][m][c]['accuracy']:.2f}" for m in methods)
-                + " |"
-            )
-        lines += [
-            "",
-            "Macro-F1 (model): "
-            + ", ".join(f"{c} {cv['methods'][methods[0]][c]['macro_f1']:.3f}" for c in comps),
-            "",
-            "### Confusion matrices (model; rows true grade 0–3, columns predicted)",
-            "",
-        ]
-        for c in comps:
-            cm = cv["methods"][methods[0]][c]["confusion"]
-            lines.append(f"- {c}: `{cm}`")
-        lines.append("")
+    reports = [r for r in [card.get("cross_validation"), *card.get("other_validations", [])] if r]
+    for report in reports:
+        lines += _validation_lines(report)
+    if card.get("calibration"):
+        lines += _calibration_lines(card["calibration"])
     mode = card.get("normalisation_mode", "global")
     lines += ["## Input normalisation (per sensor)", ""]
     if mode != "global":
@@ -258,7 +257,10 @@ def target_notes(cv_report: Mapping[str, Any], model_method: str = "gnn") -> lis
     for c, res in methods[model_method].items():
         acc = res["accuracy"]
         target = TARGETS.get(c)
-        parts = [f"{c}: blocked-CV accuracy {100 * acc:.2f} %"]
+        what = (
+            "new-run accuracy" if cv_report.get("scheme_name") == "runs" else "blocked-CV accuracy"
+        )
+        parts = [f"{c}: {what} {100 * acc:.2f} %"]
         if target is not None:
             gap = 100 * (target - acc)
             parts.append(
@@ -279,15 +281,28 @@ def target_notes(cv_report: Mapping[str, Any], model_method: str = "gnn") -> lis
 def attach_cross_validation(
     model_dir: Path, cv_report: Mapping[str, Any], extra_notes: list[str] | None = None
 ) -> dict[str, Any]:
-    """Put a cross-validation report (and target/baseline verdicts) into an existing card."""
+    """Put a cross-validation report (and target/baseline verdicts) into an existing card.
+
+    A report of the scheme the card leads with (or the first one) becomes its lead, with the
+    verdicts; one of another scheme goes beside it, replacing an earlier one of that scheme.
+    """
     card: dict[str, Any] = json.loads((model_dir / "card.json").read_text(encoding="utf-8"))
-    card["cross_validation"] = dict(cv_report)
-    gnn = cv_report["methods"].get("gnn", {})
-    card.setdefault("metrics", {})["blocked_cv"] = {
-        c: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"]} for c, v in gnn.items()
-    }
-    notes = [n for n in card.get("notes", []) if not n.startswith(("C1:", "V10:", "MP1:", "ACC:"))]
-    card["notes"] = target_notes(cv_report) + notes + list(extra_notes or [])
+    lead = card.get("cross_validation")
+    scheme = cv_report.get("scheme_name", "blocked")
+    others = [
+        r for r in card.get("other_validations", []) if r.get("scheme_name", "blocked") != scheme
+    ]
+    card.setdefault("metrics", {}).update(validation_metrics(cv_report))
+    if lead is None or lead.get("scheme_name", "blocked") == scheme:
+        card["cross_validation"] = _compact(cv_report)
+        notes = [
+            n for n in card.get("notes", []) if not n.startswith(("C1:", "V10:", "MP1:", "ACC:"))
+        ]
+        card["notes"] = target_notes(cv_report) + notes + list(extra_notes or [])
+    else:
+        others.append(_compact(cv_report))
+        card["notes"] = list(card.get("notes", [])) + list(extra_notes or [])
+    card["other_validations"] = others
     write_card(model_dir, card)
     return card
 
@@ -346,3 +361,159 @@ def _held_out_lines(card: Mapping[str, Any]) -> list[str]:
         "... --attach-to` this folder.",
         "",
     ]
+
+
+def validation_metrics(report: Mapping[str, Any], method: str = "gnn") -> dict[str, Any]:
+    """``{"runs_cv" | "blocked_cv": {component: {accuracy, macro_f1}}}`` of a report (reports
+    from before leave-one-run-out existed are blocked)."""
+    key = "runs_cv" if report.get("scheme_name") == "runs" else "blocked_cv"
+    model = report["methods"].get(method, {})
+    return {
+        key: {c: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"]} for c, v in model.items()}
+    }
+
+
+def _compact(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A report as the card keeps it: without the held-out log-probabilities, and with the
+    robustness summary instead of a confusion matrix per altered copy (both stay in the
+    report's own JSON beside the model; the card would grow by megabytes)."""
+    out = {k: v for k, v in report.items() if k != "conditions"}
+    if report.get("conditions"):
+        from training.robustness import summarise
+
+        out["robustness"] = summarise(report)  # the confusions per copy stay in the report
+    out["methods"] = {
+        m: {c: {k: v for k, v in r.items() if k != "log_probs"} for c, r in comps.items()}
+        for m, comps in report["methods"].items()
+    }
+    return out
+
+
+def _scheme_title(report: Mapping[str, Any]) -> str:
+    return (
+        "Validation on new runs (leave-one-run-out)"
+        if report.get("scheme_name") == "runs"
+        else "Blocked cross-validation"
+    )
+
+
+def _validation_lines(cv: Mapping[str, Any]) -> list[str]:
+    """A validation report's section: accuracy of the model and the baselines, macro-F1,
+    confusion matrices, and — when it graded altered copies — the robustness table."""
+    methods = list(cv["methods"])
+    comps = list(cv["methods"][methods[0]])
+    wall = cv.get("wall_seconds")
+    lines = [
+        f"## {_scheme_title(cv)} (grade accuracy, %)",
+        "",
+        f"Scheme: {cv['scheme']}; folds run: {cv['folds_run']}; "
+        f"{cv['n_windows_evaluated']} windows scored"
+        + (f"; {wall / 60:.1f} min" if wall else "")
+        + ".",
+        "",
+        "| component | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for c in comps:
+        lines.append(
+            f"| {c} | "
+            + " | ".join(f"{100 * cv['methods'][m][c]['accuracy']:.2f}" for m in methods)
+            + " |"
+        )
+    lines += [
+        "",
+        "Macro-F1 (model): "
+        + ", ".join(f"{c} {cv['methods'][methods[0]][c]['macro_f1']:.3f}" for c in comps),
+        "",
+        "Per fold (model, %): "
+        + "; ".join(
+            f"{c} "
+            + " / ".join(
+                f"{100 * a:.1f}" for a in cv["methods"][methods[0]][c]["per_fold_accuracy"]
+            )
+            for c in comps
+        ),
+        "",
+        "Confusion matrices (model; rows true grade 0–3, columns predicted):",
+        "",
+    ]
+    for c in comps:
+        lines.append(f"- {c}: `{cv['methods'][methods[0]][c]['confusion']}`")
+    lines.append("")
+    if cv.get("robustness") or cv.get("conditions"):
+        from training.robustness import summarise
+
+        summary = cv.get("robustness") or summarise(cv)
+        lines += [
+            "Robustness on the same folds: clean; with one sensor offset by ±1 % of its spread "
+            "(the worst of the 2 × 17 copies); with data missing (the worst of the cases of "
+            "`bench_missing_data.py`: samples at random, outages, each sensor missing). A "
+            "method may leave a window ungraded when a sensor it needs is missing (the model "
+            "does, as the engine does); the others are scored on the windows it graded.",
+            "",
+            "| component | method | clean | worst offset | worst missing data (share graded) |",
+            "|---|---|---|---|---|",
+        ]
+        for c in comps:
+            for m in methods:
+                row = summary[m][c]
+                off = row.get("offset_worst")
+                miss = row.get("missing_worst")
+                lines.append(
+                    f"| {c} | {m} | {100 * row['clean']:.2f} | "
+                    + (f"{100 * off['accuracy']:.2f} ({off['copy']})" if off else "—")
+                    + " | "
+                    + (
+                        f"{100 * miss['accuracy']:.2f} ({miss['case']}, "
+                        f"{100 * miss['graded']:.0f} %)"
+                        if miss
+                        else "—"
+                    )
+                    + " |"
+                )
+        lines.append("")
+    return lines
+
+
+def _calibration_lines(section: Mapping[str, Any]) -> list[str]:
+    """The card's confidence section: temperatures, ECE before and after, the reliability
+    table and diagram, grade ranges, and diagnoses pooled over consecutive windows."""
+    lines = [
+        "## Confidence (calibration on new runs)",
+        "",
+        f"Grade probabilities are temperature-scaled per component on the held-out windows of "
+        f"{section['scheme']}. Expected calibration error (ECE) of the shown grade's "
+        "probability: uncalibrated, and calibrated with the temperature fitted on the other "
+        "folds only (each fold's windows never enter their own temperature). Grade ranges: "
+        f"the smallest run of adjacent grades holding {100 * section['range_level']:.0f} % of "
+        'the calibrated probability ("grade 0–1" where one grade is not enough).',
+        "",
+        "![reliability diagram](reliability.png)",
+        "",
+        "| component | temperature | ECE uncalibrated | ECE calibrated | range holds the "
+        "true grade | ranges of 2+ grades | diagnosis over 10 / 30 windows |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c, v in section["components"].items():
+        pooled = v.get("pooled_accuracy", {})
+        lines.append(
+            f"| {c} | {v['temperature']:.3g} | {100 * v['uncalibrated']['ece']:.2f} % | "
+            f"{100 * v['calibrated']['ece']:.2f} % | "
+            f"{100 * v['grade_ranges']['coverage']:.1f} % | "
+            f"{100 * v['grade_ranges']['wider_than_one']:.1f} % | "
+            + " / ".join(
+                f"{100 * pooled[k]:.1f} %" if pooled.get(k) == pooled.get(k) else "—"
+                for k in ("10", "30")
+            )
+            + " |"
+        )
+    lines += ["", "Reliability table (calibrated; windows, mean probability, share right):", ""]
+    for c, v in section["components"].items():
+        cells = [
+            f"{b['low']:.1f}–{b['high']:.1f}: {b['n']}, {b['confidence']:.3f}, {b['accuracy']:.3f}"
+            for b in v["calibrated"]["bins"]
+            if b["n"]
+        ]
+        lines.append(f"- {c}: " + "; ".join(cells))
+    lines.append("")
+    return lines

@@ -90,6 +90,12 @@ class TrainConfig(BaseModel):
         "absolute step-to-step change, how sharply and when in the cycle signals move; off, "
         "they read the signals' moments alone",
     )
+    discriminant_choose_radius: bool = Field(
+        default=True,
+        description="choose each discriminant's graph radius, the one above or one hop less, "
+        "by leave-one-run-out inside the training windows (blocked folds where the labels "
+        "have no runs); off, every discriminant reads the radius above",
+    )
     discriminant_scale: DiscriminantScale = Field(
         default="ordinal",
         description="grading a component without sensors: ordinal, one severity score with the "

@@ -144,6 +144,78 @@ def blocked_folds(
     return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(n_folds)]
 
 
+def condition_runs(grades: np.ndarray) -> np.ndarray:
+    """Run number of every window: runs are the maximal stretches of consecutive windows (in
+    time order) with the same grade of one component, numbered from 0.
+
+    A gap in the window ids does not end a run: the same condition on both sides of it may be
+    one run whose middle is missing (the UCI copy's withheld blocks), and holding both parts
+    out together is the cautious reading.
+    """
+    g = np.asarray(grades)
+    if not g.size:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(g[1:] != g[:-1])]).astype(np.int64)
+
+
+def run_folds(
+    grades: np.ndarray, n_folds: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Leave-one-run-out: fold ``k`` validates run ``k`` (:func:`condition_runs` of
+    ``grades``) and trains on every other run; with ``n_folds``, run ``r`` goes to fold
+    ``r % n_folds`` instead (several runs per fold, fewer trainings).
+
+    Neighbouring windows of one run share the run's regime (oil temperature, the conditions
+    of the other components, drift), so blocks cut out of a run are easy to grade from the
+    rest of it; a whole run held out is what a new run of the machine is.
+
+    Raises:
+        HydroDiagError: with fewer than two runs, or fewer runs than ``n_folds``.
+    """
+    runs = condition_runs(grades)
+    n_runs = int(runs.max()) + 1 if runs.size else 0
+    folds = n_runs if n_folds is None else n_folds
+    if n_runs < 2 or folds < 2 or n_runs < folds:
+        raise HydroDiagError(
+            f"the labels form {n_runs} run(s) of constant condition; leave-one-run-out "
+            f"validation needs at least {max(2, folds)}. Use --scheme blocked, or choose the "
+            "component whose runs define the folds with --runs-of."
+        )
+    fold = runs % folds
+    return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(folds)]
+
+
+def runs_component(windows: LabelledWindows) -> str:
+    """The component whose runs define leave-one-run-out folds by default: among those whose
+    every grade occurs in at least two runs (holding one out must leave the grade in
+    training), the one with the longest runs — the slowest-changing condition, whose runs
+    carry the most regime with them (the accumulator of the reference rig: 12 runs of
+    63-333 cycles; the cooler has one run per grade, the pump and valve change every 10-50).
+
+    Raises:
+        HydroDiagError: if no component qualifies.
+    """
+    best, best_length = "", 0.0
+    for component, grades in windows.grades.items():
+        known = grades[grades >= 0]
+        runs = condition_runs(known)
+        if known.size == 0 or runs.max() < 1:
+            continue
+        first = np.concatenate([[True], runs[1:] != runs[:-1]])
+        per_grade = np.bincount(known[first], minlength=1)
+        if (per_grade[np.unique(known)] < 2).any():
+            continue
+        length = known.size / (int(runs.max()) + 1)
+        if length > best_length:
+            best, best_length = component, length
+    if not best:
+        raise HydroDiagError(
+            "no component's grades occur in two or more runs each, so no run can be held out "
+            "without leaving its grade unseen; use --scheme blocked."
+        )
+    return best
+
+
 def validation_blocks(
     n_windows: int, fraction: float = 0.15, block_size: int = BLOCK_SIZE, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

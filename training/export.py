@@ -86,6 +86,9 @@ class ModelMeta(BaseModel):
     # component -> {sensor: grade accuracy without it} for the sensors it cannot do without
     # (training.evaluate.sensor_dependence); {} when not measured
     required_sensors: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # {"scheme": validation, "temperatures": {component: T}} when the grade probabilities are
+    # calibrated (training.calibration); {} otherwise
+    calibration: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _fault_components_fit(self) -> ModelMeta:
@@ -153,6 +156,8 @@ class ModelMeta(BaseModel):
             props[contract.META_REQUIRED_SENSORS] = json.dumps(
                 self.required_sensors, sort_keys=True
             )
+        if self.calibration:
+            props[contract.META_CALIBRATION] = json.dumps(self.calibration, sort_keys=True)
         mapping = self.resolved_fault_components()
         if mapping is not None:
             props[contract.META_FAULT_COMPONENTS] = json.dumps(

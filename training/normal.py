@@ -6,7 +6,7 @@ cannot be learned (gaps, constant sensors, labelled faults), trains a
 :class:`gnn.model.NormalGNN` to predict every sensor one step ahead from its own past and its
 graph neighbours (its linear part in closed form, then the network on what that misses),
 exports it to ONNX under the model I/O contract, and calibrates its anomaly score on the
-held-out end of the stretch (:mod:`training.calibration`). It returns the model's bytes and
+held-out end of the stretch (:mod:`training.normal_calibration`). It returns the model's bytes and
 card; :func:`register_fit` stores them in the workspace's registry. Nothing is written before
 that, so a cancelled or failed fit leaves the registry unchanged.
 
@@ -43,7 +43,7 @@ from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
 from ingestion.queries import equipment_time_range
 from ingestion.workspace import Store
-from training.calibration import HeldOut, WindowChoice, calibrate, choose_window
+from training.normal_calibration import HeldOut, WindowChoice, calibrate, choose_window
 
 if TYPE_CHECKING:
     import torch

@@ -30,8 +30,12 @@ from training.config import TrainConfig
 from training.datasets import (
     LabelledWindows,
     batches,
+    blocked_folds,
+    condition_runs,
     fault_matrix,
     grade_matrix,
+    run_folds,
+    runs_component,
     validation_blocks,
 )
 from training.discriminant import FittedDiscriminant, fit_discriminants
@@ -156,6 +160,25 @@ def predict_grades(
     return np.concatenate(out) if out else np.zeros((0, data.x.shape[1]), dtype=np.int64)
 
 
+@torch.no_grad()
+def predict_log_probs(
+    model: TemporalGNN, data: Tensors, idx: np.ndarray, batch_size: int = 128
+) -> np.ndarray:
+    """float32 [len(idx), N, G] log-probabilities of the grades, as the exported model gives
+    them (its ``grade_probs`` are their exponentials)."""
+    model.eval()
+    out = []
+    for part in batches(len(idx), batch_size):
+        j = torch.from_numpy(idx[part])
+        logits = model(
+            data.x[j], data.mask[j], data.node_type, data.edge_index, data.edge_type
+        ).grade_logits
+        out.append(torch.log_softmax(logits, dim=-1).numpy())
+    if not out:
+        return np.zeros((0, data.x.shape[1], model.num_grades), dtype=np.float32)
+    return np.concatenate(out)
+
+
 DEPENDENCE_WINDOWS = 600
 
 
@@ -200,15 +223,29 @@ def sensor_dependence(
 
 
 def required_sensors(
-    dependence: Mapping[str, Mapping[str, float]], drop: float
+    dependence: Mapping[str, Mapping[str, float]],
+    drop: float,
+    discriminants: Sequence[FittedDiscriminant] = (),
 ) -> dict[str, dict[str, float]]:
     """The sensors each component's grade needs: those whose absence costs more than ``drop``
-    of its accuracy, with the accuracy without them."""
+    of its accuracy, with the accuracy without them — on the training windows
+    (``dependence``, :func:`sensor_dependence`), and for a component graded from its
+    neighbours alone also on held-out blocks of them (``FittedDiscriminant.held_out_without``):
+    in-sample its fit has memorised the windows and hardly notices a missing sensor, while on
+    new runs of the rig a missing PS1 took the accumulator to 29 %."""
     needs = {
         c: {s: a for s, a in row.items() if s != "all" and row["all"] - a > drop}
         for c, row in dependence.items()
     }
-    return {c: sensors for c, sensors in needs.items() if sensors}
+    for d in discriminants:
+        base = d.held_out_accuracy
+        if not d.held_out_without or base != base:  # NaN: too few blocks to tell
+            continue
+        own = needs.setdefault(d.component, {})
+        for sensor, accuracy in d.held_out_without.items():
+            if base - accuracy > drop:
+                own[sensor] = min(own.get(sensor, accuracy), accuracy)
+    return {c: dict(sorted(sensors.items())) for c, sensors in needs.items() if sensors}
 
 
 @torch.no_grad()
@@ -300,6 +337,8 @@ def _build_model(spec: GraphSpec, num_fault_types: int, config: TrainConfig) -> 
         num_nodes=spec.num_nodes if config.discriminant_frequencies else 0,
         discriminant_frequencies=config.discriminant_frequencies,
         discriminant_variation=config.discriminant_variation,
+        # the temperatures stay 1 until a cross-validation's held-out predictions set them
+        grade_calibration=bool(config.discriminant_frequencies),
     )
 
 
@@ -519,7 +558,8 @@ def train_model(
     model.load_state_dict(best_state)
     model.eval()
     model = model.cpu()
-    discriminants = _fit_discriminants(model, data, train_part.fault_types, config)
+    folds = radius_folds(train_part) if config.discriminant_choose_radius else None
+    discriminants = _fit_discriminants(model, data, train_part.fault_types, config, folds)
     reference = forecast_reference(model, data.spec, data.train, np.arange(train_part.n_windows))
     return TrainResult(
         model=model,
@@ -539,9 +579,14 @@ def train_model(
 
 
 def _fit_discriminants(
-    model: TemporalGNN, data: _Data, node_faults: dict[str, str], config: TrainConfig
+    model: TemporalGNN,
+    data: _Data,
+    node_faults: Mapping[str, str],
+    config: TrainConfig,
+    inner_folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[FittedDiscriminant]:
-    """The closed-form discriminants of :mod:`training.discriminant`, written into ``model``."""
+    """The closed-form discriminants of :mod:`training.discriminant`, written into ``model``;
+    with ``inner_folds``, each one's radius is chosen on them (else ``config``'s hops)."""
     if not config.discriminant_frequencies:
         return []
     return fit_discriminants(
@@ -551,13 +596,37 @@ def _fit_discriminants(
         data.train.mask,
         data.train.grades.numpy(),
         data.fault_types,
-        node_faults,
+        dict(node_faults),
         hops=config.discriminant_hops,
         nodes=config.discriminant_nodes,
         offset_floor=config.discriminant_offset,
         noise_floor=config.discriminant_noise,
         scale=config.discriminant_scale,
+        inner_folds=inner_folds,
     )
+
+
+RADIUS_FOLDS = 6  # inner folds the discriminants' radius is chosen on (runs r mod 6)
+
+
+def radius_folds(windows: LabelledWindows) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The folds inside the training windows that choose each discriminant's radius:
+    leave-one-run-out over the runs of :func:`training.datasets.runs_component` (grouped into
+    at most :data:`RADIUS_FOLDS` folds), as the validation that judges the model holds out
+    runs; blocked folds of 100 windows where the labels have no such runs; None with too
+    few windows for either."""
+    from ingestion.errors import HydroDiagError
+
+    try:
+        grades = windows.grades[runs_component(windows)]
+        n_runs = int(condition_runs(grades).max()) + 1
+        return run_folds(grades, min(RADIUS_FOLDS, n_runs))
+    except HydroDiagError:
+        pass
+    try:
+        return blocked_folds(windows.n_windows, 5)
+    except HydroDiagError:
+        return None
 
 
 @torch.no_grad()

@@ -50,6 +50,7 @@ CONFIG_OPTIONS: dict[str, str] = {
     "discriminant_noise": "discriminant_noise",
     "discriminant_scale": "discriminant_scale",
     "discriminant_variation": "discriminant_variation",
+    "discriminant_choose_radius": "discriminant_choose_radius",
 }
 
 

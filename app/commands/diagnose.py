@@ -193,6 +193,21 @@ def _component_note(c: ComponentResult) -> str:
     return "; ".join(notes)
 
 
+def _is_range(c: ComponentResult) -> bool:
+    return c.grade_range is not None and c.grade_range[0] != c.grade_range[1]
+
+
+def _grade_cell(c: ComponentResult, text: str) -> str:
+    """The grade column: the grade (``grade_text``), or the range of adjacent grades the model
+    cannot tell apart, ``0–1 optimal to slightly degraded``."""
+    from gnn.contract import GRADE_NAMES, grade_label
+
+    if not _is_range(c) or c.grade_range is None or text.startswith("varied"):
+        return text
+    lo, hi = c.grade_range
+    return f"{grade_label(lo, hi)} {GRADE_NAMES[lo]} to {GRADE_NAMES[hi]}"
+
+
 def summary(d: Diagnosis) -> str:
     """The ten-second text summary of a diagnosis."""
     lines: list[str] = []
@@ -215,6 +230,8 @@ def summary(d: Diagnosis) -> str:
         + f" · {stored}"
         + (f" · {total / 1000:.1f} s" if total is not None else "")
     )
+    if d.model.calibrated_on:
+        lines.append(f"grade confidences calibrated on {d.model.calibrated_on}")
     if d.current_start is not None and d.current_end is not None:
         lines.append(
             f"current state: the latest windows, {d.current_start:%Y-%m-%d %H:%M} – "
@@ -258,14 +275,20 @@ def _statuses(d: Diagnosis) -> dict[str, str]:
 
 
 def _graded_table(d: Diagnosis) -> list[str]:
-    """One row per component of a graded model: status, health, grade, confidence, notes."""
+    """One row per component of a graded model: status, health, grade (or the range of adjacent
+    grades the model cannot tell apart, with that range's probability as confidence), notes."""
     from gnn.recommend import grade_text
 
     lines: list[str] = []
-    grades = {c.component_id: grade_text(c) for c in d.components}
+    grades = {c.component_id: _grade_cell(c, grade_text(c)) for c in d.components}
     statuses = _statuses(d)
     width = max([len("grade"), *(len(g) for g in grades.values())])
     s_width = max([len("status"), *(len(s) for s in statuses.values())])
+    if any(_is_range(c) for c in d.components):
+        lines.append(
+            "a grade such as 0–1: the model cannot tell those grades apart (conf: the range's "
+            "probability)"
+        )
     lines.append(
         f"{'component':<28} {'status':<{s_width}} {'health':>6}  {'grade':<{width}} {'conf':>4}  notes"
         " (health, grade and status: the current state)"
@@ -274,6 +297,8 @@ def _graded_table(d: Diagnosis) -> list[str]:
         grade = grades[c.component_id]
         h = health_text(c.health)
         conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
+        if _is_range(c) and c.grade_range_probability is not None:
+            conf = f"{c.grade_range_probability:.2f}"  # the range's probability
         lines.append(
             f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "
             f"{h:>6}  {grade:<{width}} {conf:>4}  {_component_note(c)}"

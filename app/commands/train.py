@@ -45,18 +45,22 @@ def _cross_validate(
     profile: EquipmentProfile,
     config: TrainConfig,
 ) -> dict[str, Any]:
-    """Blocked CV of this configuration and the LDA baselines, for the card."""
-    from training.evaluate import table
+    """Cross-validation of this configuration and the LDA baselines, for the card."""
+    from training.evaluate import blocked_scheme, runs_scheme, table
     from training.pipeline import cross_validate_config
 
-    print(f"blocked {args.cv}-fold cross-validation first (blocks of {args.cv_block_size})")
+    scheme = (
+        runs_scheme(windows, None, args.cv)
+        if args.cv_scheme == "runs"
+        else blocked_scheme(windows.n_windows, args.cv, args.cv_block_size)
+    )
+    print(f"cross-validation first: {scheme.description}")
     report = cross_validate_config(
         windows,
         profile,
         config,
         sensors=list(windows.values),
-        n_folds=args.cv,
-        block_size=args.cv_block_size,
+        scheme=scheme,
         command=_card_command(),
     )
     print(table(report))
@@ -122,6 +126,22 @@ def _register(args: argparse.Namespace, card: dict[str, Any]) -> None:
         )
 
 
+def _read_report(path: Path) -> dict[str, Any]:
+    try:
+        report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HydroDiagError(
+            f"{path}: cannot read a cross-validation report ({exc}); give the --json file "
+            "written by `hydrodiag evaluate cv` or `evaluate merge`."
+        ) from exc
+    if "methods" not in report or "scheme" not in report:
+        raise HydroDiagError(
+            f"{path}: not a cross-validation report (no methods or scheme); give the --json "
+            "file written by `hydrodiag evaluate cv` or `evaluate merge`."
+        )
+    return report
+
+
 def _run(args: argparse.Namespace) -> int:
     from ingestion.progress import TerminalProgress
     from training.distributed import distributed_rank
@@ -142,10 +162,12 @@ def _run(args: argparse.Namespace) -> int:
     model_id, model_version = _model_name(args)
     config = train_config(args)
     cv_report = None
-    if args.cv_report is not None and args.cv:
+    other_reports = []
+    if args.cv_report and args.cv:
         raise HydroDiagError("give --cv FOLDS (cross-validate now) or --cv-report FILE, not both.")
-    if args.cv_report is not None:
-        cv_report = json.loads(Path(args.cv_report).read_text(encoding="utf-8"))
+    if args.cv_report:
+        reports = [_read_report(Path(path)) for path in args.cv_report]
+        cv_report, other_reports = reports[0], reports[1:]
     if args.cv:
         if distributed_rank()[1] > 1:
             raise HydroDiagError(
@@ -168,6 +190,7 @@ def _run(args: argparse.Namespace) -> int:
             model_version=model_version,
             command=_card_command(),
             cv_report=cv_report,
+            other_reports=other_reports,
             notes=notes,
             progress=TerminalProgress(),
             resume=args.resume,
@@ -244,7 +267,12 @@ def register(subparsers: Any) -> None:
         "registered in the workspace either way)",
     )
     parser.add_argument(
-        "--cv-report", type=Path, help="JSON of `hydrodiag evaluate cv` for the card"
+        "--cv-report",
+        type=Path,
+        action="append",
+        help="JSON of `hydrodiag evaluate cv` (or merge) for the card, repeatable: the first "
+        "leads the card and, when it holds the model's held-out predictions (same options), "
+        "calibrates the grade probabilities; the others are shown beside it",
     )
     parser.add_argument("--note", action="append", help="a line for the card's notes (repeatable)")
     parser.add_argument(
@@ -252,8 +280,15 @@ def register(subparsers: Any) -> None:
         type=int,
         metavar="FOLDS",
         default=0,
-        help="first cross-validate this configuration and the LDA baselines on FOLDS blocked "
-        "folds and put the table into the card (costs FOLDS more trainings)",
+        help="first cross-validate this configuration and the LDA baselines on FOLDS folds "
+        "(--cv-scheme) and put the table into the card (costs FOLDS more trainings)",
+    )
+    parser.add_argument(
+        "--cv-scheme",
+        choices=("blocked", "runs"),
+        default="blocked",
+        help="folds of --cv: blocked (contiguous blocks, default) or runs (runs of constant "
+        "condition, run r in fold r mod FOLDS)",
     )
     parser.add_argument(
         "--cv-block-size",

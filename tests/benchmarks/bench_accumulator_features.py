@@ -2,6 +2,7 @@
 of picking one.
 
     .venv/bin/python tests/benchmarks/bench_accumulator_features.py [UCI_DIR] [--skip-nested]
+        [--scheme runs|blocked] [--variants all|kinds|none] [--fixed-radius]
 
 The accumulator (ACC) of the reference rig has no sensor; its grade is the ordinal discriminant
 of ``training.discriminant`` alone, fitted in closed form on the Fourier moments of its 3-hop
@@ -11,8 +12,11 @@ training blocks as ``train_model`` does, and the discriminant on their features.
 
 1. ``shipped``: the shipped configuration (``TrainConfig()``) through the real code path
    (``fit_discriminants`` writing a model's buffers, the model's logits) — the accumulator
-   column of ``hydrodiag evaluate cv``.
-2. Variants, the same folds and fit (``_fit_ordinal``) on features computed here: the signals'
+   column of ``hydrodiag evaluate cv``. Since 1.7.0 that includes choosing the graph radius
+   (2 or 3 hops) by leave-one-run-out inside each outer training fold
+   (``training.train.radius_folds``), as ``train`` does: chosen on training runs only.
+2. Variants, the same folds and fit (``_fit_ordinal``) on features computed here, all at the
+   config's 3 hops (no radius choice; they compare features, not radii): the signals'
    moments alone (model 1.5.0), plus the moments of ``|x[t] - x[t-1]|`` at several k, of the
    squared change, of the squared value, and the step-change moments with a floor exact for
    white sample noise alone.
@@ -22,7 +26,16 @@ training blocks as ``train_model`` does, and the discriminant on their features.
    kinds of feature at the signals' k = 16 (the choice that was actually open when 1.6.0's
    features were picked: which transform, which floor).
 
-Prints a table and writes tests/benchmarks/results/bench_accumulator_features.json.
+Folds: ``--scheme runs`` (default since 1.7.0) is the validation ``hydrodiag evaluate cv``
+quotes, leave-one-run-out over the accumulator's 12 runs; the nested pick is then made by
+leave-one-run-out inside each outer training fold too (its runs grouped into 4 inner folds,
+run r in fold r mod 4, to keep it to minutes). ``--scheme blocked`` is the 5-fold blocked CV of
+1.6.0's choice (inner 4-fold blocked). Which choices were made on which folds: 1.6.0's
+features were picked on the blocked outer folds themselves (the optimism the nested rows
+measure); 1.7.0 keeps them and chooses only the radius, inside each training fold, so its
+validation on runs holds no choice made on the folds it scores.
+
+Prints a table and writes tests/benchmarks/results/bench_accumulator_features[_blocked].json.
 """
 
 from __future__ import annotations
@@ -129,37 +142,70 @@ def main() -> None:
         "uci_dir", nargs="?", type=Path, default=REPO / "data/uci-hydraulic-1hz.tar.xz"
     )
     parser.add_argument("--skip-nested", action="store_true")
+    parser.add_argument("--scheme", choices=("runs", "blocked"), default="runs")
+    parser.add_argument(
+        "--variants",
+        choices=("all", "kinds", "none"),
+        default="all",
+        help="all variants, only the kinds of feature at k = 16 (quicker), or none (the "
+        "shipped row alone)",
+    )
+    parser.add_argument(
+        "--fixed-radius",
+        action="store_true",
+        help="the shipped row without the radius choice: every discriminant at the config's "
+        "hops, as model 1.6.0 (its accumulator grade on these folds)",
+    )
     args = parser.parse_args()
+    if args.variants == "none":
+        args.skip_nested = True
 
     from gnn.graph import GraphSpec, build_inputs
     from gnn.model import TemporalGNN
     from ingestion.profiles import load_profile
     from training.config import TrainConfig
-    from training.datasets import blocked_folds, from_uci_folder, grade_matrix
+    from training.datasets import blocked_folds, from_uci_folder, grade_matrix, run_folds
     from training.discriminant import fit_discriminants, neighbourhood
+    from training.train import radius_folds
 
     started = time.perf_counter()
-    config = TrainConfig()
+    config = TrainConfig(discriminant_choose_radius=not args.fixed_radius)
     data = from_uci_folder(args.uci_dir)
     truth = data.grades["ACC"]
     base = GraphSpec.from_profile(load_profile("zema-test-rig"))
     acc = base.node_ids.index("ACC")
     hood = neighbourhood(base, acc, config.discriminant_hops)
     candidates = variants()
+    kinds = [
+        "moments (1.5.0)",
+        "+ |change| k=16",
+        "+ change^2 k=16",
+        "+ value^2 k=16",
+        "+ |change| k=16, white-noise floor",
+    ]
+    if args.variants == "kinds":
+        candidates = {name: candidates[name] for name in kinds}
+    elif args.variants == "none":
+        candidates = {}
     preds = {name: np.full(data.n_windows, -1) for name in ["shipped", *candidates]}
-    choices = {
-        "all variants": list(candidates),
-        "kinds at k=16": [
-            "moments (1.5.0)",
-            "+ |change| k=16",
-            "+ change^2 k=16",
-            "+ value^2 k=16",
-            "+ |change| k=16, white-noise floor",
-        ],
-    }
+    choices = {"all variants": list(candidates), "kinds at k=16": kinds}
+    if args.variants != "all":
+        del choices["all variants"]
+
+    def outer_folds() -> list[tuple[np.ndarray, np.ndarray]]:
+        if args.scheme == "runs":
+            return run_folds(truth)
+        return blocked_folds(data.n_windows, FOLDS)
+
+    def inner_folds(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        if args.scheme == "runs":
+            return run_folds(y, 4)
+        return blocked_folds(len(y), FOLDS - 1)
+
     nested = {label: np.full(data.n_windows, -1) for label in choices}
     picks: dict[str, list[str]] = {label: [] for label in choices}
-    for fold, (train, val) in enumerate(blocked_folds(data.n_windows, FOLDS)):
+    splits = outer_folds()
+    for fold, (train, val) in enumerate(splits):
         part, held = data.subset(train), data.subset(val)
         spec = base.fit_normalisation(part.values).fit_phase_normalisation(
             part.values, config.normalisation
@@ -188,6 +234,7 @@ def main() -> None:
             offset_floor=config.discriminant_offset,
             noise_floor=config.discriminant_noise,
             scale=config.discriminant_scale,
+            inner_folds=radius_folds(part) if config.discriminant_choose_radius else None,
         )
         with torch.no_grad():
             u = model.discriminant_features(torch.from_numpy(xv), torch.from_numpy(mv))
@@ -200,7 +247,7 @@ def main() -> None:
         # 3. nested: pick on the training blocks alone
         if not args.skip_nested:
             inner = dict.fromkeys(candidates, 0)
-            for a, b in blocked_folds(len(ytr), FOLDS - 1):
+            for a, b in inner_folds(ytr):
                 for name, features in candidates.items():
                     inner[name] += int(
                         (fit_predict(features, xtr[a], ytr[a], xtr[b]) == ytr[b]).sum()
@@ -209,17 +256,29 @@ def main() -> None:
                 pick = max(names, key=lambda name: inner[name])
                 picks[label].append(pick)
                 nested[label][val] = preds[pick][val]
-        print(f"fold {fold + 1}/{FOLDS} done ({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"fold {fold + 1}/{len(splits)} done ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
     rows = {name: float((p == truth).mean()) for name, p in preds.items()}
-    best = max(candidates, key=lambda name: rows[name])
-    print(f"\naccumulator grade accuracy, {FOLDS}-fold blocked CV, {data.n_windows} cycles")
+    per_fold = {
+        name: [round(float((p[val] == truth[val]).mean()), 4) for _, val in splits]
+        for name, p in preds.items()
+    }
+    print("shipped, per fold (%): " + " / ".join(f"{100 * a:.1f}" for a in per_fold["shipped"]))
+    best = max(candidates, key=lambda name: rows[name]) if candidates else None
+    what = "leave-one-run-out (12 runs)" if args.scheme == "runs" else f"{FOLDS}-fold blocked CV"
+    print(f"\naccumulator grade accuracy, {what}, {data.n_windows} cycles")
     print(f"{'features':<40} {'accuracy':>9} {'errors':>7}")
     for name, value in rows.items():
         print(f"{name:<40} {100 * value:>8.2f}% {int((preds[name] != truth).sum()):>7}")
     result: dict[str, object] = {
         "uci_dir": str(args.uci_dir),
+        "scheme": args.scheme,
+        "radius": "fixed (config hops)" if args.fixed_radius else "chosen in each training fold",
         "accuracy": rows,
+        "per_fold": per_fold,
         "best_on_outer_folds": best,
         "seconds": time.perf_counter() - started,
     }
@@ -229,13 +288,15 @@ def main() -> None:
             score = float((nested[label] == truth).mean())
             top = max(names, key=lambda name: rows[name])
             print(
-                f"\nnested, {label} (picked by inner blocked CV in each training fold: "
+                f"\nnested, {label} (picked by inner {'runs' if args.scheme == 'runs' else 'blocked'}"
+                f" CV in each training fold: "
                 f"{picks[label]}): {100 * score:.2f}%, against {100 * rows[top]:.2f}% for "
                 f"{top!r}, picked on the outer folds"
             )
             summary[label] = {"accuracy": score, "picks": picks[label]}
         result["nested"] = summary
-    out = REPO / "tests/benchmarks/results/bench_accumulator_features.json"
+    suffix = ("" if args.scheme == "runs" else "_blocked") + ("_fixed" if args.fixed_radius else "")
+    out = REPO / f"tests/benchmarks/results/bench_accumulator_features{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"wrote {out.relative_to(REPO)} ({time.perf_counter() - started:.0f} s)")

@@ -2,6 +2,14 @@
 before and after short-gap filling and required-sensor withholding, side by side.
 
     .venv/bin/python tests/benchmarks/bench_missing_data.py [UCI_DIR]
+    .venv/bin/python tests/benchmarks/bench_missing_data.py --report runs-cv.json
+
+``--report`` prints the same cases on new runs instead: a report of ``hydrodiag evaluate cv
+--conditions missing`` (the shipped model's ``runs-cv.json``), where every fold's model and the
+LDA baselines graded the held-out run with data missing (the scenarios below, from
+``training.robustness.missing_copies``); the model grades as the engine does (gaps filled,
+ungraded without a required sensor, required sensors measured on the fold's training windows),
+the baselines grade every window and are also scored on the windows the model graded.
 
 On the 1805 real cycles (the model's own training data, so "clean" is in-sample: this measures
 what missing data costs, not how well the model generalises), every scenario removes samples
@@ -110,13 +118,58 @@ def _cell(r: dict[str, Any]) -> str:
     return f"{acc} {100 * r['graded']:4.0f}%"
 
 
+def new_run_table(report: dict[str, Any]) -> dict[str, Any]:
+    """Per case, component and method: accuracy over the windows it graded, the share graded,
+    and the accuracy on the windows the reference method (the model) graded."""
+    from training.robustness import summarise
+
+    summary = summarise(report)
+    cases = {
+        m: {c: row.get("missing", {}) for c, row in comps.items()} for m, comps in summary.items()
+    }
+    first = next(iter(cases.values()))
+    labels = list(next(iter(first.values())))
+    if not labels:
+        raise SystemExit("the report has no missing-data cases: run it with --conditions missing")
+    print(f"{report['scheme']}, folds {report['folds_run']}")
+    print(
+        "per component: the model's accuracy over the windows it graded (%) and the share "
+        "graded; each baseline's accuracy on those same windows"
+    )
+    methods = list(cases)
+    head = "  ".join(f"{c:>{11 + 9 * (len(methods) - 1)}}" for c in COMPONENTS)
+    print(f"{'case':<26} {head}")
+    for label in labels:
+        cells = []
+        for c in COMPONENTS:
+            model = cases[methods[0]][c][label]
+            parts = [f"{100 * model['accuracy']:5.1f} {100 * model['graded']:3.0f}%"]
+            parts += [
+                f"{100 * cases[m][c][label]['accuracy_on_reference']:8.1f}" for m in methods[1:]
+            ]
+            cells.append(" ".join(parts))
+        print(f"{label:<26} {'  '.join(cells)}", flush=True)
+    print(
+        f"(columns per component: {methods[0]} accuracy and share graded, then {', '.join(methods[1:])})"
+    )
+    return cases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "uci_dir", nargs="?", type=Path, default=REPO / "data/uci-hydraulic-1hz.tar.xz"
     )
+    parser.add_argument("--report", type=Path, help="a report of `evaluate cv --conditions`")
     args = parser.parse_args()
     started = time.perf_counter()
+    if args.report is not None:
+        cases = new_run_table(json.loads(args.report.read_text(encoding="utf-8")))
+        out = REPO / "tests/benchmarks/results/bench_missing_data_new_runs.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"report": str(args.report), "cases": cases}, indent=2))
+        print(f"wrote {out.relative_to(REPO)} ({time.perf_counter() - started:.0f} s)")
+        return
     model = load_model(default_model_path(), provider="cpu")
     data = from_uci_folder(args.uci_dir)
     results: dict[str, Any] = {}

@@ -1,18 +1,26 @@
-"""How far each method's grades move when one sensor reads slightly off: blocked CV, clean and
-with a calibration offset on one sensor at a time.
+"""How far each method's grades move when one sensor reads slightly off: cross-validation,
+clean and with a calibration offset on one sensor at a time.
 
-    .venv/bin/python tests/benchmarks/bench_sensor_offset.py [UCI_DIR] [--folds 1,2] [--offsets 0.01,0.02]
+    .venv/bin/python tests/benchmarks/bench_sensor_offset.py --report runs-cv.json
+    .venv/bin/python tests/benchmarks/bench_sensor_offset.py [UCI_DIR] [--scheme runs|blocked]
+        [--only-folds 1,2] [--offsets 0.01,0.02]
 
-A field sensor is never calibrated as well as the test rig's. Per blocked fold (block *b* is
-validated in fold *b* mod 5, as ``hydrodiag evaluate cv``), the shipped configuration
-(``TrainConfig()``) and the two LDA baselines are fitted once on the training blocks; then the
-validation blocks are graded clean and again with ``offset × std`` added to every value of one
-sensor (std of that sensor over the fold's training windows), for every sensor and both signs.
-Reported per component and method: clean accuracy, the mean over the perturbed copies, and the
-worst sensor (the copy with the lowest accuracy). The clean column is the ``evaluate cv`` table.
+A field sensor is never calibrated as well as the test rig's. Per fold of the validation
+(leave-one-run-out by default, as ``hydrodiag evaluate cv``; ``--scheme blocked`` for the old
+5-fold blocked CV), the shipped configuration (``TrainConfig()``) and the two LDA baselines are
+fitted once on the training windows; then the validation windows are graded clean and again
+with ``offset × std`` added to every value of one sensor (std of that sensor over the fold's
+training windows), for every sensor and both signs. Reported per component and method: clean
+accuracy, the mean over the shifted copies, and the worst sensor (the copy with the lowest
+accuracy). The clean column is the ``evaluate cv`` table; no choice is made on these folds
+(the configuration is fixed before them, each discriminant's graph radius is chosen inside
+each fold's training windows, and nothing is picked from the copies).
 
-The GNN is trained per fold (~2 minutes a fold on one core of this machine); ``--folds`` runs
-a subset. Prints a table and writes tests/benchmarks/results/bench_sensor_offset.json.
+``--report`` reads a report of ``hydrodiag evaluate cv --conditions offset[,missing]`` (the
+shipped model's ``runs-cv.json``) instead of training: the same folds and copies at ±1 %.
+
+The GNN is trained per fold (~2 minutes a fold on one core of this machine); ``--only-folds``
+runs a subset. Prints a table and writes tests/benchmarks/results/bench_sensor_offset.json.
 """
 
 from __future__ import annotations
@@ -21,84 +29,76 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from training.datasets import LabelledWindows
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-Grader = Callable[["LabelledWindows"], dict[str, np.ndarray]]
-FOLDS = 5
+
+def _accuracy(cm: Any) -> float:
+    a = np.asarray(cm)
+    return float(np.trace(a) / a.sum()) if a.sum() else float("nan")
 
 
-def offset_copies(
-    windows: LabelledWindows, spread: dict[str, float], offsets: list[float]
-) -> dict[str, LabelledWindows]:
-    """``"PS1 +1%"`` -> the windows with PS1 shifted by 1 % of its training std, and so on."""
-    from training.datasets import LabelledWindows
+def offset_table(report: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per method and component: clean, mean over the shifted copies, worst copy."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    shifted = {label: by for label, by in report.get("conditions", {}).items() if "%" in label}
+    if not shifted:
+        raise SystemExit("the report has no sensor-offset copies: run it with --conditions offset")
+    for method, comps in report["methods"].items():
+        table[method] = {}
+        for c, clean in comps.items():
+            acc = {label: _accuracy(by[method][c]["confusion"]) for label, by in shifted.items()}
+            worst = min(acc, key=lambda label: acc[label])
+            table[method][c] = {
+                "clean": clean["accuracy"],
+                "mean_offset": float(np.mean(list(acc.values()))),
+                "worst": acc[worst],
+                "worst_copy": worst,
+                "per_copy": acc,
+            }
+    return table
 
-    out = {}
-    for sensor in windows.values:
-        for offset in offsets:
-            for sign in (1, -1):
-                values = dict(windows.values)
-                values[sensor] = windows.values[sensor] + sign * offset * spread[sensor]
-                label = f"{sensor} {'+' if sign > 0 else '-'}{100 * offset:g}%"
-                out[label] = LabelledWindows(
-                    values=values,
-                    grades=windows.grades,
-                    fault_types=windows.fault_types,
-                    window_ids=windows.window_ids,
-                )
-    return out
 
-
-def gnn_grader(train: LabelledWindows) -> Grader:
-    from gnn.graph import GraphSpec
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The cross-validation with the offset copies (the GNN trained per fold)."""
     from ingestion.profiles import load_profile
+    from ingestion.uci import UCI_SENSORS
     from training.config import TrainConfig
-    from training.train import make_tensors, predict_grades, train_model
+    from training.datasets import LabelledWindows, from_uci_folder
+    from training.evaluate import blocked_scheme, cross_validate, runs_scheme
+    from training.pipeline import baseline_method, gnn_method
+    from training.robustness import offset_copies
 
-    result = train_model(
-        GraphSpec.from_profile(load_profile("zema-test-rig")), train, TrainConfig()
-    )
-    print(f"    gnn trained: {result.seconds:.0f} s", flush=True)
-
-    def grade(windows: LabelledWindows) -> dict[str, np.ndarray]:
-        data = make_tensors(result.spec, windows, result.fault_types)
-        pred = predict_grades(result.model, data, np.arange(windows.n_windows))
-        return {c: pred[:, result.spec.node_ids.index(c)] for c in windows.grades}
-
-    return grade
-
-
-def lda_grader(method: str, train: LabelledWindows) -> Grader:
-    """The baseline of ``training.baselines`` fitted once, to grade many copies."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.preprocessing import StandardScaler
-
-    from training.baselines import FEATURES
-
-    sensors = list(train.values)
-    featurise = FEATURES[method]
-    x = featurise(train, sensors)
-    scaler = StandardScaler().fit(x)
-    fitted = {
-        c: LinearDiscriminantAnalysis().fit(scaler.transform(x)[g >= 0], g[g >= 0])
-        for c, g in train.grades.items()
+    offsets = [float(o) for o in args.offsets.split(",")]
+    data = from_uci_folder(args.uci_dir)
+    scheme = runs_scheme(data) if args.scheme == "runs" else blocked_scheme(data.n_windows)
+    config = TrainConfig()
+    methods = {
+        "gnn": gnn_method(load_profile("zema-test-rig"), config),
+        "lda-stats": baseline_method("lda-stats", list(UCI_SENSORS)),
+        "lda-raw": baseline_method("lda-raw", list(UCI_SENSORS)),
     }
 
-    def grade(windows: LabelledWindows) -> dict[str, np.ndarray]:
-        z = scaler.transform(featurise(windows, sensors))
-        return {c: lda.predict(z).astype(np.int64) for c, lda in fitted.items()}
+    def copies(train: LabelledWindows, val: LabelledWindows) -> dict[str, LabelledWindows]:
+        return offset_copies(train, val, offsets)
 
-    return grade
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        report = cross_validate(
+            data,
+            methods,
+            scheme=scheme,
+            folds=[int(f) - 1 for f in args.only_folds.split(",")] if args.only_folds else None,
+            conditions=copies,
+        )
+    report["offsets"] = offsets
+    return report
 
 
 def main() -> None:
@@ -106,75 +106,34 @@ def main() -> None:
     parser.add_argument(
         "uci_dir", nargs="?", type=Path, default=REPO / "data/uci-hydraulic-1hz.tar.xz"
     )
-    parser.add_argument("--folds", default="1,2,3,4,5", help="which of the 5 folds to run")
+    parser.add_argument("--report", type=Path, help="a report of `evaluate cv --conditions`")
+    parser.add_argument("--scheme", choices=("runs", "blocked"), default="runs")
+    parser.add_argument("--only-folds", help="run only these folds, e.g. 1,2")
     parser.add_argument("--offsets", default="0.01,0.02", help="shares of each sensor's std")
     parser.add_argument(
         "--json", type=Path, default=REPO / "tests/benchmarks/results/bench_sensor_offset.json"
     )
     args = parser.parse_args()
-    folds = [int(f) - 1 for f in args.folds.split(",")]
-    offsets = [float(o) for o in args.offsets.split(",")]
-
-    import torch
-
-    from training.datasets import blocked_folds, from_uci_folder
-
-    torch.set_num_threads(1)
     started = time.perf_counter()
-    data = from_uci_folder(args.uci_dir)
-    components = list(data.grades)
-    methods: dict[str, Callable[[LabelledWindows], Grader]] = {
-        "gnn": gnn_grader,
-        "lda-stats": lambda t: lda_grader("lda-stats", t),
-        "lda-raw": lambda t: lda_grader("lda-raw", t),
-    }
-    # per method, component and copy ("clean" or "PS1 +1%"): 1 where right, per window run
-    right: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {
-        m: {c: {} for c in components} for m in methods
-    }
-    splits = blocked_folds(data.n_windows, FOLDS)
-    for k in folds:
-        train_idx, val_idx = splits[k]
-        train, val = data.subset(train_idx), data.subset(val_idx)
-        spread = {s: float(np.nanstd(v)) for s, v in train.values.items()}
-        copies = {"clean": val, **offset_copies(val, spread, offsets)}
-        print(f"fold {k + 1}: {len(val_idx)} validation cycles, {len(copies)} copies", flush=True)
-        for name, fit in methods.items():
-            grade = fit(train)
-            for label, windows in copies.items():
-                for c, pred in grade(windows).items():
-                    right[name][c].setdefault(label, []).append(pred == val.grades[c])
-        print(f"fold {k + 1} done ({time.perf_counter() - started:.0f} s)", flush=True)
-
-    table: dict[str, dict[str, dict[str, Any]]] = {}
-    for name in methods:
-        table[name] = {}
-        for c in components:
-            acc = {label: float(np.concatenate(r).mean()) for label, r in right[name][c].items()}
-            shifted = {label: a for label, a in acc.items() if label != "clean"}
-            worst = min(shifted, key=lambda label: shifted[label])
-            table[name][c] = {
-                "clean": acc["clean"],
-                "mean_offset": float(np.mean(list(shifted.values()))),
-                "worst": shifted[worst],
-                "worst_copy": worst,
-                "per_copy": shifted,
-            }
+    report = json.loads(args.report.read_text(encoding="utf-8")) if args.report else run(args)
+    table = offset_table(report)
+    offsets = report.get("offsets", [0.01])
     print(
-        f"\ngrade accuracy on {len(folds)} blocked fold(s), clean and with one sensor offset "
-        f"by {', '.join(f'±{100 * o:g}' for o in offsets)} % of its std"
+        f"\ngrade accuracy, {report['scheme']}, folds {report['folds_run']}: clean and with one "
+        f"sensor offset by {', '.join(f'±{100 * o:g}' for o in offsets)} % of its std"
     )
     print(f"{'component':<10} {'method':<10} {'clean':>8} {'mean':>8} {'worst':>8}  worst copy")
-    for c in components:
-        for name in methods:
-            row = table[name][c]
+    for c in next(iter(table.values())):
+        for name, comps in table.items():
+            row = comps[c]
             print(
                 f"{c:<10} {name:<10} {100 * row['clean']:>7.2f}% {100 * row['mean_offset']:>7.2f}% "
                 f"{100 * row['worst']:>7.2f}%  {row['worst_copy']}"
             )
     result = {
-        "uci_dir": str(args.uci_dir),
-        "folds": [k + 1 for k in folds],
+        "source": str(args.report) if args.report else str(args.uci_dir),
+        "scheme": report["scheme"],
+        "folds": report["folds_run"],
         "offsets": offsets,
         "accuracy": table,
         "seconds": time.perf_counter() - started,

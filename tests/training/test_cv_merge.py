@@ -12,12 +12,12 @@ from app.cli import main
 from ingestion.uci import UCI_SENSORS
 from training.datasets import from_uci_folder
 from training.evaluate import cross_validate, merge_reports
-from training.pipeline import baseline_predictor
+from training.pipeline import baseline_method
 
 
 def test_merged_folds_equal_one_full_run(uci_dir: Path) -> None:
     windows = from_uci_folder(uci_dir).subset(np.arange(700))  # 7 blocks: quick
-    methods = {"lda-stats": baseline_predictor("lda-stats", list(UCI_SENSORS))}
+    methods = {"lda-stats": baseline_method("lda-stats", list(UCI_SENSORS))}
     quiet = {"log": lambda _: None}
     full = cross_validate(windows, methods, **quiet)  # type: ignore[arg-type]
     parts = [

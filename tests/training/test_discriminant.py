@@ -12,7 +12,12 @@ import torch
 from gnn.graph import GraphSpec, build_inputs
 from gnn.model import TemporalGNN
 from ingestion.profiles import load_profile
-from training.discriminant import fit_discriminants, neighbourhood, sensorless_nodes
+from training.discriminant import (
+    FittedDiscriminant,
+    fit_discriminants,
+    neighbourhood,
+    sensorless_nodes,
+)
 from training.export import (
     PARITY_TOLERANCE,
     ModelMeta,
@@ -465,3 +470,82 @@ def test_variation_floor_is_what_sensor_noise_does_to_the_variation_moments() ->
     np.testing.assert_allclose(jitter[1:], floor[1:], rtol=0.15)
     # the plain mean: a moving signal's changes average out; the floor's bias term dominates
     assert jitter[0] <= floor[0]
+
+
+def test_held_out_blocks_say_which_sensors_a_sensorless_grade_needs(rig: GraphSpec) -> None:
+    """The accumulator's grade lives in PS2 (on V10); PS3 (on LV) carries nothing: held out,
+    the grade without PS2 falls to about chance, without PS3 it stays — and only PS2 becomes
+    a sensor the engine will not grade the accumulator without."""
+    from training.train import required_sensors
+
+    values, grade = _windows(500, seed=4, nuisance_scale=1.0)
+    spec = rig.fit_normalisation(values)
+    x, mask = build_inputs(spec, values)
+    grades = np.full((len(grade), spec.num_nodes), -1, dtype=np.int64)
+    grades[:, spec.node_ids.index("ACC")] = grade
+    model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=6)
+    (acc,) = fit_discriminants(
+        model,
+        spec,
+        torch.from_numpy(x),
+        torch.from_numpy(mask),
+        grades,
+        FAULTS,
+        {"ACC": "accumulator_precharge_loss"},
+        hops=1,
+        scale="ordinal",
+    )
+    assert set(acc.held_out_without) == {"PS2", "PS3"}  # the sensors of V10, ACC and LV
+    assert acc.held_out_accuracy > 0.9
+    assert acc.held_out_without["PS2"] < 0.5
+    assert acc.held_out_without["PS3"] > acc.held_out_accuracy - 0.02
+    needs = required_sensors({"ACC": {"all": 1.0, "PS2": 0.99, "PS3": 1.0}}, 0.05, [acc])
+    assert needs == {"ACC": {"PS2": acc.held_out_without["PS2"]}}
+
+
+def test_the_radius_is_chosen_on_held_out_runs_not_on_a_coincidence(rig: GraphSpec) -> None:
+    """The valve's grade shows in its own PS2; the relief valve's PS4, two hops away, tracks
+    the grade exactly in seven runs and not in the eighth (a rig state that happened to
+    coincide, as PS4 and the cooler did on the rig). Leave-one-run-out inside the training
+    windows keeps the valve's discriminant at one hop."""
+    from training.datasets import run_folds
+
+    rng = np.random.default_rng(5)
+    run_grades = [0, 1, 2, 3, 0, 1, 2, 3]
+    grade = np.repeat(run_grades, 40)
+    n = len(grade)
+    ps4_level = 2.0 * grade.astype(float)
+    ps4_level[5 * 40 : 6 * 40] = 2.0 * 2  # run 5 (grade 1) reads like grade 2
+    values = {
+        "PS2": 120 + 3.0 * grade[:, None] + rng.normal(0, 0.4, (n, T)),
+        "PS4": ps4_level[:, None] + rng.normal(0, 0.05, (n, T)),
+        "PS1": 150 + rng.normal(0, 0.5, (n, T)),
+        "TS1": 45 + rng.normal(0, 1, (n, T)),
+    }
+    spec = rig.fit_normalisation(values)
+    x, mask = build_inputs(spec, values)
+    grades = np.full((n, spec.num_nodes), -1, dtype=np.int64)
+    grades[:, spec.node_ids.index("V10")] = grade
+
+    def fitted(**kw: object) -> list[FittedDiscriminant]:
+        model = _model(spec, num_nodes=spec.num_nodes, discriminant_frequencies=2)
+        return fit_discriminants(
+            model,
+            spec,
+            torch.from_numpy(x),
+            torch.from_numpy(mask),
+            grades,
+            FAULTS,
+            {"V10": "valve_switching_lag"},
+            hops=3,
+            nodes="graded",
+            offset_floor=0.01,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    (fixed,) = fitted()
+    assert fixed.radius == 2 and "RV1" in fixed.neighbourhood and not fixed.radius_scores
+    (chosen,) = fitted(inner_folds=run_folds(grade))
+    assert chosen.radius == 1 and "RV1" not in chosen.neighbourhood
+    assert set(chosen.radius_scores) == {1, 2}
+    assert chosen.radius_scores[1] > chosen.radius_scores[2]

@@ -1,4 +1,4 @@
-"""Learning a machine's normal without labels (training/normal.py, training/calibration.py,
+"""Learning a machine's normal without labels (training/normal.py, training/normal_calibration.py,
 gnn.model.NormalGNN): the model never sees what it predicts, exports with parity, and a fit on
 a real workspace diagnoses and evaluates through the product; bad input says what is wrong."""
 
@@ -25,7 +25,6 @@ from ingestion.profiles import parse_profile_text
 from ingestion.progress import CancelledError
 from ingestion.workspace import open_workspace
 from tests.pump_rig_proxy import FIT_SAMPLES, PROFILE_YAML, START, make_log, write_log
-from training.calibration import choose_window
 from training.normal import (
     FitOptions,
     FitSelection,
@@ -34,6 +33,7 @@ from training.normal import (
     fit_normal,
     register_fit,
 )
+from training.normal_calibration import choose_window
 
 FAST = FitOptions(epochs=2, seed=0)
 FIT_END = START + timedelta(seconds=FIT_SAMPLES)

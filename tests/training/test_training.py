@@ -12,7 +12,7 @@ import torch
 from app.cli import main
 from gnn.graph import GraphSpec
 from ingestion.profiles import load_profile
-from training.baselines import fit_predict, stats_features
+from training.baselines import fit_baseline, stats_features
 from training.config import TrainConfig
 from training.datasets import (
     LabelledWindows,
@@ -141,7 +141,7 @@ def test_cross_validate_with_baselines(small_dir: Path) -> None:
     sensors = sorted(data.values)
     report = cross_validate(
         data,
-        {"lda-stats": lambda tr, va: fit_predict("lda-stats", tr, va, sensors)},
+        {"lda-stats": lambda tr: fit_baseline("lda-stats", tr, sensors)},
         n_folds=2,
         block_size=10,
         log=lambda s: None,

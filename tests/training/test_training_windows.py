@@ -152,7 +152,8 @@ def test_blocked_cv_on_a_workspaces_windows(
 ) -> None:
     report_path = tmp_path / "cv.json"
     args = ["--workspace", str(labelled), "evaluate", "cv", "--equipment", EQUIPMENT]
-    args += ["--window", "30", "--block-size", "20", "--epochs", "1", "--hidden", "4"]
+    args += ["--scheme", "blocked", "--window", "30", "--block-size", "20"]
+    args += ["--epochs", "1", "--hidden", "4"]
     assert main([*args, "--heads", "1", "--json", str(report_path)]) == 0
     printed = capsys.readouterr().out
     assert f"100 windows from equipment {EQUIPMENT}" in printed
@@ -184,7 +185,10 @@ def test_train_with_cv_puts_the_blocked_cv_and_baselines_into_the_card(
     args = ["--workspace", str(labelled), "train", "--equipment", EQUIPMENT, "--out", str(out)]
     args += ["--window", "30", "--epochs", "1", "--hidden", "4", "--heads", "1"]
     assert main([*args, "--cv", "5", "--cv-block-size", "20"]) == 0
-    assert "blocked 5-fold cross-validation first (blocks of 20)" in capsys.readouterr().out
+    assert (
+        "cross-validation first: blocked 5-fold: contiguous blocks of 20 windows"
+        in capsys.readouterr().out
+    )
     card = json.loads((out / "card.json").read_text())
     cv = card["cross_validation"]
     assert set(cv["methods"]) == {"gnn", "lda-stats", "lda-raw"}

@@ -39,8 +39,9 @@ def _model_file() -> str:
 
 
 def _default_model() -> str:
-    """The installed default model by its card: id, version and blocked-CV grade accuracy —
-    what an engineer should know before trusting a grade (reads card.json, not the model)."""
+    """The installed default model by its card: id, version and its grade accuracy on new
+    runs (leave-one-run-out; blocked CV for a card from before it) — what an engineer should
+    know before trusting a grade (reads card.json, not the model)."""
     from gnn.graph import default_model_path
     from gnn.runtime import read_model_card
 
@@ -50,9 +51,15 @@ def _default_model() -> str:
         return f"no readable model card beside {model}"
     text = f"{card['model_id']} {card['model_version']}"
     metrics = card.get("metrics")
-    cv = metrics.get("blocked_cv", {}) if isinstance(metrics, dict) else {}
+    metrics = metrics if isinstance(metrics, dict) else {}
+    key, what = (
+        ("runs_cv", "grade accuracy on new runs (leave-one-run-out)")
+        if "runs_cv" in metrics
+        else ("blocked_cv", "blocked-CV grade accuracy")
+    )
+    cv = metrics.get(key, {})
     scores = ", ".join(f"{c} {100 * v['accuracy']:.1f} %" for c, v in cv.items() if "accuracy" in v)
-    return f"{text} — blocked-CV grade accuracy {scores}" if scores else text
+    return f"{text} — {what} {scores}" if scores else text
 
 
 def about_facts(model_text: str = "", provider: str = "") -> list[tuple[str, str]]:

@@ -45,7 +45,9 @@ def test_summary_reads_in_ten_seconds(
     assert "CRITICAL" in row and "degraded" in row
     assert any(line.startswith("T Oil tank") and "not assessed" in line for line in lines)
     # every row's health sits under the header's, whatever its status text
-    top = next(i for i, line in enumerate(lines) if line.startswith("component "))
+    top = next(
+        i for i, line in enumerate(lines) if line.startswith("component ") and "health" in line
+    )
     end = lines[top].index("health") + len("health")
     rows = lines[top + 1 : lines.index("", top)]
     assert len(rows) == 11
@@ -67,6 +69,32 @@ def test_json_output(ws: Path, base: tuple[Path, Path], capsys: pytest.CaptureFi
     assert data["n_windows"] == 10 and data["selection"] == "last 10 min"
     assert data["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
     assert {c["component_id"] for c in data["components"]} >= {"C1", "V10", "MP1", "ACC"}
+    graded = {c["component_id"]: c for c in data["components"] if c["grade"] is not None}
+    for c in graded.values():  # the grades the model cannot tell apart, and their probability
+        low, high = c["grade_range"]
+        assert low <= c["grade"] <= high and c["grade_range_probability"] > 0
+    assert data["model"]["calibrated_on"] == ""
+
+
+def test_a_grade_range_reads_as_one() -> None:
+    from app.commands.diagnose import _grade_cell
+    from gnn.results import ComponentResult, Status
+
+    common = {"component_id": "ACC", "name": "Accumulators", "type": "accumulator"}
+    unsure = ComponentResult(
+        **common,
+        assessed=True,
+        status=Status.HEALTHY,
+        health=0.86,
+        grade=0,
+        grade_probs=(0.6, 0.35, 0.05, 0.0),
+        confidence=0.6,
+        grade_range=(0, 1),
+        grade_range_probability=0.95,
+    )
+    assert _grade_cell(unsure, "0 optimal") == "0–1 optimal to slightly degraded"
+    sure = unsure.model_copy(update={"grade_range": (0, 0), "grade_range_probability": 0.97})
+    assert _grade_cell(sure, "0 optimal") == "0 optimal"
 
 
 @pytest.mark.parametrize(

@@ -112,13 +112,11 @@ def test_about_dialog_names_versions_and_providers(qtbot) -> None:  # type: igno
     qtbot.addWidget(dialog)
     facts = dict(dialog.facts)
     assert facts["Model of this diagnosis"] == "zema-rig-gatv2-lstm v1.0.0"
-    # the installed model, by its card: version and blocked-CV accuracy per component
+    # the installed model, by its card: version and accuracy per component (1.6.0: blocked CV)
     card = json.loads(default_model_path().with_name("card.json").read_text(encoding="utf-8"))
     assert facts["Default model"].startswith(f"zema-rig-gatv2-lstm {card['model_version']} — ")
-    assert (
-        f"ACC {100 * card['metrics']['blocked_cv']['ACC']['accuracy']:.1f} %"
-        in facts["Default model"]
-    )
+    quoted = card["metrics"].get("runs_cv") or card["metrics"]["blocked_cv"]
+    assert f"ACC {100 * quoted['ACC']['accuracy']:.1f} %" in facts["Default model"]
     assert facts["ONNX Runtime"][0].isdigit()
     assert "CPUExecutionProvider" in facts["Providers available"]
     save_screenshot(dialog, "about-dialog")
@@ -134,3 +132,24 @@ def test_error_dialog_is_a_sentence(qtbot) -> None:  # type: ignore[no-untyped-d
     box.close()
     bug = error_message(ZeroDivisionError("division by zero"))
     assert "internal error" in bug and "Traceback" not in bug and "hydrodiag-gui.log" in bug
+
+
+def test_about_dialog_quotes_the_accuracy_on_new_runs_first(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A card with both validations: the figure shown is the one on held-out runs."""
+    card = {
+        "model_id": "m",
+        "model_version": "9.9",
+        "metrics": {
+            "blocked_cv": {"ACC": {"accuracy": 0.9734}},
+            "runs_cv": {"ACC": {"accuracy": 0.821}},
+        },
+    }
+    (tmp_path / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    monkeypatch.setenv("HYDRODIAG_MODEL", str(tmp_path / "model.onnx"))
+    dialog = AboutDialog()
+    qtbot.addWidget(dialog)
+    shown = dict(dialog.facts)["Default model"]
+    assert shown == "m 9.9 — grade accuracy on new runs (leave-one-run-out) ACC 82.1 %"
+    dialog.grab().save("/tmp/acc2/about.png")
