@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gnn import contract
 from gnn.contract import GRADE_NAMES
 from gnn.results import (
     ComponentResult,
@@ -188,17 +189,41 @@ def grade_label(result: ComponentResult) -> str:
     valve graded 0 in a third of the windows and 3 in another third averages to a warning)."""
     if result.grade is None:
         return "?"
-    return "grade varied" if grade_varied(result) else GRADE_NAMES[result.grade]
+    if grade_varied(result):
+        return "grade varied"
+    if is_grade_range(result) and result.grade_range is not None:
+        lo, hi = result.grade_range
+        return f"{GRADE_NAMES[lo]} to {GRADE_NAMES[hi]}"
+    return GRADE_NAMES[result.grade]
+
+
+def is_grade_range(result: ComponentResult) -> bool:
+    """The model cannot tell the component's grade from its neighbour (``grade_range`` spans
+    more than one grade: ``training.calibration``)."""
+    return result.grade_range is not None and result.grade_range[0] != result.grade_range[1]
 
 
 def grade_text(result: ComponentResult) -> str:
-    """The grade as a table cell shows it: ``0 optimal``, ``varied (recent: 3 near failure)``
-    when it changed within the selection, ``—`` when there is none."""
+    """The grade as a table cell shows it: ``0 optimal``, ``0–1 optimal to slightly degraded``
+    where the model cannot tell those grades apart, ``varied (recent: 3 near failure)`` when it
+    changed within the selection, ``—`` when there is none. One wording for the app, the CLI
+    and the PDF."""
     if result.grade is None:
         return "—"
     if grade_varied(result) and result.recent_grade is not None:
         return f"varied (recent: {result.recent_grade} {GRADE_NAMES[result.recent_grade]})"
+    if is_grade_range(result) and result.grade_range is not None:
+        lo, hi = result.grade_range
+        return f"{contract.grade_label(lo, hi)} {GRADE_NAMES[lo]} to {GRADE_NAMES[hi]}"
     return f"{result.grade} {GRADE_NAMES[result.grade]}"
+
+
+def shown_confidence(result: ComponentResult) -> float | None:
+    """The confidence shown beside :func:`grade_text`: the probability of the grade range where
+    there is one, else of the grade."""
+    if is_grade_range(result) and result.grade_range_probability is not None:
+        return result.grade_range_probability
+    return result.confidence
 
 
 def grade_mix(result: ComponentResult) -> str | None:

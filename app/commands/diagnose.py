@@ -193,21 +193,6 @@ def _component_note(c: ComponentResult) -> str:
     return "; ".join(notes)
 
 
-def _is_range(c: ComponentResult) -> bool:
-    return c.grade_range is not None and c.grade_range[0] != c.grade_range[1]
-
-
-def _grade_cell(c: ComponentResult, text: str) -> str:
-    """The grade column: the grade (``grade_text``), or the range of adjacent grades the model
-    cannot tell apart, ``0–1 optimal to slightly degraded``."""
-    from gnn.contract import GRADE_NAMES, grade_label
-
-    if not _is_range(c) or c.grade_range is None or text.startswith("varied"):
-        return text
-    lo, hi = c.grade_range
-    return f"{grade_label(lo, hi)} {GRADE_NAMES[lo]} to {GRADE_NAMES[hi]}"
-
-
 def summary(d: Diagnosis) -> str:
     """The ten-second text summary of a diagnosis."""
     lines: list[str] = []
@@ -277,14 +262,14 @@ def _statuses(d: Diagnosis) -> dict[str, str]:
 def _graded_table(d: Diagnosis) -> list[str]:
     """One row per component of a graded model: status, health, grade (or the range of adjacent
     grades the model cannot tell apart, with that range's probability as confidence), notes."""
-    from gnn.recommend import grade_text
+    from gnn.recommend import grade_text, is_grade_range, shown_confidence
 
     lines: list[str] = []
-    grades = {c.component_id: _grade_cell(c, grade_text(c)) for c in d.components}
+    grades = {c.component_id: grade_text(c) for c in d.components}
     statuses = _statuses(d)
     width = max([len("grade"), *(len(g) for g in grades.values())])
     s_width = max([len("status"), *(len(s) for s in statuses.values())])
-    if any(_is_range(c) for c in d.components):
+    if any(is_grade_range(c) for c in d.components):
         lines.append(
             "a grade such as 0–1: the model cannot tell those grades apart (conf: the range's "
             "probability)"
@@ -296,9 +281,8 @@ def _graded_table(d: Diagnosis) -> list[str]:
     for c in d.components:
         grade = grades[c.component_id]
         h = health_text(c.health)
-        conf = "—" if c.confidence is None else f"{c.confidence:.2f}"
-        if _is_range(c) and c.grade_range_probability is not None:
-            conf = f"{c.grade_range_probability:.2f}"  # the range's probability
+        confidence = shown_confidence(c)  # a range's probability where there is one
+        conf = "—" if confidence is None else f"{confidence:.2f}"
         lines.append(
             f"{_clip(f'{c.component_id} {c.name}', 28):<28} {statuses[c.component_id]:<{s_width}} "
             f"{h:>6}  {grade:<{width}} {conf:>4}  {_component_note(c)}"

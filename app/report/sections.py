@@ -23,7 +23,7 @@ from app.report.builder import card_facts, epoch_seconds, trend_components
 from app.report.layout import INK, UNIT, PageFlow, breakable, esc, esc_multiline, font
 from app.report.model import ALL_SECTIONS, SECTION_TITLES, ReportModel, Section
 from app.report.wording import duration_text, threshold_text, time_text, trend_text
-from gnn.recommend import grade_text
+from gnn.recommend import grade_text, shown_confidence
 from gnn.results import Status
 from gnn.wording import health_text
 
@@ -169,7 +169,8 @@ def _summary(flow: PageFlow, model: ReportModel) -> None:
     rows = []
     for comp in d.components:
         health = health_text(comp.health)
-        confidence = f"{comp.confidence:.0%}" if comp.confidence is not None else "—"
+        shown = shown_confidence(comp)  # a grade range's probability where there is one
+        confidence = f"{shown:.0%}" if shown is not None else "—"
         rows.append(
             "<tr>"
             f"<td><b>{esc(comp.component_id)}</b><br/><span class='small'>{esc(comp.name)}</span></td>"

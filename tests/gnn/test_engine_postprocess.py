@@ -164,3 +164,20 @@ def test_a_grade_that_changed_within_the_selection_is_not_named_as_one_grade() -
     (finding,) = post.findings([steady])
     assert finding.summary == "Comp V: grade 1 (slightly degraded), health 58 % — warning"
     assert grade_text(steady) == "1 slightly degraded"
+
+
+def test_grades_the_model_cannot_tell_apart_read_as_a_range_everywhere() -> None:
+    """Issue 18: where the calibrated probabilities do not separate adjacent grades the table
+    cell, the verdict and the confidence shown say so (one wording for app, CLI and PDF)."""
+    from gnn.recommend import grade_text, is_grade_range, shown_confidence
+
+    ranged = _comp("A", Status.CRITICAL, 0.37, 2).model_copy(
+        update={"confidence": 0.69, "grade_range": (1, 2), "grade_range_probability": 0.94}
+    )
+    assert is_grade_range(ranged)
+    assert grade_text(ranged) == "1–2 slightly degraded to severely degraded"
+    assert shown_confidence(ranged) == 0.94
+    _, _, verdict = post.overall([ranged], (), n_windows=10, n_valid=10)
+    assert "(slightly degraded to severely degraded, health 37 %" in verdict
+    single = ranged.model_copy(update={"grade_range": (2, 2), "grade_range_probability": 0.69})
+    assert grade_text(single) == "2 severely degraded" and shown_confidence(single) == 0.69

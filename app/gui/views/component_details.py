@@ -16,7 +16,7 @@ from app.core.presentation import PRIORITY_COLORS, format_health
 from app.gui.views.widgets import BarList, Sparkline, StatusBadge
 from gnn import wording
 from gnn.contract import GRADE_NAMES
-from gnn.recommend import grade_text
+from gnn.recommend import grade_text, shown_confidence
 from gnn.results import ComponentResult, Diagnosis
 
 # "0 optimal", "1 slightly degraded", ...: the bar labels of the grade probabilities
@@ -115,7 +115,8 @@ class ComponentDetailsPanel(QScrollArea):
                 )
             )
         else:
-            conf = f", confidence {result.confidence:.0%}" if result.confidence is not None else ""
+            confidence = shown_confidence(result)
+            conf = f", confidence {confidence:.0%}" if confidence is not None else ""
             layout.addWidget(
                 _text(f"Health {format_health(result.health)}, grade {grade_text(result)}{conf}")
             )

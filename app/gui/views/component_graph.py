@@ -40,7 +40,7 @@ from app.core.presentation import (
     status_style,
 )
 from gnn.contract import GRADE_NAMES
-from gnn.recommend import grade_text
+from gnn.recommend import grade_text, shown_confidence
 from gnn.results import Diagnosis, Status
 from ingestion.profiles import Component, Connection, EquipmentProfile
 
@@ -328,7 +328,7 @@ class ComponentGraphView(QGraphicsView):
             health = result.health
             status = result.status
             grade_line = (
-                f"Grade {grade_text(result)} (confidence {result.confidence or 0:.0%})"
+                f"Grade {grade_text(result)} (confidence {shown_confidence(result) or 0:.0%})"
                 if result.grade is not None
                 else None
             )

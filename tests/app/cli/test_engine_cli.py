@@ -77,7 +77,7 @@ def test_json_output(ws: Path, base: tuple[Path, Path], capsys: pytest.CaptureFi
 
 
 def test_a_grade_range_reads_as_one() -> None:
-    from app.commands.diagnose import _grade_cell
+    from gnn.recommend import grade_text
     from gnn.results import ComponentResult, Status
 
     common = {"component_id": "ACC", "name": "Accumulators", "type": "accumulator"}
@@ -92,9 +92,9 @@ def test_a_grade_range_reads_as_one() -> None:
         grade_range=(0, 1),
         grade_range_probability=0.95,
     )
-    assert _grade_cell(unsure, "0 optimal") == "0–1 optimal to slightly degraded"
+    assert grade_text(unsure) == "0–1 optimal to slightly degraded"
     sure = unsure.model_copy(update={"grade_range": (0, 0), "grade_range_probability": 0.97})
-    assert _grade_cell(sure, "0 optimal") == "0 optimal"
+    assert grade_text(sure) == "0 optimal"
 
 
 @pytest.mark.parametrize(

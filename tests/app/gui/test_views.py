@@ -120,8 +120,9 @@ def test_trends_hold_health_history_bands_and_projection(window, qtbot) -> None:
     )
     window.show_tab("trends")
     save_screenshot(window, "trends")
-    # The accumulator in warning, falling: the engine gives it a time to critical, and its
-    # projection runs down to the critical level. (Later it is critical already: no projection.)
+    # The accumulator in warning, falling. Shown with a time to critical, its projection runs
+    # down to the critical level; with its trend line below critical already (the shipped
+    # model 1.7.0 reads the sample so), or with no trend, there is none.
     stored = [
         queries.load_diagnosis(window.store, s.id)
         for s in queries.list_diagnoses(window.store, EQUIPMENT)
@@ -131,11 +132,25 @@ def test_trends_hold_health_history_bands_and_projection(window, qtbot) -> None:
         for d in sorted(stored, key=lambda d: d.window_start)
         if d.component("ACC").status == Status.WARNING
         and d.component("ACC").trend is not None
-        and d.component("ACC").trend.hours_to_critical
+        and d.component("ACC").trend.enough_history
     )
-    px, py = trends.projections["ACC"].getData()
-    assert px is None or len(px) == 0
+    acc = falling.component("ACC")
+    assert acc.trend is not None and acc.trend.rate_per_100h
     window.show_diagnosis_id(falling.id)
+    qtbot.waitUntil(lambda: window.runner.active_count == 0, timeout=15000)
+    px, _py = trends.projections["ACC"].getData()
+    already = not acc.trend.hours_to_critical
+    assert (px is None or len(px) == 0) if already else len(px) == 2
+    ahead = acc.trend.model_copy(update={"hours_to_critical": 5.0})
+    shown = falling.model_copy(
+        update={
+            "components": tuple(
+                c.model_copy(update={"trend": ahead}) if c.component_id == "ACC" else c
+                for c in falling.components
+            )
+        }
+    )
+    trends.set_history(queries.health_series(window.store, EQUIPMENT), shown)
     px, py = trends.projections["ACC"].getData()
     assert len(px) == 2 and py[-1] == pytest.approx(thresholds.critical) and px[1] > px[0]
     save_screenshot(window, "trends-projection")
