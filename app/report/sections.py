@@ -207,7 +207,10 @@ def _summary(flow: PageFlow, model: ReportModel) -> None:
         f"{esc(STATUS_STYLES[Status.INSUFFICIENT_DATA].label)} (too little valid data to grade "
         "it). Grades: 0 optimal, 1 slightly degraded, 2 severely degraded, 3 near failure. "
         "Grade, health and status are the current state: the latest windows of the diagnosed "
-        "range. Confidence = probability of the chosen grade, averaged over those windows. "
+        "range. Confidence = probability of the chosen grade, averaged over those windows; a "
+        "range such as 1–2 means the model cannot tell those grades apart, and its confidence "
+        "is the range's. Calibrated models: how often such a grade was right on runs the model "
+        "had not seen. "
         "Trend = measured change of health in % per 100 operating hours (per operating hour "
         "when faster), with its uncertainty band; time to threshold from that band.</p>"
     )
