@@ -33,16 +33,18 @@ def _item(tree, kind: str):  # type: ignore[no-untyped-def]
 
 def test_fleet_view_shows_status_colour_and_time(window) -> None:  # type: ignore[no-untyped-def]
     from app.gui.views.workspace import status_icon
+    from gnn.wording import health_text
 
     top = window.workspace_panel.tree.topLevelItem(0)
     style = STATUS_STYLES[Status.CRITICAL]
     name, line = top.text(0).split("\n")
     assert name == f"Demo rig (simulated) ({EQUIPMENT})"
-    assert line == f"{style.word} · 30 % · 30 Nov 09:00 UTC"  # the latest diagnosis, shown zone
+    health = health_text(window.diagnosis.overall_health)  # the model's figure, not a constant
+    assert line == f"{style.word} · {health} · 30 Nov 09:00 UTC"  # the latest diagnosis, shown zone
     assert top.icon(0).cacheKey() == status_icon(Status.CRITICAL).cacheKey()
     assert top.toolTip(0).endswith(window.diagnosis.verdict)
     diagnoses = top.child(2)
-    assert diagnoses.child(0).text(0).endswith("CRITICAL 30 %")
+    assert diagnoses.child(0).text(0).endswith(f"CRITICAL {health}")
     # nothing in the tree is wider than the panel: no text is cut off or hidden to the right
     tree = window.workspace_panel.tree
     assert tree.header().sectionSize(0) <= tree.viewport().width(), tree.header().sectionSize(0)
