@@ -191,8 +191,9 @@ class RetrainPanel(QWidget):
             if mode not in IMPLEMENTED_MODES:
                 radio.setEnabled(False)
                 radio.setToolTip(
-                    "Not in the retraining tab yet: train a graded model with "
-                    "`hydrodiag train --equipment ID ...`"
+                    "Not in the retraining tab yet: fine-tune the shipped model on this "
+                    "equipment's labelled ranges from the command line, `hydrodiag train "
+                    "--equipment ID --finetune-from MODEL@VERSION --out DIR --activate`"
                 )
             if mode == "scratch":
                 radio.setToolTip(
