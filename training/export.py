@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gnn import contract
 from gnn.graph import EDGE_TYPES, NODE_TYPES, GraphSpec, profile_sha256
 from gnn.model import InferenceModel, TemporalGNN
+
+if TYPE_CHECKING:
+    import onnx
 
 CHECKPOINT_FORMAT = 1
 PARITY_TOLERANCE = 1e-4
@@ -266,6 +270,43 @@ def random_graph_inputs(
     )
 
 
+def contract_proto(
+    wrapped: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    metadata: Mapping[str, str],
+    doc: str,
+) -> onnx.ModelProto:
+    """``wrapped`` (a module with the contract's inputs and outputs) as a checked ONNX model:
+    contract names and opset, dynamic B/N/T/E, ``metadata`` as its metadata_props."""
+    import onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated in favour of torch.export, which cannot
+            # yet keep nn.LSTM's time axis dynamic; it is the exporter that gives us dynamic T.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapped,
+                args,
+                str(path),
+                input_names=list(contract.INPUTS),
+                output_names=list(contract.OUTPUTS),
+                opset_version=contract.OPSET,
+                dynamic_axes=_dynamic_axes(),
+                dynamo=False,
+                do_constant_folding=True,
+            )
+        proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = doc
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
 def export_onnx(model: TemporalGNN, meta: ModelMeta, path: Path) -> Path:
     """Write ``model`` as ONNX (contract names, opset, dynamic B/N/T/E) with metadata_props."""
     import onnx
@@ -273,30 +314,12 @@ def export_onnx(model: TemporalGNN, meta: ModelMeta, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = InferenceModel(model).eval()
     args = tuple(torch.from_numpy(a) for a in example_inputs(meta.graph_spec))
-    with warnings.catch_warnings():
-        # The TorchScript exporter is deprecated in favour of torch.export, which cannot yet
-        # keep nn.LSTM's time axis dynamic; it is the exporter that gives us dynamic T.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapped,
-            args,
-            str(path),
-            input_names=list(contract.INPUTS),
-            output_names=list(contract.OUTPUTS),
-            opset_version=contract.OPSET,
-            dynamic_axes=_dynamic_axes(),
-            dynamo=False,
-            do_constant_folding=True,
-        )
-    proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    for key, value in meta.metadata_props(model).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.doc_string = (
-        f"HydroDiag {meta.model_id} {meta.model_version} for {meta.graph_spec.profile_id}"
+    proto = contract_proto(
+        wrapped,
+        args,
+        meta.metadata_props(model),
+        f"HydroDiag {meta.model_id} {meta.model_version} for {meta.graph_spec.profile_id}",
     )
-    onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
     return path
 

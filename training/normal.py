@@ -19,9 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tempfile
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -774,37 +772,16 @@ def export_normal(
     Raises:
         RuntimeError: ONNX Runtime and torch differ by more than ``PARITY_TOLERANCE``.
     """
-    import onnx
     import onnxruntime as ort
     import torch
 
     from gnn.model import NormalInference
-    from training.export import _dynamic_axes, example_inputs
+    from training.export import contract_proto, example_inputs
 
     wrapped = NormalInference(model).eval()
     args = tuple(torch.from_numpy(a) for a in example_inputs(spec, batch=2, length=12))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter keeps T dynamic
-            torch.onnx.export(
-                wrapped,
-                args,
-                str(path),
-                input_names=list(contract.INPUTS),
-                output_names=list(contract.OUTPUTS),
-                opset_version=contract.OPSET,
-                dynamic_axes=_dynamic_axes(),
-                dynamo=False,
-                do_constant_folding=True,
-            )
-        proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.doc_string = f"HydroDiag {metadata[contract.META_MODEL_ID]} (learned normal)"
-    onnx.checker.check_model(proto, full_check=True)
+    doc = f"HydroDiag {metadata[contract.META_MODEL_ID]} (learned normal)"
+    proto = contract_proto(wrapped, args, metadata, doc)
     data = proto.SerializeToString()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     worst = 0.0
