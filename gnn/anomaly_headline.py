@@ -44,7 +44,6 @@ from gnn.results import (
     ComponentResult,
     Diagnosis,
     Finding,
-    ModelInfo,
     Priority,
     RangeExcursion,
     SensorContribution,
@@ -181,19 +180,7 @@ def _verdict(
             )
         )
     for c in assessed:
-        for v in c.limit_violations:
-            findings.append(
-                Finding(
-                    component_id=c.component_id,
-                    kind="limit_violation",
-                    severity=Priority.HIGH if v.kind.startswith("alarm") else Priority.MEDIUM,
-                    summary=(
-                        f"{c.name}: {v.sensor_id} beyond its {v.kind.replace('_', ' ')} limit "
-                        f"{v.limit:g} {v.unit} for {v.duration_s:.0f} s (worst {v.worst_value:.4g})"
-                    ),
-                    evidence=(f"from {v.start:%Y-%m-%d %H:%M:%S} to {v.end:%H:%M:%S}",),
-                )
-            )
+        findings.extend(post.limit_finding(c, v) for v in c.limit_violations)
     if parts:
         text = f"{status.value.upper()}: " + "; ".join(parts[:3])
         if len(parts) > 3:
@@ -352,14 +339,7 @@ def diagnose_normal(
         overall_health=None,
         overall_status=verdict.status,
         verdict=verdict.text,
-        model=ModelInfo(
-            model_id=model.model_id,
-            version=model.model_version,
-            profile_id=model.profile_id,
-            path=str(model.path),
-            card_metrics=model.card_metrics,
-            sha256=model.sha256,
-        ),
+        model=post.model_info(model),
         provider=model.provider,
         provider_note=model.provider_note,
         components=post.sort_components(components, profile.component_ids),

@@ -43,7 +43,6 @@ from gnn.results import (
     DataQualityWarning,
     Diagnosis,
     Finding,
-    ModelInfo,
     Recommendation,
     Status,
     StatusThresholds,
@@ -177,7 +176,7 @@ def diagnose(
         overall_health=verdict.overall_health,
         overall_status=verdict.overall_status,
         verdict=verdict.text,
-        model=_model_info(model),
+        model=post.model_info(model),
         provider=model.provider,
         provider_note=model.provider_note,
         timings_ms={},
@@ -361,18 +360,6 @@ def _neighbour_sensors(spec: GraphSpec) -> dict[str, list[str]]:
             if s.node == e.target and s.id not in out[src]:
                 out[src].append(s.id)
     return out
-
-
-def _model_info(model: LoadedModel) -> ModelInfo:
-    return ModelInfo(
-        model_id=model.model_id,
-        version=model.model_version,
-        profile_id=model.profile_id,
-        path=str(model.path),
-        card_metrics=model.card_metrics,
-        sha256=model.sha256,
-        calibrated_on=model.calibrated_on,
-    )
 
 
 def _alignment_warnings(

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ from gnn.results import (
     ConditionEpisode,
     Finding,
     LimitViolation,
+    ModelInfo,
     Priority,
     SensorContribution,
     Status,
@@ -33,6 +35,9 @@ from gnn.results import (
 )
 from gnn.wording import health_text
 from ingestion.profiles import EquipmentProfile, Sensor
+
+if TYPE_CHECKING:
+    from gnn.runtime import LoadedModel
 
 ANOMALY_THRESHOLD = 3.0  # forecast error 3x the healthy reference
 TOP_SENSORS = 3
@@ -458,19 +463,7 @@ def findings(
                     evidence=(f"sensors: {tops}", f"reference: {c.anomaly.reference}"),
                 )
             )
-        for v in c.limit_violations:
-            out.append(
-                Finding(
-                    component_id=c.component_id,
-                    kind="limit_violation",
-                    severity=Priority.HIGH if v.kind.startswith("alarm") else Priority.MEDIUM,
-                    summary=(
-                        f"{c.name}: {v.sensor_id} beyond its {v.kind.replace('_', ' ')} limit "
-                        f"{v.limit:g} {v.unit} for {v.duration_s:.0f} s (worst {v.worst_value:.4g})"
-                    ),
-                    evidence=(f"from {v.start:%Y-%m-%d %H:%M:%S} to {v.end:%H:%M:%S}",),
-                )
-            )
+        out.extend(limit_finding(c, v) for v in c.limit_violations)
     out.sort(key=lambda f: _SEVERITY_RANK[f.severity])
     return tuple(out)
 
@@ -566,3 +559,30 @@ def sort_components(
     """Components in profile order (the GUI and the report keep the machine's own order)."""
     index = {c: i for i, c in enumerate(order)}
     return tuple(sorted(components, key=lambda c: index.get(c.component_id, len(index))))
+
+
+def limit_finding(c: ComponentResult, v: LimitViolation) -> Finding:
+    """The finding of a sensor beyond one of its profile's limits (graded and anomaly models)."""
+    return Finding(
+        component_id=c.component_id,
+        kind="limit_violation",
+        severity=Priority.HIGH if v.kind.startswith("alarm") else Priority.MEDIUM,
+        summary=(
+            f"{c.name}: {v.sensor_id} beyond its {v.kind.replace('_', ' ')} limit "
+            f"{v.limit:g} {v.unit} for {v.duration_s:.0f} s (worst {v.worst_value:.4g})"
+        ),
+        evidence=(f"from {v.start:%Y-%m-%d %H:%M:%S} to {v.end:%H:%M:%S}",),
+    )
+
+
+def model_info(model: LoadedModel) -> ModelInfo:
+    """What a diagnosis records of the model that made it."""
+    return ModelInfo(
+        model_id=model.model_id,
+        version=model.model_version,
+        profile_id=model.profile_id,
+        path=str(model.path),
+        card_metrics=model.card_metrics,
+        sha256=model.sha256,
+        calibrated_on=model.calibrated_on,
+    )
