@@ -16,13 +16,12 @@ trains data-parallel (:mod:`training.distributed`); every rank returns the same 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,17 +30,15 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gnn import contract
-from gnn.anomaly import AnomalyCalibration, Series, read_series
+from gnn.anomaly import AnomalyCalibration, Series
 from gnn.graph import EDGE_TYPES, NODE_TYPES, GraphSpec, build_inputs, profile_sha256
-from gnn.quality import check_quality
-from gnn.results import DataQualityWarning
 from ingestion.catalog import equipment_profile
 from ingestion.errors import HydroDiagError
-from ingestion.profiles import EquipmentProfile
 from ingestion.progress import NO_PROGRESS, Progress, check_cancelled
-from ingestion.queries import equipment_time_range
 from ingestion.workspace import Store
 from training.normal_calibration import HeldOut, WindowChoice, calibrate, choose_window
+from training.normal_card import card_markdown, fitted_text, normal_card
+from training.normal_data import MIN_TRAIN_WINDOWS, check_amount, fit_data, present_samples
 
 if TYPE_CHECKING:
     import torch
@@ -52,11 +49,7 @@ if TYPE_CHECKING:
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-MAX_FIT_SAMPLES = 2_000_000  # per sensor: beyond, fit a shorter stretch or a lower rate
-MIN_TRAIN_WINDOWS = 4  # the training part holds at least this many windows
 MIN_WINDOW = 8
-CONSTANT_SPREAD = 1e-9  # a sensor whose values spread less than this (relative) is constant
-GAP_WARNING = 0.01  # warn about a sensor missing more than this share of the fit stretch
 META_HPARAMS = "hydrodiag.hparams"
 META_NODE_TYPES = "hydrodiag.node_types"
 META_EDGE_TYPES = "hydrodiag.edge_types"
@@ -187,258 +180,6 @@ class FitResult:
             json.dumps(self.card, indent=2, default=float), encoding="utf-8"
         )
         (out_dir / "card.md").write_text(card_markdown(self.card), encoding="utf-8")
-
-
-# --------------------------------------------------------------------------- the data
-
-
-@dataclass
-class _Stretch:
-    """One contiguous piece of the fit stretch, cleaned, split into training and held-out."""
-
-    series: Series
-    split: int  # samples before it train, from it on are held out (== length: none held out)
-
-
-@dataclass
-class _FitData:
-    stretches: list[_Stretch]
-    masked: list[str]
-    warnings: list[str]
-    excluded: list[str]
-    spans: list[tuple[datetime, datetime]]
-
-
-def _spans(
-    store: Store, equipment_id: str, selection: FitSelection, rate_hz: float
-) -> list[tuple[datetime, datetime]]:
-    """The selected stretch as [start, end) pieces inside the equipment's data."""
-    span = equipment_time_range(store, equipment_id)
-    if span is None:
-        raise HydroDiagError(
-            f"equipment {equipment_id!r} has no measurements in this workspace; import its "
-            "normal data first (`hydrodiag ingest csv ...`)."
-        )
-    first, last = (v.astype("datetime64[us]").tolist() for v in span)
-    data_end = last + timedelta(seconds=1.0 / rate_hz)
-    if selection.sources:
-        rows = (
-            store.cursor()
-            .execute(
-                "SELECT id, equipment_id, kind, first_ts, last_ts FROM sources "
-                "WHERE id IN (SELECT unnest(?::INTEGER[])) ORDER BY first_ts",
-                [list(selection.sources)],
-            )
-            .fetchall()
-        )
-        found = {r[0] for r in rows}
-        missing = [s for s in selection.sources if s not in found]
-        wrong = [r[0] for r in rows if r[1] != equipment_id or r[2] == "labels" or r[3] is None]
-        if missing or wrong:
-            raise HydroDiagError(
-                f"--sources: {', '.join(str(s) for s in missing + wrong)} "
-                f"{'is' if len(missing + wrong) == 1 else 'are'} not a data import of "
-                f"equipment {equipment_id!r}; see `hydrodiag workspace info` for its sources."
-            )
-        pieces = [(r[3], r[4] + timedelta(seconds=1.0 / rate_hz)) for r in rows]
-    else:
-        lo, hi = (
-            (first, selection.before)
-            if selection.before is not None
-            else (
-                selection.start or first,
-                selection.end or data_end,
-            )
-        )
-        # the equipment's imports, so that days between two recordings are not read as gaps
-        rows = (
-            store.cursor()
-            .execute(
-                "SELECT first_ts, last_ts FROM sources WHERE equipment_id = ? AND kind <> "
-                "'labels' AND first_ts IS NOT NULL AND last_ts IS NOT NULL ORDER BY first_ts",
-                [equipment_id],
-            )
-            .fetchall()
-        )
-        step = timedelta(seconds=1.0 / rate_hz)
-        merged: list[tuple[datetime, datetime]] = []
-        for a, b in rows or [(first, last)]:
-            if merged and a <= merged[-1][1] + step:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b + step))
-            else:
-                merged.append((a, b + step))
-        pieces = [(max(a, lo), min(b, hi)) for a, b in merged]
-    out = []
-    for a, b in pieces:
-        a, b = max(a, first), min(b, data_end)
-        if b > a:
-            out.append((a, b))
-    if not out:
-        raise HydroDiagError(
-            f"equipment {equipment_id!r} has no data in {selection.describe()}: its "
-            f"measurements span {first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} UTC."
-        )
-    return out
-
-
-def _labelled_faults(
-    store: Store, equipment_id: str, spans: Sequence[tuple[datetime, datetime]]
-) -> list[tuple[datetime, datetime, str]]:
-    """Labels of a fault (grade above 0, or an anomalous stretch of a log's label column)
-    that overlap the stretch: (start, end, what)."""
-    out = []
-    for a, b in spans:
-        rows = (
-            store.cursor()
-            .execute(
-                "SELECT start_ts, end_ts, component_id, grade, coalesce(raw_value, '') FROM labels "
-                "WHERE equipment_id = ? AND grade > 0 AND start_ts < ? AND end_ts > ? "
-                "ORDER BY start_ts",
-                [equipment_id, b, a],
-            )
-            .fetchall()
-        )
-        for start, end, comp, grade, raw in rows:
-            what = f"log label {raw or 'anomalous'}" if comp == "*" else f"{comp} grade {grade}"
-            out.append((max(start, a), min(end, b), what))
-    return out
-
-
-def _fit_data(
-    store: Store,
-    equipment_id: str,
-    profile: EquipmentProfile,
-    spec: GraphSpec,
-    selection: FitSelection,
-    options: FitOptions,
-) -> _FitData:
-    """Read, clean and mask the fit stretch."""
-    rate = options.rate_hz
-    spans = _spans(store, equipment_id, selection, rate)
-    total = sum(math.floor((b - a).total_seconds() * rate) for a, b in spans)
-    if total > MAX_FIT_SAMPLES:
-        raise HydroDiagError(
-            f"{selection.describe()} holds {total:,} samples per sensor at {rate:g} Hz, more "
-            f"than the {MAX_FIT_SAMPLES:,} a fit reads: choose a shorter stretch (--from/--to) "
-            "or a lower --rate."
-        )
-    faults = _labelled_faults(store, equipment_id, spans)
-    if faults and options.labelled_faults == "refuse":
-        listed = "; ".join(f"{w} {a:%Y-%m-%d %H:%M}–{b:%H:%M}" for a, b, w in faults[:5])
-        raise HydroDiagError(
-            f"the fit stretch ({selection.describe()}) holds labelled faults ({listed}"
-            f"{' …' if len(faults) > 5 else ''}): it is not all normal. Choose a stretch "
-            "without them, or let the fit leave them out (--labelled-faults exclude)."
-        )
-    warnings_: list[str] = []
-    excluded = [f"{w} {a:%Y-%m-%d %H:%M:%S}–{b:%H:%M:%S} UTC" for a, b, w in faults]
-    series_list: list[Series] = []
-    raw_list: list[Series] = []
-    quality_warnings: list[DataQualityWarning] = []
-    for a, b in spans:
-        raw = read_series(store, equipment_id, spec.sensor_ids, start=a, end=b, rate_hz=rate)
-        if raw.length < 2:
-            continue
-        values = {k: v.copy() for k, v in raw.values.items()}
-        for fa, fb, _ in faults:
-            lo, hi = raw.index(fa), raw.index(fb)
-            for v in values.values():
-                v[lo : max(hi, lo + 1)] = np.nan
-        quality = check_quality(
-            {k: v[None, :] for k, v in values.items()},
-            starts=[raw.start],
-            ends=[raw.time(raw.length)],
-            rate_hz=rate,
-            profile=profile,
-            spec=spec,
-            min_window_valid=0.0,
-        )
-        quality_warnings += [
-            w
-            for w in quality.warnings
-            if w.kind not in ("insufficient_data", "missing_sensor", "gap")
-        ]
-        raw_list.append(raw)
-        series_list.append(Series(raw.start, rate, {k: v[0] for k, v in quality.values.items()}))
-    if not series_list:
-        raise HydroDiagError(f"{selection.describe()} holds no samples at {rate:g} Hz.")
-    masked: list[str] = []
-    constant: set[str] = set()
-    n_all = sum(s.length for s in series_list)
-    for sensor in spec.sensor_ids:
-        raw_values = np.concatenate([r.values[sensor] for r in raw_list])
-        raw_finite = raw_values[np.isfinite(raw_values)]
-        spread = float(raw_finite.max() - raw_finite.min()) if raw_finite.size else 0.0
-        if raw_finite.size and spread <= CONSTANT_SPREAD * max(
-            1.0, float(np.abs(raw_finite).max())
-        ):
-            masked.append(sensor)
-            constant.add(sensor)
-            warnings_.append(
-                f"{sensor}: constant ({raw_finite[0]:.6g}) over the fit stretch; not learned, not "
-                "scored, and any other value is reported as outside the learned range"
-            )
-            continue
-        joined = np.concatenate([s.values[sensor] for s in series_list])
-        finite = joined[np.isfinite(joined)]
-        if not finite.size:
-            masked.append(sensor)
-            warnings_.append(
-                f"{sensor}: no usable data in the fit stretch; not learned, and not scored"
-            )
-            continue
-        missing = 1.0 - finite.size / max(n_all, 1)
-        if missing > GAP_WARNING:
-            warnings_.append(
-                f"{sensor}: {100 * missing:.1f} % of the fit stretch missing (gaps"
-                f"{' and excluded labelled faults' if faults else ''}); masked there, learned "
-                "from the rest"
-            )
-    # a constant sensor's "frozen reading" warning says less than "constant"
-    warnings_ = [w.message for w in quality_warnings if w.sensor_id not in constant] + warnings_
-    if len(masked) == len(spec.sensor_ids):
-        raise HydroDiagError(
-            f"no sensor of equipment {equipment_id!r} has usable data in {selection.describe()}."
-        )
-    split = [_Stretch(s, s.length - round(s.length * options.holdout)) for s in series_list]
-    return _FitData(split, masked, warnings_, excluded, spans)
-
-
-def _present(series: Series, lo: int, hi: int, masked: Sequence[str]) -> int:
-    """Samples in [lo, hi) where at least one learned sensor has data."""
-    rows = np.zeros(max(hi - lo, 0), dtype=bool)
-    for k, v in series.values.items():
-        if k not in masked:
-            rows |= np.isfinite(v[lo:hi])
-    return int(rows.sum())
-
-
-def _check_amount(data: _FitData, window: int, rate: float, options: FitOptions) -> None:
-    """Enough normal data to train on windows and calibrate on what is held out; else say
-    how much is needed."""
-    train = sum(_present(s.series, 0, s.split, data.masked) for s in data.stretches)
-    held = sum(_present(s.series, s.split, s.series.length, data.masked) for s in data.stretches)
-    need_train = MIN_TRAIN_WINDOWS * window
-    need_held = window
-    if train >= need_train and held >= need_held:
-        return
-    need = math.ceil(max(need_train / (1 - options.holdout), need_held / options.holdout))
-    have = train + held
-    raise HydroDiagError(
-        f"too little normal data to learn from: the fit stretch holds {have:,} samples with "
-        f"data ({_duration(have / rate)} at {rate:g} Hz); learning this machine's normal needs "
-        f"at least {need:,} ({_duration(need / rate)}): {MIN_TRAIN_WINDOWS} windows of "
-        f"{window} samples to train on and {options.holdout:.0%} of the stretch held out to "
-        "calibrate the threshold. Choose a longer stretch, or a shorter --window."
-    )
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 5400:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 90:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.0f} s"
 
 
 # --------------------------------------------------------------------------- the model
@@ -851,11 +592,11 @@ def fit_normal(
     model_id, model_version = _names(store, equipment_id, options)
     spec = GraphSpec.from_profile(profile)
     progress.start("reading the fit stretch", total=None, unit="steps")
-    data = _fit_data(store, equipment_id, profile, spec, selection, options)
+    data = fit_data(store, equipment_id, profile, spec, selection, options)
     check_cancelled(progress)
     rate = options.rate_hz
     train_parts = [{k: v[: s.split] for k, v in s.series.values.items()} for s in data.stretches]
-    train_samples = sum(_present(s.series, 0, s.split, data.masked) for s in data.stretches)
+    train_samples = sum(present_samples(s.series, 0, s.split, data.masked) for s in data.stretches)
     given = round(options.window_s * rate) if options.window_s else None
     if given is not None and given < 2:
         raise HydroDiagError(
@@ -875,7 +616,7 @@ def fit_normal(
             choice.period,
         )
     window = choice.samples
-    _check_amount(data, window, rate, options)
+    check_amount(data, window, rate, options)
     diag_stride = max(1, min(window // 2, window - warm))
     stride = max(1, round(options.stride_s * rate)) if options.stride_s else max(1, window // 4)
     smoothing = (
@@ -949,7 +690,7 @@ def fit_normal(
         }
         return np.asarray(session.run([contract.OUTPUT_FORECAST], feeds)[0])
 
-    fitted = _fitted_text(data.spans)
+    fitted = fitted_text(data.spans)
     calibrated = calibrate(
         run,
         spec,
@@ -970,7 +711,7 @@ def fit_normal(
     onnx_bytes = with_metadata(onnx_bytes, {contract.META_ANOMALY: calibration.model_dump_json()})
     linear_only = _linear_only_error(model, val_windows)
     seconds = time.perf_counter() - started
-    card = _card(
+    card = normal_card(
         equipment_id=equipment_id,
         profile=profile,
         spec=spec,
@@ -1025,162 +766,6 @@ def _linear_only_error(model: NormalGNN, val: tuple[F32, F32]) -> dict[str, floa
         target = m[:, :, 1:]
         lin_err = (((lin[:, :, :-1] - x[:, :, 1:]) ** 2) * target).sum() / target.sum().clamp_min(1)
     return {"linear_part_mse": float(lin_err)}
-
-
-def _fitted_text(spans: Sequence[tuple[datetime, datetime]]) -> str:
-    parts = [f"{a:%Y-%m-%d %H:%M}–{b:%Y-%m-%d %H:%M} UTC" for a, b in spans[:3]]
-    return ", ".join(parts) + (f" and {len(spans) - 3} more" if len(spans) > 3 else "")
-
-
-def _data_digest(data: _FitData) -> str:
-    """sha256 of the samples the fit read (float32, in sensor and time order)."""
-    digest = hashlib.sha256()
-    for s in data.stretches:
-        digest.update(s.series.start.isoformat().encode())
-        for k in sorted(s.series.values):
-            digest.update(k.encode())
-            digest.update(np.ascontiguousarray(s.series.values[k]).tobytes())
-    return digest.hexdigest()
-
-
-def _card(
-    *,
-    equipment_id: str,
-    profile: EquipmentProfile,
-    spec: GraphSpec,
-    model_id: str,
-    model_version: str,
-    selection: FitSelection,
-    options: FitOptions,
-    data: _FitData,
-    choice: WindowChoice,
-    calibration: AnomalyCalibration,
-    figures: dict[str, Any],
-    history: Sequence[FitEpoch],
-    stopped: str,
-    hardware: dict[str, Any],
-    parity: float,
-    linear_only: dict[str, float] | None,
-    n_windows: int,
-    seconds: float,
-) -> dict[str, Any]:
-    rate = options.rate_hz
-    # samples with data: gaps and left-out labelled faults do not count
-    train_samples = sum(_present(s.series, 0, s.split, data.masked) for s in data.stretches)
-    held_samples = sum(
-        _present(s.series, s.split, s.series.length, data.masked) for s in data.stretches
-    )
-    last_val = next((h.val_loss for h in reversed(history) if h.val_loss is not None), None)
-    metrics: dict[str, Any] = {"held_out": figures}
-    if linear_only is not None:
-        metrics["held_out"]["linear_part_mse"] = round(linear_only["linear_part_mse"], 6)
-    if last_val is not None:
-        metrics["held_out"]["final_val_loss"] = round(last_val, 6)
-    return {
-        "card_version": 1,
-        "kind": "anomaly",
-        "model_id": model_id,
-        "model_version": model_version,
-        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "equipment_id": equipment_id,
-        "profile_id": profile.id,
-        "profile_sha256": profile_sha256(spec),
-        "architecture": "learned normal: every sensor predicted one step ahead from its own "
-        "past and its graph neighbours' present and past values — a closed-form linear part "
-        "plus a temporal GNN (GATv2 over the component graph per step, LSTM per node, a GATv2 "
-        "layer over the neighbours' present values); anomaly score = whitened prediction "
-        "error, smoothed, against thresholds calibrated on held-out normal data",
-        "grades": "nothing: components are healthy / warning / critical from their calibrated "
-        "anomaly score; components without sensors are not assessed",
-        "data": {
-            "selection": selection.describe(),
-            "ranges": [{"start": a.isoformat(), "end": b.isoformat()} for a, b in data.spans],
-            "digest": _data_digest(data),
-            "digest_of": "the samples read (float32 per sensor at the model's rate), sha256",
-            "rate_hz": rate,
-            "train_samples": int(train_samples),
-            "held_out_samples": int(held_samples),
-            "train_windows": int(n_windows),
-            "excluded": list(data.excluded),
-            "masked_sensors": list(data.masked),
-            "warnings": list(data.warnings),
-        },
-        "window": {
-            "kind": "sliding",
-            "rate_hz": rate,
-            "length_s": calibration.window / rate,
-            "stride_s": calibration.stride / rate,
-            "train_stride_s": (
-                max(1, round(options.stride_s * rate))
-                if options.stride_s
-                else max(1, calibration.window // 4)
-            )
-            / rate,
-            "how": choice.how,
-        },
-        "hyperparameters": options.model_dump(mode="json"),
-        "calibration": {
-            "budget": calibration.budget,
-            "margin": calibration.margin,
-            "smoothing_samples": calibration.smoothing,
-            "debounce_samples": calibration.debounce,
-            "thresholds": calibration.thresholds,
-            "learned_ranges": {k: list(v) for k, v in calibration.ranges.items()},
-        },
-        "metrics": metrics,
-        "training": {
-            "seconds": round(seconds, 2),
-            "epochs_run": len(history),
-            "stopped": stopped,
-            "history": [h.__dict__ for h in history],
-            "hardware": hardware,
-            "onnx_parity_max_abs_diff": parity,
-        },
-        "notes": [
-            "Learned without labels from data said to be normal: it flags what differs from "
-            "that data, whatever the cause; it names no fault type.",
-            f"Thresholds are the {100 * (1 - calibration.budget):g} % quantile of the score on "
-            f"the last {options.holdout:.0%} of the fit stretch (never on labels), times "
-            f"{calibration.margin:g} for what lies beyond it.",
-        ],
-    }
-
-
-def card_markdown(card: Mapping[str, Any]) -> str:
-    """The card of a fitted model in words (card.md)."""
-    data, window, cal = card["data"], card["window"], card["calibration"]
-    lines = [
-        f"# {card['model_id']} {card['model_version']} — learned normal of {card['equipment_id']}",
-        "",
-        f"Profile `{card['profile_id']}` (graph sha256 {card['profile_sha256'][:12]}…), created "
-        f"{card['created_utc']}.",
-        "",
-        card["architecture"] + ".",
-        "",
-        "## Data",
-        f"- {data['selection']}: {data['train_samples']:,} samples to train on, "
-        f"{data['held_out_samples']:,} held out to calibrate, at {data['rate_hz']:g} Hz",
-        f"- digest {data['digest'][:16]}… ({data['digest_of']})",
-        *(f"- left out: {e}" for e in data["excluded"]),
-        *(f"- warning: {w}" for w in data["warnings"]),
-        "",
-        "## Window and calibration",
-        f"- window {window['length_s']:g} s ({window['how']}), diagnosis stride "
-        f"{window['stride_s']:g} s",
-        f"- false-alarm budget {100 * cal['budget']:g} % on held-out normal data, margin "
-        f"×{cal['margin']:g}; smoothing {cal['smoothing_samples']} samples, debounce "
-        f"{cal['debounce_samples']} samples",
-        "",
-        "## Training",
-        f"- {card['training']['epochs_run']} epochs ({card['training']['stopped']}), "
-        f"{card['training']['seconds']:.1f} s on {card['training']['hardware'].get('device')}",
-        f"- ONNX parity {card['training']['onnx_parity_max_abs_diff']:.1e}",
-        "",
-        "## Notes",
-        *(f"- {n}" for n in card["notes"]),
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def register_fit(
