@@ -22,7 +22,7 @@ from typing import Any, Final
 import duckdb
 from pydantic import BaseModel, ConfigDict
 
-from ingestion import pyramid, wide
+from ingestion import wide
 from ingestion.digests import BackgroundHash
 from ingestion.errors import HydroDiagError
 from ingestion.profiles import EquipmentProfile, validate_profile_data
@@ -305,6 +305,8 @@ class SourceImport:
         any (label ranges) gives the ``span`` it covers. A recording's source is completed in
         a transaction of its own."""
         if self.live is None:
+            from ingestion import pyramid  # numpy: not on the CLI's argument-parsing path
+
             pyramid.build(self.con, self.source_id, self.progress)  # a recording's grows per flush
             self._complete(self.con, rows, warnings, span)
             return
