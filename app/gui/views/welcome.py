@@ -20,7 +20,8 @@ STEPS = (
     ("import", "2. Import a log…", "A CSV from a data logger or a PLC export (or drop the file "
      "on this window). Columns are matched to the profile's sensors; you map the rest."),
     ("diagnose", "3. Diagnose (F5)", "The model grades every component over the latest data "
-     "and says what to check first."),
+     "and says what to check first. A machine no shipped model knows: learn its normal in the "
+     "Retraining tab first (no labels needed)."),
     ("report", "4. Report (Ctrl+P)", "A PDF for the customer, with the findings and a "
      "checklist of recommendations."),
 )  # fmt: skip
