@@ -464,12 +464,19 @@ def finetune_and_save(
     progress: Progress = NO_PROGRESS,
     log: Callable[[str], None] = print,
     device: str = "auto",
+    on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune, then write model.pt, model.onnx (parity-checked), card.json and card.md."""
+    """Fine-tune, then write model.pt, model.onnx (parity-checked), card.json and card.md;
+    ``on_epoch`` also gets every epoch's record (the retraining tab's curves)."""
     from gnn.contract import REQUIRED_SENSOR_DROP
     from training.card import build_card, write_card
     from training.pipeline import _dependence_section, _epoch_line, _save_and_export
     from training.train import required_sensors, sensor_dependence
+
+    def each_epoch(record: EpochRecord) -> None:
+        log(_epoch_line(record))
+        if on_epoch is not None:
+            on_epoch(record)
 
     tuned = finetune_model(
         base,
@@ -477,7 +484,7 @@ def finetune_and_save(
         config,
         replay=replay,
         progress=progress,
-        on_epoch=lambda r: log(_epoch_line(r)),
+        on_epoch=each_epoch,
         device=device,
     )
     result = tuned.result

@@ -40,7 +40,7 @@ MODES: Final[dict[str, str]] = {
     "finetune": "Fine-tune grades on labelled ranges",
     "scratch": "Train from scratch (labelled)",
 }
-IMPLEMENTED_MODES: Final = ("normal", "scratch")
+IMPLEMENTED_MODES: Final = ("normal", "finetune", "scratch")
 
 EVENTS: Final[dict[str, str]] = {
     "start": "pid, mode, equipment",
@@ -50,7 +50,8 @@ EVENTS: Final[dict[str, str]] = {
     "val_accuracy per component for a graded model",
     "result": "model_id, model_version, seconds, stopped, warnings",
     "comparison": "models: per-model figures on the same held-out windows (learn normal: "
-    "held_out start/end pairs; train from scratch: validation_windows, accuracy per component)",
+    "held_out start/end pairs; train from scratch and fine-tune: validation_windows, accuracy "
+    "per component)",
     "error": "message: a sentence for the user",
     "done": "ok",
 }

@@ -221,7 +221,8 @@ def run(job_dir: Path) -> int:
             f"`hydrodiag train --equipment {job.equipment_id} ...` for a graded model.",
         )
         return 2
-    comparison = _run_scratch(job, job_dir) if job.mode == "scratch" else _run_normal(job, job_dir)
+    runs = {"normal": _run_normal, "scratch": _run_scratch, "finetune": _run_finetune}
+    comparison = runs[job.mode](job, job_dir)
     (job_dir / COMPARISON_FILE).write_text(
         json.dumps(comparison, indent=2, default=str), encoding="utf-8"
     )
@@ -340,6 +341,74 @@ def _run_scratch(job: RetrainJob, job_dir: Path) -> dict[str, Any]:
                     "note": "learned normal: grades nothing",
                 }
             )
+    return {"validation_windows": held.n_windows, "models": rows}
+
+
+def _run_finetune(job: RetrainJob, job_dir: Path) -> dict[str, Any]:
+    """The equipment's graded model fine-tuned on its labelled windows (what `hydrodiag train
+    --finetune-from` does: the parent's weights and normalisation, replay of its reference
+    data where at hand), then both scored on the same held-out blocks of the new windows."""
+    from training.datasets import from_workspace
+    from training.finetune import (
+        check_profile,
+        finetune_and_save,
+        finetune_config,
+        load_base,
+        reference_windows,
+        split_data,
+    )
+
+    if job.active is None or job.active.kind != "graded":
+        raise HydroDiagError("fine-tuning needs the equipment's graded model to start from.")
+    base_ref = job.active.key.removesuffix(" (built-in)")
+    progress = JsonProgress()
+    emit("stage", text=f"reading the labelled windows and {base_ref}")
+    windows, profile = from_workspace(job_dir / SNAPSHOT_FILE, job.equipment_id)
+    with open_workspace(job_dir / SNAPSHOT_FILE, read_only=True) as store:
+        base = load_base(base_ref, store)
+    check_profile(base, profile)
+    config = finetune_config(base, epochs=max(1, job.options.epochs), seed=job.options.seed)
+    replay = reference_windows(base, profile)
+    progress.planned_epochs = config.epochs
+    partial = job_dir / (RESULT_DIR + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    assert job.options.model_id is not None and job.options.model_version is not None
+    card = finetune_and_save(
+        base,
+        windows,
+        partial,
+        config,
+        model_id=job.options.model_id,
+        model_version=job.options.model_version,
+        command=f"the retraining tab (fine-tune {base_ref})",
+        replay=replay,
+        progress=progress,
+        log=lambda _line: None,
+        device=job.options.device,
+        on_epoch=progress.graded_epoch,
+    )
+    (partial / "model.pt").unlink(missing_ok=True)  # the registry keeps ONNX and the card
+    _publish(partial, job_dir)
+    emit(
+        "result",
+        model_id=job.options.model_id,
+        model_version=job.options.model_version,
+        seconds=round(float(card["training"]["seconds"]), 1),
+        stopped=f"{card['training']['epochs_run']} epochs, kept epoch "
+        f"{card['training']['best_epoch']} (epoch 0: the parent itself)",
+        warnings=[],
+    )
+    emit("stage", text="scoring the new and the active model on the same held-out windows")
+    held = split_data(windows, None, config).user_val  # the blocks the fine-tune held out
+    rows = [
+        _graded_row(
+            "new",
+            f"{job.options.model_id}@{job.options.model_version}",
+            job_dir / RESULT_DIR / "model.onnx",
+            held,
+        ),
+        _graded_row("active", job.active.key, job_dir / ACTIVE_FILE, held),
+    ]
     return {"validation_windows": held.n_windows, "models": rows}
 
 

@@ -98,6 +98,21 @@ def prepare_job(
             f"{MODES[mode]} is not available in the retraining tab yet; use `hydrodiag train "
             f"--equipment {equipment_id} ...` for a graded model."
         )
+    in_use = model_in_use(store, equipment_id)
+    active = (
+        ActiveModel(key=str(in_use.entry.key), kind=in_use.entry.kind, card=in_use.entry.card)
+        if in_use.entry is not None
+        else None
+    )
+    if mode == "finetune" and (active is None or active.kind != "graded"):
+        uses = (
+            "no model" if active is None else f"{active.key}, a learned normal that grades nothing"
+        )
+        raise HydroDiagError(
+            f"Fine-tuning adapts the graded model {equipment_id} uses to its labelled ranges, "
+            f"and {equipment_id} uses {uses}. Activate a graded model for it first, or train "
+            "one from scratch."
+        )
     # the names `hydrodiag fit` and `hydrodiag train --equipment` give
     model_id = f"{equipment_id}-normal" if mode == "normal" else f"{equipment_id}-gatv2-lstm"
     try:
@@ -111,12 +126,6 @@ def prepare_job(
         )
     except ValueError as exc:
         raise HydroDiagError(f"the training options are not valid: {exc}") from exc
-    in_use = model_in_use(store, equipment_id)
-    active = (
-        ActiveModel(key=str(in_use.entry.key), kind=in_use.entry.kind, card=in_use.entry.card)
-        if in_use.entry is not None
-        else None
-    )
     job = RetrainJob(
         equipment_id=equipment_id, mode=mode, selection=selection, options=options, active=active
     )
@@ -191,7 +200,8 @@ def discard(folder: Path) -> None:
 
 def register_result(store: Store, folder: Path) -> ModelEntry:
     """Store the worker's model in the workspace's registry (learn normal: kind anomaly, origin
-    fitted; train from scratch: graded, trained), not activated: one transaction.
+    fitted; train from scratch and fine-tune: graded, trained, the active model its parent), not
+    activated: one transaction.
 
     Raises:
         HydroDiagError: the worker left no complete result.
@@ -213,11 +223,12 @@ def register_result(store: Store, folder: Path) -> ModelEntry:
         origin="fitted" if job.mode == "normal" else "trained",
         kind="anomaly" if job.mode == "normal" else "graded",
         parent=parent,
-        note=(
-            f"fitted in the retraining tab on {card['data']['selection']}"
-            if job.mode == "normal"
-            else "trained from scratch in the retraining tab on the equipment's labelled data"
-        ),
+        note={
+            "normal": f"fitted in the retraining tab on {card.get('data', {}).get('selection')}",
+            "scratch": "trained from scratch in the retraining tab on the equipment's labelled data",
+            "finetune": f"fine-tuned in the retraining tab from {job.active.key if job.active else '?'} "
+            "on the equipment's labelled data",
+        }[job.mode],
     )
     return registration.entry
 

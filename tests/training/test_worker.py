@@ -140,8 +140,8 @@ def test_bad_input_is_an_error_event_and_a_refused_mode_a_sentence(workspace: Pa
         discard(job.folder)
         (error,) = [e for e in events if e["event"] == "error"]
         assert "too little normal data" in error["message"]
-        with pytest.raises(HydroDiagError, match="not available in the retraining tab yet"):
-            prepare_job(store, "p7", FitSelection(), mode="finetune")
+        with pytest.raises(HydroDiagError, match=r"p7 uses no model\. Activate a graded model"):
+            prepare_job(store, "p7", FitSelection(), mode="finetune")  # nothing to start from
         assert _models(store) == 0
 
 
@@ -169,3 +169,27 @@ def test_train_from_scratch_streams_accuracy_and_scores_both_graded_models(
             discard(job.folder)
         assert (entry.kind, entry.origin) == ("graded", "trained")
         assert not (job.folder / RESULT_DIR / "model.pt").exists()
+
+
+def test_fine_tune_starts_from_the_active_graded_model_and_scores_both(
+    base: tuple[Path, Path],  # noqa: F811
+) -> None:
+    events: list[dict[str, Any]] = []
+    with open_workspace(base[0]) as store:
+        job = prepare_job(store, "rig", FitSelection(), mode="finetune", epochs=1)
+        assert job.job.active is not None and job.job.active.kind == "graded"  # the built-in
+        try:
+            assert run_blocking(job.folder, events.append) == 0, events
+            assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1]
+            (comparison,) = [e for e in events if e["event"] == "comparison"]
+            new, active = comparison["models"]
+            assert (new["role"], active["role"]) == ("new", "active")
+            assert comparison["validation_windows"] > 0
+            assert set(new["accuracy"]) == set(active["accuracy"]) == {"C1", "V10", "MP1", "ACC"}
+            entry = register_result(store, job.folder)
+        finally:
+            discard(job.folder)
+        assert (entry.kind, entry.origin) == ("graded", "trained")
+        assert entry.parent is not None and str(entry.parent) == job.job.active.key
+        card = entry.card or {}
+        assert card["fine_tuning"]["parent"] == job.job.active.key

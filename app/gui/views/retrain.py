@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
 from app.core import queries
 from app.core.queries import thread_store
 from app.core.retrain import (
-    IMPLEMENTED_MODES,
     MODES,
     PreparedJob,
     activate_model,
@@ -188,26 +187,28 @@ class RetrainPanel(QWidget):
         self.modes: dict[str, QRadioButton] = {}
         for mode, text in MODES.items():
             radio = QRadioButton(text)
-            if mode not in IMPLEMENTED_MODES:
-                radio.setEnabled(False)
-                radio.setToolTip(
-                    "Not in the retraining tab yet: fine-tune the shipped model on this "
-                    "equipment's labelled ranges from the command line, `hydrodiag train "
-                    "--equipment ID --finetune-from MODEL@VERSION --out DIR --activate`"
-                )
             if mode == "scratch":
                 radio.setToolTip(
                     "A graded model trained on this equipment's labelled data, as `hydrodiag "
                     "train --equipment` does; the epochs bound it, not the time budget."
                 )
-                radio.toggled.connect(self._on_scratch_toggled)
+            if mode == "finetune":
+                radio.setToolTip(
+                    "The graded model this equipment uses, adapted to its labelled ranges (e.g. "
+                    "after a sensor was replaced), as `hydrodiag train --finetune-from` does: its "
+                    "weights and normalisation, its reference data replayed so it keeps what it "
+                    "knew; the epochs bound it."
+                )
+            if mode in ("scratch", "finetune"):
+                radio.toggled.connect(self._on_graded_toggled)
             self.modes[mode] = radio
             layout.addWidget(radio)
         self.modes["normal"].setChecked(True)
         return box
 
-    def _on_scratch_toggled(self, on: bool) -> None:
+    def _on_graded_toggled(self, _on: bool) -> None:
         """A graded model learns from all the equipment's labelled windows, for its epochs."""
+        on = self.modes["scratch"].isChecked() or self.modes["finetune"].isChecked()
         for widget in (self.time_budget, self.false_alarms, self.data_box):
             widget.setEnabled(not on)
         self.data_box.setTitle(

@@ -41,7 +41,8 @@ def _panel(qtbot, store: Store):  # type: ignore[no-untyped-def]
 def test_a_run_from_start_to_activate_and_roll_back(qtbot, store: Store) -> None:  # type: ignore[no-untyped-def]
     panel, changed = _panel(qtbot, store)
     assert panel.equipment_id == "p7" and panel.sources.count() == 1
-    assert not panel.modes["finetune"].isEnabled() and panel.modes["normal"].isChecked()
+    assert all(radio.isEnabled() for radio in panel.modes.values())
+    assert panel.modes["normal"].isChecked()
     panel.epochs.setValue(4)
     panel.start()
     assert panel.running and panel.cancel_button.isEnabled()
@@ -107,7 +108,8 @@ def test_the_main_window_has_the_tab(qtbot, sample_workspace: Path) -> None:  # 
 
 
 @pytest.mark.slow
-def test_train_from_scratch_shows_both_graded_models(qtbot, base: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+@pytest.mark.parametrize("mode", ["scratch", "finetune"])
+def test_graded_runs_show_both_graded_models(qtbot, base: tuple[Path, Path], mode: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from app.gui.views.retrain import RetrainPanel
 
     with open_workspace(base[0]) as store:
@@ -117,21 +119,25 @@ def test_train_from_scratch_shows_both_graded_models(qtbot, base: tuple[Path, Pa
         panel.show()
         panel.refresh()
         panel.radio_all.setChecked(True)
-        panel.modes["scratch"].setChecked(True)
+        panel.modes[mode].setChecked(True)
         assert not panel.time_budget.isEnabled()  # epochs bound a graded run
         assert not panel.data_box.isEnabled()  # it learns from all labelled windows
         panel.epochs.setValue(2)
         panel.start()
         qtbot.waitUntil(lambda: not panel.running, timeout=180_000)
-        assert panel.progress_label.text().startswith("Done: rig-gatv2-lstm@1.0.0 is stored")
+        assert panel.progress_label.text().startswith(
+            "Done: rig-gatv2-lstm@1.0."
+        )  # shared workspace
         assert panel.comparison.rowCount() == 4
         assert panel.comparison.verticalHeaderItem(0).text().startswith("grade accuracy, ACC")
         shipped = builtin_models()[0].key  # the built-in model the rig uses, whatever version
         assert panel.comparison.horizontalHeaderItem(1).text() == f"active: {shipped}"
         assert panel.comparison.item(0, 1).text().endswith("%")
-        panel.grab().save(str(SCREENSHOTS / "retrain-scratch-done.png"))
-        (row,) = [r for r in registry_rows(store, "rig") if r.origin == "trained"]
+        panel.grab().save(str(SCREENSHOTS / f"retrain-{mode}-done.png"))
+        trained = [r for r in registry_rows(store, "rig") if r.origin == "trained"]
+        row = max(trained, key=lambda r: r.created)  # this run's
         assert row.kind == "graded" and not row.active
+        assert ("fine-tuned" in row.note) == (mode == "finetune")
 
 
 def test_an_installation_that_cannot_train_says_why_instead_of_failing() -> None:
@@ -151,3 +157,18 @@ def test_the_bundle_disables_start_with_the_reason(qtbot, store: Store, monkeypa
     panel, _ = _panel(qtbot, store)
     assert not panel.start_button.isEnabled()
     assert "bundle" in panel.start_button.toolTip() and "bundle" in panel.progress_label.text()
+
+
+def test_graded_modes_learn_from_all_labelled_windows(qtbot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    panel, _ = _panel(qtbot, store)
+    for mode in ("finetune", "scratch"):
+        panel.modes[mode].setChecked(True)
+        assert not panel.data_box.isEnabled() and not panel.time_budget.isEnabled(), mode
+        assert panel.data_box.title().startswith("Data: all of the equipment's labelled")
+    panel.modes["normal"].setChecked(True)
+    assert panel.data_box.isEnabled() and panel.time_budget.isEnabled()
+    panel.modes["finetune"].setChecked(True)
+    panel.start()  # p7 uses no graded model: a sentence, nothing starts
+    qtbot.waitUntil(lambda: not panel.running, timeout=30_000)
+    assert "Activate a graded model" in panel.progress_label.text()
+    assert registry_rows(store, "p7") == []  # nothing stored
