@@ -3,9 +3,12 @@
 A thin skin over :mod:`app.report`: the preview images are painted by the same code that
 writes the PDF, so what the engineer sees is what the customer gets. Building and painting a
 report takes 0.2–0.7 s on a busy laptop (see docs/report.md), which froze the dialog for that
-long on every keystroke pause; the preview is therefore built by the task runner off the GUI
-thread (its own DuckDB cursor; QTextDocument and QPainter on a QImage are safe in a worker),
-debounced while the user types, a newer build superseding an older one. Saving runs there too.
+long on every keystroke pause. The workspace is therefore read by the task runner off the GUI
+thread (its own DuckDB cursor), debounced while the user types, a newer build superseding an
+older one; the pages are laid out and painted on the GUI thread: text documents made in a
+worker deadlocked PySide (the worker held the GIL waiting for Qt's connection lock while the
+GUI thread held that lock waiting for the GIL; seen once in a CI run, 2026-12-08). Saving
+likewise, and the inspection is stored only once the PDF is whole.
 
 Run ``python -m app.gui.report_dialog`` to try it on a sample workspace.
 """
@@ -16,7 +19,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -210,8 +213,10 @@ class ReportDialog(QDialog):
         self._debounce.start(50)
 
     def update_preview(self) -> None:
-        """Rebuild the report with the current fields and repaint the page images, off the
-        GUI thread; a build started meanwhile supersedes this one."""
+        """Rebuild the report with the current fields and repaint the page images: the
+        workspace is read off the GUI thread, the pages are laid out on it (text documents
+        made in a worker thread deadlocked PySide against the GUI thread's signal
+        disconnections); a build started meanwhile supersedes this one."""
         self._serial += 1
         serial, store, equipment, diagnosis_id = (
             self._serial,
@@ -219,16 +224,10 @@ class ReportDialog(QDialog):
             self.equipment_id,
             self.diagnosis_id,
         )
-        fields, paper, sections = self.fields(), self.paper_size(), self.sections()
+        fields = self.fields()
 
-        def work(ctx: TaskContext) -> tuple[int, ReportModel, list[QImage]]:
-            model = build_report_model(thread_store(store), equipment, diagnosis_id, fields)
-            ctx.check()
-            pages = layout_report(model, paper, sections)
-            ctx.check()
-            images = render_images(pages, PREVIEW_DPI)
-            pages.dispose()  # the text documents are this thread's QObjects: they go here
-            return serial, model, images
+        def work(_ctx: TaskContext) -> tuple[int, ReportModel]:
+            return serial, build_report_model(thread_store(store), equipment, diagnosis_id, fields)
 
         self.building = True
         self.status.setText("Building the preview…")
@@ -245,10 +244,13 @@ class ReportDialog(QDialog):
         self.building = False
         self.status.setText(f"Cannot build the report: {exc}")
 
-    def _on_preview_built(self, built: tuple[int, ReportModel, list[QImage]]) -> None:
-        serial, model, images = built
+    def _on_preview_built(self, built: tuple[int, ReportModel]) -> None:
+        serial, model = built
         if serial != self._serial:
             return  # a newer build is on its way
+        pages = layout_report(model, self.paper_size(), self.sections())
+        images = render_images(pages, PREVIEW_DPI)
+        pages.dispose()
         self.building = False
         self.model = model
         # Reuse the page labels: replacing widgets flickers and leaves stale pages painted
@@ -286,13 +288,22 @@ class ReportDialog(QDialog):
         self.start_save(Path(path))
 
     def start_save(self, path: Path) -> None:
-        """Store the visit fields and write the PDF to ``path`` off the GUI thread."""
+        """Read the report off the GUI thread, then write the PDF on it and store the visit
+        fields with the inspection once the file is whole (a failed write stores nothing)."""
         store, equipment, diagnosis_id = self.store, self.equipment_id, self.diagnosis_id
         fields, paper, sections = self.fields(), self.paper_size(), self.sections()
 
-        def work(ctx: TaskContext) -> RenderResult:
-            return write_report(thread_store(store), equipment, diagnosis_id, fields, path,
-                                paper, sections)  # fmt: skip
+        def work(_ctx: TaskContext) -> ReportModel:
+            return build_report_model(thread_store(store), equipment, diagnosis_id, fields)
+
+        def write(model: ReportModel) -> None:
+            try:
+                result = render_pdf(model, path, paper, sections)
+                save_inspection(store, equipment, diagnosis_id, fields)
+            except HydroDiagError as exc:
+                self._on_save_failed(exc)
+                return
+            self._on_saved(result)
 
         self.save_button.setEnabled(False)
         self.status.setText(f"Writing {path.name}…")
@@ -300,7 +311,7 @@ class ReportDialog(QDialog):
             work,
             name="Writing the report",
             key="report-save",
-            on_result=self._on_saved,
+            on_result=write,
             on_error=self._on_save_failed,
             on_finished=lambda: self.save_button.setEnabled(True),
         )
@@ -338,11 +349,12 @@ def write_report(
     paper: Paper,
     sections: list[Section],
 ) -> RenderResult:
-    """The visit fields stored with the inspection, then the PDF written (Qt-free of widgets:
-    runs on any thread)."""
-    save_inspection(store, equipment_id, diagnosis_id, fields)
+    """The PDF written, then the visit fields stored with the inspection (on the GUI thread:
+    its text documents are Qt objects)."""
     model = build_report_model(store, equipment_id, diagnosis_id, fields)
-    return render_pdf(model, path, paper, sections)
+    result = render_pdf(model, path, paper, sections)
+    save_inspection(store, equipment_id, diagnosis_id, fields)
+    return result
 
 
 def main() -> int:
