@@ -428,7 +428,11 @@ class MainWindow(QMainWindow):
             local = queries.thread_store(store)
             return load_view_series(local, equipment, sensor_ids, lo, hi, width)
 
+        range_key = self.sensors.range_key
+
         def done(view: ViewSeries) -> None:
+            if self.sensors.range_key != range_key or self.equipment_id != equipment:
+                return  # read for an earlier range or equipment: its points would mislead
             self.sensors.set_series(view.series, window=(view.start_s, view.end_s))
             self._set_status(series_status(view.series, equipment))
 

@@ -513,7 +513,10 @@ class SensorPlotPanel(QWidget):
         self.range_choice.setCurrentIndex(max(0, self.range_choice.findData(key)))
 
     def _on_range_choice_changed(self, _index: int) -> None:
-        # Everything shown so far belongs to the old range: reload what is checked.
+        # Everything shown so far belongs to the old range: reload what is checked, and ask
+        # for no zoomed window of the old one meanwhile.
+        self._view_timer.stop()
+        self.loaded_window = None
         self.loaded = set()
         self._raw = {}
         for curve in self.curves.values():
